@@ -1,0 +1,5 @@
+import sys
+
+from ketamon.cli import main
+
+sys.exit(main())

@@ -1,0 +1,6 @@
+"""`ketamon audit ...` subcommands."""
+from __future__ import annotations
+
+
+def register(sub) -> None:
+    pass

@@ -1,0 +1,6 @@
+"""`ketamon users ...` subcommands."""
+from __future__ import annotations
+
+
+def register(sub) -> None:
+    pass

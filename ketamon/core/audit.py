@@ -1,0 +1,135 @@
+"""The audit trail: an append-only table whose rows are hash-chained.
+
+Each row's hash is SHA-256 over its canonical content and the previous row's
+hash, so editing, deleting or reordering any row breaks the chain from there on.
+`verify()` walks the chain and names the first bad row. Appends take a lock so
+two workstations on one PostgreSQL database cannot fork the chain.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session as DbSession
+
+from ketamon.core.models import AuditEntry
+
+GENESIS = "0" * 64
+_PG_LOCK_KEY = 0x6B6574  # "ket"
+
+
+def _canonical(row: AuditEntry) -> str:
+    return json.dumps(
+        {
+            "id": row.id,
+            "at": row.at.isoformat(timespec="microseconds"),
+            "user_id": row.user_id,
+            "username": row.username,
+            "action": row.action,
+            "entity": row.entity,
+            "entity_id": row.entity_id,
+            "session_id": row.session_id,
+            "before": row.before,
+            "after": row.after,
+            "detail": row.detail,
+            "prev_hash": row.prev_hash,
+        },
+        sort_keys=True,
+        default=str,
+        separators=(",", ":"),
+    )
+
+
+def row_hash(row: AuditEntry) -> str:
+    return hashlib.sha256(_canonical(row).encode()).hexdigest()
+
+
+def jsonable(value: Any) -> Any:
+    """Before/after snapshots: datetimes as ISO strings, the rest as JSON allows."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def snapshot(obj: Any) -> dict[str, Any]:
+    """The column values of an ORM object, for before/after."""
+    return {c.key: jsonable(getattr(obj, c.key)) for c in obj.__table__.columns}
+
+
+@dataclass
+class PendingAudit:
+    action: str
+    entity: str | None = None
+    entity_id: int | None = None
+    session_id: int | None = None
+    before: dict | None = None
+    after: dict | None = None
+    detail: str | None = None
+
+
+def append(db: DbSession, at: datetime, user_id: int | None, username: str | None, items: list[PendingAudit]) -> None:
+    """Append rows to the chain inside the caller's transaction."""
+    if not items:
+        return
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+    last = db.execute(select(AuditEntry.id, AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)).first()
+    prev = last.hash if last else GENESIS
+    next_id = (last.id if last else 0) + 1
+    for item in items:
+        row = AuditEntry(
+            id=next_id,
+            at=at,
+            user_id=user_id,
+            username=username,
+            action=item.action,
+            entity=item.entity,
+            entity_id=item.entity_id,
+            session_id=item.session_id,
+            before=jsonable(item.before) if item.before is not None else None,
+            after=jsonable(item.after) if item.after is not None else None,
+            detail=item.detail,
+            prev_hash=prev,
+            hash="",
+        )
+        row.hash = row_hash(row)
+        db.add(row)
+        db.flush()
+        prev = row.hash
+        next_id += 1
+
+
+@dataclass
+class VerifyResult:
+    ok: bool
+    rows: int
+    bad_id: int | None = None
+    problem: str = ""
+
+
+def verify(db: DbSession) -> VerifyResult:
+    """Walk the chain in id order; report the first row that does not fit."""
+    prev = GENESIS
+    expected_id = 1
+    count = 0
+    for row in db.scalars(select(AuditEntry).order_by(AuditEntry.id)):
+        count += 1
+        if row.id != expected_id:
+            return VerifyResult(False, count, row.id, f"row {expected_id} is missing (next row is {row.id})")
+        if row.prev_hash != prev:
+            return VerifyResult(False, count, row.id, f"row {row.id} does not follow row {row.id - 1} (chain broken)")
+        if row_hash(row) != row.hash:
+            return VerifyResult(False, count, row.id, f"row {row.id} was altered (hash mismatch)")
+        prev = row.hash
+        expected_id += 1
+    return VerifyResult(True, count)

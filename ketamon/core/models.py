@@ -1,0 +1,417 @@
+"""The stored record, in the clinic's words.
+
+Rules that must not be broken here:
+- Clinical entries (VitalSigns, DoseEvent, SideEffect, Note, Assessment) are
+  append-only. A correction is a new row whose `supersedes_id` points at the row it
+  replaces, with a `correction_reason`; the old row stays. Never UPDATE or DELETE them.
+- Times are UTC (`UTCDateTime`); `measured_at` / `at` is when it happened,
+  `entered_at` when it was typed, `entered_by_id` who typed it.
+- A value that was not measured is NULL, never a default.
+
+`Session` here is a treatment session. SQLAlchemy's session is always called
+`db` (type `sqlalchemy.orm.Session`, imported as `DbSession`) to keep the two apart.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator):
+    """Stores naive UTC, returns aware UTC, refuses naive input (ambiguous)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use aware UTC")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc)
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+# ---------------------------------------------------------------- people
+
+
+class User(Base):
+    """A person who signs in. Roles: nurse, physician, staff, admin."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(128))
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None]
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+
+
+class Patient(Base):
+    __tablename__ = "patients"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mrn: Mapped[str] = mapped_column(String(64), unique=True)
+    family_name: Mapped[str] = mapped_column(String(128))
+    given_name: Mapped[str] = mapped_column(String(128))
+    birth_date: Mapped[date] = mapped_column(Date)
+    sex: Mapped[str] = mapped_column(String(16))  # female | male | other | unknown
+    weight_kg: Mapped[float | None] = mapped_column(Float)
+    allergies: Mapped[str] = mapped_column(Text, default="")
+    #: keys of CONTRAINDICATIONS the patient has
+    contraindications: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    #: keys of CONCOMITANT_MEDICATIONS the patient takes
+    concomitant_medications: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime]
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    sessions: Mapped[list["Session"]] = relationship(back_populates="patient")
+
+    @property
+    def display_name(self) -> str:
+        return f"{self.family_name.upper()}, {self.given_name}"
+
+    def age_on(self, day: date) -> int:
+        b = self.birth_date
+        return day.year - b.year - ((day.month, day.day) < (b.month, b.day))
+
+
+CONTRAINDICATIONS = {
+    "aneurysmal_vascular_disease": "Aneurysmal vascular disease",
+    "arteriovenous_malformation": "Arteriovenous malformation",
+    "intracerebral_haemorrhage": "History of intracerebral haemorrhage",
+    "ketamine_hypersensitivity": "Hypersensitivity to (es)ketamine",
+}
+
+CONCOMITANT_MEDICATIONS = {
+    "benzodiazepines": "Benzodiazepines",
+    "sedative_hypnotics": "Non-benzodiazepine sedative hypnotics",
+    "psychostimulants": "Psychostimulants",
+    "maois": "MAOIs",
+    "opioids": "Opioids",
+}
+
+SEXES = ("female", "male", "other", "unknown")
+
+
+# ---------------------------------------------------------------- sessions
+
+#: Lifecycle states in order; `cancelled` and `stopped` end a session early.
+SESSION_STATES = (
+    "planned",
+    "pre_dose",
+    "dosing",
+    "monitoring",
+    "recovery",
+    "discharged",
+    "signed",
+    "cancelled",
+    "stopped",
+)
+
+
+class Session(Base):
+    """One treatment session. `state` is the current lifecycle state; every
+    transition is also kept in StateChange (who, when, why)."""
+
+    __tablename__ = "sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    protocol_id: Mapped[str] = mapped_column(String(64))
+    protocol_version: Mapped[int] = mapped_column(Integer)
+    route: Mapped[str] = mapped_column(String(8))
+    planned_dose_mg: Mapped[float | None] = mapped_column(Float)
+    dose_weight_kg: Mapped[float | None] = mapped_column(Float)
+    lot_number: Mapped[str | None] = mapped_column(String(64))
+    nurse_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    physician_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    state: Mapped[str] = mapped_column(String(16), default="planned")
+    state_reason: Mapped[str | None] = mapped_column(Text)
+    scheduled_at: Mapped[datetime] = mapped_column(index=True)
+    created_at: Mapped[datetime]
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    ready_to_leave_at: Mapped[datetime | None]
+    signed_at: Mapped[datetime | None]
+    signed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    patient: Mapped[Patient] = relationship(back_populates="sessions")
+    nurse: Mapped[User | None] = relationship(foreign_keys=[nurse_id])
+    physician: Mapped[User | None] = relationship(foreign_keys=[physician_id])
+    signed_by: Mapped[User | None] = relationship(foreign_keys=[signed_by_id])
+
+    @property
+    def locked(self) -> bool:
+        return self.state == "signed"
+
+
+class StateChange(Base):
+    __tablename__ = "state_changes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"), index=True)
+    from_state: Mapped[str] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime]
+    by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+# ---------------------------------------------------------------- clinical entries
+
+
+class _Entry:
+    """Columns every append-only clinical entry carries."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entered_at: Mapped[datetime]
+    correction_reason: Mapped[str | None] = mapped_column(Text)
+    #: True for an entry that says "the superseded entry was entered in error"
+    retracted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class VitalSigns(_Entry, Base):
+    __tablename__ = "vital_signs"
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"), index=True)
+    measured_at: Mapped[datetime] = mapped_column(index=True)
+    entered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("vital_signs.id"))
+    source: Mapped[str] = mapped_column(String(16), default="manual")  # manual | device
+    systolic: Mapped[int | None] = mapped_column(Integer)
+    diastolic: Mapped[int | None] = mapped_column(Integer)
+    mean_arterial: Mapped[int | None] = mapped_column(Integer)
+    #: False where mean_arterial was derived from systolic/diastolic
+    mean_measured: Mapped[bool] = mapped_column(Boolean, default=False)
+    heart_rate: Mapped[int | None] = mapped_column(Integer)
+    spo2: Mapped[int | None] = mapped_column(Integer)
+    resp_rate: Mapped[int | None] = mapped_column(Integer)
+    temperature: Mapped[float | None] = mapped_column(Float)
+    on_oxygen: Mapped[bool | None] = mapped_column(Boolean)
+    #: ACVPU for NEWS2: A alert, C new confusion, V voice, P pain, U unresponsive
+    consciousness: Mapped[str | None] = mapped_column(String(1))
+    comment: Mapped[str | None] = mapped_column(Text)
+    late: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    entered_by: Mapped[User | None] = relationship()
+
+
+DOSE_KINDS = (
+    "nasal_device",
+    "infusion_start",
+    "infusion_rate",
+    "infusion_pause",
+    "infusion_resume",
+    "infusion_stop",
+    "im_injection",
+)
+
+
+class DoseEvent(_Entry, Base):
+    __tablename__ = "dose_events"
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"), index=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    entered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("dose_events.id"))
+    kind: Mapped[str] = mapped_column(String(24))
+    device_number: Mapped[int | None] = mapped_column(Integer)
+    amount_mg: Mapped[float | None] = mapped_column(Float)
+    rate_mg_per_h: Mapped[float | None] = mapped_column(Float)
+    lot_number: Mapped[str | None] = mapped_column(String(64))
+    site: Mapped[str | None] = mapped_column(String(64))
+    comment: Mapped[str | None] = mapped_column(Text)
+    late: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    entered_by: Mapped[User | None] = relationship()
+
+
+SIDE_EFFECT_KINDS = {
+    "dissociation": "Dissociation",
+    "sedation": "Sedation (MOAA/S)",
+    "nausea": "Nausea",
+    "vomiting": "Vomiting",
+    "dizziness": "Dizziness",
+    "headache": "Headache",
+    "anxiety": "Anxiety / agitation",
+    "hallucinations": "Hallucinations",
+    "respiratory_depression": "Respiratory depression",
+    "other": "Other",
+}
+
+#: scale name -> (low, high) of the score
+SCALES = {
+    "MOAA/S": (0, 5),
+    "CADSS-6": (0, 24),
+    "severity-0-4": (0, 4),
+    "NRS-0-10": (0, 10),
+}
+
+
+class SideEffect(_Entry, Base):
+    __tablename__ = "side_effects"
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"), index=True)
+    observed_at: Mapped[datetime] = mapped_column(index=True)
+    entered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("side_effects.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    scale: Mapped[str | None] = mapped_column(String(16))
+    score: Mapped[float | None] = mapped_column(Float)
+    #: item scores for multi-item scales (CADSS-6: {"1": 2, "2": 0, ...})
+    items: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    text: Mapped[str | None] = mapped_column(Text)
+    late: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    entered_by: Mapped[User | None] = relationship()
+
+
+class Note(_Entry, Base):
+    __tablename__ = "notes"
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"), index=True)
+    at: Mapped[datetime]
+    entered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("notes.id"))
+    text: Mapped[str] = mapped_column(Text)
+
+    entered_by: Mapped[User | None] = relationship()
+
+
+class Assessment(_Entry, Base):
+    """A scored checklist or scale: phq9, aldrete, padss, predose_checklist,
+    discharge_checklist, predose_decision. `items` holds the item answers."""
+
+    __tablename__ = "assessments"
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"), index=True)
+    at: Mapped[datetime]
+    entered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("assessments.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    items: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    total: Mapped[float | None] = mapped_column(Float)
+    comment: Mapped[str | None] = mapped_column(Text)
+
+    entered_by: Mapped[User | None] = relationship()
+
+
+class Addendum(Base):
+    """Text added to a signed record; printed as an addendum."""
+
+    __tablename__ = "addenda"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"), index=True)
+    at: Mapped[datetime]
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reason: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+
+    author: Mapped[User | None] = relationship()
+
+
+# ---------------------------------------------------------------- alerts and limits
+
+
+class Alert(Base):
+    """A raised condition. The row is the alert's record; its workflow fields
+    (cleared, acknowledged, reviewed, escalated) fill in over time and each such
+    change is also written to the audit trail."""
+
+    __tablename__ = "alerts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("sessions.id"), index=True)
+    category: Mapped[str] = mapped_column(String(16), default="patient")  # patient | technical
+    #: identifies the condition, so a persisting condition is not raised twice
+    condition_key: Mapped[str] = mapped_column(String(128))
+    priority: Mapped[str] = mapped_column(String(8))  # high | medium | low | info
+    message: Mapped[str] = mapped_column(Text)
+    raised_at: Mapped[datetime] = mapped_column(index=True)
+    source_kind: Mapped[str | None] = mapped_column(String(32))
+    source_id: Mapped[int | None] = mapped_column(Integer)
+    cleared_at: Mapped[datetime | None]
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    silenced_until: Mapped[datetime | None]
+    escalated_at: Mapped[datetime | None]
+    reviewed_at: Mapped[datetime | None]
+    reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    review_comment: Mapped[str | None] = mapped_column(Text)
+
+    acknowledged_by: Mapped[User | None] = relationship(foreign_keys=[acknowledged_by_id])
+    reviewed_by: Mapped[User | None] = relationship(foreign_keys=[reviewed_by_id])
+
+    @property
+    def active(self) -> bool:
+        return self.cleared_at is None
+
+
+class LimitOverride(Base):
+    """A physician's per-patient limits for one parameter and tier. Append-only:
+    the newest row for (patient, parameter, tier) is in force; a row with both
+    limits None returns the tier to the protocol's."""
+
+    __tablename__ = "limit_overrides"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    parameter: Mapped[str] = mapped_column(String(32))
+    tier: Mapped[str] = mapped_column(String(16))  # critical | abnormal
+    low: Mapped[float | None] = mapped_column(Float)
+    high: Mapped[float | None] = mapped_column(Float)
+    reason: Mapped[str] = mapped_column(Text)
+    set_at: Mapped[datetime]
+    set_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    set_by: Mapped[User | None] = relationship()
+
+
+# ---------------------------------------------------------------- audit
+
+
+class AuditEntry(Base):
+    """Append-only, hash-chained record of every change, refusal, sign-in,
+    print and export. `hash` covers this row's content and `prev_hash`."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime]
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    username: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(48), index=True)
+    entity: Mapped[str | None] = mapped_column(String(32))
+    entity_id: Mapped[int | None] = mapped_column(Integer)
+    session_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    detail: Mapped[str | None] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))

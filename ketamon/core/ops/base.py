@@ -1,0 +1,143 @@
+"""The operations layer's machinery: the one way data changes.
+
+An operation is a function `def name(op: Op, ...)` decorated with
+`@operation(Permission.X)`. Callers (GUI, CLI, device feed, tests) call it as
+`name(store, actor, ...)`; it runs in one transaction, checks the actor's role
+first, validates its input, writes the audit trail, and returns a `Changes`
+describing what changed so each screen can decide whether to refresh.
+
+Operations never touch widgets and never prompt: a refusal is an exception whose
+message is fit to show (ketamon.core.errors).
+"""
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from sqlalchemy.orm import Session as DbSession
+
+from ketamon.core import audit
+from ketamon.core.errors import NotFound, PermissionDenied, SessionLocked
+from ketamon.core.models import Session
+from ketamon.core.permissions import Actor, Permission
+from ketamon.core.protocols import Protocol
+from ketamon.core.store import Store
+
+
+@dataclass
+class Changes:
+    """What an operation changed. Screens refresh from this, not from polling."""
+
+    #: sessions whose chart changed
+    sessions: set[int] = field(default_factory=set)
+    patients: set[int] = field(default_factory=set)
+    #: kinds of thing that changed: vitals, dose, side_effect, note, assessment,
+    #: session, patient, alerts, limits, users, addendum
+    kinds: set[str] = field(default_factory=set)
+    #: (entity, id) of rows created
+    created: list[tuple[str, int]] = field(default_factory=list)
+    #: one line for the status bar, e.g. "Vital signs saved (14:32)"
+    message: str = ""
+    #: what the operation returns besides (e.g. the new Session's id)
+    result: Any = None
+
+    def touch(self, kind: str, session_id: int | None = None, patient_id: int | None = None) -> None:
+        self.kinds.add(kind)
+        if session_id is not None:
+            self.sessions.add(session_id)
+        if patient_id is not None:
+            self.patients.add(patient_id)
+
+    def merge(self, other: "Changes") -> "Changes":
+        self.sessions |= other.sessions
+        self.patients |= other.patients
+        self.kinds |= other.kinds
+        self.created += other.created
+        self.message = other.message or self.message
+        return self
+
+    def __bool__(self) -> bool:
+        return bool(self.kinds)
+
+
+@dataclass
+class Op:
+    """What an operation body works with: one transaction, who, and when."""
+
+    db: DbSession
+    store: Store
+    actor: Actor
+    now: datetime
+    changes: Changes = field(default_factory=Changes)
+    _audit: list[audit.PendingAudit] = field(default_factory=list)
+
+    def audit(self, action: str, *, entity: str | None = None, entity_id: int | None = None,
+              session_id: int | None = None, before: dict | None = None, after: dict | None = None,
+              detail: str | None = None) -> None:
+        self._audit.append(audit.PendingAudit(action, entity, entity_id, session_id, before, after, detail))
+
+    def session(self, session_id: int, *, for_change: bool = True) -> Session:
+        """Load a treatment session; refuse changes to a signed (locked) one."""
+        s = self.db.get(Session, session_id)
+        if s is None:
+            raise NotFound(f"There is no session {session_id}.")
+        if for_change and s.locked:
+            raise SessionLocked(
+                f"Session {session_id} is signed and locked; add an addendum instead."
+            )
+        return s
+
+    def protocol(self, session: Session) -> Protocol:
+        return self.store.protocols.get(session.protocol_id, session.protocol_version)
+
+    def require(self, permission: Permission, what: str | None = None) -> None:
+        """A second permission check inside an operation (e.g. for one field)."""
+        if not self.actor.can(permission):
+            raise PermissionDenied(_refusal(self.actor, permission, what))
+
+
+def _refusal(actor: Actor, permission: Permission, what: str | None) -> str:
+    return f"{actor.display_name} ({actor.role_label}) may not {what or permission.value}."
+
+
+def record_refusal(store: Store, actor: Actor, name: str, message: str, session_id: int | None = None) -> None:
+    """Refusals are audited in a transaction of their own (the refused one rolls back)."""
+    with store.transaction() as db:
+        audit.append(db, store.clock.now(), actor.user_id, actor.username,
+                     [audit.PendingAudit("refused", entity="operation", session_id=session_id,
+                                         detail=f"{name}: {message}")])
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def operation(permission: Permission | None, what: str | None = None
+              ) -> Callable[[Callable[Concatenate[Op, P], Any]], Callable[Concatenate[Store, Actor, P], Changes]]:
+    """Make `fn(op, ...)` an operation callable as `fn(store, actor, ...) -> Changes`.
+
+    `permission` None means any signed-in user (e.g. signing out)."""
+
+    def wrap(fn: Callable[Concatenate[Op, P], Any]) -> Callable[Concatenate[Store, Actor, P], Changes]:
+        @functools.wraps(fn)
+        def run(store: Store, actor: Actor, *args: P.args, **kwargs: P.kwargs) -> Changes:
+            if permission is not None and not actor.can(permission):
+                message = _refusal(actor, permission, what)
+                sid = kwargs.get("session_id") if isinstance(kwargs.get("session_id"), int) else None
+                record_refusal(store, actor, fn.__name__, message, sid)
+                raise PermissionDenied(message)
+            with store.transaction() as db:
+                op = Op(db=db, store=store, actor=actor, now=store.clock.now())
+                op.changes.result = fn(op, *args, **kwargs)
+                db.flush()
+                audit.append(db, op.now, actor.user_id, actor.username, op._audit)
+            return op.changes
+
+        run.permission = permission  # type: ignore[attr-defined]
+        run.body = fn  # type: ignore[attr-defined]
+        return run
+
+    return wrap

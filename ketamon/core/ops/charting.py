@@ -1,0 +1,439 @@
+"""Charting operations: patients, sessions, vital signs, doses, side effects, notes,
+and corrections. Each is one transaction (see ops.base)."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from ketamon.core import alerts, dosing, lifecycle
+from ketamon.core.audit import snapshot
+from ketamon.core.clock import as_utc
+from ketamon.core.errors import NotFound, ValidationError
+from ketamon.core.models import (
+    CONCOMITANT_MEDICATIONS,
+    CONTRAINDICATIONS,
+    DOSE_KINDS,
+    SCALES,
+    SEXES,
+    SIDE_EFFECT_KINDS,
+    DoseEvent,
+    Note,
+    Patient,
+    Session,
+    SideEffect,
+    User,
+    VitalSigns,
+)
+from ketamon.core.ops.base import Op, operation
+from ketamon.core.permissions import Permission
+from ketamon.core.validation import (
+    LATE_AFTER,
+    check_score,
+    check_time,
+    check_vitals,
+    derived_mean,
+)
+
+# ---------------------------------------------------------------- patients
+
+
+def _clean(text: str | None) -> str:
+    return (text or "").strip()
+
+
+@operation(Permission.REGISTER)
+def create_patient(op: Op, *, mrn: str, family_name: str, given_name: str, birth_date: date, sex: str,
+                   weight_kg: float | None = None, allergies: str = "",
+                   contraindications: list[str] = (), concomitant_medications: list[str] = ()) -> int:
+    mrn, family_name, given_name = _clean(mrn), _clean(family_name), _clean(given_name)
+    for label, value in (("MRN", mrn), ("Family name", family_name), ("Given name", given_name)):
+        if not value:
+            raise ValidationError(f"{label} is required.", label.lower(), value)
+    if sex not in SEXES:
+        raise ValidationError(f"Sex must be one of {', '.join(SEXES)}.", "sex", sex)
+    if birth_date > op.now.date():
+        raise ValidationError("Date of birth is in the future.", "birth_date", birth_date)
+    if birth_date.year < 1900:
+        raise ValidationError("Date of birth before 1900 is not plausible.", "birth_date", birth_date)
+    _check_weight(weight_kg)
+    _check_keys("contraindication", contraindications, CONTRAINDICATIONS)
+    _check_keys("medication category", concomitant_medications, CONCOMITANT_MEDICATIONS)
+    if op.db.scalar(select(Patient.id).where(Patient.mrn == mrn)) is not None:
+        raise ValidationError(f"A patient with MRN {mrn} already exists.", "mrn", mrn)
+    p = Patient(mrn=mrn, family_name=family_name, given_name=given_name, birth_date=birth_date, sex=sex,
+                weight_kg=weight_kg, allergies=_clean(allergies), contraindications=list(contraindications),
+                concomitant_medications=list(concomitant_medications), created_at=op.now,
+                created_by_id=op.actor.user_id)
+    op.db.add(p)
+    op.db.flush()
+    op.audit("create", entity="patient", entity_id=p.id, after=snapshot(p))
+    op.changes.touch("patient", patient_id=p.id)
+    op.changes.created.append(("patient", p.id))
+    op.changes.message = f"Patient {p.display_name} registered"
+    return p.id
+
+
+@operation(Permission.REGISTER)
+def update_patient(op: Op, patient_id: int, **fields: Any) -> None:
+    """Demographics may be corrected; the audit keeps before and after."""
+    p = op.db.get(Patient, patient_id)
+    if p is None:
+        raise NotFound(f"There is no patient {patient_id}.")
+    allowed = {"family_name", "given_name", "birth_date", "sex", "weight_kg", "allergies",
+               "contraindications", "concomitant_medications"}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValidationError(f"Cannot change {', '.join(sorted(unknown))}.")
+    if "weight_kg" in fields:
+        _check_weight(fields["weight_kg"])
+    if "sex" in fields and fields["sex"] not in SEXES:
+        raise ValidationError(f"Sex must be one of {', '.join(SEXES)}.", "sex", fields["sex"])
+    before = snapshot(p)
+    for k, v in fields.items():
+        setattr(p, k, v)
+    op.audit("update", entity="patient", entity_id=p.id, before=before, after=snapshot(p))
+    op.changes.touch("patient", patient_id=p.id)
+    op.changes.message = f"Patient {p.display_name} updated"
+
+
+def _check_weight(weight_kg: float | None) -> None:
+    if weight_kg is not None and not (2 <= weight_kg <= 400):
+        raise ValidationError(f"Weight {weight_kg:g} kg is not possible: allowed 2–400 kg.", "weight_kg", weight_kg)
+
+
+def _check_keys(label: str, keys, known: dict) -> None:
+    bad = [k for k in keys if k not in known]
+    if bad:
+        raise ValidationError(f"Unknown {label}: {', '.join(bad)}.", label, bad)
+
+
+# ---------------------------------------------------------------- sessions
+
+
+@operation(Permission.REGISTER)
+def create_session(op: Op, *, patient_id: int, protocol_id: str, scheduled_at: datetime | None = None,
+                   planned_dose_mg: float | None = None, weight_kg: float | None = None,
+                   lot_number: str | None = None, nurse_id: int | None = None,
+                   physician_id: int | None = None) -> int:
+    """Open a session under the newest version of a protocol.
+
+    For mg/kg protocols the dose is computed from `weight_kg` (default: the
+    patient's weight) and both are stored. For a prescriber-dose protocol (IM) the
+    dose must be given; it is never prefilled.
+    """
+    patient = op.db.get(Patient, patient_id)
+    if patient is None:
+        raise NotFound(f"There is no patient {patient_id}.")
+    try:
+        protocol = op.store.protocols.get(protocol_id)
+    except KeyError:
+        raise ValidationError(f"Unknown protocol {protocol_id!r}.", "protocol", protocol_id) from None
+    weight = weight_kg if weight_kg is not None else patient.weight_kg
+    _check_weight(weight)
+    rule = protocol.dose
+    if rule.kind == "per_kg":
+        if weight is None:
+            raise ValidationError(f"{protocol.name} is dosed by weight: enter the patient's weight.",
+                                  "weight_kg", None)
+        computed = rule.planned_mg(weight)
+        if planned_dose_mg is None:
+            planned_dose_mg = computed
+    elif rule.kind == "fixed":
+        if planned_dose_mg is None:
+            planned_dose_mg = rule.mg
+    elif planned_dose_mg is None:
+        raise ValidationError(f"{protocol.name}: the prescriber's dose (mg) is required.", "planned_dose_mg", None)
+    if planned_dose_mg is not None and not (0 < planned_dose_mg <= 500):
+        raise ValidationError(f"Planned dose {planned_dose_mg:g} mg is not possible: allowed 0–500 mg.",
+                              "planned_dose_mg", planned_dose_mg)
+    for uid, role, label in ((nurse_id, "nurse", "Charting nurse"), (physician_id, "physician",
+                                                                      "Supervising physician")):
+        if uid is not None:
+            u = op.db.get(User, uid)
+            if u is None or u.role != role or not u.active:
+                raise ValidationError(f"{label} must be an active {role}.", f"{role}_id", uid)
+    s = Session(patient_id=patient.id, protocol_id=protocol.id, protocol_version=protocol.version,
+                route=protocol.route, planned_dose_mg=planned_dose_mg,
+                dose_weight_kg=weight if rule.kind == "per_kg" else weight,
+                lot_number=_clean(lot_number) or None,
+                nurse_id=nurse_id if nurse_id is not None else (op.actor.user_id if op.actor.role == "nurse" else None),
+                physician_id=physician_id, state="planned", scheduled_at=scheduled_at or op.now,
+                created_at=op.now, created_by_id=op.actor.user_id)
+    op.db.add(s)
+    op.db.flush()
+    op.audit("create", entity="session", entity_id=s.id, session_id=s.id, after=snapshot(s))
+    op.changes.touch("session", s.id, patient.id)
+    op.changes.created.append(("session", s.id))
+    op.changes.message = f"Session opened for {patient.display_name}"
+    return s.id
+
+
+@operation(Permission.CHART)
+def set_lot_number(op: Op, session_id: int, lot_number: str) -> None:
+    s = op.session(session_id)
+    before = s.lot_number
+    s.lot_number = _clean(lot_number) or None
+    op.audit("update", entity="session", entity_id=s.id, session_id=s.id,
+             before={"lot_number": before}, after={"lot_number": s.lot_number})
+    op.changes.touch("session", s.id)
+    op.changes.message = "Lot number saved"
+
+
+def _chartable(op: Op, session_id: int) -> Session:
+    s = op.session(session_id)
+    if s.state not in lifecycle.CHARTABLE:
+        raise ValidationError(
+            f"This session is {lifecycle.STATE_LABELS[s.state].lower()}; entries can no longer be added.",
+            "state", s.state)
+    return s
+
+
+def _when(op: Op, when: datetime | None, label: str) -> tuple[datetime, bool]:
+    """(time in UTC, late?) for an entry's measured/observed time."""
+    at = op.now if when is None else as_utc(when)
+    check_time(label, at, op.now)
+    return at, (op.now - at) > LATE_AFTER
+
+
+def _superseded(op: Op, model, supersedes_id: int | None, session_id: int, reason: str | None):
+    if supersedes_id is None:
+        return None
+    old = op.db.get(model, supersedes_id)
+    if old is None or old.session_id != session_id:
+        raise NotFound(f"There is no entry {supersedes_id} in this session to correct.")
+    if op.db.scalar(select(model.id).where(model.supersedes_id == supersedes_id)) is not None:
+        raise ValidationError("That entry has already been corrected; correct the newest version.")
+    if not (reason or "").strip():
+        raise ValidationError("A correction needs a reason.", "reason", reason)
+    return old
+
+
+# ---------------------------------------------------------------- vital signs
+
+
+@operation(Permission.CHART)
+def record_vitals(op: Op, session_id: int, *, measured_at: datetime | None = None,
+                  systolic: int | None = None, diastolic: int | None = None, mean_arterial: int | None = None,
+                  heart_rate: int | None = None, spo2: int | None = None, resp_rate: int | None = None,
+                  temperature: float | None = None, on_oxygen: bool | None = None,
+                  consciousness: str | None = None, source: str = "manual", comment: str | None = None,
+                  supersedes_id: int | None = None, correction_reason: str | None = None,
+                  retracted: bool = False) -> int:
+    """Store one vital-sign set. Any field may be empty; none is invented, except the
+    mean BP, which is derived from systolic/diastolic when not measured (and
+    marked as derived)."""
+    s = _chartable(op, session_id)
+    protocol = op.protocol(s)
+    at, late = _when(op, measured_at, "Measured at")
+    values = dict(systolic=systolic, diastolic=diastolic, mean_arterial=mean_arterial, heart_rate=heart_rate,
+                  spo2=spo2, resp_rate=resp_rate, temperature=temperature)
+    if not retracted and all(v is None for v in values.values()) and consciousness is None:
+        raise ValidationError("Enter at least one value.", None, None)
+    check_vitals(protocol, values)
+    if consciousness is not None and consciousness not in "ACVPU":
+        raise ValidationError("Consciousness must be A, C, V, P or U (ACVPU).", "consciousness", consciousness)
+    if source not in ("manual", "device"):
+        raise ValidationError("Source must be manual or device.", "source", source)
+    old = _superseded(op, VitalSigns, supersedes_id, s.id, correction_reason)
+    mean_measured = mean_arterial is not None
+    if mean_arterial is None:
+        mean_arterial = derived_mean(systolic, diastolic)
+    v = VitalSigns(session_id=s.id, measured_at=at, entered_at=op.now, entered_by_id=op.actor.user_id,
+                   source=source, systolic=systolic, diastolic=diastolic, mean_arterial=mean_arterial,
+                   mean_measured=mean_measured, heart_rate=heart_rate, spo2=spo2, resp_rate=resp_rate,
+                   temperature=temperature, on_oxygen=on_oxygen, consciousness=consciousness,
+                   comment=_clean(comment) or None, late=late, supersedes_id=supersedes_id,
+                   correction_reason=_clean(correction_reason) or None, retracted=retracted)
+    op.db.add(v)
+    op.db.flush()
+    op.audit("correct" if old else "create", entity="vital_signs", entity_id=v.id, session_id=s.id,
+             before=snapshot(old) if old else None, after=snapshot(v))
+    op.changes.touch("vitals", s.id)
+    op.changes.created.append(("vital_signs", v.id))
+    local = at.astimezone().strftime("%H:%M")
+    op.changes.message = (f"Correction saved ({local})" if old else
+                          f"Vital signs saved ({local}{', late entry' if late else ''})")
+    alerts.evaluate(op, s)
+    return v.id
+
+
+# ---------------------------------------------------------------- doses
+
+
+@operation(Permission.CHART)
+def record_dose(op: Op, session_id: int, kind: str, *, at: datetime | None = None,
+                amount_mg: float | None = None, rate_mg_per_h: float | None = None,
+                lot_number: str | None = None, site: str | None = None, comment: str | None = None) -> int:
+    """One dose event. Nasal devices are numbered in order; infusion events must
+    follow the infusion's state (start → rate/pause/resume → stop)."""
+    if kind not in DOSE_KINDS:
+        raise ValidationError(f"Unknown dose event {kind!r}.", "kind", kind)
+    s = _chartable(op, session_id)
+    protocol = op.protocol(s)
+    when, late = _when(op, at, "Dose time")
+    events = _current(op, DoseEvent, s.id)
+    route_of = {"nasal_device": "nasal", "im_injection": "im"}.get(kind, "iv")
+    if route_of != s.route:
+        raise ValidationError(f"A {kind.replace('_', ' ')} does not belong to a {s.route.upper()} session.",
+                              "kind", kind)
+    alerts.check_dose_allowed(op, s)
+    device_number = None
+    if kind == "nasal_device":
+        given = dosing.nasal_devices_given(events)
+        planned = protocol.dose.devices or 0
+        if planned and len(given) >= planned:
+            raise ValidationError(f"All {planned} devices are already recorded.", "device_number", len(given) + 1)
+        device_number = len(given) + 1
+        if amount_mg is None:
+            amount_mg = protocol.dose.mg_per_device
+        lot_number = _clean(lot_number) or s.lot_number
+        if not lot_number:
+            raise ValidationError("Enter the device lot number before recording the device.", "lot_number", None)
+        if given and when < given[-1].at:
+            raise ValidationError("A device cannot be given before the previous one.", "at", when)
+    elif kind == "im_injection":
+        if any(e.kind == "im_injection" for e in events):
+            raise ValidationError("The injection is already recorded.", "kind", kind)
+        if amount_mg is None:
+            amount_mg = s.planned_dose_mg
+        if amount_mg is None or not (0 < amount_mg <= 500):
+            raise ValidationError("Enter the injected dose in mg (0–500).", "amount_mg", amount_mg)
+    else:
+        status = dosing.infusion_status(events, when)
+        if kind not in dosing.INFUSION_ALLOWED[status.state]:
+            raise ValidationError(f"Cannot {kind.removeprefix('infusion_')} an infusion that is "
+                                  f"{status.state.replace('_', ' ')}.", "kind", kind)
+        if kind in ("infusion_start", "infusion_rate"):
+            if rate_mg_per_h is None or not (0 < rate_mg_per_h <= 600):
+                raise ValidationError("Enter the infusion rate in mg/h (0–600).", "rate_mg_per_h", rate_mg_per_h)
+        last = max((e.at for e in events if e.kind.startswith("infusion_")), default=None)
+        if last is not None and when < last:
+            raise ValidationError("An infusion event cannot be earlier than the one before it.", "at", when)
+    e = DoseEvent(session_id=s.id, at=when, entered_at=op.now, entered_by_id=op.actor.user_id, kind=kind,
+                  device_number=device_number, amount_mg=amount_mg, rate_mg_per_h=rate_mg_per_h,
+                  lot_number=_clean(lot_number) or None, site=_clean(site) or None,
+                  comment=_clean(comment) or None, late=late)
+    op.db.add(e)
+    if kind == "nasal_device" and s.lot_number is None:
+        s.lot_number = e.lot_number
+    op.db.flush()
+    op.audit("create", entity="dose_event", entity_id=e.id, session_id=s.id, after=snapshot(e))
+    complete = dosing.dose_end_at(events + [e], s.route, protocol.dose.devices) is not None
+    lifecycle.advance_for_dose(op, s, complete)
+    op.changes.touch("dose", s.id)
+    op.changes.created.append(("dose_event", e.id))
+    label = f"Device {device_number}" if device_number else kind.replace("_", " ").capitalize()
+    op.changes.message = f"{label} recorded ({when.astimezone().strftime('%H:%M')})"
+    alerts.evaluate(op, s)
+    return e.id
+
+
+@operation(Permission.CHART)
+def correct_dose(op: Op, session_id: int, supersedes_id: int, *, reason: str, retract: bool = False,
+                 at: datetime | None = None, amount_mg: float | None = None,
+                 rate_mg_per_h: float | None = None, comment: str | None = None) -> int:
+    """Correct a dose event's time/amount/rate, or retract it as entered in error."""
+    s = _chartable(op, session_id)
+    old = _superseded(op, DoseEvent, supersedes_id, s.id, reason)
+    when = old.at if at is None else _when(op, at, "Dose time")[0]
+    e = DoseEvent(session_id=s.id, at=when, entered_at=op.now, entered_by_id=op.actor.user_id, kind=old.kind,
+                  device_number=old.device_number,
+                  amount_mg=old.amount_mg if amount_mg is None else amount_mg,
+                  rate_mg_per_h=old.rate_mg_per_h if rate_mg_per_h is None else rate_mg_per_h,
+                  lot_number=old.lot_number, site=old.site, comment=_clean(comment) or old.comment,
+                  supersedes_id=old.id, correction_reason=reason.strip(), retracted=retract, late=old.late)
+    op.db.add(e)
+    op.db.flush()
+    op.audit("correct", entity="dose_event", entity_id=e.id, session_id=s.id, before=snapshot(old),
+             after=snapshot(e), detail=reason)
+    op.changes.touch("dose", s.id)
+    op.changes.message = "Dose event retracted" if retract else "Dose event corrected"
+    alerts.evaluate(op, s)
+    return e.id
+
+
+# ---------------------------------------------------------------- side effects and notes
+
+
+@operation(Permission.CHART)
+def record_side_effect(op: Op, session_id: int, kind: str, *, observed_at: datetime | None = None,
+                       scale: str | None = None, score: float | None = None,
+                       items: dict[str, int] | None = None, text: str | None = None,
+                       supersedes_id: int | None = None, correction_reason: str | None = None,
+                       retracted: bool = False) -> int:
+    """A side effect or scale score: sedation (MOAA/S 0–5), dissociation (CADSS-6
+    items or a 0–4 severity), nausea 0–10, vomiting, … `other` needs text."""
+    if kind not in SIDE_EFFECT_KINDS:
+        raise ValidationError(f"Unknown side effect {kind!r}.", "kind", kind)
+    s = _chartable(op, session_id)
+    at, late = _when(op, observed_at, "Observed at")
+    if kind == "sedation" and scale is None:
+        scale = "MOAA/S"
+    if kind == "nausea" and scale is None and score is not None:
+        scale = "NRS-0-10"
+    if kind == "dissociation" and items:
+        scale = "CADSS-6"
+        if set(items) - {"1", "2", "6", "7", "15", "22"}:
+            raise ValidationError("CADSS-6 items are 1, 2, 6, 7, 15 and 22.", "items", items)
+        for k, v in items.items():
+            check_score(f"CADSS item {k}", v, 0, 4)
+        score = float(sum(items.values()))
+    if kind == "dissociation" and scale is None and score is not None:
+        scale = "severity-0-4"
+    if kind in ("sedation",) and score is None and not retracted:
+        raise ValidationError("Enter the MOAA/S score (0–5).", "score", None)
+    if scale is not None:
+        if scale not in SCALES:
+            raise ValidationError(f"Unknown scale {scale!r}.", "scale", scale)
+        check_score(scale, score, *SCALES[scale])
+    if kind == "other" and not _clean(text) and not retracted:
+        raise ValidationError("Describe the side effect.", "text", text)
+    old = _superseded(op, SideEffect, supersedes_id, s.id, correction_reason)
+    e = SideEffect(session_id=s.id, observed_at=at, entered_at=op.now, entered_by_id=op.actor.user_id,
+                   kind=kind, scale=scale, score=score, items=items, text=_clean(text) or None, late=late,
+                   supersedes_id=supersedes_id, correction_reason=_clean(correction_reason) or None,
+                   retracted=retracted)
+    op.db.add(e)
+    op.db.flush()
+    op.audit("correct" if old else "create", entity="side_effect", entity_id=e.id, session_id=s.id,
+             before=snapshot(old) if old else None, after=snapshot(e))
+    op.changes.touch("side_effect", s.id)
+    op.changes.created.append(("side_effect", e.id))
+    op.changes.message = f"{SIDE_EFFECT_KINDS[kind]} recorded ({at.astimezone().strftime('%H:%M')})"
+    alerts.evaluate(op, s)
+    return e.id
+
+
+@operation(Permission.CHART)
+def add_note(op: Op, session_id: int, text: str, *, at: datetime | None = None,
+             supersedes_id: int | None = None, correction_reason: str | None = None) -> int:
+    if not _clean(text):
+        raise ValidationError("A note cannot be empty.", "text", text)
+    s = _chartable(op, session_id)
+    when, _late = _when(op, at, "Note time")
+    old = _superseded(op, Note, supersedes_id, s.id, correction_reason)
+    n = Note(session_id=s.id, at=when, entered_at=op.now, entered_by_id=op.actor.user_id, text=text.strip(),
+             supersedes_id=supersedes_id, correction_reason=_clean(correction_reason) or None)
+    op.db.add(n)
+    op.db.flush()
+    op.audit("correct" if old else "create", entity="note", entity_id=n.id, session_id=s.id,
+             before=snapshot(old) if old else None, after=snapshot(n))
+    op.changes.touch("note", s.id)
+    op.changes.message = "Note saved"
+    return n.id
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _current(op: Op, model, session_id: int) -> list:
+    return current_entries(op.db, model, session_id)
+
+
+def current_entries(db, model, session_id: int) -> list:
+    """Entries in force: not superseded by a later entry, and not retractions."""
+    rows = list(db.scalars(select(model).where(model.session_id == session_id).order_by(model.id)))
+    superseded = {r.supersedes_id for r in rows if r.supersedes_id is not None}
+    return [r for r in rows if r.id not in superseded and not r.retracted]

@@ -1,0 +1,66 @@
+"""Roles and what each may do. Enforced in the operations layer (ops.base), so a
+hidden button is never the only protection."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+ROLES = ("nurse", "physician", "staff", "admin")
+ROLE_LABELS = {"nurse": "Nurse", "physician": "Physician", "staff": "Front desk", "admin": "Administrator"}
+
+
+class Permission(str, Enum):
+    VIEW = "view patient records"
+    REGISTER = "register patients and sessions"
+    CHART = "chart clinical entries"
+    ACKNOWLEDGE = "acknowledge alerts"
+    REVIEW = "review alerts"
+    SET_LIMITS = "change a patient's limits"
+    DECIDE = "record a pre-dose decision"
+    SIGN = "sign session records"
+    ADDENDUM = "add an addendum to a signed record"
+    PRINT = "print session summaries"
+    EXPORT = "export session records"
+    MANAGE_USERS = "manage users"
+    MANAGE_PROTOCOLS = "manage protocols"
+    AUDIT = "verify the audit trail"
+
+
+_NURSE = {
+    Permission.VIEW,
+    Permission.REGISTER,
+    Permission.CHART,
+    Permission.ACKNOWLEDGE,
+    Permission.ADDENDUM,
+    Permission.PRINT,
+    Permission.EXPORT,
+}
+ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
+    "nurse": frozenset(_NURSE),
+    "physician": frozenset(
+        _NURSE | {Permission.REVIEW, Permission.SET_LIMITS, Permission.DECIDE, Permission.SIGN}
+    ),
+    "staff": frozenset({Permission.VIEW, Permission.PRINT, Permission.EXPORT}),
+    "admin": frozenset({Permission.MANAGE_USERS, Permission.MANAGE_PROTOCOLS, Permission.AUDIT}),
+}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting: the signed-in user (or the configured default user)."""
+
+    user_id: int | None
+    username: str
+    display_name: str
+    role: str
+
+    def can(self, permission: Permission) -> bool:
+        return permission in ROLE_PERMISSIONS.get(self.role, frozenset())
+
+    @property
+    def role_label(self) -> str:
+        return ROLE_LABELS.get(self.role, self.role)
+
+
+#: Used by tools that act as the system itself (migrations, device feed set-up).
+SYSTEM = Actor(None, "system", "ketamon", "system")

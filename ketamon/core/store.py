@@ -1,0 +1,140 @@
+"""The database: engine set-up, migrations, transactions.
+
+Durability on SQLite: WAL journal with synchronous=FULL, so a commit that has
+returned is on disk and survives `kill -9` of the app or a power cut. Write
+transactions start with BEGIN IMMEDIATE so two workstations never deadlock on a
+read-then-write upgrade. The file is created readable by its owner only.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import platformdirs
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session as DbSession
+from sqlalchemy.orm import sessionmaker
+
+from ketamon.core.clock import Clock, SystemClock
+from ketamon.core.protocols import ProtocolRegistry, default_registry
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def data_dir() -> Path:
+    path = Path(os.environ.get("KETAMON_DATA_DIR") or platformdirs.user_data_dir("ketamon", appauthor=False))
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+def default_url(demo: bool = False) -> str:
+    env = os.environ.get("KETAMON_DATABASE_URL")
+    if env and not demo:
+        return env
+    name = "demo.sqlite3" if demo else "ketamon.sqlite3"
+    return f"sqlite:///{data_dir() / name}"
+
+
+def normalise_url(url: str) -> str:
+    """`postgresql://` means psycopg 3 here; a bare path means an SQLite file."""
+    if "://" not in url:
+        return f"sqlite:///{Path(url).expanduser().resolve()}"
+    u = make_url(url)
+    if u.drivername in ("postgresql", "postgres"):
+        u = u.set(drivername="postgresql+psycopg")
+    return u.render_as_string(hide_password=False)
+
+
+def _create_private_file(path: Path) -> None:
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600)
+    os.close(fd)
+
+
+def make_engine(url: str) -> Engine:
+    url = normalise_url(url)
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite":
+        if u.database and u.database != ":memory:":
+            _create_private_file(Path(u.database))
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):
+            dbapi_conn.isolation_level = None  # let SQLAlchemy's BEGIN below rule
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest Alembic revision (run on every start)."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+class Store:
+    """One database plus the clock and protocols operations run against."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        clock: Clock | None = None,
+        protocols: ProtocolRegistry | None = None,
+        run_migrations: bool = True,
+    ):
+        self.url = normalise_url(url or default_url())
+        self.engine = make_engine(self.url)
+        if run_migrations:
+            migrate(self.engine)
+        self.clock: Clock = clock or SystemClock()
+        self.protocols = protocols or default_registry()
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def transaction(self) -> Iterator[DbSession]:
+        """One unit of work: committed (durably) on success, rolled back on error."""
+        db = self._sessions()
+        try:
+            with db.begin():
+                yield db
+        finally:
+            db.close()
+
+    @contextmanager
+    def read(self) -> Iterator[DbSession]:
+        """A session for queries; objects stay usable after it closes."""
+        db = self._sessions()
+        try:
+            yield db
+        finally:
+            db.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()

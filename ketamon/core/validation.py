@@ -1,0 +1,61 @@
+"""Input checks shared by every way data comes in. Impossible values are refused
+with a message naming the field, the value and the allowed range; unusual ones
+are accepted (the alert rules deal with them)."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from ketamon.core.errors import ValidationError
+from ketamon.core.protocols import PARAMETERS, Protocol, _fmt
+
+#: an entry may claim to be at most this far in the future (clock skew between machines)
+FUTURE_TOLERANCE = timedelta(minutes=1)
+#: typed more than this long after it was measured: labelled late
+LATE_AFTER = timedelta(minutes=5)
+
+VITAL_FIELDS = tuple(PARAMETERS)
+
+
+def check_time(label: str, when: datetime, now: datetime) -> None:
+    if when > now + FUTURE_TOLERANCE:
+        local = when.astimezone().strftime("%H:%M")
+        raise ValidationError(f"{label} {local} is in the future; it must be now or earlier.", "measured_at", when)
+
+
+def check_vitals(protocol: Protocol, values: dict[str, float | None]) -> None:
+    for name, value in values.items():
+        if value is None or name not in protocol.ranges:
+            continue
+        r = protocol.ranges[name]
+        if not r.absolute.contains(value):
+            raise ValidationError(
+                f"{r.label} {_fmt(value)} {r.unit} is not possible: allowed {r.absolute.describe(r.unit)}. "
+                "Nothing was saved.",
+                name,
+                value,
+            )
+    sys_, dia = values.get("systolic"), values.get("diastolic")
+    if sys_ is not None and dia is not None and dia >= sys_:
+        raise ValidationError(
+            f"Diastolic BP {_fmt(dia)} must be lower than systolic {_fmt(sys_)}. Nothing was saved.",
+            "diastolic",
+            dia,
+        )
+    if (sys_ is None) != (dia is None):
+        missing = "diastolic" if dia is None else "systolic"
+        raise ValidationError(f"Blood pressure needs both values: {missing} is missing. Nothing was saved.",
+                              missing, None)
+
+
+def derived_mean(systolic: int | None, diastolic: int | None) -> int | None:
+    if systolic is None or diastolic is None:
+        return None
+    return round(diastolic + (systolic - diastolic) / 3)
+
+
+def check_score(label: str, value: float | None, low: float, high: float) -> None:
+    if value is None:
+        return
+    if not (low <= value <= high):
+        raise ValidationError(f"{label} {_fmt(value)} is outside its scale {low}–{high}. Nothing was saved.",
+                              label, value)
