@@ -1,15 +1,15 @@
 """initial schema
 
-Revision ID: 0cf1cea53a69
+Revision ID: aad74104de62
 Revises: 
-Create Date: 2026-11-21 04:09:48.679889
+Create Date: 2026-11-21 04:12:35.806860
 """
 from alembic import op
 import sqlalchemy as sa
 import ketamon.core.models
 
 
-revision = '0cf1cea53a69'
+revision = 'aad74104de62'
 down_revision = None
 branch_labels = None
 depends_on = None

@@ -1,0 +1,58 @@
+"""OpRunner: how widgets run operations. It supplies the store and the signed-in
+actor, turns a refusal into a message the user reads (nothing is stored then),
+and broadcasts the Changes so every screen refreshes from one signal."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from ketamon.core.errors import KetamonError
+from ketamon.core.ops.base import Changes
+from ketamon.core.permissions import Actor
+from ketamon.core.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class OpRunner(QObject):
+    #: emitted after every successful operation
+    changed = Signal(object)  # Changes
+    #: emitted when an operation was refused: (title, message)
+    refused = Signal(str, str)
+    #: the signed-in user changed (sign-in, switch user, sign-out → None)
+    actor_changed = Signal(object)
+
+    def __init__(self, store: Store, actor: Actor | None, parent: QObject | None = None):
+        super().__init__(parent)
+        self.store = store
+        self._actor = actor
+
+    @property
+    def actor(self) -> Actor | None:
+        return self._actor
+
+    def set_actor(self, actor: Actor | None) -> None:
+        self._actor = actor
+        self.actor_changed.emit(actor)
+
+    def run(self, operation: Callable[..., Changes], *args: Any, **kwargs: Any) -> Changes | None:
+        """Run `operation(store, actor, *args, **kwargs)`. Returns its Changes, or
+        None when it was refused (the reason has been emitted via `refused`)."""
+        if self._actor is None:
+            self.refused.emit("Not signed in", "Sign in first.")
+            return None
+        try:
+            changes = operation(self.store, self._actor, *args, **kwargs)
+        except KetamonError as exc:
+            self.refused.emit("Not saved", str(exc))
+            return None
+        except Exception:
+            log.exception("operation %s failed", getattr(operation, "__name__", operation))
+            self.refused.emit("Not saved", "Something went wrong and nothing was saved. "
+                              "The details are in the log; please tell the clinic IT.")
+            return None
+        self.changed.emit(changes)
+        return changes
