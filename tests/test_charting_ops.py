@@ -95,7 +95,9 @@ def test_every_change_is_audited(store, nurse, esketamine_session):
     assert rows[-1].after["heart_rate"] == 70
 
 
-def test_nasal_devices_are_numbered_and_move_the_session_on(store, nurse, esketamine_session, clock):
+def test_nasal_devices_are_numbered_and_move_the_session_on(store, nurse, esketamine_session, clock,
+                                                           ready_for_dose):
+    ready_for_dose(esketamine_session)
     ops.record_dose(store, nurse, esketamine_session, "nasal_device")
     chart = load_chart(store, esketamine_session)
     assert chart.session.state == "dosing" and chart.devices_given == 1
@@ -110,7 +112,8 @@ def test_nasal_devices_are_numbered_and_move_the_session_on(store, nurse, esketa
         ops.record_dose(store, nurse, esketamine_session, "nasal_device")
 
 
-def test_infusion_total_is_derived_from_its_events(store, nurse, infusion_session, clock):
+def test_infusion_total_is_derived_from_its_events(store, nurse, infusion_session, clock, ready_for_dose):
+    ready_for_dose(infusion_session)
     chart = load_chart(store, infusion_session)
     assert chart.session.planned_dose_mg == 30.5 and chart.session.dose_weight_kg == 61.0
     with pytest.raises(ValidationError, match="Cannot pause"):
@@ -131,11 +134,12 @@ def test_infusion_total_is_derived_from_its_events(store, nurse, infusion_sessio
     assert chart.session.state == "monitoring"
 
 
-def test_im_dose_is_never_prefilled(store, nurse, patient_id):
+def test_im_dose_is_never_prefilled(store, nurse, patient_id, ready_for_dose):
     with pytest.raises(ValidationError, match="prescriber"):
         ops.create_session(store, nurse, patient_id=patient_id, protocol_id="im-ketamine")
     sid = ops.create_session(store, nurse, patient_id=patient_id, protocol_id="im-ketamine",
                              planned_dose_mg=35).result
+    ready_for_dose(sid)
     ops.record_dose(store, nurse, sid, "im_injection", site="left deltoid")
     chart = load_chart(store, sid)
     assert chart.given_mg == 35 and chart.session.state == "monitoring"

@@ -1,6 +1,182 @@
-"""`ketamon users ...` subcommands."""
+"""`ketamon users add | list | disable | enable | reset-password`: accounts from the
+command line, for whoever runs the clinic's server.
+
+Who acts: on a database without any account, `users add --role admin` creates the
+first administrator. Otherwise the command runs as the server operator, who can
+open the database anyway; the audit trail records them as "cli:<os user>".
+
+Passwords are asked for (not echoed), or read from the first line of standard
+input with --password-stdin. `--password` puts the password in the process list
+and the shell history: for throwaway scripts only.
+"""
 from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+
+from ketamon.core.permissions import ROLE_LABELS, ROLE_SUMMARIES, ROLES, Actor
 
 
 def register(sub) -> None:
-    pass
+    users = sub.add_parser("users", help="manage user accounts (add, list, disable, enable, reset-password)",
+                           description="User accounts from the command line, for whoever runs the clinic's "
+                                       "server. On a database without accounts, `users add NAME --role admin` "
+                                       "creates the first administrator.")
+    actions = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
+    db_help = "database URL or SQLite file (same as ketamon --db)"
+
+    add = actions.add_parser("add", help="add an account",
+                             epilog="Roles: " + "; ".join(f"{r} — {ROLE_SUMMARIES[r]}" for r in ROLES))
+    add.add_argument("username", help="sign-in name: letters, digits, dot, dash, underscore")
+    add.add_argument("--name", required=True, help="the person's name as it appears on the chart")
+    add.add_argument("--role", required=True, choices=ROLES)
+    _password_options(add)
+    add.add_argument("--must-change", action="store_true",
+                     help="ask for a new password at the first sign-in (when handing out a temporary one)")
+    add.set_defaults(func=cmd_add)
+
+    lst = actions.add_parser("list", help="list accounts (never passwords)")
+    lst.set_defaults(func=cmd_list)
+
+    dis = actions.add_parser("disable", help="stop an account from signing in (its entries stay)")
+    dis.add_argument("username")
+    dis.add_argument("--reason", help="why, for the audit trail")
+    dis.set_defaults(func=cmd_disable)
+
+    ena = actions.add_parser("enable", help="let a disabled account sign in again")
+    ena.add_argument("username")
+    ena.set_defaults(func=cmd_enable)
+
+    reset = actions.add_parser("reset-password", help="set a temporary password and lift a lock-out")
+    reset.add_argument("username")
+    _password_options(reset)
+    reset.add_argument("--keep", action="store_true",
+                       help="do not ask the user to choose a new password at the next sign-in")
+    reset.set_defaults(func=cmd_reset_password)
+
+    for p in (add, lst, dis, ena, reset):
+        # SUPPRESS: `ketamon --db X users list` must not be overwritten by the sub-parser's default
+        p.add_argument("--db", metavar="URL", default=argparse.SUPPRESS, help=db_help)
+
+
+def _password_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    group.add_argument("--password", metavar="PASSWORD",
+                       help="UNSAFE: the password is visible in the process list and shell history; "
+                            "for throwaway test scripts only")
+
+
+def _read_password(args: argparse.Namespace) -> str | None:
+    if args.password is not None:
+        return args.password
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("New password: ")
+    if getpass.getpass("Same password again: ") != first:
+        print("The two passwords differ; nothing was changed.", file=sys.stderr)
+        return None
+    return first
+
+
+def _open_store(args: argparse.Namespace):
+    from ketamon.cli import resolve_url
+    from ketamon.core.store import Store
+
+    return Store(resolve_url(args))
+
+
+def operator() -> Actor:
+    """The person at the server's command line, as the audit trail names them."""
+    try:
+        who = getpass.getuser()
+    except Exception:  # no user name in the environment (containers)
+        who = "unknown"
+    return Actor(None, f"cli:{who}", f"{who} (command line)", "admin")
+
+
+def _run(args: argparse.Namespace, body) -> int:
+    from ketamon.core.errors import KetamonError
+
+    store = _open_store(args)
+    try:
+        body(store)
+        return 0
+    except KetamonError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    finally:
+        store.dispose()
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    from ketamon.core import ops
+    from ketamon.core.auth import needs_first_admin
+
+    password = _read_password(args)
+    if password is None:
+        return 1
+
+    def body(store):
+        if args.role == "admin" and needs_first_admin(store):
+            actor = ops.create_first_admin(store, username=args.username, display_name=args.name,
+                                           password=password)
+            print(f"Administrator {actor.display_name} ({actor.username}) created: the first account.")
+            return
+        changes = ops.add_user(store, operator(), username=args.username, display_name=args.name,
+                               role=args.role, password=password, must_change_password=args.must_change)
+        print(changes.message + ".")
+
+    return _run(args, body)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from ketamon.core.auth import list_users
+
+    def body(store):
+        users = list_users(store)
+        if not users:
+            print("No accounts yet. Create the administrator: ketamon users add NAME --name '...' --role admin")
+            return
+        now = store.clock.now()
+        rows = [("USER", "NAME", "ROLE", "STATUS")]
+        for u in users:
+            status = ["active" if u.active else "disabled"]
+            if u.locked_until is not None and u.locked_until > now:
+                status.append(f"locked until {u.locked_until.astimezone().strftime('%H:%M')}")
+            if u.must_change_password:
+                status.append("must change password")
+            rows.append((u.username, u.display_name, ROLE_LABELS.get(u.role, u.role), ", ".join(status)))
+        widths = [max(len(r[i]) for r in rows) for i in range(3)]
+        for r in rows:
+            print("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[3])
+
+    return _run(args, body)
+
+
+def cmd_disable(args: argparse.Namespace) -> int:
+    from ketamon.core import ops
+
+    return _run(args, lambda store: print(ops.disable_user(store, operator(), args.username,
+                                                           reason=args.reason).message + "."))
+
+
+def cmd_enable(args: argparse.Namespace) -> int:
+    from ketamon.core import ops
+
+    return _run(args, lambda store: print(ops.enable_user(store, operator(), args.username).message + "."))
+
+
+def cmd_reset_password(args: argparse.Namespace) -> int:
+    from ketamon.core import ops
+
+    password = _read_password(args)
+    if password is None:
+        return 1
+
+    def body(store):
+        changes = ops.reset_password(store, operator(), args.username, password, must_change=not args.keep)
+        print(changes.message + (" (they choose a new one at the next sign-in)." if not args.keep else "."))
+
+    return _run(args, body)

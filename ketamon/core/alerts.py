@@ -1,17 +1,965 @@
-"""Alert rules (issue 4). Called by the charting operations inside their
-transaction so an alert is raised atomically with the entry that caused it."""
+"""The alert engine: protocol rules, per-patient limits, NEWS2, side effects,
+overdue vitals, and the bedside-monitor behaviour of the alerts they raise.
+
+How it works (and what must not change):
+- `evaluate(op, session)` runs inside every charting operation's transaction, so an
+  alert is stored atomically with the entry that caused it. It must stay cheap: a
+  device feeds one set a second. It never loads the session's history; it reads the
+  newest set in force and asks the database small, indexed questions ("is there a
+  reading in the last 5 minutes at or below 120?").
+- Rules produce *findings*: for each condition key, a Condition that holds, or None
+  ("checked: does not hold"). A key that is not in the findings was not checked
+  (e.g. the newest set has no BP) and its alert is left as it is.
+- One active alert per key per session. A persisting condition never raises again;
+  it re-arms only after it clears. Related rules share a key (every "BP too high"
+  rule is `bp_high`), and a worse finding raises the active alert's priority in
+  place (and sounds again) instead of adding a second alert for the same problem.
+  A milder finding leaves the alert as it is until the problem clears altogether.
+- Events (vomiting, observed respiratory depression) latch: their alert stays until
+  someone acknowledges it. Everything else clears when its condition clears; the
+  row stays in the record (cleared_at) for review.
+- `plan(...)` only reads; `apply(...)` writes. The overdue timer (`tick` in
+  ops.alerting) plans first and opens a write transaction only when something
+  changes, so an idle clinic does not write every few seconds.
+"""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import statistics
+import time
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Iterable
+
+from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy.orm import Session as DbSession
+from sqlalchemy.orm import aliased
+
+from ketamon.core import dosing, news2, schedule
+from ketamon.core.audit import snapshot
+from ketamon.core.errors import ValidationError
+from ketamon.core.models import (
+    Alert,
+    Assessment,
+    ClinicSetting,
+    DoseEvent,
+    LimitOverride,
+    Patient,
+    Session,
+    SideEffect,
+    User,
+    VitalSigns,
+)
+from ketamon.core.protocols import Protocol, _fmt
+from ketamon.core.rules import (
+    PRIORITY_LABEL,
+    PRIORITY_MARK,
+    PRIORITY_RANK,
+    AlertRules,
+    EffectiveLimits,
+    LimitChange,
+    effective_limits,
+    priority_up,
+    rules_for,
+)
 
 if TYPE_CHECKING:
-    from ketamon.core.models import Session
     from ketamon.core.ops.base import Op
+    from ketamon.core.store import Store
+
+#: sessions whose alerts the timer keeps up to date
+LIVE_STATES = ("planned", "pre_dose", "dosing", "monitoring", "recovery")
+#: states after which a session's alerts are cleared ("session ended")
+ENDED_STATES = ("discharged", "cancelled", "stopped")
+
+# Within one condition key, a finding replaces the active alert's message and
+# priority only when it ranks higher: (priority, severity below).
+RULE_SEVERITY = {
+    "rise_over_baseline": 1, "range_abnormal": 2, "range_critical": 3, "bp_sustained": 4, "bp_single": 5,
+    "hr_sustained": 4, "respiratory_depression": 5,
+    "news2_single_three": 1, "news2_urgent": 2, "news2_emergency": 3,
+}
+#: range alerts share one key per problem; BP parameters share one
+RANGE_KEY = {
+    ("systolic", "high"): "bp_high", ("diastolic", "high"): "bp_high", ("mean_arterial", "high"): "bp_high",
+    ("systolic", "low"): "bp_low", ("diastolic", "low"): "bp_low", ("mean_arterial", "low"): "bp_low",
+    ("heart_rate", "high"): "hr_high", ("heart_rate", "low"): "hr_low",
+    ("spo2", "low"): "breathing", ("resp_rate", "low"): "breathing",
+    ("spo2", "high"): "spo2_high", ("resp_rate", "high"): "rr_high",
+    ("temperature", "high"): "temp_high", ("temperature", "low"): "temp_low",
+}
+MOAAS_TEXT = {
+    5: "responds readily to name", 4: "lethargic response to name", 3: "responds only to loud or repeated name",
+    2: "responds only to mild prodding or shaking", 1: "responds only to a painful trapezius squeeze",
+    0: "no response to a painful squeeze",
+}
+LATCHING = {"vomiting", "resp_depression"}
+
+
+def severity(rule: str | None) -> int:
+    if rule and rule.startswith("moaas_"):
+        return 10 - int(rule.removeprefix("moaas_"))  # MOAA/S 0 is the worst
+    return RULE_SEVERITY.get(rule or "", 0)
+
+
+def _local(when: datetime) -> str:
+    return when.astimezone().strftime("%H:%M")
+
+
+@dataclass(frozen=True)
+class Condition:
+    key: str
+    rule: str
+    priority: str
+    message: str
+    category: str = "patient"
+    source_kind: str | None = None
+    source_id: int | None = None
+
+    @property
+    def rank(self) -> tuple[int, int]:
+        return PRIORITY_RANK[self.priority], severity(self.rule)
+
+
+def alert_rank(a: Alert) -> tuple[int, int]:
+    return PRIORITY_RANK[a.priority], severity(a.rule)
+
+
+# ---------------------------------------------------------------- reading the record
+
+
+def in_force(model=VitalSigns):
+    """WHERE clause: entries not retracted and not superseded by a later entry."""
+    newer = aliased(model)
+    return and_(model.retracted.is_(False), ~exists().where(newer.supersedes_id == model.id))
+
+
+def _vitals(db: DbSession, session_id: int, *where, newest_first: bool = True, limit: int | None = 1):
+    q = select(VitalSigns).where(VitalSigns.session_id == session_id, in_force(), *where)
+    order = (VitalSigns.measured_at.desc(), VitalSigns.id.desc()) if newest_first else (VitalSigns.measured_at,)
+    q = q.order_by(*order)
+    if limit:
+        q = q.limit(limit)
+    return list(db.scalars(q))
+
+
+def _newest(db: DbSession, session_id: int, *where) -> VitalSigns | None:
+    rows = _vitals(db, session_id, *where)
+    return rows[0] if rows else None
+
+
+def _current(db: DbSession, model, session_id: int, order) -> list:
+    rows = list(db.scalars(select(model).where(model.session_id == session_id).order_by(order, model.id)))
+    superseded = {r.supersedes_id for r in rows if r.supersedes_id is not None}
+    return [r for r in rows if r.id not in superseded and not r.retracted]
+
+
+def limit_changes(db: DbSession, patient_id: int) -> list[LimitChange]:
+    rows = db.execute(select(LimitOverride, User.display_name).outerjoin(User, User.id == LimitOverride.set_by_id)
+                      .where(LimitOverride.patient_id == patient_id).order_by(LimitOverride.id))
+    return [LimitChange(o.parameter, o.tier, o.low, o.high, o.reason, o.set_at, name or "—") for o, name in rows]
+
+
+def _predose_decision(db: DbSession, session_id: int) -> Assessment | None:
+    rows = [a for a in _current(db, Assessment, session_id, Assessment.at) if a.kind == "predose_decision"]
+    return rows[-1] if rows else None
+
+
+@dataclass
+class Context:
+    """What the rules look at for one session at one moment. Small by design."""
+
+    db: DbSession
+    session: Session
+    protocol: Protocol
+    rules: AlertRules
+    limits: EffectiveLimits
+    now: datetime
+    doses: list[DoseEvent]
+    latest: VitalSigns | None
+    side_effects: list[SideEffect]
+    active: dict[str, Alert]
+    first_dose_at: datetime | None
+    _baseline: VitalSigns | None | bool = False
+
+    @property
+    def baseline(self) -> VitalSigns | None:
+        """The last BP set measured at or before the first dose (None before dosing)."""
+        if self._baseline is False:
+            self._baseline = None if self.first_dose_at is None else _newest(
+                self.db, self.session.id, VitalSigns.systolic.is_not(None),
+                VitalSigns.measured_at <= self.first_dose_at)
+        return self._baseline
+
+    def last_bp_at(self) -> datetime | None:
+        if self.latest is not None and self.latest.systolic is not None:
+            return self.latest.measured_at
+        v = _newest(self.db, self.session.id, VitalSigns.systolic.is_not(None))
+        return v.measured_at if v else None
+
+
+def load_context(db: DbSession, session: Session, protocol: Protocol, now: datetime) -> Context:
+    doses = _current(db, DoseEvent, session.id, DoseEvent.at)
+    active = {a.condition_key: a for a in db.scalars(
+        select(Alert).where(Alert.session_id == session.id, Alert.cleared_at.is_(None)))}
+    return Context(db, session, protocol, rules_for(protocol),
+                   effective_limits(protocol, limit_changes(db, session.patient_id)), now, doses,
+                   _newest(db, session.id), _current(db, SideEffect, session.id, SideEffect.observed_at),
+                   active, dosing.first_dose_at(doses))
+
+
+# ---------------------------------------------------------------- the rules
+
+
+def range_conditions(v: VitalSigns, limits: EffectiveLimits) -> dict[str, Condition | None]:
+    """Out-of-range findings of one set, by key; keys whose parameters the set has."""
+    found: dict[str, Condition | None] = {}
+    for (param, side), key in RANGE_KEY.items():
+        value = getattr(v, param)
+        if value is None:
+            continue
+        found.setdefault(key, None)
+        r = limits.ranges.get(param)
+        if r is None:
+            continue
+        tier = r.tier(value)
+        if tier not in ("critical", "abnormal"):
+            continue
+        band = r.critical if tier == "critical" else r.abnormal
+        if side == "high" and (band.high is None or value <= band.high):
+            continue
+        if side == "low" and (band.low is None or value >= band.low):
+            continue
+        limit = band.high if side == "high" else band.low
+        whose = " (patient's limit)" if (param, tier) in limits.overridden else ""
+        what = f"{r.label} {_fmt(value)} {r.unit}".replace(" %", "%")
+        if key == "bp_high" or key == "bp_low":
+            short = {"systolic": "systolic", "diastolic": "diastolic", "mean_arterial": "mean"}[param]
+            what = f"BP {v.systolic}/{v.diastolic}: {short} {_fmt(value)}"
+        msg = f"{what} {'above' if side == 'high' else 'below'} the {tier} limit {_fmt(limit)}{whose}"
+        cond = Condition(key, f"range_{tier}", "high" if tier == "critical" else r.abnormal_priority, msg,
+                         source_kind="vital_signs", source_id=v.id)
+        if found[key] is None or cond.rank > found[key].rank:
+            found[key] = cond
+    return found
+
+
+def _better(found: dict[str, Condition | None], cond: Condition) -> None:
+    cur = found.get(cond.key)
+    if cur is None or cond.rank > cur.rank:
+        found[cond.key] = cond
+
+
+def _sustained(ctx: Context, column, sql_above, above, minutes: float) -> bool:
+    """True when every reading in force over the last `minutes` (up to the newest)
+    is above the limit, and so is the newest reading at or before the start of that
+    span: two or more readings at least `minutes` apart with none back in range.
+    Two small indexed queries, whatever the length of the session."""
+    latest = ctx.latest
+    start = latest.measured_at - timedelta(minutes=minutes)
+    sid = ctx.session.id
+    back_in_range = _newest(ctx.db, sid, column.is_not(None), VitalSigns.measured_at >= start,
+                            VitalSigns.measured_at <= latest.measured_at, ~sql_above)
+    if back_in_range is not None:
+        return False
+    before = _newest(ctx.db, sid, column.is_not(None), VitalSigns.measured_at <= start)
+    return before is not None and above(before)
+
+
+def vitals_rules(ctx: Context) -> dict[str, Condition | None]:
+    v, r = ctx.latest, ctx.rules
+    if v is None:
+        return {}
+    found = range_conditions(v, ctx.limits)
+    src = dict(source_kind="vital_signs", source_id=v.id)
+    if v.systolic is not None:
+        found.setdefault("bp_high", None)
+        bp = f"{v.systolic}/{v.diastolic}"
+        if (rule := r.on("bp_single")) and (v.systolic > rule["systolic"] or v.diastolic > rule["diastolic"]):
+            _better(found, Condition("bp_high", "bp_single", rule.priority,
+                                     f"BP {bp} above {rule['systolic']}/{rule['diastolic']}", **src))
+        rule = r.on("bp_sustained")
+        if rule and (v.systolic > rule["systolic"] or v.diastolic > rule["diastolic"]):
+            active = ctx.active.get("bp_high")
+            sql_above = or_(VitalSigns.systolic > rule["systolic"], VitalSigns.diastolic > rule["diastolic"])
+            if (active is not None and active.rule == "bp_sustained") or _sustained(
+                    ctx, VitalSigns.systolic, sql_above,
+                    lambda b: b.systolic > rule["systolic"] or b.diastolic > rule["diastolic"], rule["minutes"]):
+                _better(found, Condition("bp_high", "bp_sustained", rule.priority,
+                                         f"BP above {rule['systolic']}/{rule['diastolic']} for "
+                                         f"{_fmt(rule['minutes'])} min or more (now {bp})", **src))
+        rule, base = r.on("rise_over_baseline"), ctx.baseline
+        if rule and base is not None and v.measured_at > base.measured_at:
+            ds, dd = v.systolic - base.systolic, v.diastolic - base.diastolic
+
+            def over(delta: int, base_value: int, part: str) -> bool:
+                mm, pct = rule.get(f"{part}_mmhg"), rule.get(f"{part}_percent")
+                return (mm is not None and delta > mm) or (pct is not None and delta > base_value * pct / 100)
+
+            if over(ds, base.systolic, "systolic") or over(dd, base.diastolic, "diastolic"):
+                _better(found, Condition("bp_high", "rise_over_baseline", rule.priority,
+                                         f"BP {bp} is {ds:+d}/{dd:+d} mmHg from the pre-dose "
+                                         f"{base.systolic}/{base.diastolic}", **src))
+    if v.heart_rate is not None and (rule := r.on("hr_sustained")) and v.heart_rate > rule["above"]:
+        active = ctx.active.get("hr_high")
+        if (active is not None and active.rule == "hr_sustained") or _sustained(
+                ctx, VitalSigns.heart_rate, VitalSigns.heart_rate > rule["above"],
+                lambda b: b.heart_rate > rule["above"], rule["minutes"]):
+            _better(found, Condition("hr_high", "hr_sustained", rule.priority,
+                                     f"Heart rate above {rule['above']} /min for {_fmt(rule['minutes'])} min "
+                                     f"or more (now {v.heart_rate})", **src))
+    if (rule := r.on("respiratory_depression")) and (v.resp_rate is not None or v.spo2 is not None):
+        found.setdefault("breathing", None)
+        why = []
+        if v.resp_rate is not None and v.resp_rate <= rule["resp_rate_at_or_below"]:
+            why.append(f"respiratory rate {v.resp_rate} /min")
+        if v.spo2 is not None and v.spo2 <= rule["spo2_at_or_below"]:
+            why.append(f"SpO2 {v.spo2}%" + (" on oxygen" if v.on_oxygen else ""))
+        if why:
+            _better(found, Condition("breathing", "respiratory_depression", rule.priority,
+                                     "Respiratory depression: " + " and ".join(why) + ". Check airway and breathing.",
+                                     **src))
+    if rule := r.on("news2"):
+        earlier = None
+        first_try = news2.score_vitals(v)
+        if isinstance(first_try, news2.Incomplete) and first_try.missing == ("temperature",):
+            t = _newest(ctx.db, ctx.session.id, VitalSigns.temperature.is_not(None),
+                        VitalSigns.measured_at <= v.measured_at,
+                        VitalSigns.measured_at >= v.measured_at - timedelta(minutes=rule["temperature_carry_minutes"]))
+            earlier = t.temperature if t else None
+        score = news2.score_vitals(v, earlier)
+        if isinstance(score, news2.News2):
+            found["news2"] = news2_condition(score, rule, v.id)
+    return found
+
+
+def news2_condition(score: news2.News2, rule, vitals_id: int | None = None) -> Condition | None:
+    src = dict(source_kind="vital_signs", source_id=vitals_id)
+    if score.total >= rule["emergency_total"]:
+        return Condition("news2", "news2_emergency", rule["emergency_priority"],
+                         f"{score.text()}: emergency response", **src)
+    if score.total >= rule["urgent_total"]:
+        return Condition("news2", "news2_urgent", rule["urgent_priority"],
+                         f"{score.text()}: urgent review", **src)
+    if score.any_three:
+        which = ", ".join(news2.PART_LABELS[p].lower() for p in score.threes)
+        return Condition("news2", "news2_single_three", rule["single_three_priority"],
+                         f"{score.text()}: {which} scores 3 — inform the medical team", **src)
+    return None
+
+
+def side_effect_rules(ctx: Context) -> dict[str, Condition | None]:
+    r = ctx.rules
+    latest: dict[str, SideEffect] = {}
+    for e in ctx.side_effects:  # in observed order: the last one of each kind wins
+        latest[e.kind] = e
+    found: dict[str, Condition | None] = {}
+    if rule := r.on("sedation"):
+        e = latest.get("sedation")
+        found["sedation"] = None
+        if e is not None and e.score is not None and e.score <= rule["moaas_at_or_below"]:
+            s = int(e.score)
+            head = "Unresponsive" if s == 0 else "Deep sedation"
+            tail = ". Check airway and breathing." if s <= 1 else ""
+            found["sedation"] = Condition("sedation", f"moaas_{s}", rule.priority,
+                                          f"{head}: MOAA/S {s}, {MOAAS_TEXT[s]}{tail}", source_kind="side_effect",
+                                          source_id=e.id)
+    if rule := r.on("dissociation"):
+        e = latest.get("dissociation")
+        found["dissociation"] = None
+        if e is not None and e.score is not None:
+            if e.scale == "CADSS-6" and e.score >= rule["cadss6_at_or_above"]:
+                text = f"CADSS-6 {_fmt(e.score)}/24"
+            elif e.scale != "CADSS-6" and e.score >= rule["severity_at_or_above"]:
+                text = f"severity {_fmt(e.score)}/4"
+            else:
+                text = None
+            if text:
+                found["dissociation"] = Condition("dissociation", "dissociation", rule.priority,
+                                                  f"Severe dissociation: {text}", source_kind="side_effect",
+                                                  source_id=e.id)
+    if rule := r.on("nausea"):
+        e = latest.get("nausea")
+        found["nausea"] = None
+        if e is not None and e.score is not None and e.score >= rule["at_or_above"]:
+            found["nausea"] = Condition("nausea", "nausea", rule.priority, f"Nausea {_fmt(e.score)}/10",
+                                        source_kind="side_effect", source_id=e.id)
+    for kind, key, rname, text in (("vomiting", "vomiting", "vomiting", "Vomiting"),
+                                   ("respiratory_depression", "resp_depression", "respiratory_depression",
+                                    "Respiratory depression observed. Check airway and breathing.")):
+        rule = r.on(rname)
+        if rule:
+            e = latest.get(kind)
+            found[key] = None if e is None else Condition(
+                key, kind, rule.priority, text + (f" ({e.text})" if e.text else "") + f" at {_local(e.observed_at)}",
+                source_kind="side_effect", source_id=e.id)
+    return found
+
+
+def predose_rules(ctx: Context) -> dict[str, Condition | None]:
+    rule = ctx.rules.on("predose_gate")
+    if rule is None:
+        return {}
+    if ctx.first_dose_at is not None:
+        return {"predose_bp": None}
+    base = ctx.latest if ctx.latest is not None and ctx.latest.systolic is not None else _newest(
+        ctx.db, ctx.session.id, VitalSigns.systolic.is_not(None))
+    if base is None or not _gate_exceeded(base, rule):
+        return {"predose_bp": None}
+    decision = _predose_decision(ctx.db, ctx.session.id)
+    if decision is not None and decision.items.get("proceed"):
+        return {"predose_bp": None}
+    msg = (f"Baseline BP {base.systolic}/{base.diastolic} above {rule['systolic']}/{rule['diastolic']}: "
+           "a physician must record a pre-dose decision")
+    if decision is not None:
+        msg = f"Baseline BP {base.systolic}/{base.diastolic}: decided not to dose ({decision.comment})"
+    return {"predose_bp": Condition("predose_bp", "predose_gate", rule.priority, msg, source_kind="vital_signs",
+                                    source_id=base.id)}
+
+
+def _gate_exceeded(v: VitalSigns, rule) -> bool:
+    return v.systolic > rule["systolic"] or v.diastolic > rule["diastolic"]
+
+
+def overdue_rules(ctx: Context) -> dict[str, Condition | None]:
+    rule = ctx.rules.on("overdue")
+    found: dict[str, Condition | None] = {k: None for k in ctx.active if k.startswith("overdue:")}
+    if rule is None:
+        return found
+    for item in schedule.due_items(ctx.protocol, ctx.session.state, ctx.doses, ctx.last_bp_at(), ctx.now):
+        if item.is_overdue(ctx.now):
+            key = f"overdue:{item.key}"
+            found[key] = Condition(key, "overdue", rule.priority,
+                                   f"Vital signs overdue: {item.label} (due {_local(item.due_at)})")
+    return found
+
+
+def findings(ctx: Context) -> dict[str, Condition | None]:
+    """Every rule's findings for the session now."""
+    if ctx.session.state in ENDED_STATES:
+        return {k: None for k in ctx.active}  # session ended: nothing is monitored any more
+    out: dict[str, Condition | None] = {}
+    for rule in (vitals_rules, side_effect_rules, predose_rules, overdue_rules):
+        out.update(rule(ctx))
+    return out
+
+
+# ---------------------------------------------------------------- plan and apply
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: str  # raise | worsen | escalate | clear
+    key: str
+    condition: Condition | None = None
+    alert: Alert | None = None
+    detail: str = ""
+
+
+def _already_alerted(ctx: Context, cond: Condition) -> bool:
+    """An event (vomiting) recorded while its alert was up, or before that alert was
+    acknowledged away, is covered by it: it does not come back."""
+    entry = ctx.db.get(SideEffect, cond.source_id)
+    if entry is None:
+        return False
+    return ctx.db.scalar(select(Alert.id).where(
+        Alert.session_id == ctx.session.id, Alert.condition_key == cond.key,
+        Alert.cleared_at >= entry.entered_at).limit(1)) is not None
+
+
+#: the parameters a vital-sign key is about (for late entries)
+KEY_PARAMS = {
+    "bp_high": ("systolic",), "bp_low": ("systolic",), "hr_high": ("heart_rate",), "hr_low": ("heart_rate",),
+    "breathing": ("spo2", "resp_rate"), "rr_high": ("resp_rate",), "spo2_high": ("spo2",),
+    "temp_high": ("temperature",), "temp_low": ("temperature",),
+}
+
+
+def plan(ctx: Context, late_vitals: Iterable[int] = ()) -> list[Action]:
+    """What should change, without changing anything. `late_vitals`: sets just
+    entered, which may be older than the newest set (see _late_findings)."""
+    actions: list[Action] = []
+    found = findings(ctx)
+    records: list[Action] = []
+    if ctx.session.state not in ENDED_STATES:
+        records = _late_findings(ctx, late_vitals, found)
+    for key, cond in found.items():
+        alert = ctx.active.get(key)
+        if cond is None:
+            if alert is not None:
+                ended = ctx.session.state in ENDED_STATES
+                actions.append(Action("clear", key, alert=alert,
+                                      detail="session ended" if ended else "condition cleared"))
+        elif alert is None:
+            if key in LATCHING and _already_alerted(ctx, cond):
+                continue
+            actions.append(Action("raise", key, cond))
+        elif cond.rank > alert_rank(alert):
+            actions.append(Action("worsen", key, cond, alert, detail=cond.message))
+    changing = {a.key for a in actions}
+    for key, alert in ctx.active.items():
+        if key in changing or alert.acknowledged_at is not None:
+            continue
+        if alert.priority in ctx.rules.escalate_priorities:
+            since = alert.escalated_at or alert.raised_at
+            if ctx.now - since >= ctx.rules.escalate_after:
+                minutes = int(ctx.rules.escalate_after.total_seconds() // 60)
+                actions.append(Action("escalate", key, alert=alert,
+                                      detail=f"not acknowledged for {minutes} min"))
+    return actions + records
+
+
+def _late_findings(ctx: Context, vitals_ids: Iterable[int], found: dict[str, Condition | None]) -> list[Action]:
+    """A set entered behind a newer one. Where it is still the newest reading of its
+    parameters (e.g. a BP typed in late while the monitor sends only HR and SpO2),
+    it is the patient's state and its findings count (`found` is updated). Where a
+    newer reading exists, it does not change the alert state, but what was out of
+    range is still recorded as an alert raised and cleared at once, for review."""
+    out = []
+    for vid in vitals_ids:
+        v = ctx.db.get(VitalSigns, vid)
+        if v is None or ctx.latest is None or v.id == ctx.latest.id or v.retracted:
+            continue
+        sub = vitals_rules(replace(ctx, latest=v))
+        for key, cond in sub.items():
+            params = KEY_PARAMS.get(key)
+            if params is None:
+                continue  # NEWS2 is for the newest complete set only
+            newer = _newest(ctx.db, ctx.session.id, VitalSigns.measured_at > v.measured_at,
+                            or_(*(getattr(VitalSigns, p).is_not(None) for p in params)))
+            if newer is None:
+                found[key] = cond
+            elif cond is not None and key not in ctx.active and found.get(key) is None:
+                msg = f"Late entry (measured {_local(v.measured_at)}): {cond.message}"
+                out.append(Action("record", key, Condition(key, cond.rule, cond.priority, msg, cond.category,
+                                                           cond.source_kind, cond.source_id)))
+    return out
+
+
+def apply(op: "Op", session: Session, actions: list[Action]) -> None:
+    for a in actions:
+        if a.kind in ("raise", "record"):
+            c = a.condition
+            row = Alert(session_id=session.id, category=c.category, condition_key=c.key, rule=c.rule,
+                        priority=c.priority, message=c.message, raised_at=op.now, source_kind=c.source_kind,
+                        source_id=c.source_id, cleared_at=op.now if a.kind == "record" else None)
+            op.db.add(row)
+            op.db.flush()
+            op.audit("raise", entity="alert", entity_id=row.id, session_id=session.id, after=snapshot(row),
+                     detail=c.message)
+            op.changes.created.append(("alert", row.id))
+        elif a.kind == "clear":
+            before = snapshot(a.alert)
+            a.alert.cleared_at = op.now
+            op.audit("clear", entity="alert", entity_id=a.alert.id, session_id=session.id, before=before,
+                     after=snapshot(a.alert), detail=a.detail)
+        elif a.kind in ("worsen", "escalate"):
+            alert, before = a.alert, snapshot(a.alert)
+            if a.kind == "worsen":
+                alert.priority, alert.rule, alert.message = a.condition.priority, a.condition.rule, a.condition.message
+                alert.source_kind, alert.source_id = a.condition.source_kind, a.condition.source_id
+            else:
+                alert.priority = priority_up(alert.priority)
+            # a worse alert needs a fresh acknowledgement: it sounds again
+            alert.escalated_at = op.now
+            alert.silenced_until = None
+            alert.acknowledged_at = None
+            alert.acknowledged_by_id = None
+            op.audit("escalate", entity="alert", entity_id=alert.id, session_id=session.id, before=before,
+                     after=snapshot(alert), detail=a.detail)
+    if actions:
+        op.changes.touch("alerts", session.id)
 
 
 def evaluate(op: "Op", session: "Session") -> None:
     """Re-evaluate the session's conditions after an entry; raise/clear alerts."""
+    ctx = load_context(op.db, session, op.protocol(session), op.now)
+    late = [i for kind, i in op.changes.created if kind == "vital_signs"]
+    apply(op, session, plan(ctx, late))
 
 
 def check_dose_allowed(op: "Op", session: "Session") -> None:
-    """Raise ValidationError when dosing may not start yet (pre-dose gate)."""
+    """Raise ValidationError when dosing may not start yet (pre-dose gate).
+
+    Only the first dose is gated: once dosing has started, a high BP is an alert,
+    not a reason to refuse charting what was given."""
+    rule = rules_for(op.protocol(session)).on("predose_gate")
+    if rule is None:
+        return
+    if dosing.first_dose_at(_current(op.db, DoseEvent, session.id, DoseEvent.at)) is not None:
+        return
+    base = _newest(op.db, session.id, VitalSigns.systolic.is_not(None))
+    if base is None:
+        if rule.get("require_baseline"):
+            raise ValidationError("Record a blood pressure before the first dose (pre-dose baseline).",
+                                  "baseline", None)
+        return
+    if not _gate_exceeded(base, rule):
+        return
+    decision = _predose_decision(op.db, session.id)
+    limit = f"{rule['systolic']}/{rule['diastolic']}"
+    if decision is None:
+        raise ValidationError(
+            f"Baseline BP {base.systolic}/{base.diastolic} is above {limit}. A physician must record a "
+            "pre-dose decision (with a reason) before the first dose.", "predose_decision", None)
+    if not decision.items.get("proceed"):
+        who = op.db.get(User, decision.entered_by_id) if decision.entered_by_id else None
+        raise ValidationError(
+            f"{who.display_name if who else 'The physician'} decided not to dose at {_local(decision.at)}: "
+            f"{decision.comment}. A new decision is needed before dosing.", "predose_decision", None)
+
+
+# ---------------------------------------------------------------- what the screens read
+
+
+@dataclass(frozen=True)
+class AlertView:
+    """An alert as a screen shows it (plain values, no database session needed)."""
+
+    id: int
+    session_id: int | None
+    category: str
+    key: str
+    rule: str | None
+    priority: str
+    message: str
+    raised_at: datetime
+    cleared_at: datetime | None
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    silenced_until: datetime | None
+    escalated_at: datetime | None
+    reviewed_at: datetime | None
+    reviewed_by: str | None
+    review_comment: str | None
+    patient_name: str = ""
+    mrn: str = ""
+    protocol_name: str = ""
+    session_state: str = ""
+
+    @property
+    def active(self) -> bool:
+        return self.cleared_at is None
+
+    @property
+    def mark(self) -> str:
+        return PRIORITY_MARK[self.priority]
+
+    @property
+    def priority_label(self) -> str:
+        return PRIORITY_LABEL[self.priority]
+
+    def silenced(self, now: datetime) -> bool:
+        return self.silenced_until is not None and now < self.silenced_until
+
+    def sounds(self, now: datetime) -> bool:
+        return self.active and self.priority in ("high", "medium") and not self.silenced(now)
+
+    def state_text(self, now: datetime) -> str:
+        if not self.active:
+            return "cleared"
+        if self.silenced(now):
+            return "acknowledged, audio paused"
+        if self.acknowledged_at is not None:
+            return "acknowledged"
+        return "ACTIVE"
+
+
+def _view(a: Alert, users: dict[int, str], s: Session | None = None, patient: Patient | None = None,
+          protocol_name: str = "") -> AlertView:
+    return AlertView(a.id, a.session_id, a.category, a.condition_key, a.rule, a.priority, a.message, a.raised_at,
+                     a.cleared_at, a.acknowledged_at, users.get(a.acknowledged_by_id), a.silenced_until,
+                     a.escalated_at, a.reviewed_at, users.get(a.reviewed_by_id), a.review_comment,
+                     patient.display_name if patient else "", patient.mrn if patient else "", protocol_name,
+                     s.state if s else "")
+
+
+def _user_names(db: DbSession) -> dict[int, str]:
+    return dict(db.execute(select(User.id, User.display_name)).all())
+
+
+def order_key(a: AlertView):
+    """Active first, then by priority (high first), then newest first."""
+    return (not a.active, -PRIORITY_RANK[a.priority], -a.raised_at.timestamp())
+
+
+def session_alerts(store: "Store", session_id: int) -> list[AlertView]:
+    """Every alert of a session, active ones first by priority."""
+    with store.read() as db:
+        users = _user_names(db)
+        rows = [_view(a, users) for a in db.scalars(select(Alert).where(Alert.session_id == session_id))]
+    return sorted(rows, key=order_key)
+
+
+def review_queue(store: "Store", *, unreviewed_only: bool = True, open_only: bool = False,
+                 priority: str | None = None, session_id: int | None = None, since: datetime | None = None,
+                 limit: int = 500) -> list[AlertView]:
+    """The physician's queue across all sessions, most urgent first: open
+    (still active) before cleared, high before low, newest first."""
+    q = (select(Alert, Session, Patient).outerjoin(Session, Session.id == Alert.session_id)
+         .outerjoin(Patient, Patient.id == Session.patient_id))
+    if unreviewed_only:
+        q = q.where(Alert.reviewed_at.is_(None))
+    if open_only:
+        q = q.where(Alert.cleared_at.is_(None))
+    if priority:
+        q = q.where(Alert.priority == priority)
+    if session_id is not None:
+        q = q.where(Alert.session_id == session_id)
+    if since is not None:
+        q = q.where(Alert.raised_at >= since)
+    q = q.order_by(Alert.raised_at.desc()).limit(limit)
+    with store.read() as db:
+        users = _user_names(db)
+        rows = []
+        for a, s, p in db.execute(q):
+            name = store.protocols.get(s.protocol_id, s.protocol_version).name if s else ""
+            rows.append(_view(a, users, s, p, name))
+    return sorted(rows, key=order_key)
+
+
+@dataclass(frozen=True)
+class AlertContext:
+    """An alert with what was happening around it, for the physician's review."""
+
+    alert: AlertView
+    vitals: list[VitalSigns]  # in force, around the alert, by measured time
+    side_effects: list[SideEffect]
+    doses: list[DoseEvent]
+    source: VitalSigns | SideEffect | None
+    window: tuple[datetime, datetime]
+
+
+def alert_context(store: "Store", alert_id: int, minutes: float = 30) -> AlertContext:
+    with store.read() as db:
+        a = db.get(Alert, alert_id)
+        if a is None:
+            raise KeyError(alert_id)
+        s = db.get(Session, a.session_id) if a.session_id else None
+        p = db.get(Patient, s.patient_id) if s else None
+        name = store.protocols.get(s.protocol_id, s.protocol_version).name if s else ""
+        view = _view(a, _user_names(db), s, p, name)
+        start = a.raised_at - timedelta(minutes=minutes)
+        end = (a.cleared_at or a.raised_at) + timedelta(minutes=minutes)
+        vitals, ses, doses, source = [], [], [], None
+        if s is not None:
+            vitals = _vitals(db, s.id, VitalSigns.measured_at >= start, VitalSigns.measured_at <= end,
+                             newest_first=False, limit=None)
+            ses = [e for e in _current(db, SideEffect, s.id, SideEffect.observed_at) if start <= e.observed_at <= end]
+            doses = _current(db, DoseEvent, s.id, DoseEvent.at)
+        if a.source_kind == "vital_signs" and a.source_id:
+            source = db.get(VitalSigns, a.source_id)
+        elif a.source_kind == "side_effect" and a.source_id:
+            source = db.get(SideEffect, a.source_id)
+    return AlertContext(view, vitals, ses, doses, source, (start, end))
+
+
+def session_limits(store: "Store", session_id: int) -> EffectiveLimits:
+    """The limits in force for a session (protocol ranges + the patient's overrides),
+    e.g. for the plot's limit bands."""
+    with store.read() as db:
+        s = db.get(Session, session_id)
+        protocol = store.protocols.get(s.protocol_id, s.protocol_version)
+        return effective_limits(protocol, limit_changes(db, s.patient_id))
+
+
+def patient_limit_history(store: "Store", patient_id: int) -> list[LimitChange]:
+    with store.read() as db:
+        return limit_changes(db, patient_id)
+
+
+def next_due_for_sessions(store: "Store", session_ids: Iterable[int], now: datetime | None = None
+                          ) -> dict[int, schedule.DueItem | None]:
+    """The next set due for each session, without loading charts (the sessions list
+    asks for every row): the dose events and the newest BP set are enough."""
+    now = now or store.clock.now()
+    out: dict[int, schedule.DueItem | None] = {}
+    with store.read() as db:
+        for sid in session_ids:
+            s = db.get(Session, sid)
+            if s is None:
+                continue
+            protocol = store.protocols.get(s.protocol_id, s.protocol_version)
+            last = _newest(db, sid, VitalSigns.systolic.is_not(None))
+            items = schedule.due_items(protocol, s.state, _current(db, DoseEvent, sid, DoseEvent.at),
+                                       last.measured_at if last else None, now)
+            out[sid] = items[0] if items else None
+    return out
+
+
+# ---------------------------------------------------------------- sound
+
+
+SOUND_KEY = "alarm_sound"
+
+
+def sound_enabled(db: DbSession) -> tuple[bool, ClinicSetting | None]:
+    """The clinic's switch for alarm tones (newest setting wins; default from
+    resources/sounds/sounds.toml)."""
+    row = db.scalar(select(ClinicSetting).where(ClinicSetting.key == SOUND_KEY)
+                    .order_by(ClinicSetting.id.desc()).limit(1))
+    if row is None:
+        return bool(sound_config().get("enabled", True)), None
+    return bool(row.value.get("enabled")), row
+
+
+_sound_config: dict | None = None
+
+
+def sound_config() -> dict:
+    global _sound_config
+    if _sound_config is None:
+        import tomllib
+
+        from ketamon.core.resources import resource
+
+        with open(resource("sounds", "sounds.toml"), "rb") as fh:
+            _sound_config = tomllib.load(fh)
+    return _sound_config
+
+
+@dataclass(frozen=True)
+class AlarmStatus:
+    """What the speaker and the status line should do now.
+
+    `tone` is the priority to sound (high/medium) or None. `audio` is the state the
+    screen must show: "" (normal), "Audio paused m:ss" (acknowledged), "Audio off"
+    (the clinic switched tones off)."""
+
+    tone: str | None
+    audio: str
+    sound_enabled: bool
+    active: list[AlertView] = field(default_factory=list)
+
+    @property
+    def highest(self) -> AlertView | None:
+        return self.active[0] if self.active else None
+
+    def counts(self) -> dict[str, int]:
+        out = {p: 0 for p in PRIORITY_RANK}
+        for a in self.active:
+            out[a.priority] += 1
+        return out
+
+
+def alarm_status(store: "Store", now: datetime | None = None, session_ids: Iterable[int] | None = None
+                 ) -> AlarmStatus:
+    """Active alerts of live sessions (optionally only `session_ids`) and the tone
+    they call for. Read-only and cheap: the GUI polls it every second."""
+    now = now or store.clock.now()
+    q = (select(Alert, Session, Patient).outerjoin(Session, Session.id == Alert.session_id)
+         .outerjoin(Patient, Patient.id == Session.patient_id)
+         .where(Alert.cleared_at.is_(None), or_(Alert.session_id.is_(None), Session.state.in_(LIVE_STATES))))
+    if session_ids is not None:
+        q = q.where(Alert.session_id.in_(list(session_ids)))
+    with store.read() as db:
+        users = _user_names(db)
+        enabled, _row = sound_enabled(db)
+        active = sorted((_view(a, users, s, p) for a, s, p in db.execute(q)), key=order_key)
+    sounding = [a for a in active if a.sounds(now)]
+    tone = max((a.priority for a in sounding), key=PRIORITY_RANK.get, default=None)
+    paused = [a for a in active if a.priority in ("high", "medium") and a.silenced(now)]
+    if not enabled:
+        audio = "Audio off"
+    elif tone is None and paused:
+        left = min(a.silenced_until for a in paused) - now
+        audio = f"Audio paused {schedule.countdown(left)}"
+    else:
+        audio = ""
+    return AlarmStatus(tone if enabled else None, audio, enabled, active)
+
+
+# ---------------------------------------------------------------- for the benchmark
+
+
+def time_evaluation(store: "Store", session_id: int, repeats: int = 200) -> dict[str, float]:
+    """Time the rules for one session as they run after an entry (planning only,
+    read-only, so the session is not changed). For the benchmark: fill a session
+    (e.g. 12 hours of 1 Hz device sets), then call this. Returns milliseconds."""
+    times = []
+    with store.read() as db:
+        s = db.get(Session, session_id)
+        protocol = store.protocols.get(s.protocol_id, s.protocol_version)
+        now = store.clock.now()
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            ctx = load_context(db, s, protocol, now)
+            plan(ctx)
+            times.append((time.perf_counter() - t0) * 1000)
+            db.expire_all()
+    times.sort()
+    return {"median_ms": statistics.median(times), "p95_ms": times[int(len(times) * 0.95) - 1],
+            "max_ms": times[-1], "repeats": repeats}
+
+
+def count_active(store: "Store", session_id: int) -> int:
+    with store.read() as db:
+        return db.scalar(select(func.count()).select_from(Alert).where(
+            Alert.session_id == session_id, Alert.cleared_at.is_(None))) or 0
+
+
+def build_device_session(store: "Store", actor, *, hours: float = 12, hz: float = 1, nibp_every_s: int = 300,
+                         protocol_id: str = "iv-ketamine-0.5") -> int:
+    """A session filled with `hours` of device data at `hz` (HR, SpO2, RR every
+    sample; a NIBP every `nibp_every_s`), bulk-inserted (not through the
+    operations, which would take as long as the session). For the benchmark only;
+    the clock is left at the end of the data."""
+    from datetime import date
+
+    from sqlalchemy import insert
+
+    from ketamon.core import ops
+
+    pid = ops.create_patient(store, actor, mrn=f"BENCH-{time.time_ns()}", family_name="Bench", given_name="Mark",
+                             birth_date=date(1980, 1, 1), sex="unknown", weight_kg=70.0).result
+    sid = ops.create_session(store, actor, patient_id=pid, protocol_id=protocol_id).result
+    start = store.clock.now()
+    step = timedelta(seconds=1 / hz)
+    n = int(hours * 3600 * hz)
+    rows = []
+    for i in range(n):
+        at = start + i * step
+        bp = (i % int(nibp_every_s * hz)) == 0
+        rows.append(dict(session_id=sid, measured_at=at, entered_at=at, entered_by_id=actor.user_id, source="device",
+                         systolic=120 + i % 7 if bp else None, diastolic=78 + i % 5 if bp else None,
+                         mean_arterial=92 if bp else None, mean_measured=False, heart_rate=70 + i % 9,
+                         spo2=97 + i % 3, resp_rate=14, late=False, retracted=False))
+    with store.transaction() as db:
+        for k in range(0, n, 5000):
+            db.execute(insert(VitalSigns), rows[k:k + 5000])
+    if hasattr(store.clock, "set"):
+        store.clock.set(start + n * step)
+    return sid
+
+
+def build_overdue_session(store: "Store", actor, *, overdue_in_s: float = 5.0,
+                          protocol_id: str = "esketamine-56") -> tuple[int, datetime]:
+    """A session in monitoring whose 40-minute set becomes overdue `overdue_in_s`
+    seconds from the store's clock: (session id, when it becomes overdue). The
+    dose and baseline are inserted directly (benchmark only, not a clinical path)."""
+    from datetime import date
+
+    from sqlalchemy import insert, update
+
+    from ketamon.core import ops
+
+    protocol = store.protocols.get(protocol_id)
+    cp = next(c for c in protocol.schedule.checkpoints if c.anchor == "first_dose" and c.minutes)
+    now = store.clock.now()
+    overdue_at = now + timedelta(seconds=overdue_in_s)
+    first = overdue_at - timedelta(minutes=cp.minutes + protocol.schedule.grace_minutes)
+    pid = ops.create_patient(store, actor, mrn=f"BENCH-{time.time_ns()}", family_name="Bench", given_name="Late",
+                             birth_date=date(1980, 1, 1), sex="unknown", weight_kg=70.0).result
+    sid = ops.create_session(store, actor, patient_id=pid, protocol_id=protocol_id, lot_number="BENCH").result
+    with store.transaction() as db:
+        db.execute(insert(VitalSigns), [dict(session_id=sid, measured_at=first - timedelta(minutes=5),
+                                             entered_at=first - timedelta(minutes=5), entered_by_id=actor.user_id,
+                                             source="manual", systolic=124, diastolic=80, mean_arterial=95,
+                                             mean_measured=False, heart_rate=70, spo2=98, resp_rate=14,
+                                             late=False, retracted=False)])
+        db.execute(insert(DoseEvent), [dict(session_id=sid, at=first + timedelta(minutes=5 * i), entered_at=now,
+                                            entered_by_id=actor.user_id, kind="nasal_device", device_number=i + 1,
+                                            amount_mg=protocol.dose.mg_per_device, lot_number="BENCH", late=False,
+                                            retracted=False)
+                                       for i in range(protocol.dose.devices or 1)])
+        db.execute(update(Session).where(Session.id == sid).values(state="monitoring"))
+    return sid, overdue_at

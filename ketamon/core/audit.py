@@ -4,6 +4,13 @@ Each row's hash is SHA-256 over its canonical content and the previous row's
 hash, so editing, deleting or reordering any row breaks the chain from there on.
 `verify()` walks the chain and names the first bad row. Appends take a lock so
 two workstations on one PostgreSQL database cannot fork the chain.
+
+A chain cannot show that its newest rows were removed (what remains is still a
+valid chain), so every append also updates the one-row `audit_head` table (last
+id, last hash, row count) in the same transaction; `verify()` checks the tail
+against it. What this does not protect against: someone with write access to the
+database who recomputes every hash and the head (there is no secret key). It
+catches edits, deletions and reordering done by hand or by another program.
 """
 from __future__ import annotations
 
@@ -16,7 +23,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session as DbSession
 
-from ketamon.core.models import AuditEntry
+from ketamon.core.models import AuditEntry, AuditHead
 
 GENESIS = "0" * 64
 _PG_LOCK_KEY = 0x6B6574  # "ket"
@@ -107,6 +114,14 @@ def append(db: DbSession, at: datetime, user_id: int | None, username: str | Non
         db.flush()
         prev = row.hash
         next_id += 1
+    head = db.get(AuditHead, 1)
+    if head is None:
+        head = AuditHead(id=1, last_id=0, last_hash=GENESIS, rows=0)
+        db.add(head)
+    head.rows = next_id - 1
+    head.last_id = next_id - 1
+    head.last_hash = prev
+    db.flush()
 
 
 @dataclass
@@ -118,18 +133,46 @@ class VerifyResult:
 
 
 def verify(db: DbSession) -> VerifyResult:
-    """Walk the chain in id order; report the first row that does not fit."""
+    """Walk the chain in id order; report the first row that does not fit.
+
+    Checks, per row: ids run 1, 2, 3… without gaps (a deleted row), the row's
+    `prev_hash` is the previous row's hash (reordered or removed rows), and the
+    row's own hash matches its content (an edited row). Then the tail must match
+    `audit_head` (rows removed from the end)."""
     prev = GENESIS
     expected_id = 1
     count = 0
     for row in db.scalars(select(AuditEntry).order_by(AuditEntry.id)):
         count += 1
         if row.id != expected_id:
-            return VerifyResult(False, count, row.id, f"row {expected_id} is missing (next row is {row.id})")
-        if row.prev_hash != prev:
-            return VerifyResult(False, count, row.id, f"row {row.id} does not follow row {row.id - 1} (chain broken)")
+            if row.id > expected_id:
+                return VerifyResult(False, count, expected_id,
+                                    f"row {expected_id} is missing (the next row is {row.id})")
+            return VerifyResult(False, count, row.id, f"row {row.id} is out of order")
         if row_hash(row) != row.hash:
-            return VerifyResult(False, count, row.id, f"row {row.id} was altered (hash mismatch)")
+            return VerifyResult(False, count, row.id, f"row {row.id} was altered (its content does not match "
+                                                      "its hash)")
+        if row.prev_hash != prev:
+            return VerifyResult(False, count, row.id, f"row {row.id} does not follow row {row.id - 1} "
+                                                      "(the chain is broken: rows altered, removed or reordered)")
         prev = row.hash
         expected_id += 1
+    head = db.get(AuditHead, 1)
+    last_id = expected_id - 1
+    if head is None:
+        if count:
+            return VerifyResult(False, count, None, "the audit head record is missing")
+        return VerifyResult(True, 0)
+    if head.last_id > last_id:
+        return VerifyResult(False, count, last_id + 1,
+                            f"row {last_id + 1} is missing: the trail should end at row {head.last_id}, "
+                            f"but ends at row {last_id}")
+    if head.last_id < last_id:
+        return VerifyResult(False, count, head.last_id + 1,
+                            f"row {head.last_id + 1} onwards were not written by ketamon (the trail should "
+                            f"end at row {head.last_id})")
+    if head.last_hash != prev or head.rows != count:
+        return VerifyResult(False, count, last_id,
+                            f"row {last_id} does not match the audit head (the last row was altered or "
+                            "replaced)")
     return VerifyResult(True, count)

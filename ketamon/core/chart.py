@@ -2,10 +2,16 @@
 objects out. Screens never query the database themselves."""
 from __future__ import annotations
 
+import threading
+import time
+from bisect import bisect_left, insort, insort_right
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import joinedload
 
 from ketamon.core import dosing
@@ -22,6 +28,7 @@ from ketamon.core.models import (
     User,
     VitalSigns,
 )
+from ketamon.core.news2 import News2, score_series, score_vitals
 from ketamon.core.protocols import Protocol
 from ketamon.core.store import Store
 
@@ -40,6 +47,18 @@ class LogLine:
     superseded: bool = False
     correction: bool = False
     late: bool = False
+    #: the correction's reason (None for an original entry)
+    reason: str | None = None
+    #: True for an "entered in error" line (it retracts the entry it supersedes)
+    retracted: bool = False
+    #: True for a vital-sign set that came from a monitor (source "device")
+    device: bool = False
+
+    @property
+    def routine_device_reading(self) -> bool:
+        """A device reading nobody touched: the event log may fold these away (a
+        corrected, correcting or retracted one is always shown)."""
+        return self.device and not (self.superseded or self.correction or self.retracted)
 
 
 @dataclass
@@ -56,6 +75,10 @@ class Chart:
     alerts: list[Alert]
     log: list[LogLine]
     users: dict[int, User] = field(default_factory=dict)
+    #: `log` without the routine device readings (what the event log shows folded)
+    log_without_device_readings: list[LogLine] = field(default_factory=list)
+    #: how many routine device readings `log` has beyond `log_without_device_readings`
+    device_readings: int = 0
 
     @property
     def first_dose_at(self) -> datetime | None:
@@ -100,50 +123,311 @@ def _split(rows: list) -> tuple[list, set[int]]:
     return [r for r in rows if r.id not in superseded and not r.retracted], superseded
 
 
-def load_chart(store: Store, session_id: int, now: datetime | None = None) -> Chart:
+# ---------------------------------------------------------------- vital signs kept between loads
+#
+# A 12-hour session with 1 Hz device data has 43 200 vital-sign sets; reading and
+# describing all of them after every saved entry took seconds. Clinical entries are
+# append-only (a correction is a new row), so the sets read once stay true: each load
+# reads only the rows it has not seen. What depends on *other* rows (superseded or
+# not, NEWS2 with a temperature carried from an earlier set) is recomputed for the
+# rows a new one can affect.
+
+#: ids re-read below the newest one seen. PostgreSQL hands out ids when a row is
+#: inserted, not when it commits, so a set saved at another workstation can appear
+#: after sets with higher ids; the whole session is re-checked every FULL_RECHECK_S.
+RECHECK_IDS = 500
+FULL_RECHECK_S = 120.0
+#: a batch this big is merged by rebuilding everything (cheaper than one by one)
+REBUILD_ABOVE = 2000
+#: sessions whose vital signs are kept, per store (the least recently loaded is dropped)
+CACHED_SESSIONS = 8
+
+
+def _vkey(v: VitalSigns) -> tuple:
+    return (v.measured_at, v.entered_at, v.id)
+
+
+def _lkey(line: LogLine) -> tuple:
+    return (line.at, line.entered_at, line.entity_id)
+
+
+def _time_key(line: LogLine) -> tuple:
+    return (line.at, line.entered_at)
+
+
+class _SessionVitals:
+    """One session's vital-sign sets as read so far, with what the chart derives
+    from them. Every method runs under `lock` (the export runs on a worker thread).
+    Rows are never changed after they are read; lists handed out are copies."""
+
+    def __init__(self, carry_minutes: float):
+        self.lock = threading.Lock()
+        self.carry_minutes = carry_minutes
+        self.carry = timedelta(minutes=carry_minutes)
+        self.rows: dict[int, VitalSigns] = {}
+        self.last_id = 0
+        self.checked_all_at = time.monotonic()
+        self.superseded: set[int] = set()
+        #: in force, by (measured_at, entered_at, id)
+        self.in_force: list[VitalSigns] = []
+        #: the in-force sets that have a temperature (for NEWS2 carry-over)
+        self.with_temp: list[VitalSigns] = []
+        self.news2: dict[int, News2] = {}
+        #: every set's log line, by (at, entered_at, id); `shown` leaves out routine device readings
+        self.lines: list[LogLine] = []
+        self.shown: list[LogLine] = []
+        self.line_of: dict[int, LogLine] = {}
+        self.names: dict[int, str] = {}
+
+    # ------------------------------------------------------------ reading
+
+    def read_new(self, db: DbSession, session_id: int) -> list[VitalSigns]:
+        """The session's sets not read before (all of them the first time)."""
+        by_session = VitalSigns.session_id == session_id
+        if not self.rows:
+            self.checked_all_at = time.monotonic()
+            return list(db.scalars(select(VitalSigns).where(by_session)))
+        ids = select(VitalSigns.id).where(by_session)
+        if time.monotonic() - self.checked_all_at > FULL_RECHECK_S:
+            self.checked_all_at = time.monotonic()
+        else:
+            ids = ids.where(VitalSigns.id > self.last_id - RECHECK_IDS)
+        missing = [i for i in db.scalars(ids) if i not in self.rows]
+        if not missing:
+            return []
+        if len(missing) > 500:
+            q = select(VitalSigns).where(by_session, VitalSigns.id >= min(missing))
+            return [v for v in db.scalars(q) if v.id not in self.rows]
+        return list(db.scalars(select(VitalSigns).where(VitalSigns.id.in_(missing))))
+
+    # ------------------------------------------------------------ merging
+
+    def add(self, new: list[VitalSigns], names: dict[int, str]) -> None:
+        names_changed = any(names.get(uid) != name for uid, name in self.names.items())
+        self.names = names
+        if names_changed or len(new) > REBUILD_ABOVE or not self.rows:
+            for v in new:
+                self.rows[v.id] = v
+            self.last_id = max(self.rows, default=0)
+            self._rebuild()
+            return
+        touched: set[int] = set()
+        changed_at: list[datetime] = []
+        for v in sorted(new, key=lambda r: r.id):
+            if v.id in self.rows:
+                continue
+            self.rows[v.id] = v
+            self.last_id = max(self.last_id, v.id)
+            touched.add(v.id)
+            if v.supersedes_id is not None:
+                self.superseded.add(v.supersedes_id)
+                old = self.rows.get(v.supersedes_id)
+                if old is not None:
+                    touched.add(old.id)
+                    if self._drop_in_force(old):
+                        changed_at.append(old.measured_at)
+            if not v.retracted and v.id not in self.superseded:
+                insort(self.in_force, v, key=_vkey)
+                if v.temperature is not None:
+                    insort(self.with_temp, v, key=_vkey)
+                changed_at.append(v.measured_at)
+        touched |= self._rescore(changed_at)
+        for vid in sorted(touched):
+            if not self._relabel(self.rows[vid]):
+                self._rebuild()  # never expected; a full rebuild is always right
+                return
+
+    def _drop_in_force(self, v: VitalSigns) -> bool:
+        self.news2.pop(v.id, None)
+        removed = False
+        for lst in (self.in_force, self.with_temp):
+            i = bisect_left(lst, _vkey(v), key=_vkey)
+            if i < len(lst) and lst[i] is v:
+                del lst[i]
+                removed = True
+        return removed
+
+    def _rescore(self, times: list[datetime]) -> set[int]:
+        """NEWS2 again for the in-force sets a change at `times` can affect: those
+        measured from then to a carry-over window later. Returns the ids whose score changed."""
+        changed: set[int] = set()
+        windows: list[list[datetime]] = []
+        for t in sorted(times):
+            if windows and t <= windows[-1][1]:
+                windows[-1][1] = max(windows[-1][1], t + self.carry)
+            else:
+                windows.append([t, t + self.carry])
+        for start, end in windows:
+            j = bisect_left(self.with_temp, (start,), key=_vkey) - 1
+            last_temp = (self.with_temp[j].measured_at, self.with_temp[j].temperature) if j >= 0 else None
+            i = bisect_left(self.in_force, (start,), key=_vkey)
+            while i < len(self.in_force) and self.in_force[i].measured_at <= end:
+                v = self.in_force[i]
+                earlier = None
+                if v.temperature is None and last_temp is not None and v.measured_at - last_temp[0] <= self.carry:
+                    earlier = last_temp[1]
+                result = score_vitals(v, earlier)
+                score = result if isinstance(result, News2) else None
+                if self.news2.get(v.id) != score:
+                    if score is None:
+                        del self.news2[v.id]
+                    else:
+                        self.news2[v.id] = score
+                    changed.add(v.id)
+                if v.temperature is not None:
+                    last_temp = (v.measured_at, v.temperature)
+                i += 1
+        return changed
+
+    def _line(self, v: VitalSigns) -> LogLine:
+        score = self.news2.get(v.id)
+        text = "Entered in error" if v.retracted else describe_vitals(v) + (f" · {score.text()}" if score else "")
+        return LogLine(v.measured_at, v.entered_at, self.names.get(v.entered_by_id, "—"), "vitals", text,
+                       "vital_signs", v.id, v.id in self.superseded, v.supersedes_id is not None, v.late,
+                       v.correction_reason, v.retracted, v.source == "device")
+
+    def _relabel(self, v: VitalSigns) -> bool:
+        """Put the set's log line, as it reads now, in place (False: it was not where expected)."""
+        line = self._line(v)
+        old = self.line_of.get(v.id)
+        if old == line:
+            return True
+        self.line_of[v.id] = line
+        for lst, was, now in ((self.lines, old is not None, True),
+                              (self.shown, old is not None and not old.routine_device_reading,
+                               not line.routine_device_reading)):
+            if was:
+                i = bisect_left(lst, _lkey(old), key=_lkey)
+                if i >= len(lst) or lst[i] is not old:
+                    return False
+                if now:
+                    lst[i] = line
+                else:
+                    del lst[i]
+            elif now:
+                insort(lst, line, key=_lkey)
+        return True
+
+    def _rebuild(self) -> None:
+        rows = sorted(self.rows.values(), key=_vkey)
+        self.in_force, self.superseded = _split(rows)
+        self.with_temp = [v for v in self.in_force if v.temperature is not None]
+        self.news2 = score_series(self.in_force, self.carry_minutes)
+        self.lines = [self._line(v) for v in rows]
+        self.line_of = {line.entity_id: line for line in self.lines}
+        self.shown = [line for line in self.lines if not line.routine_device_reading]
+
+
+class _VitalsCache:
+    """`_SessionVitals` per (store, session). Keyed by the Store object itself (weakly),
+    so a store that is gone takes its sets with it and a new store — a new test's,
+    another database — never sees another's."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._stores: WeakKeyDictionary[Store, OrderedDict[int, _SessionVitals]] = WeakKeyDictionary()
+
+    def get(self, store: Store, session_id: int, carry_minutes: float) -> _SessionVitals:
+        with self._lock:
+            sessions = self._stores.get(store)
+            if sessions is None:
+                sessions = self._stores[store] = OrderedDict()
+            entry = sessions.get(session_id)
+            if entry is None or entry.carry_minutes != carry_minutes:
+                entry = sessions[session_id] = _SessionVitals(carry_minutes)
+            sessions.move_to_end(session_id)
+            while len(sessions) > CACHED_SESSIONS:
+                sessions.popitem(last=False)
+            return entry
+
+    def forget(self, store: Store | None = None, session_id: int | None = None) -> None:
+        with self._lock:
+            if store is None:
+                self._stores.clear()
+            elif session_id is None:
+                self._stores.pop(store, None)
+            elif store in self._stores:
+                self._stores[store].pop(session_id, None)
+
+
+_vitals_cache = _VitalsCache()
+
+
+def forget_chart_cache(store: Store | None = None, session_id: int | None = None) -> None:
+    """Drop the vital signs kept between loads (all, one store's, or one session's);
+    the next load_chart reads them again in full."""
+    _vitals_cache.forget(store, session_id)
+
+
+def _merge(vital_lines: list[LogLine], others: list[LogLine]) -> list[LogLine]:
+    """`vital_lines` (sorted) with `others` put in place: the order a stable sort by
+    (at, entered_at) of vital signs, then `others` in their order, would give."""
+    out = list(vital_lines)
+    for line in others:
+        insort_right(out, line, key=_time_key)
+    return out
+
+
+def load_chart(store: Store, session_id: int, now: datetime | None = None, *, fresh: bool = False) -> Chart:
+    """The session's chart as of now. Vital signs read before are kept (see
+    _SessionVitals); `fresh=True` reads them all again."""
+    from ketamon.core.rules import rules_for
+
     now = now or store.clock.now()
+    if fresh:
+        _vitals_cache.forget(store, session_id)
     with store.read() as db:
         s = db.get(Session, session_id, options=[joinedload(Session.patient)])
         if s is None:
             raise KeyError(session_id)
+        protocol = store.protocols.get(s.protocol_id, s.protocol_version)
+        # NEWS2 beside every complete set (alerts engineer; rules in resources/alarms)
+        carry = rules_for(protocol)["news2"].get("temperature_carry_minutes", 0)
         by_session = lambda m, order: list(db.scalars(select(m).where(m.session_id == session_id).order_by(order)))
-        vit_all = by_session(VitalSigns, VitalSigns.measured_at)
         dose_all = by_session(DoseEvent, DoseEvent.at)
         se_all = by_session(SideEffect, SideEffect.observed_at)
         note_all = by_session(Note, Note.at)
         ass_all = by_session(Assessment, Assessment.at)
         alerts = list(db.scalars(select(Alert).where(Alert.session_id == session_id).order_by(Alert.raised_at)))
         users = {u.id: u for u in db.scalars(select(User))}
-    vitals, vs = _split(vit_all)
-    doses, ds = _split(dose_all)
-    ses, ss = _split(se_all)
-    notes, ns = _split(note_all)
-    assessments, as_ = _split(ass_all)
-    name = lambda uid: users[uid].display_name if uid in users else "—"
-    log: list[LogLine] = []
-    for v in vit_all:
-        log.append(LogLine(v.measured_at, v.entered_at, name(v.entered_by_id), "vitals",
-                           "Entered in error" if v.retracted else describe_vitals(v), "vital_signs", v.id,
-                           v.id in vs, v.supersedes_id is not None, v.late))
-    for d in dose_all:
-        log.append(LogLine(d.at, d.entered_at, name(d.entered_by_id), "dose",
-                           "Entered in error" if d.retracted else describe_dose(d), "dose_event", d.id,
-                           d.id in ds, d.supersedes_id is not None, d.late))
-    for e in se_all:
-        log.append(LogLine(e.observed_at, e.entered_at, name(e.entered_by_id), "side_effect",
-                           "Entered in error" if e.retracted else describe_side_effect(e), "side_effect", e.id,
-                           e.id in ss, e.supersedes_id is not None, e.late))
-    for n in note_all:
-        log.append(LogLine(n.at, n.entered_at, name(n.entered_by_id), "note", f"Note: {n.text}", "note", n.id,
-                           n.id in ns, n.supersedes_id is not None))
-    for a in ass_all:
-        log.append(LogLine(a.at, a.entered_at, name(a.entered_by_id), "assessment",
-                           f"{a.kind.replace('_', ' ').capitalize()}"
-                           + (f": {a.total:g}" if a.total is not None else ""), "assessment", a.id,
-                           a.id in as_, a.supersedes_id is not None))
-    log.sort(key=lambda line: (line.at, line.entered_at))
-    return Chart(s, s.patient, store.protocols.get(s.protocol_id, s.protocol_version), now, vitals, doses,
-                 ses, notes, assessments, alerts, log, users)
+        names = {uid: u.display_name for uid, u in users.items()}
+        cached = _vitals_cache.get(store, session_id, carry)
+        with cached.lock:
+            cached.add(cached.read_new(db, session_id), names)
+            vitals = list(cached.in_force)
+            vital_lines, shown_lines = cached.lines, cached.shown
+            device_readings = len(cached.lines) - len(cached.shown)
+            doses, ds = _split(dose_all)
+            ses, ss = _split(se_all)
+            notes, ns = _split(note_all)
+            assessments, as_ = _split(ass_all)
+            name = lambda uid: names.get(uid, "—")
+            others: list[LogLine] = []
+            for d in dose_all:
+                others.append(LogLine(d.at, d.entered_at, name(d.entered_by_id), "dose",
+                                      "Entered in error" if d.retracted else describe_dose(d), "dose_event", d.id,
+                                      d.id in ds, d.supersedes_id is not None, d.late, d.correction_reason,
+                                      d.retracted))
+            for e in se_all:
+                others.append(LogLine(e.observed_at, e.entered_at, name(e.entered_by_id), "side_effect",
+                                      "Entered in error" if e.retracted else describe_side_effect(e), "side_effect",
+                                      e.id, e.id in ss, e.supersedes_id is not None, e.late, e.correction_reason,
+                                      e.retracted))
+            for n in note_all:
+                others.append(LogLine(n.at, n.entered_at, name(n.entered_by_id), "note",
+                                      "Entered in error" if n.retracted else f"Note: {n.text}", "note", n.id,
+                                      n.id in ns, n.supersedes_id is not None, False, n.correction_reason,
+                                      n.retracted))
+            for a in ass_all:
+                others.append(LogLine(a.at, a.entered_at, name(a.entered_by_id), "assessment",
+                                      f"{a.kind.replace('_', ' ').capitalize()}"
+                                      + (f": {a.total:g}" if a.total is not None else ""), "assessment", a.id,
+                                      a.id in as_, a.supersedes_id is not None))
+            others.sort(key=_time_key)  # stable: at one time doses, side effects, notes, assessments
+            log = _merge(vital_lines, others)
+            shown = _merge(shown_lines, others) if device_readings else log
+    return Chart(s, s.patient, protocol, now, vitals, doses, ses, notes, assessments, alerts, log, users,
+                 log_without_device_readings=shown, device_readings=device_readings)
 
 
 def describe_vitals(v: VitalSigns) -> str:
@@ -231,3 +515,31 @@ def sessions_on(store: Store, day: date | None = None, now: datetime | None = No
                                store.protocols.get(s.protocol_id, s.protocol_version).name, s.route, s.state,
                                STATE_LABELS[s.state], s.scheduled_at, first, (now - first) if first else None))
     return rows
+
+
+@dataclass(frozen=True)
+class PatientChoice:
+    """A patient as the new-session dialog lists them."""
+
+    patient_id: int
+    display_name: str
+    mrn: str
+    birth_date: date
+    weight_kg: float | None
+
+
+def list_patients(store: Store) -> list[PatientChoice]:
+    with store.read() as db:
+        rows = db.scalars(select(Patient).order_by(Patient.family_name, Patient.given_name))
+        return [PatientChoice(p.id, p.display_name, p.mrn, p.birth_date, p.weight_kg) for p in rows]
+
+
+def list_users(store: Store, role: str | None = None, active_only: bool = True) -> list[User]:
+    """Users (e.g. the supervising physicians a session may name), by display name."""
+    with store.read() as db:
+        q = select(User).order_by(User.display_name)
+        if role is not None:
+            q = q.where(User.role == role)
+        if active_only:
+            q = q.where(User.active.is_(True))
+        return list(db.scalars(q))

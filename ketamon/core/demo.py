@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from ketamon.core import ops
+from ketamon.core import demo_record, ops
 from ketamon.core.clock import Clock, FakeClock
 from ketamon.core.models import User
 from ketamon.core.passwords import hash_password
@@ -98,24 +98,29 @@ def seed(store: Store, now: datetime | None = None) -> dict[str, int]:
         t.at(start + timedelta(minutes=2))
         ops.record_vitals(store, nurse, s1, systolic=128, diastolic=82, heart_rate=74, spo2=98, resp_rate=14,
                           consciousness="A", on_oxygen=False)
+        t.at(start + timedelta(minutes=4))
+        demo_record.predose_checks(store, nurse, s1, [2, 3, 2, 2, 1, 2, 1, 1, 0])
         t.at(start + timedelta(minutes=10))
         ops.record_dose(store, nurse, s1, "nasal_device")
         t.at(start + timedelta(minutes=15))
         ops.record_dose(store, nurse, s1, "nasal_device")
         series = [(20, 136, 86, 78, 97, 15), (30, 146, 90, 82, 97, 14), (40, 154, 94, 84, 96, 14),
-                  (50, 158, 97, 86, 96, 13), (60, 149, 92, 80, 97, 14)]
+                  (50, 166, 99, 88, 96, 13), (60, 163, 96, 86, 96, 14)]
         for minute, sy, di, hr, sp, rr in series:
             t.at(start + timedelta(minutes=minute))
             ops.record_vitals(store, nurse, s1, systolic=sy, diastolic=di, heart_rate=hr, spo2=sp, resp_rate=rr,
                               consciousness="A", on_oxygen=False)
+            if minute == 50:  # the nurse saw the BP alert at once (seeded in time order: no escalation)
+                t.at(start + timedelta(minutes=52))
+                ops.acknowledge_alert(store, nurse, session_id=s1)
+                ops.add_note(store, nurse, s1, "Patient resting with eyes closed, responds to voice. Music on. "
+                             "BP 166/99 reported to Dr Shah; repeat in 10 min.")
         t.at(start + timedelta(minutes=22))
         ops.record_side_effect(store, nurse, s1, "dissociation", score=2)
         t.at(start + timedelta(minutes=27))
         ops.record_side_effect(store, nurse, s1, "sedation", score=4)
         t.at(start + timedelta(minutes=35))
         ops.record_side_effect(store, nurse, s1, "nausea", score=3)
-        t.at(start + timedelta(minutes=52))
-        ops.add_note(store, nurse, s1, "Patient resting with eyes closed, responds to voice. Music on.")
 
         # 2. IV ketamine 0.5 mg/kg over 40 minutes, 25 minutes in.
         start = now - timedelta(minutes=32)
@@ -126,6 +131,8 @@ def seed(store: Store, now: datetime | None = None) -> dict[str, int]:
         t.at(start + timedelta(minutes=3))
         ops.record_vitals(store, nurse, s2, systolic=122, diastolic=78, heart_rate=68, spo2=99, resp_rate=12,
                           consciousness="A", on_oxygen=False)
+        t.at(start + timedelta(minutes=5))
+        demo_record.predose_checks(store, nurse, s2, [2, 2, 2, 1, 1, 1, 1, 0, 0])
         t.at(start + timedelta(minutes=7))
         ops.record_dose(store, nurse, s2, "infusion_start", rate_mg_per_h=61.5)
         for minute, sy, di, hr in [(17, 131, 83, 72), (27, 138, 86, 75)]:
@@ -143,6 +150,11 @@ def seed(store: Store, now: datetime | None = None) -> dict[str, int]:
         # 4. Esketamine 84 mg this afternoon.
         ids["planned"] = ops.create_session(store, nurse, patient_id=p["tom"], protocol_id="esketamine-84",
                                             scheduled_at=now + timedelta(hours=2), physician_id=doctor.user_id).result
+        # 5. Last week: a finished, signed record with an addendum (for the records screen).
+        ids["signed"] = demo_record.seed_signed_session(t, store, nurse, doctor, p["lan"],
+                                                        now - timedelta(days=7, hours=1))
+        ids["to_sign"] = demo_record.seed_unsigned_session(t, store, nurse, doctor, p["daniel"],
+                                                           now - timedelta(days=1, hours=2))
     return ids
 
 
@@ -152,6 +164,9 @@ def open_demo(url: str, fresh: bool = False, clock: Clock | None = None) -> Stor
 
     from sqlalchemy.engine import make_url
 
+    from ketamon.core.store import normalise_url
+
+    url = normalise_url(url)
     u = make_url(url)
     if fresh and u.get_backend_name() == "sqlite" and u.database:
         for suffix in ("", "-wal", "-shm"):

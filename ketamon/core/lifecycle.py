@@ -1,6 +1,21 @@
 """The session lifecycle: which state may follow which, and the record of each
 step. planned → pre_dose → dosing → monitoring → recovery → discharged → signed;
-cancelled or stopped early, with a reason."""
+cancelled (before any dose) or stopped early (after dosing began), with a reason.
+A cancelled or stopped session is signed like a discharged one.
+
+Decisions:
+- The first dose event moves the session into dosing and is refused, with the
+  list of what is missing, unless the pre-dose checklist, the PHQ-9 (and its
+  item-9 follow-up when needed) and baseline vital signs are recorded
+  (ketamon.core.record.missing_for(record, "dose")). The refused dose is not stored.
+- Dosing ends (→ monitoring) when the dose is complete: the last nasal device, the
+  infusion stopped, or the injection.
+- monitoring → recovery is a nurse's step; discharge needs the recovery state and
+  everything `missing_for(record, "discharge")` lists; signing needs discharged,
+  stopped or cancelled and everything `missing_for(record, "sign")` lists.
+- A signed session never changes again (ops.base.Op.session refuses it); only
+  addenda are added.
+"""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -61,8 +76,23 @@ def transition(op: "Op", session: "Session", to_state: str, reason: str | None =
     op.changes.touch("session", session.id)
 
 
+def allowed_next(state: str) -> set[str]:
+    return set(TRANSITIONS.get(state, set()))
+
+
 def advance_for_dose(op: "Op", session: "Session", dosing_complete: bool) -> None:
-    """Dosing starts with the first dose event and ends when the dose is complete."""
+    """Dosing starts with the first dose event and ends when the dose is complete.
+
+    Called by record_dose after the dose row is flushed; the first dose is refused
+    (RecordIncomplete, the whole transaction rolls back) while pre-dose entries
+    are missing."""
+    if session.state in ("planned", "pre_dose"):
+        from ketamon.core.record import RecordIncomplete, gather, missing_for
+
+        op.db.flush()
+        missing = missing_for(gather(op.db, op.store, session.id, op.now), "dose")
+        if missing:
+            raise RecordIncomplete("Dosing cannot start yet. Still to record:", missing)
     if session.state == "planned":
         transition(op, session, "pre_dose")
     if session.state == "pre_dose":

@@ -23,6 +23,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -206,10 +207,14 @@ class _Entry:
 
 class VitalSigns(_Entry, Base):
     __tablename__ = "vital_signs"
+    #: "the newest reading of this session" (alert rules, on every 1 Hz entry) must
+    #: not sort the whole session
+    __table_args__ = (Index("ix_vital_signs_session_measured", "session_id", "measured_at"),)
     session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"), index=True)
     measured_at: Mapped[datetime] = mapped_column(index=True)
     entered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("vital_signs.id"))
+    #: indexed: the alert rules ask "is this set still in force?" on every 1 Hz entry
+    supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("vital_signs.id"), index=True)
     source: Mapped[str] = mapped_column(String(16), default="manual")  # manual | device
     systolic: Mapped[int | None] = mapped_column(Integer)
     diastolic: Mapped[int | None] = mapped_column(Integer)
@@ -358,6 +363,8 @@ class Alert(Base):
     raised_at: Mapped[datetime] = mapped_column(index=True)
     source_kind: Mapped[str | None] = mapped_column(String(32))
     source_id: Mapped[int | None] = mapped_column(Integer)
+    #: the rule that raised it (range_critical, bp_sustained, news2_urgent, overdue, ...)
+    rule: Mapped[str | None] = mapped_column(String(32))
     cleared_at: Mapped[datetime | None]
     acknowledged_at: Mapped[datetime | None]
     acknowledged_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -394,6 +401,19 @@ class LimitOverride(Base):
     set_by: Mapped[User | None] = relationship()
 
 
+class ClinicSetting(Base):
+    """A clinic-wide setting (e.g. alarm sound off). Append-only: the newest row
+    for a key is in force; each change says who, when and why."""
+
+    __tablename__ = "clinic_settings"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), index=True)
+    value: Mapped[dict[str, Any]] = mapped_column(JSON)
+    reason: Mapped[str] = mapped_column(Text)
+    set_at: Mapped[datetime]
+    set_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
 # ---------------------------------------------------------------- audit
 
 
@@ -415,3 +435,15 @@ class AuditEntry(Base):
     detail: Mapped[str | None] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """One row: the audit chain's last id and hash, written in the same transaction
+    as every append. A chain alone cannot show that its newest rows were deleted;
+    comparing the chain's tail with this row can."""
+
+    __tablename__ = "audit_head"
+    id: Mapped[int] = mapped_column(primary_key=True)  # always 1
+    last_id: Mapped[int] = mapped_column(Integer)
+    last_hash: Mapped[str] = mapped_column(String(64))
+    rows: Mapped[int] = mapped_column(Integer)

@@ -1,5 +1,11 @@
 """Roles and what each may do. Enforced in the operations layer (ops.base), so a
-hidden button is never the only protection."""
+hidden button is never the only protection.
+
+From the issue: nurses chart and acknowledge; physicians also review alerts,
+change patient limits and sign; front-desk staff view, print and export only;
+admins manage users and protocols (and verify the audit trail, which means
+seeing patient records) but never chart. tests/test_permissions_matrix.py checks
+every operation against every role, so change this table and that test together."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -41,7 +47,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
         _NURSE | {Permission.REVIEW, Permission.SET_LIMITS, Permission.DECIDE, Permission.SIGN}
     ),
     "staff": frozenset({Permission.VIEW, Permission.PRINT, Permission.EXPORT}),
-    "admin": frozenset({Permission.MANAGE_USERS, Permission.MANAGE_PROTOCOLS, Permission.AUDIT}),
+    "admin": frozenset({Permission.VIEW, Permission.MANAGE_USERS, Permission.MANAGE_PROTOCOLS, Permission.AUDIT}),
 }
 
 
@@ -64,3 +70,12 @@ class Actor:
 
 #: Used by tools that act as the system itself (migrations, device feed set-up).
 SYSTEM = Actor(None, "system", "ketamon", "system")
+
+
+#: One line per role for the people who hand out accounts (CLI, user dialogs).
+ROLE_SUMMARIES = {
+    "nurse": "charts sessions and acknowledges alerts",
+    "physician": "charts, reviews alerts, changes patient limits and signs records",
+    "staff": "views, prints and exports session records only",
+    "admin": "manages users and protocols; does not chart",
+}

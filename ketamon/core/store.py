@@ -7,6 +7,7 @@ read-then-write upgrade. The file is created readable by its owner only.
 """
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -57,12 +58,20 @@ def _create_private_file(path: Path) -> None:
 
 
 def make_engine(url: str) -> Engine:
+    """`hide_parameters`: SQL logging (KETAMON_LOG=DEBUG) and database error messages
+    must never carry the values bound to a statement: they are patient data. Result
+    rows are logged at DEBUG, so SQLAlchemy's engine logger stays at WARNING unless
+    someone set its level on purpose (INFO shows statements, values still hidden)."""
+    sql_log = logging.getLogger("sqlalchemy.engine")
+    if sql_log.level == logging.NOTSET:
+        sql_log.setLevel(logging.WARNING)
     url = normalise_url(url)
     u = make_url(url)
     if u.get_backend_name() == "sqlite":
         if u.database and u.database != ":memory:":
             _create_private_file(Path(u.database))
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
+                               hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):
@@ -79,7 +88,7 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
 def migrate(engine: Engine) -> None:

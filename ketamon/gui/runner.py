@@ -29,6 +29,10 @@ class OpRunner(QObject):
         super().__init__(parent)
         self.store = store
         self._actor = actor
+        #: the last refusal's message and exception (None after a success), so a
+        #: widget can show the reason next to the control that caused it
+        self.last_refusal: str | None = None
+        self.last_error: BaseException | None = None
 
     @property
     def actor(self) -> Actor | None:
@@ -41,18 +45,22 @@ class OpRunner(QObject):
     def run(self, operation: Callable[..., Changes], *args: Any, **kwargs: Any) -> Changes | None:
         """Run `operation(store, actor, *args, **kwargs)`. Returns its Changes, or
         None when it was refused (the reason has been emitted via `refused`)."""
+        self.last_refusal, self.last_error = None, None
         if self._actor is None:
-            self.refused.emit("Not signed in", "Sign in first.")
+            self.last_refusal = "Sign in first."
+            self.refused.emit("Not signed in", self.last_refusal)
             return None
         try:
             changes = operation(self.store, self._actor, *args, **kwargs)
         except KetamonError as exc:
+            self.last_refusal, self.last_error = str(exc), exc
             self.refused.emit("Not saved", str(exc))
             return None
-        except Exception:
+        except Exception as exc:
             log.exception("operation %s failed", getattr(operation, "__name__", operation))
-            self.refused.emit("Not saved", "Something went wrong and nothing was saved. "
-                              "The details are in the log; please tell the clinic IT.")
+            self.last_refusal, self.last_error = ("Something went wrong and nothing was saved. "
+                                                  "The details are in the log; please tell the clinic IT."), exc
+            self.refused.emit("Not saved", self.last_refusal)
             return None
         self.changed.emit(changes)
         return changes

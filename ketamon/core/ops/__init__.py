@@ -16,3 +16,43 @@ from ketamon.core.ops.charting import (  # noqa: F401
     set_lot_number,
     update_patient,
 )
+from ketamon.core.ops.exports import record_export, record_print  # noqa: F401
+from ketamon.core.ops.users import (  # noqa: F401
+    SignedIn,
+    add_user,
+    change_password,
+    create_first_admin,
+    disable_user,
+    enable_user,
+    lock_screen,
+    reset_password,
+    sign_in,
+    sign_out,
+)
+from ketamon.core.ops.record import (  # noqa: F401
+    add_addendum,
+    cancel_session,
+    discharge,
+    move_to_recovery,
+    record_discharge_assessment,
+    record_discharge_checklist,
+    record_phq9,
+    record_phq9_followup,
+    record_predose_checklist,
+    sign_session,
+    start_predose_checks,
+    stop_early,
+)
+from ketamon.core.ops.alerting import (  # noqa: F401
+    acknowledge_alert,
+    evaluate_sessions,
+    record_predose_decision,
+    report_technical_problem,
+    review_alert,
+    review_alerts,
+    set_alarm_sound,
+    set_patient_limit_changes,
+    set_patient_limits,
+    technical_problem_resolved,
+    tick,
+)

@@ -12,16 +12,18 @@ message is fit to show (ketamon.core.errors).
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 
 from ketamon.core import audit
 from ketamon.core.errors import NotFound, PermissionDenied, SessionLocked
-from ketamon.core.models import Session
+from ketamon.core.models import Session, User
 from ketamon.core.permissions import Actor, Permission
 from ketamon.core.protocols import Protocol
 from ketamon.core.store import Store
@@ -111,6 +113,20 @@ def record_refusal(store: Store, actor: Actor, name: str, message: str, session_
                                          detail=f"{name}: {message}")])
 
 
+def _check_account_active(op: Op) -> None:
+    """A disabled account's open window must not keep working: checked in every operation."""
+    if op.actor.user_id is not None and not op.db.scalar(select(User.active).where(User.id == op.actor.user_id)):
+        raise PermissionDenied(f"The account {op.actor.username} is disabled or unknown; sign in again.")
+
+
+def _session_id_of(positional: list[str], args: tuple, kwargs: dict) -> int | None:
+    """The session a refused call was about, so the refusal shows in that session's audit."""
+    sid = kwargs.get("session_id")
+    if sid is None and "session_id" in positional and positional.index("session_id") < len(args):
+        sid = args[positional.index("session_id")]
+    return sid if isinstance(sid, int) else None
+
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -122,18 +138,26 @@ def operation(permission: Permission | None, what: str | None = None
     `permission` None means any signed-in user (e.g. signing out)."""
 
     def wrap(fn: Callable[Concatenate[Op, P], Any]) -> Callable[Concatenate[Store, Actor, P], Changes]:
+        positional = list(inspect.signature(fn).parameters)[1:]  # after `op`
+
         @functools.wraps(fn)
         def run(store: Store, actor: Actor, *args: P.args, **kwargs: P.kwargs) -> Changes:
             if permission is not None and not actor.can(permission):
                 message = _refusal(actor, permission, what)
-                sid = kwargs.get("session_id") if isinstance(kwargs.get("session_id"), int) else None
+                sid = _session_id_of(positional, args, kwargs)
                 record_refusal(store, actor, fn.__name__, message, sid)
                 raise PermissionDenied(message)
-            with store.transaction() as db:
-                op = Op(db=db, store=store, actor=actor, now=store.clock.now())
-                op.changes.result = fn(op, *args, **kwargs)
-                db.flush()
-                audit.append(db, op.now, actor.user_id, actor.username, op._audit)
+            try:
+                with store.transaction() as db:
+                    op = Op(db=db, store=store, actor=actor, now=store.clock.now())
+                    _check_account_active(op)
+                    op.changes.result = fn(op, *args, **kwargs)
+                    db.flush()
+                    audit.append(db, op.now, actor.user_id, actor.username, op._audit)
+            except PermissionDenied as exc:  # an op.require() inside the body: audited too
+                sid = _session_id_of(positional, args, kwargs)
+                record_refusal(store, actor, fn.__name__, str(exc), sid)
+                raise
             return op.changes
 
         run.permission = permission  # type: ignore[attr-defined]

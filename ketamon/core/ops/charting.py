@@ -408,20 +408,25 @@ def record_side_effect(op: Op, session_id: int, kind: str, *, observed_at: datet
 
 @operation(Permission.CHART)
 def add_note(op: Op, session_id: int, text: str, *, at: datetime | None = None,
-             supersedes_id: int | None = None, correction_reason: str | None = None) -> int:
-    if not _clean(text):
+             supersedes_id: int | None = None, correction_reason: str | None = None,
+             retracted: bool = False) -> int:
+    """A free-text note. `retracted` with `supersedes_id` marks a note entered in error."""
+    if retracted and supersedes_id is None:
+        raise ValidationError("Say which note was entered in error.", "supersedes_id", None)
+    if not _clean(text) and not retracted:
         raise ValidationError("A note cannot be empty.", "text", text)
     s = _chartable(op, session_id)
     when, _late = _when(op, at, "Note time")
     old = _superseded(op, Note, supersedes_id, s.id, correction_reason)
-    n = Note(session_id=s.id, at=when, entered_at=op.now, entered_by_id=op.actor.user_id, text=text.strip(),
-             supersedes_id=supersedes_id, correction_reason=_clean(correction_reason) or None)
+    n = Note(session_id=s.id, at=when, entered_at=op.now, entered_by_id=op.actor.user_id, text=_clean(text),
+             supersedes_id=supersedes_id, correction_reason=_clean(correction_reason) or None,
+             retracted=retracted)
     op.db.add(n)
     op.db.flush()
     op.audit("correct" if old else "create", entity="note", entity_id=n.id, session_id=s.id,
              before=snapshot(old) if old else None, after=snapshot(n))
     op.changes.touch("note", s.id)
-    op.changes.message = "Note saved"
+    op.changes.message = "Note retracted" if retracted else ("Note corrected" if old else "Note saved")
     return n.id
 
 

@@ -1,0 +1,520 @@
+"""The session record as a whole: what has been recorded for the pre-dose checks,
+discharge and signing, and exactly what is still missing before each step.
+
+`load_record(store, id)` is the read model the record panel, the staff screen and
+the printed summary use (state history, signature and addenda included).
+`gather(db, …)` builds the same from an open database session: operations use it
+inside their own transaction (on SQLite a second connection would wait for the
+operation's write lock).
+
+`missing_for(record, step)` returns human messages, one per missing thing, in the
+order a nurse would fix them. The operations refuse a step while the list is not
+empty and the panel shows the same list, so the two can never disagree.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session as DbSession
+from sqlalchemy.orm import joinedload
+
+from ketamon.core import dosing, scores
+from ketamon.core.chart import Chart
+from ketamon.core.errors import ValidationError
+from ketamon.core.lifecycle import STATE_LABELS
+from ketamon.core.models import (
+    Addendum,
+    Alert,
+    Assessment,
+    DoseEvent,
+    Note,
+    Session,
+    SideEffect,
+    StateChange,
+    User,
+    VitalSigns,
+)
+from ketamon.core.protocols import Protocol, _fmt
+from ketamon.core.store import Store
+
+#: steps `missing_for` knows
+STEPS = ("dose", "discharge", "sign")
+
+#: pre-dose checklist items: key -> what the nurse confirms
+PREDOSE_ITEMS = {
+    "consent": "Consent to treatment confirmed",
+    "fasting": "Fasting as the protocol requires",
+    "contraindications_reviewed": "Contraindications reviewed",
+    "medications_reviewed": "Concomitant medicines reviewed",
+}
+
+#: discharge checklist items (besides the time ready to leave)
+DISCHARGE_ITEMS = {
+    "effects_resolved": "Sedation, dissociation and any breathing problem have resolved",
+    "escort_present": "Escort (responsible adult) present",
+    "instructions_given": "Written discharge instructions given (no driving until the next day)",
+}
+
+#: alerts a physician must review before signing
+REVIEW_PRIORITIES = ("high", "medium")
+PRIORITY_MARKS = {"high": "***", "medium": "**", "low": "*", "info": ""}
+
+
+class RecordIncomplete(ValidationError):
+    """A step was refused because required entries are missing; `missing` lists them."""
+
+    def __init__(self, heading: str, missing: list[str]):
+        super().__init__(heading + "\n" + "\n".join(f"• {m}" for m in missing), "record", missing)
+        self.heading = heading
+        self.missing = missing
+
+
+def local_hm(when: datetime) -> str:
+    return when.astimezone().strftime("%H:%M")
+
+
+def fasting_text(protocol: Protocol) -> str | None:
+    """The protocol's fasting rule in words, or None when it has none."""
+    parts = []
+    if protocol.fasting_food_hours:
+        parts.append(f"no food for {_fmt(protocol.fasting_food_hours)} h")
+    if protocol.fasting_liquid_minutes:
+        parts.append(f"no liquids for {_fmt(protocol.fasting_liquid_minutes)} min")
+    return ", ".join(parts) or None
+
+
+@dataclass
+class SessionRecord:
+    """Everything recorded for one session, entries in force only (corrections
+    applied). `chart` gives the charting view's helpers (baseline, first dose);
+    its `log` is empty here: screens that show the event log use chart.load_chart."""
+
+    chart: Chart
+    state_changes: list[StateChange]
+    addenda: list[Addendum]
+    #: every assessment row, superseded ones included (for the printed history)
+    all_assessments: list[Assessment] = field(default_factory=list)
+
+    # -------------------------------------------------- plain facts
+
+    @property
+    def session(self) -> Session:
+        return self.chart.session
+
+    @property
+    def protocol(self) -> Protocol:
+        return self.chart.protocol
+
+    @property
+    def now(self) -> datetime:
+        return self.chart.now
+
+    @property
+    def state(self) -> str:
+        return self.session.state
+
+    @property
+    def state_label(self) -> str:
+        return STATE_LABELS[self.state]
+
+    @property
+    def signed(self) -> bool:
+        return self.session.locked
+
+    @property
+    def outcome(self) -> str:
+        """How the session ended, also after signing: discharged, stopped,
+        cancelled, or the current state while it is still open."""
+        if self.state != "signed":
+            return self.state
+        for change in reversed(self.state_changes):
+            if change.to_state == "signed":
+                return change.from_state
+        return "signed"
+
+    def who(self, user_id: int | None) -> str:
+        return self.chart.who(user_id)
+
+    def entered_state_at(self, state: str) -> datetime | None:
+        """When the session last entered `state` (None if it never did)."""
+        times = [c.at for c in self.state_changes if c.to_state == state]
+        return times[-1] if times else None
+
+    def _latest(self, kind: str) -> Assessment | None:
+        rows = [a for a in self.chart.assessments if a.kind == kind]
+        return max(rows, key=lambda a: (a.at, a.id)) if rows else None
+
+    @property
+    def predose_checklist(self) -> Assessment | None:
+        return self._latest("predose_checklist")
+
+    @property
+    def phq9(self) -> Assessment | None:
+        return self._latest("phq9")
+
+    @property
+    def phq9_followup(self) -> Assessment | None:
+        return self._latest("phq9_followup")
+
+    @property
+    def phq9_band(self) -> str | None:
+        a = self.phq9
+        return scores.phq9_band(int(a.total)) if a and a.total is not None else None
+
+    @property
+    def phq9_needs_followup(self) -> bool:
+        a = self.phq9
+        return bool(a and scores.phq9_needs_followup(a.items or {}))
+
+    @property
+    def discharge_scale(self) -> scores.Scale:
+        return scores.discharge_scale(self.protocol.discharge_score)
+
+    @property
+    def discharge_assessment(self) -> Assessment | None:
+        """The latest discharge score of the kind the protocol asks for."""
+        return self._latest(self.discharge_scale.kind)
+
+    @property
+    def discharge_assessments(self) -> list[Assessment]:
+        kind = self.discharge_scale.kind
+        return sorted((a for a in self.chart.assessments if a.kind == kind), key=lambda a: (a.at, a.id))
+
+    @property
+    def discharge_checklist(self) -> Assessment | None:
+        return self._latest("discharge_checklist")
+
+    @property
+    def first_dose_at(self) -> datetime | None:
+        return dosing.first_dose_at(self.chart.doses)
+
+    @property
+    def dose_end_at(self) -> datetime | None:
+        return dosing.dose_end_at(self.chart.doses, self.session.route, self.protocol.dose.devices)
+
+    @property
+    def monitoring_anchor(self) -> str:
+        """What the minimum monitoring time counts from, in words."""
+        route, start = self.session.route, self.protocol.monitoring_from
+        if route == "im":
+            return "the injection"
+        if start == "first_dose":
+            return "the first device" if route == "nasal" else "the start of the infusion"
+        return "the last device" if route == "nasal" else "the end of the infusion"
+
+    @property
+    def monitoring_started_at(self) -> datetime | None:
+        if self.protocol.monitoring_from == "dose_end":
+            return self.dose_end_at
+        return self.first_dose_at
+
+    @property
+    def discharge_not_before(self) -> datetime | None:
+        start = self.monitoring_started_at
+        if start is None:
+            return None
+        return start + timedelta(minutes=self.protocol.minimum_monitoring_minutes)
+
+    @property
+    def ready_to_leave_at(self) -> datetime | None:
+        return self.session.ready_to_leave_at
+
+    @property
+    def discharged_at(self) -> datetime | None:
+        return self.entered_state_at("discharged")
+
+    @property
+    def monitoring_minutes(self) -> float | None:
+        """Minutes from the first dose to the end of monitoring (discharge, or the
+        early stop); what the esketamine monitoring form asks for."""
+        start = self.first_dose_at
+        end = self.discharged_at or self.entered_state_at("stopped")
+        if start is None or end is None:
+            return None
+        return (end - start) / timedelta(minutes=1)
+
+    @property
+    def signed_at(self) -> datetime | None:
+        return self.session.signed_at
+
+    @property
+    def signed_by(self) -> str | None:
+        return self.who(self.session.signed_by_id) if self.session.signed_by_id else None
+
+    @property
+    def alerts_to_review(self) -> list[Alert]:
+        return [a for a in self.chart.alerts
+                if a.category == "patient" and a.priority in REVIEW_PRIORITIES and a.reviewed_at is None]
+
+    def missing(self, step: str) -> list[str]:
+        return missing_for(self, step)
+
+
+# ---------------------------------------------------------------- loading
+
+
+def _in_force(rows: list) -> list:
+    superseded = {r.supersedes_id for r in rows if r.supersedes_id is not None}
+    return [r for r in rows if r.id not in superseded and not r.retracted]
+
+
+def gather(db: DbSession, store: Store, session_id: int, now: datetime | None = None) -> SessionRecord:
+    """Build the record from an open database session (an operation's own)."""
+    from ketamon.core.errors import NotFound
+
+    now = now or store.clock.now()
+    s = db.get(Session, session_id, options=[joinedload(Session.patient)])
+    if s is None:
+        raise NotFound(f"There is no session {session_id}.")
+
+    def rows(model, order):
+        return list(db.scalars(select(model).where(model.session_id == session_id).order_by(order, model.id)))
+
+    assessments = rows(Assessment, Assessment.at)
+    chart = Chart(
+        session=s,
+        patient=s.patient,
+        protocol=store.protocols.get(s.protocol_id, s.protocol_version),
+        now=now,
+        vitals=_in_force(rows(VitalSigns, VitalSigns.measured_at)),
+        doses=_in_force(rows(DoseEvent, DoseEvent.at)),
+        side_effects=_in_force(rows(SideEffect, SideEffect.observed_at)),
+        notes=_in_force(rows(Note, Note.at)),
+        assessments=_in_force(assessments),
+        alerts=list(db.scalars(select(Alert).where(Alert.session_id == session_id)
+                               .order_by(Alert.raised_at, Alert.id))),
+        log=[],
+        users={u.id: u for u in db.scalars(select(User))},
+    )
+    return SessionRecord(
+        chart=chart,
+        state_changes=list(db.scalars(select(StateChange).where(StateChange.session_id == session_id)
+                                      .order_by(StateChange.at, StateChange.id))),
+        addenda=list(db.scalars(select(Addendum).where(Addendum.session_id == session_id)
+                                .order_by(Addendum.at, Addendum.id))),
+        all_assessments=assessments,
+    )
+
+
+def load_record(store: Store, session_id: int, now: datetime | None = None) -> SessionRecord:
+    with store.read() as db:
+        return gather(db, store, session_id, now)
+
+
+# ---------------------------------------------------------------- what is missing
+
+
+def missing_for(record: SessionRecord, step: str) -> list[str]:
+    """What must still be recorded before `step` ("dose", "discharge", "sign")."""
+    if step == "dose":
+        return _missing_before_dose(record)
+    if step == "discharge":
+        return _missing_before_discharge(record)
+    if step == "sign":
+        return _missing_before_sign(record)
+    raise ValueError(f"unknown step {step!r}; known: {', '.join(STEPS)}")
+
+
+def _missing_before_dose(r: SessionRecord) -> list[str]:
+    missing: list[str] = []
+    checklist: dict[str, Any] = (r.predose_checklist.items if r.predose_checklist else {}) or {}
+    if not checklist.get("consent"):
+        missing.append("Consent to treatment not confirmed")
+    fasting = fasting_text(r.protocol)
+    if fasting and not checklist.get("fasting"):
+        missing.append(f"Fasting not confirmed ({fasting})")
+    if not checklist.get("contraindications_reviewed"):
+        missing.append("Contraindications not reviewed")
+    if not checklist.get("medications_reviewed"):
+        missing.append("Concomitant medicines not reviewed")
+    missing += _missing_phq9(r)
+    missing += _missing_baseline(r)
+    return missing
+
+
+def _missing_phq9(r: SessionRecord) -> list[str]:
+    phq9 = r.phq9
+    if phq9 is None:
+        return ["PHQ-9 not recorded"]
+    if r.phq9_needs_followup and r.phq9_followup is None:
+        answer = int((phq9.items or {}).get(scores.PHQ9_SELF_HARM_ITEM, 0))
+        return [f"PHQ-9 item 9 (self-harm) answered {answer}: follow-up not recorded"]
+    return []
+
+
+_BASELINE_PARTS = (("blood pressure", "systolic"), ("heart rate", "heart_rate"), ("SpO2", "spo2"))
+
+
+def _missing_baseline(r: SessionRecord) -> list[str]:
+    first = r.first_dose_at
+    before = [v for v in r.chart.vitals if first is None or v.measured_at <= first]
+    absent = [name for name, attr in _BASELINE_PARTS if all(getattr(v, attr) is None for v in before)]
+    if len(absent) == len(_BASELINE_PARTS):
+        return ["Baseline vital signs not recorded (blood pressure, heart rate and SpO2 before dosing)"]
+    if absent:
+        return [f"Baseline vital signs incomplete: {_and(absent)} not recorded"]
+    return []
+
+
+def _and(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _missing_before_discharge(r: SessionRecord) -> list[str]:
+    missing: list[str] = []
+    state = r.state
+    if state in ("planned", "pre_dose", "dosing"):
+        missing.append("Dosing is not complete")
+    elif state == "monitoring":
+        missing.append("Session is still in monitoring: move it to recovery")
+    elif state != "recovery":
+        return [f"Session is {r.state_label.lower()}: it cannot be discharged"]
+    not_before = r.discharge_not_before
+    minimum = _fmt(r.protocol.minimum_monitoring_minutes)
+    if not_before is None:
+        if state not in ("planned", "pre_dose", "dosing"):
+            missing.append(f"Minimum monitoring time ({minimum} min from {r.monitoring_anchor}) has not started")
+    elif r.now < not_before:
+        left = int(-(-(not_before - r.now).total_seconds() // 60))  # whole minutes, rounded up
+        missing.append(f"Minimum monitoring time not reached: {minimum} min from {r.monitoring_anchor} "
+                       f"ends at {local_hm(not_before)} ({left} min to go)")
+    missing += _missing_discharge_vitals(r)
+    scale = r.discharge_scale
+    assessment = r.discharge_assessment
+    threshold = r.protocol.discharge_threshold
+    if assessment is None:
+        missing.append(f"{scale.name} not recorded (needs {threshold} or more)")
+    elif (assessment.total or 0) < threshold:
+        missing.append(f"{scale.name} {_fmt(assessment.total or 0)} at {local_hm(assessment.at)} is below "
+                       f"{threshold}: assess again")
+    checklist = (r.discharge_checklist.items if r.discharge_checklist else {}) or {}
+    for key, label in (("effects_resolved", "Sedation, dissociation and breathing not confirmed resolved"),
+                       ("escort_present", "Escort (responsible adult) not confirmed present"),
+                       ("instructions_given", "Written discharge instructions not confirmed given")):
+        if not checklist.get(key):
+            missing.append(label)
+    if r.ready_to_leave_at is None:
+        missing.append("Time the patient was ready to leave not recorded")
+    return missing
+
+
+def _missing_discharge_vitals(r: SessionRecord) -> list[str]:
+    since = r.entered_state_at("recovery")
+    if since is None:
+        return []  # covered by "move it to recovery"
+    after = [v for v in r.chart.vitals if v.measured_at >= since]
+    absent = [name for name, attr in _BASELINE_PARTS if all(getattr(v, attr) is None for v in after)]
+    if len(absent) == len(_BASELINE_PARTS):
+        return [f"Vital signs before discharge not recorded (blood pressure, heart rate and SpO2 since "
+                f"recovery began at {local_hm(since)})"]
+    if absent:
+        return [f"Vital signs before discharge incomplete: {_and(absent)} not recorded since recovery began "
+                f"at {local_hm(since)}"]
+    return []
+
+
+def _missing_before_sign(r: SessionRecord) -> list[str]:
+    if r.state == "signed":
+        return [f"Already signed by {r.signed_by} at {local_hm(r.signed_at)}"] if r.signed_at else ["Already signed"]
+    missing: list[str] = []
+    if r.state not in ("discharged", "stopped", "cancelled"):
+        missing.append("The patient has not been discharged (or the session stopped early or cancelled)")
+    if r.phq9 is not None:
+        missing += [m for m in _missing_phq9(r) if "item 9" in m]
+    for a in r.alerts_to_review:
+        mark = PRIORITY_MARKS.get(a.priority, "")
+        missing.append(f"Alert not reviewed: {mark} {a.message} ({local_hm(a.raised_at)})".replace("  ", " "))
+    return missing
+
+
+def describe_items(scale: scores.Scale, items: dict[str, int] | None) -> list[tuple[str, int | None, str]]:
+    """(item label, points, answer text) for printing an assessment."""
+    items = items or {}
+    out = []
+    for item in scale.items:
+        points = items.get(item.key)
+        out.append((item.label, points, item.text_for(points) if points is not None else "—"))
+    return out
+
+
+
+# ---------------------------------------------------------------- finding records (staff screen)
+
+#: state filters the records screen offers: key -> (label, states or None for any)
+STATE_FILTERS: dict[str, tuple[str, tuple[str, ...] | None]] = {
+    "any": ("Any state", None),
+    "unsigned": ("Not signed yet", ("planned", "pre_dose", "dosing", "monitoring", "recovery", "discharged",
+                                    "stopped", "cancelled")),
+    "to_sign": ("Finished, waiting for signature", ("discharged", "stopped", "cancelled")),
+    "signed": ("Signed", ("signed",)),
+    "in_progress": ("In progress", ("pre_dose", "dosing", "monitoring", "recovery")),
+    "planned": ("Planned", ("planned",)),
+    "cancelled_stopped": ("Cancelled or stopped early", ("cancelled", "stopped")),
+}
+
+#: at most this many rows per search (the screen says when there were more)
+SEARCH_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class RecordRow:
+    """One session as the records screen lists it."""
+
+    session_id: int
+    scheduled_at: datetime
+    patient_name: str
+    mrn: str
+    birth_date: Any
+    protocol_name: str
+    route: str
+    state: str
+    state_label: str
+    signed_at: datetime | None
+    signed_by: str | None
+    #: the protocol needs the esketamine monitoring form
+    form_required: bool
+
+    @property
+    def signed(self) -> bool:
+        return self.state == "signed"
+
+
+def find_sessions(store: Store, text: str = "", date_from: Any = None, date_to: Any = None,
+                  state_filter: str = "any", limit: int = SEARCH_LIMIT) -> tuple[list[RecordRow], bool]:
+    """Sessions matching a patient name or MRN (every word must match the family
+    name, given name or MRN), scheduled between two local calendar days
+    (inclusive; None = open), in the states of `state_filter` (STATE_FILTERS).
+    Newest first. Returns (rows, more) where `more` says the limit cut the list."""
+    from sqlalchemy import or_
+
+    from ketamon.core.models import Patient
+
+    if state_filter not in STATE_FILTERS:
+        raise ValueError(f"unknown state filter {state_filter!r}")
+    q = select(Session).join(Session.patient).options(joinedload(Session.patient))
+    for word in text.replace(",", " ").split():
+        pattern = f"%{word}%"
+        q = q.where(or_(Patient.family_name.ilike(pattern), Patient.given_name.ilike(pattern),
+                        Patient.mrn.ilike(pattern)))
+    if date_from is not None:
+        q = q.where(Session.scheduled_at >= datetime.combine(date_from, datetime.min.time()).astimezone())
+    if date_to is not None:
+        end = datetime.combine(date_to, datetime.min.time()).astimezone() + timedelta(days=1)
+        q = q.where(Session.scheduled_at < end)
+    states = STATE_FILTERS[state_filter][1]
+    if states is not None:
+        q = q.where(Session.state.in_(states))
+    q = q.order_by(Session.scheduled_at.desc(), Session.id.desc()).limit(limit + 1)
+    with store.read() as db:
+        sessions = list(db.scalars(q))
+        users = {u.id: u.display_name for u in db.scalars(select(User))}
+    rows = []
+    for s in sessions[:limit]:
+        protocol = store.protocols.get(s.protocol_id, s.protocol_version)
+        rows.append(RecordRow(s.id, s.scheduled_at, s.patient.display_name, s.patient.mrn, s.patient.birth_date,
+                              protocol.name, s.route, s.state, STATE_LABELS[s.state], s.signed_at,
+                              users.get(s.signed_by_id) if s.signed_by_id else None, protocol.rems_form))
+    return rows, len(sessions) > limit

@@ -1,0 +1,501 @@
+"""Alerts in the nurse's session chart: a banner at the top (the most urgent
+alert in its priority colour and mark, audio state, what is due next with a
+countdown, Acknowledge = F9), the session's alert list (patient and technical
+apart), the patient's limits, and the limit lines on the plot.
+
+Everything shown comes from ketamon.core (alerts, schedule); acknowledging goes
+through the OpRunner. `install()` (run by the chart and the main window) hooks
+this into every SessionChart via its extension points; `SessionAlerts` can also
+be used on its own.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QDialog,
+    QDialogButtonBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QRadioButton,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ketamon.core import alerts, schedule
+from ketamon.core.chart import Chart, SessionRow
+from ketamon.core.ops import alerting
+from ketamon.core.ops.base import Changes
+from ketamon.core.permissions import Permission
+from ketamon.core.protocols import PARAMETERS, _fmt
+from ketamon.core.rules import EffectiveLimits
+from ketamon.gui.runner import OpRunner
+from ketamon.gui.theme import colour, set_role
+from ketamon.gui.widgets import local_hm
+
+ACK_KEY = "F9"
+#: the limit lines the plot shows: (parameter, tier, side, short name). Few on
+#: purpose: the BP/HR panel gets systolic abnormal low/high, systolic critical high
+#: and heart-rate abnormal high; SpO2 its abnormal and critical lows.
+PLOT_LIMITS = (("systolic", "abnormal", "low", "SBP"), ("systolic", "abnormal", "high", "SBP"),
+               ("systolic", "critical", "high", "SBP"), ("heart_rate", "abnormal", "high", "HR"),
+               ("spo2", "abnormal", "low", "SpO2"), ("spo2", "critical", "low", "SpO2"))
+
+
+def alert_line(a: alerts.AlertView) -> str:
+    """'***  09:31  BP 186/92: systolic 186 above the critical limit 180'."""
+    mark = f"{a.mark}  " if a.mark else ""
+    return f"{mark}{local_hm(a.raised_at)}  {a.message}"
+
+
+def audio_text(rows: list[alerts.AlertView], now: datetime, sound_on: bool) -> str:
+    """The audio state for one session's alerts: 'Audio off', 'Audio paused 1:32' or ''."""
+    if not sound_on:
+        return "Audio off"
+    loud = [a for a in rows if a.active and a.priority in ("high", "medium")]
+    if loud and not any(a.sounds(now) for a in loud):
+        paused = [a.silenced_until for a in loud if a.silenced(now)]
+        if paused:
+            return f"Audio paused {schedule.countdown(min(paused) - now)}"
+    return ""
+
+
+class AlertBanner(QFrame):
+    """The top of the chart: the most urgent active alert, in its colour."""
+
+    acknowledge_clicked = Signal()
+    decision_clicked = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("alertBanner")
+        self.mark = QLabel()
+        self.mark.setObjectName("alertMark")
+        self.message = QLabel()
+        self.message.setObjectName("alertMessage")
+        self.message.setWordWrap(True)
+        self.more = QLabel()
+        self.more.setObjectName("alertMore")
+        self.audio = QLabel()
+        self.audio.setObjectName("alertAudio")
+        self.due = QLabel()
+        self.due.setObjectName("dueNext")
+        self.decision_button = QPushButton("Pre-dose decision…")
+        self.decision_button.setObjectName("decisionButton")
+        self.decision_button.clicked.connect(self.decision_clicked)
+        self.decision_button.hide()
+        self.ack_button = QPushButton(f"Acknowledge ({ACK_KEY})")
+        self.ack_button.setObjectName("ackButton")
+        self.ack_button.clicked.connect(self.acknowledge_clicked)
+        top = QHBoxLayout()
+        top.setContentsMargins(0, 0, 0, 0)
+        top.setSpacing(10)
+        top.addWidget(self.mark)
+        top.addWidget(self.message, 1)
+        top.addWidget(self.more)
+        top.addWidget(self.audio)
+        top.addWidget(self.decision_button)
+        top.addWidget(self.ack_button)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(12, 6, 8, 6)
+        layout.setSpacing(12)
+        layout.addLayout(top, 1)
+        layout.addWidget(self.due)
+        self.highest: alerts.AlertView | None = None
+        self.show_alerts([], datetime.now().astimezone(), True)
+
+    def show_alerts(self, rows: list[alerts.AlertView], now: datetime, sound_on: bool) -> None:
+        live = [a for a in rows if a.active]
+        self.highest = live[0] if live else None
+        if self.highest is None:
+            set_role(self, "quiet")
+            self.mark.setText("")
+            self.message.setText("No active alerts")
+            self.more.setText("")
+            self.ack_button.setEnabled(False)
+        else:
+            a = self.highest
+            set_role(self, a.priority)
+            self.mark.setText(a.mark or "·")
+            state = "" if a.acknowledged_at is None else "  (acknowledged)"
+            self.message.setText(f"{local_hm(a.raised_at)}  {a.message}{state}")
+            self.more.setText(f"+{len(live) - 1} more" if len(live) > 1 else "")
+            needs = [x for x in live if x.acknowledged_at is None or (x.priority in ("high", "medium")
+                                                                      and x.sounds(now))]
+            self.ack_button.setEnabled(bool(needs))
+        self.tick(rows, now, sound_on)
+
+    def tick(self, rows: list[alerts.AlertView], now: datetime, sound_on: bool) -> None:
+        text = audio_text(rows, now, sound_on)
+        self.audio.setText(text)
+        self.audio.setVisible(bool(text))
+        set_role(self.audio, "off" if text == "Audio off" else ("paused" if text else None))
+
+    def show_due(self, item: schedule.DueItem | None, now: datetime) -> None:
+        self.due.setText(schedule.due_text(item, now))
+        set_role(self.due, "overdue" if item is not None and item.is_overdue(now) else
+                 ("now" if item is not None and item.due_at is not None and now >= item.due_at else None))
+
+
+class AlertList(QFrame):
+    """Every alert of the session, newest first within active/cleared; patient
+    alerts and technical ones on separate tabs."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("alertList")
+        self.title = QLabel("Alerts")
+        self.title.setObjectName("alertListTitle")
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.patient = QListWidget()
+        self.technical = QListWidget()
+        for w in (self.patient, self.technical):
+            w.setWordWrap(True)
+            w.setObjectName("alertItems")
+            w.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.tabs.addTab(self.patient, "Patient")
+        self.tabs.addTab(self.technical, "Technical")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 6, 8, 8)
+        layout.setSpacing(4)
+        layout.addWidget(self.title)
+        layout.addWidget(self.tabs)
+        self.setMinimumHeight(190)
+
+    def show_alerts(self, rows: list[alerts.AlertView], now: datetime) -> None:
+        for widget, category, label in ((self.patient, "patient", "Patient"),
+                                        (self.technical, "technical", "Technical")):
+            widget.clear()
+            mine = [a for a in rows if a.category == category]
+            for a in mine:
+                item = QListWidgetItem(self._text(a, now))
+                item.setData(Qt.ItemDataRole.UserRole, a.id)
+                if a.active:
+                    item.setBackground(_qcolour(f"alert_{a.priority}_soft") if a.priority != "info" else
+                                       _qcolour("surface"))
+                else:
+                    item.setForeground(_qcolour("alert_cleared_text"))
+                widget.addItem(item)
+            if not mine:
+                empty = QListWidgetItem("None")
+                empty.setFlags(Qt.ItemFlag.NoItemFlags)
+                widget.addItem(empty)
+            n_active = sum(a.active for a in mine)
+            self.tabs.setTabText(self.tabs.indexOf(widget), f"{label} ({n_active})" if n_active else label)
+
+    @staticmethod
+    def _text(a: alerts.AlertView, now: datetime) -> str:
+        state = a.state_text(now)
+        if not a.active:
+            state = f"cleared {local_hm(a.cleared_at)}"
+        extra = []
+        if a.acknowledged_by:
+            extra.append(f"ack. {a.acknowledged_by} {local_hm(a.acknowledged_at)}")
+        if a.reviewed_by:
+            extra.append(f"reviewed {a.reviewed_by}")
+        second = " · ".join([state] + extra)
+        return f"{alert_line(a)}\n     {second}"
+
+    def items_text(self, category: str = "patient") -> list[str]:
+        widget = self.patient if category == "patient" else self.technical
+        return [widget.item(i).text() for i in range(widget.count())]
+
+
+class LimitsBox(QFrame):
+    """The patient's own limits (a physician's overrides), and the way to edit them."""
+
+    edit_clicked = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("limitsBox")
+        self.title = QLabel("Limits")
+        self.title.setObjectName("limitsTitle")
+        self.text = QLabel()
+        self.text.setWordWrap(True)
+        self.text.setObjectName("limitsText")
+        self.edit_button = QPushButton("Edit patient limits…")
+        self.edit_button.clicked.connect(self.edit_clicked)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 6, 8, 8)
+        layout.setSpacing(4)
+        layout.addWidget(self.title)
+        layout.addWidget(self.text)
+        layout.addWidget(self.edit_button, 0, Qt.AlignmentFlag.AlignLeft)
+
+    def show_limits(self, limits: EffectiveLimits, can_edit: bool) -> None:
+        if not limits.overridden:
+            self.text.setText("Protocol limits (no patient-specific limits).")
+        else:
+            lines = []
+            for (param, tier), change in sorted(limits.overridden.items()):
+                label, unit = PARAMETERS[param]
+                band = getattr(limits.ranges[param], tier)
+                lines.append(f"<b>{label} {tier}: {band.describe(unit)}</b><br>"
+                             f"<span>{change.set_by}, {local_hm(change.set_at)}: {change.reason}</span>")
+            self.text.setText("Patient's limits:<br>" + "<br>".join(lines))
+        self.edit_button.setVisible(can_edit)
+
+
+def limit_bands(limits: EffectiveLimits):
+    """The plot's limit lines (abnormal dotted, critical dashed red), each labelled
+    with its value, e.g. "SBP 160"; "(pt)" marks a patient's own limit."""
+    from ketamon.gui.chart_plot import LimitBand
+
+    bands = []
+    for param, tier, side, short in PLOT_LIMITS:
+        r = limits.ranges.get(param)
+        value = getattr(getattr(r, tier), side) if r else None
+        if value is None:
+            continue
+        mine = " (pt)" if (param, tier) in limits.overridden else ""
+        label = f"{short} {_fmt(value)}{mine}"
+        # the SpO2 panel is short: its critical zone is shaded rather than labelled
+        small = param == "spo2" and tier == "critical"
+        bands.append(LimitBand(param, value if side == "low" else None, value if side == "high" else None,
+                               tier=tier, label="" if small else label, shade=small,
+                               colour=colour("alert_high") if tier == "critical" else None))
+    return bands
+
+
+def _qcolour(name: str):
+    from PySide6.QtGui import QColor
+
+    return QColor(colour(name))
+
+
+class PredoseDecisionDialog(QDialog):
+    """The physician's decision on a high pre-dose BP: proceed or not, and why."""
+
+    def __init__(self, runner: OpRunner, session_id: int, message: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.runner, self.session_id = runner, session_id
+        self.setWindowTitle("Pre-dose decision")
+        self.decided = False
+        title = QLabel("Pre-dose decision")
+        title.setObjectName("dialogTitle")
+        why = QLabel(message)
+        why.setWordWrap(True)
+        self.proceed = QRadioButton("Proceed with dosing")
+        self.defer = QRadioButton("Do not dose now")
+        group = QButtonGroup(self)
+        group.addButton(self.proceed)
+        group.addButton(self.defer)
+        self.reason = QLineEdit()
+        self.reason.setPlaceholderText("Reason (required)")
+        self.error = QLabel()
+        self.error.setWordWrap(True)
+        self.error.hide()
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.save)
+        buttons.rejected.connect(self.reject)
+        self.save_button = buttons.button(QDialogButtonBox.StandardButton.Save)
+        layout = QVBoxLayout(self)
+        for w in (title, why, self.proceed, self.defer, QLabel("Reason"), self.reason, self.error, buttons):
+            layout.addWidget(w)
+
+    def save(self) -> None:
+        if not (self.proceed.isChecked() or self.defer.isChecked()):
+            self._refuse("Choose proceed or do not dose.")
+            return
+        changes = self.runner.run(alerting.record_predose_decision, self.session_id,
+                                  proceed=self.proceed.isChecked(), reason=self.reason.text())
+        if changes is None:
+            self._refuse(self.runner.last_refusal or "Not saved.")
+            return
+        self.decided = True
+        self.accept()
+
+    def _refuse(self, text: str) -> None:
+        self.error.setText(text)
+        set_role(self.error, "refusal")
+        self.error.show()
+
+
+class SessionAlerts(QObject):
+    """Puts the banner, list and limits into a chart and keeps them current.
+
+    `chart` is a SessionChart (ketamon.gui.chart_view) or anything with the same
+    extension points: alert_area, side_area, plot, refreshed, ticked, session_id."""
+
+    def __init__(self, runner: OpRunner, chart: QWidget):
+        super().__init__(chart)
+        self.runner, self.chart = runner, chart
+        self.session_id: int = chart.session_id
+        self.rows: list[alerts.AlertView] = []
+        self.limits: EffectiveLimits | None = None
+        self.due: schedule.DueItem | None = None
+        self.sound_on = True
+        self.banner = AlertBanner()
+        self.list = AlertList()
+        self.limits_box = LimitsBox()
+        self.limits_dialog = None
+        self.decision_dialog: PredoseDecisionDialog | None = None
+        chart.alert_area.addWidget(self.banner)
+        chart.side_area.addWidget(self.list)
+        chart.side_area.addWidget(self.limits_box)
+        self.banner.acknowledge_clicked.connect(self.acknowledge)
+        self.banner.decision_clicked.connect(self.open_decision)
+        self.limits_box.edit_clicked.connect(self.edit_limits)
+        # window-wide, so F9 works wherever the focus is (the sessions list too); a
+        # chart hidden behind another in the main window's stack does not react
+        self.shortcut = QShortcut(QKeySequence(ACK_KEY), chart)
+        self.shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
+        self.shortcut.activated.connect(self.acknowledge)
+        chart.refreshed.connect(self.on_chart)
+        chart.ticked.connect(self.tick)
+        runner.changed.connect(self._on_changed)
+        runner.actor_changed.connect(lambda _a: self.refresh())
+        self.on_chart(chart.chart)
+
+    # ------------------------------------------------------------ data
+
+    def on_chart(self, chart: Chart) -> None:
+        self.due = schedule.next_due_item(chart)
+        self.refresh()
+
+    def _on_changed(self, changes: Changes) -> None:
+        # the chart reloads itself for its session's changes (then on_chart runs);
+        # limits and clinic-wide settings arrive here
+        if changes.kinds & {"settings"} or (changes.kinds & {"limits"} and self.session_id in changes.sessions):
+            self.refresh()
+
+    def refresh(self) -> None:
+        store = self.runner.store
+        now = store.clock.now()
+        self.rows = alerts.session_alerts(store, self.session_id)
+        self.limits = alerts.session_limits(store, self.session_id)
+        with store.read() as db:
+            self.sound_on = alerts.sound_enabled(db)[0]
+        self.banner.show_alerts(self.rows, now, self.sound_on)
+        self.banner.show_due(self.due, now)
+        self.list.show_alerts(self.rows, now)
+        actor = self.runner.actor
+        self.limits_box.show_limits(self.limits, bool(actor and actor.can(Permission.SET_LIMITS)))
+        gate = [a for a in self.rows if a.active and a.key == "predose_bp"]
+        self.banner.decision_button.setVisible(bool(gate) and bool(actor and actor.can(Permission.DECIDE)))
+        self.chart.plot.set_limit_bands(limit_bands(self.limits))
+
+    def tick(self, now: datetime) -> None:
+        """Each second: countdown and audio-pause time. No query."""
+        self.banner.show_due(self.due, now)
+        self.banner.tick(self.rows, now, self.sound_on)
+
+    # ------------------------------------------------------------ actions
+
+    def acknowledge(self) -> None:
+        if not any(a.active for a in self.rows):
+            return
+        self.runner.run(alerting.acknowledge_alert, session_id=self.session_id)
+
+    def open_decision(self) -> PredoseDecisionDialog:
+        gate = [a for a in self.rows if a.active and a.key == "predose_bp"]
+        self.decision_dialog = PredoseDecisionDialog(self.runner, self.session_id,
+                                                     gate[0].message if gate else "", self.chart)
+        self.decision_dialog.finished.connect(self._decision_closed)
+        self.decision_dialog.open()
+        return self.decision_dialog
+
+    def _decision_closed(self, _result: int) -> None:
+        dialog, self.decision_dialog = self.decision_dialog, None
+        if dialog is not None:
+            dialog.deleteLater()
+
+    def edit_limits(self):
+        from ketamon.gui.limits_dialog import LimitsDialog
+
+        self.limits_dialog = LimitsDialog(self.runner, self.chart.chart.patient.id, session_id=self.session_id,
+                                          parent=self.chart)
+        self.limits_dialog.finished.connect(self._limits_closed)
+        self.limits_dialog.open()
+        return self.limits_dialog
+
+    def _limits_closed(self, _result: int) -> None:
+        dialog, self.limits_dialog = self.limits_dialog, None
+        if dialog is not None:
+            dialog.deleteLater()
+
+
+# ---------------------------------------------------------------- wiring into the app
+
+
+def next_due_for_row(row: SessionRow, *, store=None, now: datetime | None = None) -> str:
+    """The sessions list's 'next vitals due' text (main_window.next_due_text)."""
+    if store is None:
+        return ""
+    now = now or store.clock.now()
+    item = _due_cache.get(store, row.session_id, now)
+    return "" if item is None else f"Vitals {schedule.short_due_text(item, now)}"
+
+
+class _DueCache:
+    """Due items per session, recomputed at most every few seconds (the list asks
+    every second for every row; a due time only moves when an entry is saved, and
+    the main window's timer ticks alerts every 2 s)."""
+
+    def __init__(self, max_age_s: float = 3.0):
+        self.max_age_s = max_age_s
+        self._items: dict[tuple[int, int], tuple[datetime, schedule.DueItem | None]] = {}
+
+    def get(self, store, session_id: int, now: datetime) -> schedule.DueItem | None:
+        key = (id(store), session_id)
+        hit = self._items.get(key)
+        if hit is not None and abs((now - hit[0]).total_seconds()) < self.max_age_s:
+            return hit[1]
+        item = alerts.next_due_for_sessions(store, [session_id], now).get(session_id)
+        self._items[key] = (now, item)
+        return item
+
+    def forget(self, session_id: int | None = None) -> None:
+        if session_id is None:
+            self._items.clear()
+        else:
+            for key in [k for k in self._items if k[1] == session_id]:
+                del self._items[key]
+
+
+_due_cache = _DueCache()
+
+
+def _add_to_chart(chart) -> None:
+    chart.alerts = SessionAlerts(chart.runner, chart)
+
+
+def _add_to_window(window) -> None:
+    """The review queue page (physicians) and the alarm monitor (tick + tone)."""
+    from ketamon.gui.review_queue import ReviewQueue
+    from ketamon.gui.sound import AlarmMonitor
+
+    window.alarm_monitor = AlarmMonitor(window.runner, parent=window)
+    window.review_queue = ReviewQueue(window.runner)
+    window.review_queue.open_session.connect(window.open_session)
+    window.review_page_index = window.add_page("Alert review", window.review_queue)
+    window.runner.changed.connect(lambda c: _due_cache.forget() if c.kinds else None)
+    window.alarm_monitor.start()
+
+
+_installed = False
+
+
+def install() -> None:
+    """Hook the alert banner into every SessionChart and the review page and alarm
+    timer into every MainWindow (idempotent; run lazily by those classes)."""
+    global _installed
+    if _installed:
+        return
+    from ketamon.gui.chart_view import register_chart_extension
+    from ketamon.gui.main_window import register_window_extension
+
+    register_chart_extension(_add_to_chart)
+    register_window_extension(_add_to_window)
+    _installed = True

@@ -1,0 +1,164 @@
+"""Starting the desktop app: QApplication, stylesheet, store, who is acting,
+the main window (or a screenshot of it).
+
+Start-up is kept light: nothing heavy runs before the first window shows.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from sqlalchemy import select
+
+from ketamon.core.models import User
+from ketamon.core.permissions import Actor
+from ketamon.core.store import Store
+
+log = logging.getLogger(__name__)
+
+SCREENSHOT_SIZE = (1440, 900)
+DEMO_USER = "nurse"
+
+
+def open_store(args: argparse.Namespace) -> Store:
+    """The demo database (seeded on first use) with --demo, else the clinic's."""
+    from ketamon.cli import resolve_url
+
+    url = resolve_url(args)
+    if getattr(args, "demo", False):
+        from ketamon.core.demo import open_demo
+
+        return open_demo(url, fresh=bool(getattr(args, "fresh_demo", False)))
+    return Store(url)
+
+
+def choose_actor(store: Store, args: argparse.Namespace) -> Actor | None:
+    """Who the app acts as: whoever signs in (ketamon.gui.signin). On an empty
+    database the administrator account is created first; with --demo the dialog
+    is prefilled with the demo nurse, but it is still a real sign-in. None when
+    the person cancels (the app then quits).
+
+    --screenshot takes no input: it acts, without a dialog, as the demo nurse
+    (--demo), else the user named by KETAMON_USER, else the first active nurse."""
+    if not getattr(args, "screenshot", None) and not os.environ.get("KETAMON_BENCH_STARTUP"):
+        from ketamon.gui.signin import sign_in_at_start
+
+        return sign_in_at_start(store, demo=bool(getattr(args, "demo", False)))
+    wanted = DEMO_USER if getattr(args, "demo", False) else os.environ.get("KETAMON_USER")
+    with store.read() as db:
+        if wanted:
+            user = db.scalar(select(User).where(User.username == wanted, User.active.is_(True)))
+        else:
+            user = db.scalar(select(User).where(User.role == "nurse", User.active.is_(True)).order_by(User.id))
+    if user is None:
+        log.warning("no user to act as (KETAMON_USER=%s)", wanted or "")
+        return None
+    return Actor(user.id, user.username, user.display_name, user.role)
+
+
+def make_application():
+    """The one QApplication, styled. Reuses an existing one (tests)."""
+    from PySide6.QtGui import QFont, QIcon
+    from PySide6.QtWidgets import QApplication
+
+    from ketamon.core.resources import resource
+    from ketamon.gui import theme
+
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(sys.argv[:1])
+        app.setApplicationName("ketamon")
+        app.setApplicationDisplayName("ketamon")
+        app.setStyle("Fusion")
+        app.setWindowIcon(QIcon(str(resource("icons", "ketamon.svg"))))
+    font = QFont()
+    font.setFamilies([f.strip() for f in theme.variables()["font_family"].split(",")])
+    font.setPointSizeF(theme.point_size())
+    app.setFont(font)
+    app.setStyleSheet(theme.stylesheet())
+    return app
+
+
+def build_window(store: Store, actor: Actor | None, session_id: int | None = None):
+    """The main window with a chart open: the asked-for session, else the current one."""
+    from ketamon.gui import record_panel, staff
+    from ketamon.gui.main_window import MainWindow
+    from ketamon.gui.runner import OpRunner
+
+    record_panel.install()  # the record bar in every session chart
+    staff.install()  # the Records page
+    runner = OpRunner(store, actor)
+    window = MainWindow(runner)
+    runner.setParent(window)
+    if session_id is not None:
+        window.open_session(session_id)
+    else:
+        window.open_current_session()
+    return window
+
+
+def save_screenshot(window, path: str) -> bool:
+    """Render the window offscreen at SCREENSHOT_SIZE into a PNG."""
+    from PySide6.QtWidgets import QApplication
+
+    window.resize(*SCREENSHOT_SIZE)
+    window.show()
+    for _ in range(3):  # let layouts and the plot settle
+        QApplication.processEvents()
+    chart = window.current_chart()
+    if chart is not None:
+        chart.tick()
+        chart.plot.fit()
+        QApplication.processEvents()
+    return window.grab().save(path)
+
+
+def run_app(args: argparse.Namespace) -> int:
+    screenshot = getattr(args, "screenshot", None)
+    if screenshot:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    app = make_application()
+    store = open_store(args)
+    try:
+        actor = choose_actor(store, args)
+        if actor is None and not screenshot:
+            return 0  # sign-in cancelled
+        window = build_window(store, actor, getattr(args, "session", None))
+        from ketamon.gui.lock import install_access_controls
+
+        install_access_controls(window, window.runner, idle_lock=not screenshot)
+        if getattr(args, "demo", False):
+            window.setWindowTitle(window.windowTitle() + "  (demo data)")
+        if screenshot:
+            ok = save_screenshot(window, screenshot)
+            window.close()
+            window.deleteLater()
+            if not ok:
+                print(f"could not write {screenshot}", file=sys.stderr)
+                return 1
+            return 0
+        window.resize(*SCREENSHOT_SIZE)
+        window.show()
+        if os.environ.get("KETAMON_BENCH_STARTUP"):  # benchmarks/bench.py: time to the shown window
+            import time
+
+            from PySide6.QtCore import QTimer
+
+            QTimer.singleShot(0, lambda: (print("shown", time.time(), flush=True), app.quit()))
+        code = app.exec()
+        if window.runner.actor is not None:
+            from ketamon.core import ops
+            from ketamon.core.errors import KetamonError
+
+            try:
+                ops.sign_out(store, window.runner.actor, reason="closed ketamon")
+            except KetamonError:
+                pass
+        return code
+    finally:
+        from PySide6.QtCore import QCoreApplication, QEvent
+
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+        store.dispose()

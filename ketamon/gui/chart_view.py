@@ -1,0 +1,279 @@
+"""The session chart: everything a nurse at the chair needs on one screen.
+
+    header (patient, age, sex, weight, MRN, protocol, dose, lot, state, elapsed clock)
+    alert_area            ← extension point: the alerts engineer inserts the banner
+    actions_bar           ← extension point: lifecycle / discharge / sign / print buttons
+    plot | dose panel, side_area   ← extension point under the dose panel
+    vital-signs row
+    side effects
+    event log
+
+Data comes only from `ketamon.core.chart.load_chart` (after each saved entry:
+OpRunner.changed) and the clock (`tick`, every second while shown; no query).
+
+Extension points, for other screens to build on without editing this file:
+- `SessionChart.alert_area` (QVBoxLayout, empty, at the top),
+  `SessionChart.actions_bar` (QHBoxLayout, empty, under the header) and
+  `SessionChart.side_area` (QVBoxLayout, empty, under the dose panel).
+- `SessionChart.plot` is a `VitalsPlot`: `plot.set_limit_bands([...])`,
+  `plot.plot_for(parameter)` gives its pyqtgraph PlotItem.
+- Signals `refreshed(Chart)` after every reload and `ticked(datetime)` each second.
+- `register_chart_extension(fn)`: `fn(chart_widget)` runs at the end of every
+  SessionChart's construction (insert a banner, buttons, connect signals).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from PySide6.QtCore import QTimer, Qt, Signal
+from PySide6.QtWidgets import (
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QScrollArea,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ketamon.core.chart import Chart, load_chart
+from ketamon.core.lifecycle import STATE_LABELS
+from ketamon.core.models import CONCOMITANT_MEDICATIONS, CONTRAINDICATIONS
+from ketamon.core.ops.base import Changes
+from ketamon.gui.chart_plot import VitalsPlot
+from ketamon.gui.dose_panel import DosePanel, dose_panel_for
+from ketamon.gui.event_log import EventLog
+from ketamon.gui.runner import OpRunner
+from ketamon.gui.side_effects import SideEffectPanel
+from ketamon.gui.theme import set_role
+from ketamon.gui.vitals_row import VitalsRow
+from ketamon.gui.widgets import format_elapsed, local_hm
+
+#: functions run with each new SessionChart (see register_chart_extension)
+CHART_EXTENSIONS: list[Callable[["SessionChart"], None]] = []
+
+
+def register_chart_extension(fn: Callable[["SessionChart"], None]) -> Callable[["SessionChart"], None]:
+    """Have `fn(chart)` called for every SessionChart built from now on (usable as a decorator)."""
+    if fn not in CHART_EXTENSIONS:
+        CHART_EXTENSIONS.append(fn)
+    return fn
+
+
+def planned_dose_text(chart: Chart) -> str:
+    """The planned dose, with the weight it came from for mg/kg protocols."""
+    s, rule = chart.session, chart.protocol.dose
+    if s.planned_dose_mg is None:
+        return "dose not entered"
+    mg = f"{s.planned_dose_mg:g} mg"
+    if rule.kind == "per_kg" and s.dose_weight_kg is not None:
+        return f"{mg} ({rule.mg_per_kg:g} mg/kg × {s.dose_weight_kg:.1f} kg)"
+    if rule.kind == "fixed" and rule.devices:
+        return f"{mg} ({rule.devices} devices × {rule.mg_per_device:g} mg)"
+    if rule.kind == "prescriber":
+        return f"{mg} (prescriber's dose)"
+    return mg
+
+
+class ChartHeader(QFrame):
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("chartHeader")
+        grid = QGridLayout(self)
+        grid.setContentsMargins(14, 5, 14, 5)
+        grid.setHorizontalSpacing(16)
+        grid.setVerticalSpacing(2)
+        self.name = QLabel()
+        self.name.setObjectName("patientName")
+        self.patient_facts = QLabel()
+        self.patient_facts.setObjectName("patientFacts")
+        self.session_facts = QLabel()
+        self.session_facts.setObjectName("sessionFacts")
+        self.safety = QLabel()
+        self.safety.setObjectName("safetyFacts")
+        self.state = QLabel()
+        self.state.setObjectName("statePill")
+        self.elapsed = QLabel("—")
+        self.elapsed.setObjectName("elapsedClock")
+        self.elapsed.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.elapsed_caption = QLabel()
+        self.elapsed_caption.setObjectName("elapsedCaption")
+        self.elapsed_caption.setAlignment(Qt.AlignmentFlag.AlignRight)
+        top = QHBoxLayout()
+        top.setSpacing(14)
+        top.addWidget(self.name)
+        top.addWidget(self.patient_facts)
+        top.addWidget(self.state)
+        top.addStretch(1)
+        grid.addLayout(top, 0, 0)
+        grid.addWidget(self.session_facts, 1, 0)
+        grid.addWidget(self.safety, 2, 0)
+        grid.addWidget(self.elapsed, 0, 1, 2, 1)
+        grid.addWidget(self.elapsed_caption, 2, 1)
+        grid.setColumnStretch(0, 1)
+
+    def show_chart(self, chart: Chart) -> None:
+        s, p = chart.session, chart.patient
+        today = chart.now.astimezone().date()
+        weight = s.dose_weight_kg if s.dose_weight_kg is not None else p.weight_kg
+        self.name.setText(p.display_name)
+        facts = [f"{p.age_on(today)} y", p.sex.capitalize(),
+                 f"{weight:.1f} kg" if weight is not None else "weight not recorded", p.mrn]
+        self.patient_facts.setText("  ·  ".join(facts))
+        self.state.setText(STATE_LABELS.get(s.state, s.state))
+        parts = [chart.protocol.name, f"Dose {planned_dose_text(chart)}"]
+        if s.route == "nasal" or s.lot_number:
+            parts.append(f"Lot {s.lot_number or '—'}")
+        if s.physician_id:
+            parts.append(f"Supervising {chart.who(s.physician_id)}")
+        self.session_facts.setText("  ·  ".join(parts))
+        flags = []
+        if p.allergies:
+            flags.append(f"Allergies: {p.allergies}")
+        ci = [CONTRAINDICATIONS.get(k, k) for k in p.contraindications or []]
+        if ci:
+            flags.append(f"Contraindication: {', '.join(ci)}")
+        meds = [CONCOMITANT_MEDICATIONS.get(k, k) for k in p.concomitant_medications or []]
+        if meds:
+            flags.append(f"Takes: {', '.join(meds)}")
+        if flags:
+            self.safety.setText("  ·  ".join(flags))
+            set_role(self.safety, "flag")
+        else:
+            self.safety.setText("No allergies, contraindications or sedating medicines recorded")
+            set_role(self.safety, None)
+        self.tick(chart)
+
+    def tick(self, chart: Chart, now: datetime | None = None) -> None:
+        now = now or chart.now
+        first = chart.first_dose_at
+        if first is None:
+            self.elapsed.setText("—")
+            self.elapsed_caption.setText(f"not dosed yet · scheduled {local_hm(chart.session.scheduled_at)}")
+        else:
+            self.elapsed.setText(format_elapsed(now - first))
+            self.elapsed_caption.setText(f"since first dose at {local_hm(first)}")
+
+
+class SessionChart(QWidget):
+    #: after every reload from the database, with the new Chart
+    refreshed = Signal(object)
+    #: every second while shown (and whenever tick() is called), with the clock's now
+    ticked = Signal(object)
+
+    def __init__(self, runner: OpRunner, session_id: int, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.runner = runner
+        self.session_id = session_id
+        self.chart: Chart = load_chart(runner.store, session_id)
+
+        self.header = ChartHeader()
+        #: extension point: alert banners go here (top of the chart)
+        self.alert_area = QVBoxLayout()
+        self.alert_area.setContentsMargins(0, 0, 0, 0)
+        self.alert_area.setSpacing(4)
+        #: extension point: lifecycle / discharge / sign / print buttons
+        self.actions_bar = QHBoxLayout()
+        self.actions_bar.setContentsMargins(0, 0, 0, 0)
+        self.actions_bar.setSpacing(8)
+
+        self.plot = VitalsPlot()
+        self.dose_panel: DosePanel = dose_panel_for(runner, session_id, self.chart)
+        self.side_effects = SideEffectPanel(runner, session_id)
+        self.vitals_row = VitalsRow(runner, session_id)
+        self.event_log = EventLog(runner, session_id)
+
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(0, 0, 4, 0)
+        side_layout.setSpacing(8)
+        side_layout.addWidget(self.dose_panel)
+        #: extension point: under the dose panel (e.g. the alert list, "next vitals due")
+        self.side_area = QVBoxLayout()
+        self.side_area.setSpacing(8)
+        side_layout.addLayout(self.side_area)
+        side_layout.addStretch(1)
+        self.side_scroll = QScrollArea()
+        self.side_scroll.setWidget(side)
+        self.side_scroll.setWidgetResizable(True)
+        self.side_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.side_scroll.setFixedWidth(400)
+
+        upper = QWidget()
+        upper_layout = QHBoxLayout(upper)
+        upper_layout.setContentsMargins(0, 0, 0, 0)
+        upper_layout.setSpacing(8)
+        upper_layout.addWidget(self.plot, 1)
+        upper_layout.addWidget(self.side_scroll)
+
+        lower = QWidget()
+        lower_layout = QVBoxLayout(lower)
+        lower_layout.setContentsMargins(0, 0, 0, 0)
+        lower_layout.setSpacing(4)
+        lower_layout.addWidget(self.vitals_row)
+        lower_layout.addWidget(self.side_effects)
+        lower_layout.addWidget(self.event_log, 1)
+
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.addWidget(upper)
+        self.splitter.addWidget(lower)
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.setStretchFactor(0, 1)
+        self.splitter.setStretchFactor(1, 1)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 6, 8, 4)
+        layout.setSpacing(4)
+        layout.addWidget(self.header)
+        layout.addLayout(self.alert_area)
+        layout.addLayout(self.actions_bar)
+        layout.addWidget(self.splitter, 1)
+
+        self.timer = QTimer(self)
+        self.timer.setInterval(1000)
+        self.timer.timeout.connect(self.tick)
+        runner.changed.connect(self._on_changed)
+        self._show(self.chart)
+        from ketamon.gui import alerts_panel  # lazy: it imports this module
+
+        alerts_panel.install()  # registers the alert banner, list and limit lines
+        for extend in list(CHART_EXTENSIONS):
+            extend(self)
+
+    # ------------------------------------------------------------ refresh
+
+    def _on_changed(self, changes: Changes) -> None:
+        if self.session_id in changes.sessions or self.chart.patient.id in changes.patients:
+            self.refresh()
+
+    def refresh(self) -> None:
+        """Reload the chart from the database and redraw every part."""
+        self.chart = load_chart(self.runner.store, self.session_id)
+        self._show(self.chart)
+
+    def _show(self, chart: Chart) -> None:
+        self.header.show_chart(chart)
+        self.dose_panel.show_chart(chart)
+        self.plot.show_chart(chart)
+        self.event_log.show_chart(chart)
+        self.refreshed.emit(chart)
+
+    def tick(self) -> None:
+        """The once-a-second update: clock, countdown, running total. No query."""
+        now = self.runner.store.clock.now()
+        self.header.tick(self.chart, now)
+        self.dose_panel.tick(now)
+        self.vitals_row.set_now(now)
+        self.plot.set_now(now)
+        self.ticked.emit(now)
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().showEvent(event)
+        self.tick()
+        self.timer.start()
+
+    def hideEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        self.timer.stop()
+        super().hideEvent(event)

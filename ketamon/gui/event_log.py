@@ -1,0 +1,497 @@
+"""The event log: every entry of the session in time order (corrections and
+retractions included, superseded lines struck through), and the two ways to
+fix one: "Correct…" (new values + reason) and "Entered in error…" (reason).
+
+A correction is always a new entry superseding the old one (ops with
+`supersedes_id`); nothing is edited in place.
+
+Routine device readings (a monitor feeding a set every second: 43 200 lines in
+12 hours) are folded away unless "Show device readings" is ticked; a device
+reading that was corrected, or a correction of one, is always shown. The table
+must stay fast with all of them shown: fixed row height and fixed column widths
+(nothing that makes Qt measure every row), text formatted once per line.
+"""
+from __future__ import annotations
+
+from bisect import bisect_left
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QFont
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ketamon.core import ops
+from ketamon.core.chart import Chart, LogLine
+from ketamon.core.models import SCALES, DoseEvent, Note, SideEffect, VitalSigns
+from ketamon.gui import prompts
+from ketamon.gui.runner import OpRunner
+from ketamon.gui.theme import colour, set_role
+from ketamon.gui.widgets import MessageLine, local_hm, parse_number, parse_time_of_day
+
+KIND_LABELS = {"vitals": "Vital signs", "dose": "Dose", "side_effect": "Side effect", "note": "Note",
+               "assessment": "Assessment", "state": "Session"}
+COLUMNS = ("Time", "Type", "Entry", "By", "Entered", "Remarks")
+CORRECTABLE = ("vital_signs", "dose_event", "side_effect", "note")
+
+
+def _row_of(lines: list[LogLine], line: LogLine) -> int | None:
+    """Where the entry behind `line` is in `lines` (sorted by time), if there."""
+    key = (line.at, line.entered_at)
+    row = bisect_left(lines, key, key=lambda x: (x.at, x.entered_at))
+    while row < len(lines) and (lines[row].at, lines[row].entered_at) == key:
+        if (lines[row].entity, lines[row].entity_id) == (line.entity, line.entity_id):
+            return row
+        row += 1
+    return None
+
+
+def remarks(line: LogLine) -> str:
+    parts = []
+    if line.retracted:
+        parts.append(f"Entered in error: {line.reason}" if line.reason else "Entered in error")
+    elif line.correction:
+        parts.append(f"Correction: {line.reason}" if line.reason else "Correction")
+    elif line.late:
+        parts.append("Late entry")
+    if line.superseded:
+        parts.append("Superseded")
+    return " · ".join(parts)
+
+
+class EventLogModel(QAbstractTableModel):
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.lines: list[LogLine] = []
+        self._grey = QColor(colour("superseded"))
+        self._late = QColor(colour("warning"))
+        #: id(line) -> (line, its columns as shown); lines outlive a reload (core keeps them)
+        self._texts: dict[int, tuple[LogLine, tuple[str, ...]]] = {}
+
+    def set_lines(self, lines: list[LogLine]) -> None:
+        self.beginResetModel()
+        self.lines = list(lines)
+        if len(self._texts) > 2 * len(self.lines) + 2000:
+            self._texts.clear()
+        self.endResetModel()
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802
+        return 0 if parent.isValid() else len(self.lines)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):  # noqa: N802
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+    def text(self, row: int, column: int) -> str:
+        line = self.lines[row]
+        hit = self._texts.get(id(line))
+        if hit is None or hit[0] is not line:
+            hit = self._texts[id(line)] = (line, (local_hm(line.at), KIND_LABELS.get(line.kind, line.kind),
+                                                  line.text, line.who, local_hm(line.entered_at), remarks(line)))
+        return hit[1][column]
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        line = self.lines[index.row()]
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+            return self.text(index.row(), index.column())
+        if role == Qt.ItemDataRole.FontRole:
+            if line.superseded or line.retracted:
+                font = QFont()
+                font.setStrikeOut(line.superseded)
+                font.setItalic(line.retracted)
+                return font
+            return None
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if line.superseded or line.retracted:
+                return self._grey
+            if index.column() == 5 and line.late:
+                return self._late
+            return None
+        if role == Qt.ItemDataRole.UserRole:
+            return line
+        return None
+
+
+class EventLog(QWidget):
+    """The log table with its Correct… / Entered in error… buttons."""
+
+    #: a correction dialog was opened (tests and screenshots pick it up here)
+    correction_opened = Signal(object)
+
+    def __init__(self, runner: OpRunner, session_id: int, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.runner = runner
+        self.session_id = session_id
+        self.chart: Chart | None = None
+        self.correction_dialog: CorrectionDialog | None = None
+        self.model = EventLogModel(self)
+        self.table = QTableView(self)
+        self.table.setObjectName("eventLog")
+        self.table.setModel(self.model)
+        self.table.setAlternatingRowColors(True)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setWordWrap(False)
+        self.table.setShowGrid(False)
+        self.table.setMinimumHeight(90)
+        # one row height for all rows and widths from the font, never from the rows:
+        # "resize to contents" would make Qt ask every row for its text
+        rows = self.table.verticalHeader()
+        rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        rows.setDefaultSectionSize(rows.defaultSectionSize())
+        header = self.table.horizontalHeader()
+        for col in range(len(COLUMNS)):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.Interactive)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        header.resizeSection(5, 220)
+        self._names_width_for: frozenset[str] = frozenset()
+        self._size_columns(["—"])
+        self.table.selectionModel().selectionChanged.connect(self._update_buttons)
+
+        self.correct_button = QPushButton("Correct…")
+        self.correct_button.setToolTip("Enter the right values; the original stays in the record")
+        self.error_button = QPushButton("Entered in error…")
+        self.error_button.setToolTip("Mark the selected entry as entered in error (it stays, struck through)")
+        self.correct_button.clicked.connect(self.correct_selected)
+        self.error_button.clicked.connect(self.retract_selected)
+        self.message = MessageLine()
+
+        self.note = QLineEdit()
+        self.note.setObjectName("noteField")
+        self.note.setPlaceholderText("Add a note to the record — Enter saves")
+        self.note.returnPressed.connect(self.add_note)
+        self.note_button = QPushButton("Add note")
+        self.note_button.clicked.connect(self.add_note)
+        self.device_toggle = QCheckBox("Show device readings")
+        self.device_toggle.setObjectName("showDeviceReadings")
+        self.device_toggle.setToolTip("Readings the monitor sent on its own. Corrected ones are always shown.")
+        self.device_toggle.setVisible(False)
+        self.device_toggle.toggled.connect(self._device_toggled)
+
+        title = QLabel("Event log")
+        title.setStyleSheet("font-weight: bold;")
+        top = QHBoxLayout()
+        top.addWidget(title)
+        top.addSpacing(12)
+        top.addWidget(self.note, 1)
+        top.addWidget(self.note_button)
+        top.addSpacing(12)
+        top.addWidget(self.device_toggle)
+        top.addSpacing(12)
+        top.addWidget(self.correct_button)
+        top.addWidget(self.error_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(top)
+        layout.addWidget(self.message)
+        layout.addWidget(self.table, 1)
+        self._update_buttons()
+
+    # ------------------------------------------------------------ content
+
+    def show_chart(self, chart: Chart) -> None:
+        self.chart = chart
+        n = chart.device_readings
+        self.device_toggle.setText(f"Show device readings ({n:,})")
+        self.device_toggle.setVisible(n > 0 or self.device_toggle.isChecked())
+        self._size_columns({u.display_name for u in chart.users.values()})
+        self._show_lines()
+
+    def _device_toggled(self, _on: bool) -> None:
+        if self.chart is not None:
+            self._show_lines()
+
+    def _show_lines(self) -> None:
+        chart = self.chart
+        assert chart is not None
+        lines = chart.log if self.device_toggle.isChecked() else chart.log_without_device_readings
+        selected = self.selected_line()
+        grew = len(lines) != len(self.model.lines)
+        bar = self.table.verticalScrollBar()
+        # follow the newest line, unless the nurse has scrolled back to read
+        position = bar.value()
+        follow = position >= bar.maximum() - 2 or not self.table.isVisible()
+        self.model.set_lines(lines)
+        if selected is not None:
+            row = _row_of(lines, selected)
+            if row is not None:
+                self.table.selectRow(row)
+        if grew and follow:
+            self.table.scrollToBottom()
+            QTimer.singleShot(0, self.table, self.table.scrollToBottom)  # again once the rows are laid out
+        elif not follow:
+            bar.setValue(position)
+        self._update_buttons()
+
+    def _size_columns(self, names) -> None:
+        """Column widths from the font (and the users' names), so no row is measured."""
+        names = frozenset(names) | {"—"}
+        if names == self._names_width_for:
+            return
+        self._names_width_for = names
+        self.table.ensurePolished()
+        fm = self.table.fontMetrics()
+        header = self.table.horizontalHeader()
+        pad = 28
+        time_w = max(fm.horizontalAdvance("00:00"), header.fontMetrics().horizontalAdvance("Entered")) + pad
+        header.resizeSection(0, time_w)
+        header.resizeSection(1, max(fm.horizontalAdvance(t) for t in KIND_LABELS.values()) + pad)
+        header.resizeSection(3, min(max(fm.horizontalAdvance(n) for n in names) + pad, 320))
+        header.resizeSection(4, time_w)
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().showEvent(event)
+        if self.selected_line() is None:
+            QTimer.singleShot(0, self.table, self.table.scrollToBottom)  # the newest entries first in view
+
+    def rows_text(self) -> list[str]:
+        """Each line as shown, columns joined by ' | ' (for tests and quick checks)."""
+        return [" | ".join(self.model.text(r, c) for c in range(len(COLUMNS))) for r in range(self.model.rowCount())]
+
+    def set_device_readings_shown(self, shown: bool) -> None:
+        self.device_toggle.setChecked(shown)
+
+    def select_entry(self, entity: str, entity_id: int) -> None:
+        for row, line in enumerate(self.model.lines):
+            if (line.entity, line.entity_id) == (entity, entity_id):
+                self.table.selectRow(row)
+                return
+        raise KeyError((entity, entity_id))
+
+    def selected_line(self) -> LogLine | None:
+        rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
+        return self.model.lines[rows[0].row()] if rows else None
+
+    def _entry(self, line: LogLine):
+        """The entry in force behind a log line (None if superseded or a retraction)."""
+        if self.chart is None or line.superseded or line.retracted:
+            return None
+        if line.entity == "vital_signs":
+            # in force, by (measured_at, entered_at, id): find it without walking 43 200 sets
+            vitals = self.chart.vitals
+            i = bisect_left(vitals, (line.at, line.entered_at, line.entity_id),
+                            key=lambda v: (v.measured_at, v.entered_at, v.id))
+            if i < len(vitals) and vitals[i].id == line.entity_id:
+                return vitals[i]
+        pool = {"vital_signs": self.chart.vitals, "dose_event": self.chart.doses,
+                "side_effect": self.chart.side_effects, "note": self.chart.notes}.get(line.entity, [])
+        return next((e for e in pool if e.id == line.entity_id), None)
+
+    def _update_buttons(self, *_args) -> None:
+        line = self.selected_line()
+        ok = line is not None and line.entity in CORRECTABLE and self._entry(line) is not None
+        self.correct_button.setEnabled(ok)
+        self.error_button.setEnabled(ok)
+
+    def add_note(self) -> None:
+        changes = self.runner.run(ops.add_note, self.session_id, self.note.text())
+        if changes is None:
+            self.message.show_refusal(self.runner.last_refusal or "refused")
+        else:
+            self.note.clear()
+            self.message.show_ok(changes.message or "Note saved")
+
+    # ------------------------------------------------------------ corrections
+
+    def correct_selected(self) -> None:
+        line = self.selected_line()
+        entry = self._entry(line) if line else None
+        if entry is None:
+            return
+        self.correction_dialog = CorrectionDialog(self.runner, self.session_id, entry, self)
+        self.correction_dialog.finished.connect(self._correction_closed)
+        self.correction_opened.emit(self.correction_dialog)
+        self.correction_dialog.open()
+
+    def _correction_closed(self, _result: int) -> None:
+        dialog, self.correction_dialog = self.correction_dialog, None
+        if dialog is not None:
+            if dialog.result() == QDialog.DialogCode.Accepted:
+                self.message.show_ok(dialog.saved_message)
+            dialog.deleteLater()
+
+    def retract_selected(self) -> None:
+        line = self.selected_line()
+        entry = self._entry(line) if line else None
+        if entry is None:
+            return
+        reason = prompts.ask_text(self, "Entered in error",
+                                  f"Why was this entry wrong?\n{line.text}")
+        if reason is None:
+            return
+        sid = self.session_id
+        if isinstance(entry, VitalSigns):
+            changes = self.runner.run(ops.record_vitals, sid, measured_at=entry.measured_at, supersedes_id=entry.id,
+                                      correction_reason=reason, retracted=True)
+        elif isinstance(entry, SideEffect):
+            changes = self.runner.run(ops.record_side_effect, sid, entry.kind, observed_at=entry.observed_at,
+                                      supersedes_id=entry.id, correction_reason=reason, retracted=True)
+        elif isinstance(entry, Note):
+            changes = self.runner.run(ops.add_note, sid, "", at=entry.at, supersedes_id=entry.id,
+                                      correction_reason=reason, retracted=True)
+        else:
+            changes = self.runner.run(ops.correct_dose, sid, entry.id, reason=reason, retract=True)
+        if changes is None:
+            self.message.show_refusal(self.runner.last_refusal or "refused")
+        else:
+            self.message.show_ok(changes.message or "Marked as entered in error")
+
+
+def _num(value) -> str:
+    if value is None:
+        return ""
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+class CorrectionDialog(QDialog):
+    """New values for one entry, plus the reason. Saving runs the correcting
+    operation; a refusal keeps the dialog open with the reason shown."""
+
+    def __init__(self, runner: OpRunner, session_id: int, entry, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.runner = runner
+        self.session_id = session_id
+        self.entry = entry
+        self.saved_message = ""
+        self.setWindowTitle("Correct an entry")
+        self.setModal(True)
+        self.fields: dict[str, QWidget] = {}
+        form = QFormLayout()
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        if isinstance(entry, VitalSigns):
+            what = f"Vital signs measured at {local_hm(entry.measured_at)}"
+            for name, label in (("systolic", "Systolic (mmHg)"), ("diastolic", "Diastolic (mmHg)"),
+                                ("heart_rate", "Heart rate (/min)"), ("spo2", "SpO2 (%)"),
+                                ("resp_rate", "Resp. rate (/min)"), ("temperature", "Temperature (°C)")):
+                self.fields[name] = QLineEdit(_num(getattr(entry, name)))
+                form.addRow(label, self.fields[name])
+            o2 = QCheckBox("On oxygen")
+            o2.setChecked(bool(entry.on_oxygen))
+            self.fields["on_oxygen"] = o2
+            form.addRow("", o2)
+            acvpu = QComboBox()
+            acvpu.addItems(["", "A", "C", "V", "P", "U"])
+            acvpu.setCurrentText(entry.consciousness or "")
+            self.fields["consciousness"] = acvpu
+            form.addRow("ACVPU", acvpu)
+            self.fields["comment"] = QLineEdit(entry.comment or "")
+            form.addRow("Comment", self.fields["comment"])
+        elif isinstance(entry, SideEffect):
+            what = f"{entry.kind.replace('_', ' ').capitalize()} at {local_hm(entry.observed_at)}"
+            if entry.scale:
+                lo, hi = SCALES.get(entry.scale, (0, 10))
+                self.fields["score"] = QLineEdit(_num(entry.score))
+                form.addRow(f"Score ({entry.scale}, {lo}–{hi})", self.fields["score"])
+            self.fields["text"] = QLineEdit(entry.text or "")
+            form.addRow("Description", self.fields["text"])
+        elif isinstance(entry, Note):
+            what = f"Note at {local_hm(entry.at)}"
+            self.fields["text"] = QLineEdit(entry.text)
+            form.addRow("Note", self.fields["text"])
+        else:
+            assert isinstance(entry, DoseEvent)
+            what = f"Dose event at {local_hm(entry.at)}"
+            self.fields["at"] = QLineEdit(local_hm(entry.at))
+            form.addRow("Time (HH:MM)", self.fields["at"])
+            if entry.kind in ("nasal_device", "im_injection"):
+                self.fields["amount_mg"] = QLineEdit(_num(entry.amount_mg))
+                form.addRow("Amount (mg)", self.fields["amount_mg"])
+            if entry.kind in ("infusion_start", "infusion_rate"):
+                self.fields["rate_mg_per_h"] = QLineEdit(_num(entry.rate_mg_per_h))
+                form.addRow("Rate (mg/h)", self.fields["rate_mg_per_h"])
+        self.reason = QLineEdit()
+        self.reason.setPlaceholderText("what was wrong, e.g. typed 185 for 135" if isinstance(entry, VitalSigns)
+                                       else "what was wrong")
+        form.addRow("Reason (required)", self.reason)
+        title = QLabel(f"Correct: {what}")
+        title.setObjectName("dialogTitle")
+        note = QLabel("The original entry stays in the record, struck through.")
+        note.setProperty("role", "muted")
+        self.message = MessageLine()
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        self.save_button = buttons.button(QDialogButtonBox.StandardButton.Save)
+        self.save_button.setText("Save correction")
+        set_role(self.save_button, "primary")
+        layout = QVBoxLayout(self)
+        layout.addWidget(title)
+        layout.addWidget(note)
+        layout.addLayout(form)
+        layout.addWidget(self.message)
+        layout.addWidget(buttons)
+        self.setMinimumWidth(560)
+        for w in self.fields.values():
+            if isinstance(w, QLineEdit):
+                w.setCursorPosition(0)
+
+    def _text(self, name: str) -> str:
+        w = self.fields[name]
+        return w.text() if isinstance(w, QLineEdit) else ""
+
+    def accept(self) -> None:
+        e, sid, reason = self.entry, self.session_id, self.reason.text()
+        try:
+            if isinstance(e, VitalSigns):
+                values = {n: parse_number(self._text(n), label, decimal=(n == "temperature"))
+                          for n, label in (("systolic", "Systolic"), ("diastolic", "Diastolic"),
+                                           ("heart_rate", "Heart rate"), ("spo2", "SpO2"),
+                                           ("resp_rate", "Resp. rate"), ("temperature", "Temperature"))}
+                acvpu = self.fields["consciousness"].currentText() or None
+                o2 = self.fields["on_oxygen"].isChecked()
+                call = (ops.record_vitals, (sid,), dict(
+                    measured_at=e.measured_at, **values, mean_arterial=e.mean_arterial if e.mean_measured else None,
+                    on_oxygen=True if o2 else (False if e.on_oxygen is not None or values["spo2"] is not None
+                                               else None),
+                    consciousness=acvpu, comment=self._text("comment"), source=e.source,
+                    supersedes_id=e.id, correction_reason=reason))
+            elif isinstance(e, SideEffect):
+                score = parse_number(self._text("score"), "Score", decimal=True) if "score" in self.fields else None
+                call = (ops.record_side_effect, (sid, e.kind), dict(
+                    observed_at=e.observed_at, scale=e.scale if score is not None else None, score=score,
+                    items=None, text=self._text("text"), supersedes_id=e.id, correction_reason=reason))
+            elif isinstance(e, Note):
+                call = (ops.add_note, (sid, self._text("text")), dict(at=e.at, supersedes_id=e.id,
+                                                                       correction_reason=reason))
+            else:
+                kwargs: dict[str, Any] = dict(reason=reason)
+                at = parse_time_of_day(self._text("at"), self.runner.store.clock.now(), "Time")
+                if at is not None and local_hm(at) != local_hm(e.at):
+                    kwargs["at"] = at
+                if "amount_mg" in self.fields:
+                    kwargs["amount_mg"] = parse_number(self._text("amount_mg"), "Amount", decimal=True)
+                if "rate_mg_per_h" in self.fields:
+                    kwargs["rate_mg_per_h"] = parse_number(self._text("rate_mg_per_h"), "Rate", decimal=True)
+                call = (ops.correct_dose, (sid, e.id), kwargs)
+        except ValueError as exc:
+            self.message.show_refusal(str(exc))
+            return
+        operation, args, kwargs = call
+        changes = self.runner.run(operation, *args, **kwargs)
+        if changes is None:
+            self.message.show_refusal(self.runner.last_refusal or "refused")
+            return
+        self.saved_message = changes.message or "Correction saved"
+        super().accept()

@@ -1,0 +1,329 @@
+"""The main window: today's sessions on the left, pages on the right (the
+session chart first; others add theirs with `add_page`), and a status line
+that always says what was last saved — or why it was not.
+
+Extension points:
+- `MainWindow.add_page(title, widget) -> int` adds a tab (e.g. "Review queue").
+- `register_window_extension(fn)`: `fn(window)` runs at the end of every
+  MainWindow's construction.
+- `next_due_text(row, store=..., now=...) -> str`: the sessions list's
+  "next vitals due" text (the alerts engineer fills it from core.schedule).
+- Signal `chart_opened(SessionChart)` when a session's chart is first built.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from PySide6.QtCore import QTimer, Qt, Signal
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QPushButton,
+    QStackedWidget,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ketamon.core.chart import SessionRow, sessions_on
+from ketamon.core.errors import KetamonError, PermissionDenied, SessionLocked
+from ketamon.core.ops.base import Changes
+from ketamon.core.store import Store
+from ketamon.gui import prompts
+from ketamon.gui.chart_view import SessionChart
+from ketamon.gui.dialogs import NewPatientDialog, NewSessionDialog
+from ketamon.gui.runner import OpRunner
+from ketamon.gui.theme import set_role
+from ketamon.gui.widgets import format_elapsed, local_hm
+
+ROUTE_LABELS = {"nasal": "Nasal spray", "iv": "IV infusion", "im": "IM injection"}
+#: states of a session in progress (a "current" session)
+IN_PROGRESS = ("dosing", "monitoring", "recovery")
+#: Changes kinds that alter what the sessions list shows
+LIST_KINDS = {"session", "patient", "dose", "alerts"}
+
+WINDOW_EXTENSIONS: list[Callable[["MainWindow"], None]] = []
+
+
+def register_window_extension(fn: Callable[["MainWindow"], None]) -> Callable[["MainWindow"], None]:
+    """Have `fn(window)` called for every MainWindow built from now on (e.g. to add a page)."""
+    if fn not in WINDOW_EXTENSIONS:
+        WINDOW_EXTENSIONS.append(fn)
+    return fn
+
+
+def next_due_text(row: SessionRow, *, store: Store | None = None, now: datetime | None = None) -> str:
+    """Hook: what the sessions list says about the next vital signs due for `row`
+    (e.g. "Vitals due 10:40" or "Vitals overdue 6 min"). "" shows nothing.
+
+    Called for every row each second, so it must not be slow (no query per call
+    when it can be avoided). Filled in by the alerts engineer (core.schedule)."""
+    from ketamon.gui.alerts_panel import next_due_for_row
+
+    return next_due_for_row(row, store=store, now=now)
+
+
+def row_text(row: SessionRow, now: datetime, due: str = "") -> str:
+    """Short lines: who; route and state; elapsed (or when); what is due next."""
+    lines = [row.patient_name, f"{ROUTE_LABELS.get(row.route, row.route)} · {row.state_label}"]
+    if row.first_dose_at is not None and row.state in IN_PROGRESS:
+        third = f"Elapsed {format_elapsed(now - row.first_dose_at)}"
+    elif row.first_dose_at is not None:
+        third = f"First dose {local_hm(row.first_dose_at)}"
+    else:
+        third = f"Scheduled {local_hm(row.scheduled_at)}"
+    lines.append(third)
+    if due:
+        lines.append(due)
+    return "\n".join(lines)
+
+
+def current_session_id(rows: list[SessionRow]) -> int | None:
+    """The session to open first: the longest-running one in progress, else the
+    next planned one, else none."""
+    running = [r for r in rows if r.state in IN_PROGRESS and r.first_dose_at is not None]
+    if running:
+        return min(running, key=lambda r: r.first_dose_at).session_id
+    waiting = [r for r in rows if r.state in ("planned", "pre_dose", "dosing")]
+    return waiting[0].session_id if waiting else None
+
+
+class SessionsPanel(QFrame):
+    """Today's sessions, with New patient / New session."""
+
+    session_selected = Signal(int)
+
+    def __init__(self, runner: OpRunner, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("sessionsPanel")
+        self.runner = runner
+        self.rows: list[SessionRow] = []
+        self.title = QLabel("Today")
+        self.title.setObjectName("sessionsTitle")
+        self.list = QListWidget()
+        self.list.setObjectName("sessionList")
+        self.list.setWordWrap(True)
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.currentItemChanged.connect(self._current_changed)
+        self.new_patient_button = QPushButton("New patient…")
+        self.new_session_button = QPushButton("New session…")
+        set_role(self.new_session_button, "primary")
+        buttons = QVBoxLayout()
+        buttons.setSpacing(6)
+        buttons.addWidget(self.new_session_button)
+        buttons.addWidget(self.new_patient_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(10, 10, 10, 10)
+        layout.addWidget(self.title)
+        layout.addWidget(self.list, 1)
+        layout.addLayout(buttons)
+        self.setFixedWidth(280)
+
+    def reload(self) -> None:
+        now = self.runner.store.clock.now()
+        current = self.selected_session_id()
+        self.rows = sessions_on(self.runner.store, now=now)
+        self.title.setText(f"Today, {now.astimezone():%a %d %b}")
+        self.list.blockSignals(True)
+        try:
+            self.list.clear()
+            for row in self.rows:
+                item = QListWidgetItem(row_text(row, now))
+                item.setData(Qt.ItemDataRole.UserRole, row.session_id)
+                item.setToolTip(f"{row.patient_name} ({row.mrn})\n{row.protocol_name}")
+                self.list.addItem(item)
+            if not self.rows:
+                empty = QListWidgetItem("No sessions today.\nUse New session to open one.")
+                empty.setFlags(Qt.ItemFlag.NoItemFlags)
+                self.list.addItem(empty)
+            if current is not None:
+                self._select(current)
+        finally:
+            self.list.blockSignals(False)
+        self.tick(now)
+
+    def tick(self, now: datetime) -> None:
+        store = self.runner.store
+        for i, row in enumerate(self.rows):
+            item = self.list.item(i)
+            text = row_text(row, now, next_due_text(row, store=store, now=now))
+            if item is not None and item.text() != text:
+                item.setText(text)
+
+    def texts(self) -> list[str]:
+        return [self.list.item(i).text() for i in range(self.list.count())]
+
+    def selected_session_id(self) -> int | None:
+        item = self.list.currentItem()
+        return item.data(Qt.ItemDataRole.UserRole) if item is not None else None
+
+    def _select(self, session_id: int) -> bool:
+        for i in range(self.list.count()):
+            if self.list.item(i).data(Qt.ItemDataRole.UserRole) == session_id:
+                self.list.setCurrentRow(i)
+                return True
+        return False
+
+    def select(self, session_id: int) -> None:
+        """Select a session's row (opens its chart)."""
+        self._select(session_id)
+
+    def _current_changed(self, item: QListWidgetItem | None, _previous) -> None:
+        if item is not None and item.data(Qt.ItemDataRole.UserRole) is not None:
+            self.session_selected.emit(item.data(Qt.ItemDataRole.UserRole))
+
+
+class MainWindow(QMainWindow):
+    #: a session's chart was built (once per session)
+    chart_opened = Signal(object)
+
+    def __init__(self, runner: OpRunner, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.runner = runner
+        self.setWindowTitle("ketamon")
+        self.charts: dict[int, SessionChart] = {}
+        self.patient_dialog: NewPatientDialog | None = None
+        self.session_dialog: NewSessionDialog | None = None
+        self._last_patient_id: int | None = None
+
+        self.sessions = SessionsPanel(runner)
+        self.sessions.session_selected.connect(self.open_session)
+        self.sessions.new_patient_button.clicked.connect(self.new_patient)
+        self.sessions.new_session_button.clicked.connect(lambda: self.new_session())
+
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.chart_stack = QStackedWidget()
+        self.empty_chart = QLabel("Choose a session on the left, or open a new one.")
+        self.empty_chart.setObjectName("emptyChart")
+        self.empty_chart.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.chart_stack.addWidget(self.empty_chart)
+        self.chart_page_index = self.add_page("Session chart", self.chart_stack)
+
+        central = QWidget()
+        layout = QHBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.sessions)
+        layout.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
+
+        self.status_message = QLabel("")
+        self.status_message.setObjectName("statusMessage")
+        self.status_user = QLabel("")
+        self.status_user.setObjectName("statusUser")
+        self.statusBar().addWidget(self.status_message, 1)
+        self.statusBar().addPermanentWidget(self.status_user)
+        self._show_actor(runner.actor)
+
+        runner.changed.connect(self._on_changed)
+        runner.refused.connect(self._on_refused)
+        runner.actor_changed.connect(self._show_actor)
+        self.timer = QTimer(self)
+        self.timer.setInterval(1000)
+        self.timer.timeout.connect(self.tick)
+        self.timer.start()
+        self.sessions.reload()
+        from ketamon.gui import alerts_panel  # lazy: it imports this module
+
+        alerts_panel.install()  # registers the review page and the alarm timer/tone
+        for extend in list(WINDOW_EXTENSIONS):
+            extend(self)
+
+    # ------------------------------------------------------------ pages
+
+    def add_page(self, title: str, widget: QWidget) -> int:
+        """Add a page (tab) on the right; returns its index."""
+        return self.tabs.addTab(widget, title)
+
+    def show_page(self, widget: QWidget) -> None:
+        self.tabs.setCurrentWidget(widget)
+
+    def open_session(self, session_id: int) -> SessionChart:
+        """Show a session's chart (built once, then kept, so half-typed values survive switching)."""
+        chart = self.charts.get(session_id)
+        if chart is None:
+            chart = SessionChart(self.runner, session_id)
+            self.charts[session_id] = chart
+            self.chart_stack.addWidget(chart)
+            self.chart_opened.emit(chart)
+        self.chart_stack.setCurrentWidget(chart)
+        self.tabs.setCurrentIndex(self.chart_page_index)
+        if self.sessions.selected_session_id() != session_id:
+            self.sessions.list.blockSignals(True)
+            self.sessions.select(session_id)
+            self.sessions.list.blockSignals(False)
+        self.setWindowTitle(f"ketamon — {chart.chart.patient.display_name}")
+        chart.vitals_row.focus_first()
+        return chart
+
+    def current_chart(self) -> SessionChart | None:
+        w = self.chart_stack.currentWidget()
+        return w if isinstance(w, SessionChart) else None
+
+    def open_current_session(self) -> SessionChart | None:
+        """Open the longest-running session in progress (or the next planned one)."""
+        sid = current_session_id(self.sessions.rows)
+        return self.open_session(sid) if sid is not None else None
+
+    # ------------------------------------------------------------ dialogs
+
+    def new_patient(self) -> NewPatientDialog:
+        self.patient_dialog = NewPatientDialog(self.runner, self)
+        self.patient_dialog.finished.connect(self._patient_dialog_closed)
+        self.patient_dialog.open()
+        return self.patient_dialog
+
+    def _patient_dialog_closed(self, _result: int) -> None:
+        dialog, self.patient_dialog = self.patient_dialog, None
+        if dialog is not None:
+            if dialog.patient_id is not None:
+                self._last_patient_id = dialog.patient_id
+            dialog.deleteLater()
+
+    def new_session(self, patient_id: int | None = None) -> NewSessionDialog:
+        self.session_dialog = NewSessionDialog(self.runner, self, patient_id or self._last_patient_id)
+        self.session_dialog.finished.connect(self._session_dialog_closed)
+        self.session_dialog.open()
+        return self.session_dialog
+
+    def _session_dialog_closed(self, _result: int) -> None:
+        dialog, self.session_dialog = self.session_dialog, None
+        if dialog is not None:
+            if dialog.session_id is not None:
+                self.sessions.reload()
+                self.open_session(dialog.session_id)
+            dialog.deleteLater()
+
+    # ------------------------------------------------------------ status
+
+    def show_status(self, text: str, refusal: bool = False) -> None:
+        set_role(self.status_message, "refusal" if refusal else "ok")
+        self.status_message.setText(("Not saved: " if refusal else "✓ ") + text)
+
+    def _on_changed(self, changes: Changes) -> None:
+        if changes.message:
+            self.show_status(changes.message)
+        if changes.kinds & LIST_KINDS or any(
+                sid not in {r.session_id for r in self.sessions.rows} for sid in changes.sessions):
+            self.sessions.reload()
+
+    def _on_refused(self, title: str, message: str) -> None:
+        self.show_status(message, refusal=True)
+        error = self.runner.last_error
+        # Being refused for who one is, or a locked record, is not fixed by retyping:
+        # say it where it cannot be missed. Unexpected failures likewise.
+        if error is None or isinstance(error, (PermissionDenied, SessionLocked)) or not isinstance(
+                error, KetamonError):
+            prompts.warn(self, title, message)
+
+    def _show_actor(self, actor) -> None:
+        self.status_user.setText(f"{actor.display_name} · {actor.role_label}" if actor else "Not signed in")
+
+    def tick(self) -> None:
+        self.sessions.tick(self.runner.store.clock.now())

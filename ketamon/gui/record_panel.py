@@ -1,0 +1,841 @@
+"""The session record on screen: pre-dose checks (checklist, PHQ-9 with the item-9
+flag), discharge (score from its items, checklist, ready-to-leave time), signing,
+addenda, and cancelling or stopping early.
+
+Each part lists exactly what is still missing before its step; the lists come from
+`ketamon.core.record.missing_for`, the same function the operations use to refuse
+the step, so screen and rule never disagree.
+
+Ticking a checklist box saves at once (a new checklist row: nothing to forget to
+save); taking a tick away asks for the reason. The PHQ-9 and the discharge score
+are saved with their button once every item is answered.
+
+`RecordBar` sits in the chart's actions bar: what the next step needs in one
+line, and buttons that open the `RecordPanel` in a window beside the chart (not
+modal: the nurse keeps charting while it is open).
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QScrollArea,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ketamon.core import ops, scores
+from ketamon.core.models import CONCOMITANT_MEDICATIONS, CONTRAINDICATIONS
+from ketamon.core.ops.base import Changes
+from ketamon.core.permissions import Permission
+from ketamon.core.protocols import _fmt
+from ketamon.core.record import DISCHARGE_ITEMS, PREDOSE_ITEMS, SessionRecord, fasting_text, load_record
+from ketamon.gui import prompts
+from ketamon.gui.runner import OpRunner
+from ketamon.gui.theme import set_role
+from ketamon.gui.widgets import MessageLine, local_hm, parse_time_of_day, run_here
+
+#: which tab each state opens on
+TAB_FOR_STATE = {"planned": 0, "pre_dose": 0, "dosing": 1, "monitoring": 1, "recovery": 1, "discharged": 2,
+                 "stopped": 2, "cancelled": 2, "signed": 2}
+
+
+class MissingList(QLabel):
+    """"Still needed before …" and one line per missing thing, or a calm ✓ line."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("missingList")
+        self.setWordWrap(True)
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.setMargin(4)
+        self.items: list[str] = []
+
+    def show_missing(self, heading: str, items: list[str], done: str) -> None:
+        self.items = list(items)
+        if items:
+            self.setText(heading + "\n" + "\n".join(f"•  {m}" for m in items))
+            set_role(self, "missing")
+        else:
+            self.setText(f"✓  {done}")
+            set_role(self, "complete")
+
+
+def _answer_combo(item: scores.Item, descending: bool = False) -> QComboBox:
+    """A combo of an item's answers, starting blank so every answer is a choice."""
+    combo = QComboBox()
+    combo.addItem("— choose —", None)
+    choices = sorted(item.choices, key=lambda c: -c.points) if descending else item.choices
+    for c in choices:
+        combo.addItem(f"{c.points}  {c.text}", c.points)
+    combo.setAccessibleName(item.label)
+    return combo
+
+
+def _set_combo(combo: QComboBox, points: int | None) -> None:
+    combo.setCurrentIndex(max(combo.findData(points), 0) if points is not None else 0)
+
+
+def _answers(combos: dict[str, QComboBox]) -> dict[str, int | None]:
+    return {key: combo.currentData() for key, combo in combos.items()}
+
+
+# ---------------------------------------------------------------- before dosing
+
+
+class PredoseChecklist(QGroupBox):
+    def __init__(self, panel: "RecordPanel"):
+        super().__init__("Pre-dose checklist")
+        self.panel = panel
+        self.boxes: dict[str, QCheckBox] = {}
+        layout = QVBoxLayout(self)
+        for key, label in PREDOSE_ITEMS.items():
+            box = QCheckBox(label)
+            box.setObjectName(f"predose_{key}")
+            box.clicked.connect(lambda checked, k=key: self._ticked(k, checked))
+            self.boxes[key] = box
+            layout.addWidget(box)
+            if key in ("fasting", "contraindications_reviewed", "medications_reviewed"):
+                detail = QLabel()
+                detail.setWordWrap(True)
+                set_role(detail, "muted")
+                detail.setIndent(28)
+                layout.addWidget(detail)
+                setattr(self, f"{key}_detail", detail)
+        self.message = MessageLine()
+        layout.addWidget(self.message)
+
+    def show_record(self, r: SessionRecord) -> None:
+        items = (r.predose_checklist.items if r.predose_checklist else {}) or {}
+        for key, box in self.boxes.items():
+            box.setChecked(bool(items.get(key)))
+        fasting = fasting_text(r.protocol)
+        self.boxes["fasting"].setText(f"Fasting: {fasting}" if fasting else "Fasting: this protocol asks none")
+        self.fasting_detail.setText("Ask when the patient last ate and drank.")
+        patient = r.chart.patient
+        ci = [CONTRAINDICATIONS.get(k, k) for k in patient.contraindications or []]
+        self.contraindications_reviewed_detail.setText(
+            ("On file: " + ", ".join(ci) + " — a physician decides, with the reason")
+            if ci else "None on file: ask about aneurysm, AVM, brain bleed, (es)ketamine allergy.")
+        set_role(self.contraindications_reviewed_detail, "flag" if ci else "muted")
+        meds = [CONCOMITANT_MEDICATIONS.get(k, k) for k in patient.concomitant_medications or []]
+        self.medications_reviewed_detail.setText(
+            ("Takes: " + ", ".join(meds)) if meds else "No sedating medicines on file: ask what they take today.")
+
+    def _ticked(self, key: str, checked: bool) -> None:
+        values = {k: b.isChecked() for k, b in self.boxes.items()}
+        saved = self.panel.record.predose_checklist
+        saved_items = (saved.items if saved else {}) or {}
+        kwargs: dict = {}
+        if not checked and saved_items.get(key):
+            reason = prompts.ask_text(self, "Take back a tick", f"Why is “{PREDOSE_ITEMS[key]}” no longer true?")
+            if not (reason or "").strip():
+                self.boxes[key].setChecked(True)
+                return
+            kwargs["correction_reason"] = reason
+        patient = self.panel.record.chart.patient
+        if key == "contraindications_reviewed" and checked and patient.contraindications:
+            decision = prompts.ask_text(self, "Contraindication on file",
+                                        "Treat despite the contraindication? Write the decision and its reason:")
+            if not (decision or "").strip():
+                self.boxes[key].setChecked(False)
+                return
+            kwargs["comment"] = decision
+        changes = run_here(self.panel.runner, self.message, ops.record_predose_checklist, self.panel.session_id,
+                           **values, **kwargs)
+        if changes is None:
+            self.boxes[key].setChecked(not checked)
+
+
+class Phq9Form(QGroupBox):
+    def __init__(self, panel: "RecordPanel"):
+        super().__init__("PHQ-9  ·  over the last 2 weeks, how often bothered by …")
+        self.panel = panel
+        self.combos: dict[str, QComboBox] = {}
+        layout = QVBoxLayout(self)
+        grid = QGridLayout()
+        grid.setHorizontalSpacing(10)
+        grid.setVerticalSpacing(4)
+        for row, item in enumerate(scores.PHQ9.items):
+            label = QLabel(f"{item.key}.  {item.label}")
+            label.setWordWrap(True)
+            combo = _answer_combo(item)
+            combo.setObjectName(f"phq9_{item.key}")
+            combo.currentIndexChanged.connect(self._update_total)
+            label.setBuddy(combo)
+            grid.addWidget(label, row, 0)
+            grid.addWidget(combo, row, 1)
+            self.combos[item.key] = combo
+        grid.setColumnStretch(0, 1)
+        layout.addLayout(grid)
+        bottom = QHBoxLayout()
+        self.total = QLabel()
+        self.total.setObjectName("phq9Total")
+        bottom.addWidget(self.total, 1)
+        self.save = QPushButton("Save PHQ-9")
+        self.save.setObjectName("savePhq9")
+        self.save.clicked.connect(self._save)
+        bottom.addWidget(self.save)
+        layout.addLayout(bottom)
+        self.flag = QLabel()
+        self.flag.setObjectName("item9Flag")
+        self.flag.setWordWrap(True)
+        layout.addWidget(self.flag)
+        follow = QHBoxLayout()
+        self.followup = QLineEdit()
+        self.followup.setObjectName("item9Followup")
+        self.followup.setPlaceholderText("Follow-up: who assessed the patient, what was decided")
+        self.followup.returnPressed.connect(self._save_followup)
+        self.followup_save = QPushButton("Save follow-up")
+        self.followup_save.clicked.connect(self._save_followup)
+        follow.addWidget(self.followup, 1)
+        follow.addWidget(self.followup_save)
+        self.followup_row = QWidget()
+        self.followup_row.setLayout(follow)
+        follow.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.followup_row)
+        self.message = MessageLine()
+        layout.addWidget(self.message)
+        self._update_total()
+
+    def show_record(self, r: SessionRecord) -> None:
+        a = r.phq9
+        for key, combo in self.combos.items():
+            combo.blockSignals(True)
+            _set_combo(combo, (a.items or {}).get(key) if a else None)
+            combo.blockSignals(False)
+        self.save.setText("Correct PHQ-9" if a else "Save PHQ-9")
+        self._update_total()
+        followup = r.phq9_followup
+        self.followup_row.setVisible(r.phq9_needs_followup)
+        if followup is not None:
+            self.followup.setText(followup.comment or "")
+
+    def _update_total(self) -> None:
+        answers = _answers(self.combos)
+        given = [v for v in answers.values() if v is not None]
+        total = sum(given)
+        if len(given) == len(answers):
+            self.total.setText(f"Total {total}  ·  {scores.phq9_band(total)}")
+        else:
+            self.total.setText(f"Total so far {total}  ·  {len(answers) - len(given)} of 9 not answered")
+        item9 = answers.get(scores.PHQ9_SELF_HARM_ITEM)
+        record = getattr(self.panel, "record", None)
+        followed = record is not None and record.phq9_followup is not None
+        if item9:
+            if followed:
+                self.flag.setText(f"⚑  Item 9 (self-harm) answered {item9}: follow-up recorded.")
+                set_role(self.flag, "complete")
+            else:
+                self.flag.setText(f"⚑  Item 9 (self-harm) answered {item9}: needs follow-up before dosing — "
+                                  "the patient is assessed and the decision recorded below.")
+                set_role(self.flag, "flag")
+            self.flag.setVisible(True)
+        else:
+            self.flag.setVisible(False)
+
+    def _save(self) -> None:
+        answers = _answers(self.combos)
+        missing = [k for k, v in answers.items() if v is None]
+        if missing:
+            self.message.show_refusal(f"answer item {', '.join(missing)} first.")
+            self.combos[missing[0]].setFocus()
+            return
+        saved = self.panel.record.phq9
+        kwargs: dict = {}
+        if saved is not None:
+            if {k: int(v) for k, v in (saved.items or {}).items()} == answers:
+                self.message.show_ok("Unchanged")
+                return
+            reason = prompts.ask_text(self, "Correct the PHQ-9", "Reason for the correction:")
+            if not (reason or "").strip():
+                return
+            kwargs = {"supersedes_id": saved.id, "correction_reason": reason}
+        run_here(self.panel.runner, self.message, ops.record_phq9, self.panel.session_id, answers, **kwargs)
+
+    def _save_followup(self) -> None:
+        run_here(self.panel.runner, self.message, ops.record_phq9_followup, self.panel.session_id,
+                 self.followup.text())
+
+
+# ---------------------------------------------------------------- discharge
+
+
+class DischargeScoreForm(QGroupBox):
+    def __init__(self, panel: "RecordPanel"):
+        super().__init__("Discharge score")
+        self.panel = panel
+        self.scale: scores.Scale | None = None
+        self.combos: dict[str, QComboBox] = {}
+        self.hints: dict[str, QLabel] = {}
+        layout = QVBoxLayout(self)
+        self.grid = QGridLayout()
+        self.grid.setHorizontalSpacing(10)
+        self.grid.setVerticalSpacing(4)
+        layout.addLayout(self.grid)
+        bottom = QHBoxLayout()
+        self.total = QLabel()
+        self.total.setObjectName("dischargeTotal")
+        bottom.addWidget(self.total, 1)
+        self.save = QPushButton("Save score")
+        self.save.setObjectName("saveDischargeScore")
+        self.save.clicked.connect(self._save)
+        bottom.addWidget(self.save)
+        layout.addLayout(bottom)
+        self.history = QLabel()
+        set_role(self.history, "muted")
+        self.history.setWordWrap(True)
+        layout.addWidget(self.history)
+        self.message = MessageLine()
+        layout.addWidget(self.message)
+
+    def _build(self, scale: scores.Scale) -> None:
+        self.scale = scale
+        self.setTitle(f"{scale.name} (each item 2 best – 0 worst)")
+        for row, item in enumerate(scale.items):
+            label = QLabel(item.label)
+            combo = _answer_combo(item, descending=True)
+            combo.setObjectName(f"discharge_{item.key}")
+            combo.currentIndexChanged.connect(self._update_total)
+            label.setBuddy(combo)
+            hint = QLabel()
+            hint.setWordWrap(True)
+            hint.setVisible(False)
+            set_role(hint, "muted")
+            self.grid.addWidget(label, 2 * row, 0)
+            self.grid.addWidget(combo, 2 * row, 1)
+            self.grid.addWidget(hint, 2 * row + 1, 1)
+            self.combos[item.key] = combo
+            self.hints[item.key] = hint
+        self.grid.setColumnStretch(1, 1)
+
+    def show_record(self, r: SessionRecord) -> None:
+        if self.scale is None:
+            self._build(r.discharge_scale)
+        last = r.discharge_assessment
+        for key, combo in self.combos.items():
+            combo.blockSignals(True)
+            _set_combo(combo, (last.items or {}).get(key) if last else None)
+            combo.blockSignals(False)
+        self._suggest(r)
+        self.threshold = r.protocol.discharge_threshold
+        self._update_total()
+        taken = r.discharge_assessments
+        self.history.setText("Taken: " + ", ".join(f"{_fmt(a.total)} at {local_hm(a.at)}" for a in taken)
+                             if taken else "Not taken yet.")
+
+    def _suggest(self, r: SessionRecord) -> None:
+        """From the newest BP against the pre-dose baseline: a hint, never a silent answer."""
+        for hint in self.hints.values():
+            hint.setText("")
+            hint.setVisible(False)
+        base = r.chart.baseline
+        latest = next((v for v in reversed(r.chart.vitals) if v.systolic is not None), None)
+        if base is None or latest is None or latest is base:
+            return
+        if "circulation" in self.hints:
+            points = scores.aldrete_circulation(base.systolic, latest.systolic)
+            self.hints["circulation"].setText(
+                f"suggests {points}: BP {latest.systolic} now, {base.systolic} before dosing")
+            self.hints["circulation"].setVisible(True)
+        if "vital_signs" in self.hints:
+            points = scores.padss_vital_signs((base.systolic, base.heart_rate), (latest.systolic, latest.heart_rate))
+            if points is not None:
+                self.hints["vital_signs"].setText(
+                    f"suggests {points}: BP {latest.systolic}, HR {latest.heart_rate} now; "
+                    f"BP {base.systolic}, HR {base.heart_rate} before dosing")
+                self.hints["vital_signs"].setVisible(True)
+
+    def _update_total(self) -> None:
+        answers = _answers(self.combos)
+        given = [v for v in answers.values() if v is not None]
+        total = sum(given)
+        maximum = self.scale.maximum if self.scale else 10
+        threshold = getattr(self, "threshold", 9)
+        if given and len(given) == len(answers):
+            verdict = "fit for discharge" if total >= threshold else f"below {threshold}: not yet"
+            self.total.setText(f"Total {total}/{maximum}  ·  {verdict}")
+        else:
+            self.total.setText(f"Total so far {total}/{maximum}  ·  {len(answers) - len(given)} not answered")
+
+    def _save(self) -> None:
+        answers = _answers(self.combos)
+        missing = [self.scale.item(k).label for k, v in answers.items() if v is None]
+        if missing:
+            self.message.show_refusal(f"choose {', '.join(missing)} first.")
+            return
+        run_here(self.panel.runner, self.message, ops.record_discharge_assessment, self.panel.session_id, answers)
+
+
+class DischargeChecklist(QGroupBox):
+    def __init__(self, panel: "RecordPanel"):
+        super().__init__("Discharge checklist")
+        self.panel = panel
+        self.boxes: dict[str, QCheckBox] = {}
+        layout = QVBoxLayout(self)
+        for key, label in DISCHARGE_ITEMS.items():
+            box = QCheckBox(label)
+            box.setObjectName(f"discharge_{key}")
+            box.clicked.connect(lambda checked, k=key: self._ticked(k, checked))
+            self.boxes[key] = box
+            layout.addWidget(box)
+        row = QHBoxLayout()
+        label = QLabel("Ready to leave at")
+        self.ready = QLineEdit()
+        self.ready.setObjectName("readyToLeave")
+        self.ready.setPlaceholderText("HH:MM")
+        self.ready.setMaximumWidth(110)
+        self.ready.setToolTip("When the patient would have been ready to leave, without the minimum monitoring time")
+        label.setBuddy(self.ready)
+        self.ready.returnPressed.connect(self._save_ready)
+        self.ready_save = QPushButton("Save time")
+        self.ready_save.clicked.connect(self._save_ready)
+        self.ready_now = QPushButton("Now")
+        self.ready_now.clicked.connect(self._ready_now)
+        row.addWidget(label)
+        row.addWidget(self.ready)
+        row.addWidget(self.ready_save)
+        row.addWidget(self.ready_now)
+        row.addStretch(1)
+        layout.addLayout(row)
+        hint = QLabel("(as if there were no minimum monitoring time — for the esketamine monitoring form)")
+        set_role(hint, "muted")
+        hint.setWordWrap(True)
+        layout.addWidget(hint)
+        self.message = MessageLine()
+        layout.addWidget(self.message)
+
+    def show_record(self, r: SessionRecord) -> None:
+        items = (r.discharge_checklist.items if r.discharge_checklist else {}) or {}
+        for key, box in self.boxes.items():
+            box.setChecked(bool(items.get(key)))
+        if not self.ready.hasFocus():
+            self.ready.setText(local_hm(r.ready_to_leave_at) if r.ready_to_leave_at else "")
+
+    def _save(self, ready: datetime | None, **overrides) -> bool:
+        r = self.panel.record
+        saved = (r.discharge_checklist.items if r.discharge_checklist else {}) or {}
+        values = {k: b.isChecked() for k, b in self.boxes.items()}
+        values.update(overrides)
+        kwargs: dict = {}
+        taken_back = [k for k in DISCHARGE_ITEMS if saved.get(k) and not values[k]]
+        changed_time = r.ready_to_leave_at is not None and ready != r.ready_to_leave_at
+        if taken_back or changed_time:
+            what = DISCHARGE_ITEMS[taken_back[0]] if taken_back else "the ready-to-leave time"
+            reason = prompts.ask_text(self, "Change the discharge checklist", f"Why change “{what}”?")
+            if not (reason or "").strip():
+                return False
+            kwargs["correction_reason"] = reason
+        return run_here(self.panel.runner, self.message, ops.record_discharge_checklist, self.panel.session_id,
+                        ready_to_leave_at=ready, **values, **kwargs) is not None
+
+    def _ticked(self, key: str, checked: bool) -> None:
+        if not self._save(self.panel.record.ready_to_leave_at):
+            self.boxes[key].setChecked(not checked)
+
+    def _save_ready(self) -> None:
+        try:
+            when = parse_time_of_day(self.ready.text(), self.panel.runner.store.clock.now(), "Ready to leave")
+        except ValueError as exc:
+            self.message.show_refusal(str(exc))
+            return
+        if when is None:
+            self.message.show_refusal("type the time the patient was ready to leave (HH:MM), or press Now.")
+            return
+        self._save(when)
+
+    def _ready_now(self) -> None:
+        now = self.panel.runner.store.clock.now()
+        self.ready.setText(local_hm(now))
+        self._save(now.replace(second=0, microsecond=0))
+
+
+# ---------------------------------------------------------------- the panel
+
+
+class RecordPanel(QWidget):
+    """The whole session record for one session, in three tabs."""
+
+    #: after every reload, with the new SessionRecord
+    refreshed = Signal(object)
+
+    def __init__(self, runner: OpRunner, session_id: int, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("recordPanel")
+        self.runner = runner
+        self.session_id = session_id
+        self.record: SessionRecord = load_record(runner.store, session_id)
+
+        self.tabs = QTabWidget()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        self.state_line = QLabel()
+        self.state_line.setObjectName("recordState")
+        self.state_line.setWordWrap(True)
+        layout.addWidget(self.state_line)
+        layout.addWidget(self.tabs, 1)
+
+        # before dosing
+        self.predose = PredoseChecklist(self)
+        self.phq9 = Phq9Form(self)
+        self.dose_missing = MissingList()
+        self.tabs.addTab(self._page(self.dose_missing, self.predose, self.phq9), "1  Before dosing")
+
+        # discharge
+        self.monitoring_time = QLabel()
+        self.monitoring_time.setObjectName("monitoringTime")
+        self.monitoring_time.setWordWrap(True)
+        self.recovery_button = QPushButton("Move to recovery")
+        self.recovery_button.setObjectName("moveToRecovery")
+        self.recovery_button.clicked.connect(self._to_recovery)
+        self.score = DischargeScoreForm(self)
+        self.discharge_checklist = DischargeChecklist(self)
+        self.discharge_missing = MissingList()
+        self.discharge_button = QPushButton("Discharge patient")
+        self.discharge_button.setObjectName("dischargeButton")
+        set_role(self.discharge_button, "primary")
+        self.discharge_button.clicked.connect(self._discharge)
+        self.discharge_message = MessageLine()
+        top = QHBoxLayout()
+        top.addWidget(self.monitoring_time, 1)
+        top.addWidget(self.recovery_button)
+        top.addWidget(self.discharge_button)
+        self.tabs.addTab(self._page(top, self.discharge_message, self.discharge_missing, self.score,
+                                    self.discharge_checklist), "2  Discharge")
+
+        # signing and addenda
+        self.sign_missing = MissingList()
+        self.signature = QLabel()
+        self.signature.setObjectName("signature")
+        self.signature.setWordWrap(True)
+        self.sign_button = QPushButton("Sign and lock the record")
+        self.sign_button.setObjectName("signButton")
+        set_role(self.sign_button, "primary")
+        self.sign_button.clicked.connect(self._sign)
+        self.sign_message = MessageLine()
+        sign_row = QHBoxLayout()
+        sign_row.addWidget(self.signature, 1)
+        sign_row.addWidget(self.sign_button)
+        addenda = QGroupBox("Addenda (after signing)")
+        addenda_layout = QVBoxLayout(addenda)
+        self.addenda_list = QLabel()
+        self.addenda_list.setObjectName("addendaList")
+        self.addenda_list.setWordWrap(True)
+        self.addenda_list.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.addendum_reason = QLineEdit()
+        self.addendum_reason.setObjectName("addendumReason")
+        self.addendum_reason.setPlaceholderText("Reason, e.g. follow-up call the next day")
+        self.addendum_text = QPlainTextEdit()
+        self.addendum_text.setObjectName("addendumText")
+        self.addendum_text.setPlaceholderText("What to add to the signed record")
+        self.addendum_text.setFixedHeight(80)
+        self.addendum_text.setTabChangesFocus(True)
+        self.addendum_button = QPushButton("Add addendum")
+        self.addendum_button.setObjectName("addAddendum")
+        self.addendum_button.clicked.connect(self._add_addendum)
+        self.addendum_message = MessageLine()
+        addenda_layout.addWidget(self.addenda_list)
+        addenda_layout.addWidget(self.addendum_reason)
+        addenda_layout.addWidget(self.addendum_text)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(self.addendum_button)
+        addenda_layout.addLayout(row)
+        addenda_layout.addWidget(self.addendum_message)
+        self.end_button = QPushButton("Cancel session…")
+        self.end_button.setObjectName("endEarly")
+        self.end_button.clicked.connect(self.end_early)
+        end_row = QHBoxLayout()
+        end_row.addStretch(1)
+        end_row.addWidget(self.end_button)
+        self.tabs.addTab(self._page(self.sign_missing, sign_row, self.sign_message, addenda, end_row),
+                         "3  Sign and addenda")
+
+        runner.changed.connect(self._on_changed)
+        runner.actor_changed.connect(lambda _actor: self.show_record(self.record))
+        self.show_record(self.record)
+        self.tabs.setCurrentIndex(TAB_FOR_STATE.get(self.record.state, 0))
+
+    @staticmethod
+    def _page(*parts) -> QScrollArea:
+        inner = QWidget()
+        layout = QVBoxLayout(inner)
+        layout.setSpacing(10)
+        for part in parts:
+            if isinstance(part, QWidget):
+                layout.addWidget(part)
+            else:
+                layout.addLayout(part)
+        layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(inner)
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        return scroll
+
+    # ------------------------------------------------------------ refresh
+
+    def _on_changed(self, changes: Changes) -> None:
+        if self.session_id in changes.sessions:
+            self.refresh()
+
+    def refresh(self) -> None:
+        self.record = load_record(self.runner.store, self.session_id)
+        self.show_record(self.record)
+
+    def tick(self, now: datetime) -> None:
+        """Once a second from the chart: the monitoring countdown and the lists
+        that depend on the time. No query."""
+        self.record.chart.now = now
+        self._show_lists(self.record)
+
+    def show_record(self, r: SessionRecord) -> None:
+        actor = self.runner.actor
+        can_chart = bool(actor and actor.can(Permission.CHART))
+        can_sign = bool(actor and actor.can(Permission.SIGN))
+        open_ = r.state not in ("signed", "cancelled")
+        predose_open = r.state in ("planned", "pre_dose")
+        self.state_line.setText(self._state_text(r))
+        self.predose.show_record(r)
+        self.phq9.show_record(r)
+        self.score.show_record(r)
+        self.discharge_checklist.show_record(r)
+        self.predose.setEnabled(can_chart and predose_open)
+        self.phq9.setEnabled(can_chart and open_)
+        after_dose = r.state in ("monitoring", "recovery")
+        self.score.setEnabled(can_chart and after_dose)
+        self.discharge_checklist.setEnabled(can_chart and after_dose)
+        self.recovery_button.setVisible(r.state == "monitoring")
+        self.recovery_button.setEnabled(can_chart)
+        self.discharge_button.setEnabled(can_chart and r.state == "recovery")
+        self.sign_button.setEnabled(can_sign and r.state in ("discharged", "stopped", "cancelled"))
+        self.sign_button.setToolTip("" if can_sign else "Only the supervising physician signs the record.")
+        self.sign_button.setVisible(r.state != "signed")
+        self.signature.setText(self._signature_text(r, can_sign))
+        can_add = bool(actor and actor.can(Permission.ADDENDUM)) and r.signed
+        for w in (self.addendum_reason, self.addendum_text, self.addendum_button):
+            w.setEnabled(can_add)
+        self.addenda_list.setText("\n\n".join(
+            f"{a.at.astimezone():%d %b %Y} {local_hm(a.at)} · {r.who(a.author_id)} · reason: {a.reason}\n{a.text}"
+            for a in r.addenda) or ("No addenda." if r.signed else "Addenda are added once the record is signed."))
+        self.end_button.setText("Cancel session…" if predose_open else "Stop early…")
+        self.end_button.setVisible(r.state in ("planned", "pre_dose", "dosing", "monitoring", "recovery"))
+        self.end_button.setEnabled(can_chart)
+        self._show_lists(r)
+        self.refreshed.emit(r)
+
+    def _show_lists(self, r: SessionRecord) -> None:
+        from ketamon.core.record import missing_for
+
+        if r.state in ("planned", "pre_dose"):
+            self.dose_missing.show_missing("Still needed before the first dose:", missing_for(r, "dose"),
+                                           "Ready for the first dose.")
+        else:
+            self.dose_missing.show_missing("", [], f"Pre-dose checks done; first dose at {local_hm(r.first_dose_at)}."
+                                           if r.first_dose_at else "No dose was given.")
+        if r.state in ("discharged", "signed") or r.outcome in ("stopped", "cancelled"):
+            when = r.discharged_at
+            self.discharge_missing.show_missing("", [], f"Discharged at {local_hm(when)}." if when else
+                                                f"Session {r.outcome}: no discharge.")
+        else:
+            self.discharge_missing.show_missing("Still needed before discharge:", missing_for(r, "discharge"),
+                                                "Everything is recorded: the patient may be discharged.")
+        if r.signed:
+            self.sign_missing.show_missing("", [], "Signed and locked.")
+        else:
+            self.sign_missing.show_missing("Still needed before signing:", missing_for(r, "sign"),
+                                           "Complete: the supervising physician may sign.")
+        self.monitoring_time.setText(self._monitoring_text(r))
+
+    @staticmethod
+    def _state_text(r: SessionRecord) -> str:
+        p = r.chart.patient
+        text = f"{p.display_name} · {r.protocol.name} · {r.state_label}"
+        if r.state in ("stopped", "cancelled") and r.session.state_reason:
+            text += f" — {r.session.state_reason}"
+        if r.signed and r.outcome in ("stopped", "cancelled"):
+            text += f" (session {r.outcome})"
+        return text
+
+    @staticmethod
+    def _monitoring_text(r: SessionRecord) -> str:
+        minimum = _fmt(r.protocol.minimum_monitoring_minutes)
+        not_before = r.discharge_not_before
+        if not_before is None:
+            return f"Minimum monitoring time: {minimum} min from {r.monitoring_anchor}."
+        text = f"Discharge not before {local_hm(not_before)} ({minimum} min from {r.monitoring_anchor})"
+        if r.state in ("monitoring", "recovery") and r.now < not_before:
+            left = int(-(-(not_before - r.now).total_seconds() // 60))
+            text += f" — {left} min to go"
+        return text + "."
+
+    @staticmethod
+    def _signature_text(r: SessionRecord, can_sign: bool) -> str:
+        if r.signed:
+            return f"Signed by {r.signed_by} at {local_hm(r.signed_at)} on {r.signed_at.astimezone():%d %b %Y}."
+        supervising = r.who(r.session.physician_id) if r.session.physician_id else "not named yet"
+        return f"Supervising physician: {supervising}." + ("" if can_sign else " Signing is for physicians.")
+
+    # ------------------------------------------------------------ actions
+
+    def _to_recovery(self) -> None:
+        run_here(self.runner, self.discharge_message, ops.move_to_recovery, self.session_id)
+
+    def _discharge(self) -> None:
+        if not prompts.confirm(self, "Discharge", f"Discharge {self.record.chart.patient.display_name} now?"):
+            return
+        run_here(self.runner, self.discharge_message, ops.discharge, self.session_id)
+
+    def _sign(self) -> None:
+        if not prompts.confirm(self, "Sign the record",
+                               "Sign and lock this session record? Afterwards only addenda can be added."):
+            return
+        run_here(self.runner, self.sign_message, ops.sign_session, self.session_id)
+
+    def _add_addendum(self) -> None:
+        changes = run_here(self.runner, self.addendum_message, ops.add_addendum, self.session_id,
+                           self.addendum_text.toPlainText(), reason=self.addendum_reason.text())
+        if changes is not None:
+            self.addendum_text.clear()
+            self.addendum_reason.clear()
+
+    def end_early(self) -> None:
+        """Cancel (before any dose) or stop early (after), with the reason asked for."""
+        cancel = self.record.state in ("planned", "pre_dose")
+        title = "Cancel the session" if cancel else "Stop the session early"
+        reason = prompts.ask_text(self, title, "Reason:" if cancel else "Why is the session stopped early?")
+        if reason is None:
+            return
+        operation = ops.cancel_session if cancel else ops.stop_early
+        run_here(self.runner, self.sign_message, operation, self.session_id, reason)
+
+
+# ---------------------------------------------------------------- in the chart
+
+
+class RecordWindow(QDialog):
+    """The record panel in its own window beside the chart (not modal)."""
+
+    def __init__(self, runner: OpRunner, session_id: int, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setModal(False)
+        self.panel = RecordPanel(runner, session_id, self)
+        self.setWindowTitle(f"Session record — {self.panel.record.chart.patient.display_name}")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.panel)
+        self.resize(860, 820)
+
+
+class RecordBar(QWidget):
+    """One line in the chart's actions bar: where the record stands and what the
+    next step still needs, with the buttons that open the record."""
+
+    def __init__(self, runner: OpRunner, session_id: int, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("recordBar")
+        self.runner = runner
+        self.session_id = session_id
+        self.window_: RecordWindow | None = None
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(8)
+        self.summary = QLabel()
+        self.summary.setObjectName("recordSummary")
+        self.summary.setWordWrap(False)
+        self.open_button = QPushButton()
+        self.open_button.setObjectName("openRecord")
+        self.open_button.clicked.connect(self.open_record)
+        layout.addWidget(self.summary, 1)
+        layout.addWidget(self.open_button)
+        self.record: SessionRecord = load_record(runner.store, session_id)
+        runner.changed.connect(self._on_changed)
+        self.show_record(self.record)
+
+    def _on_changed(self, changes: Changes) -> None:
+        if self.session_id in changes.sessions:
+            self.record = load_record(self.runner.store, self.session_id)
+            self.show_record(self.record)
+
+    def tick(self, now: datetime) -> None:
+        self.record.chart.now = now
+        self.show_record(self.record)
+        if self.window_ is not None:
+            self.window_.panel.tick(now)
+
+    def show_record(self, r: SessionRecord) -> None:
+        """Calm while nothing is asked of anyone (dosing, monitoring time running);
+        amber when the next step waits for entries; green when it can be taken."""
+        from ketamon.core.record import missing_for
+
+        step, button = {
+            "planned": ("dose", "Pre-dose checks…"), "pre_dose": ("dose", "Pre-dose checks…"),
+            "dosing": (None, "Session record…"), "monitoring": ("discharge", "Discharge…"),
+            "recovery": ("discharge", "Discharge…"), "discharged": ("sign", "Sign…"),
+            "stopped": ("sign", "Sign…"), "cancelled": ("sign", "Sign…"), "signed": (None, "Record and addenda…"),
+        }[r.state]
+        self.open_button.setText(button)
+        role: str | None = None
+        if r.signed:
+            text, role = f"Signed by {r.signed_by} at {local_hm(r.signed_at)}", "complete"
+        elif r.state == "dosing":
+            text = "Dosing in progress"
+        elif r.state == "monitoring":
+            not_before = r.discharge_not_before
+            if not_before is not None and r.now < not_before:
+                left = int(-(-(not_before - r.now).total_seconds() // 60))
+                text = f"Monitoring · discharge not before {local_hm(not_before)} ({left} min to go)"
+            else:
+                text = "Monitoring · minimum time reached: move to recovery when the patient is ready"
+        else:
+            missing = missing_for(r, step)
+            words = {"dose": "Before the first dose", "discharge": "Before discharge",
+                     "sign": "Before signing"}[step]
+            if missing:
+                more = f"  (+{len(missing) - 1} more)" if len(missing) > 1 else ""
+                text, role = f"{words}: {len(missing)} still needed — {missing[0]}{more}", "missing"
+            else:
+                text = {"dose": "Pre-dose checks complete: ready for the first dose",
+                        "discharge": "Ready for discharge", "sign": "Ready for the physician's signature"}[step]
+                role = "complete"
+        set_role(self.summary, role)
+        self.summary.setText(text)
+
+    def open_record(self) -> RecordWindow:
+        if self.window_ is None:
+            self.window_ = RecordWindow(self.runner, self.session_id, self.window())
+        self.window_.panel.tabs.setCurrentIndex(TAB_FOR_STATE.get(self.record.state, 0))
+        self.window_.show()
+        self.window_.raise_()
+        self.window_.activateWindow()
+        return self.window_
+
+
+def add_record_bar(chart) -> RecordBar:
+    """Chart extension (ketamon.gui.chart_view.register_chart_extension): the record
+    bar in the chart's actions bar, kept in time by the chart's clock."""
+    bar = RecordBar(chart.runner, chart.session_id, chart)
+    chart.actions_bar.addWidget(bar, 1)
+    chart.ticked.connect(bar.tick)
+    chart.record_bar = bar
+    return bar
+
+
+def install() -> None:
+    """Put the record bar into every session chart built from now on."""
+    from ketamon.gui.chart_view import register_chart_extension
+
+    register_chart_extension(add_record_bar)

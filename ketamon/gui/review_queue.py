@@ -1,0 +1,395 @@
+"""The supervising physician's alert review queue, across all sessions.
+
+Filters (unreviewed / open / all, priority, session), a table most urgent first,
+and for the chosen alert its context: the readings around it (table and a small
+plot), then a comment and Review. Several selected alerts can be reviewed with
+one comment. "Edit patient limits…" opens the limits dialog; "Open chart" asks
+the main window to show the session.
+
+Reads come from ketamon.core.alerts (review_queue, alert_context); changes go
+through the OpRunner. Refreshes on OpRunner.changed.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QFont
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFrame,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMenu,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ketamon.core import alerts
+from ketamon.core.chart import describe_side_effect
+from ketamon.core.ops import alerting
+from ketamon.core.ops.base import Changes
+from ketamon.core.permissions import Permission
+from ketamon.gui.runner import OpRunner
+from ketamon.gui.theme import colour, set_role
+from ketamon.gui.widgets import local_hm
+
+SHOW = (("Unreviewed", dict(unreviewed_only=True)), ("Open (condition still present)", dict(
+    unreviewed_only=False, open_only=True)), ("All", dict(unreviewed_only=False)))
+PRIORITY_CHOICES = (("Any priority", None), ("*** High", "high"), ("** Medium", "medium"), ("* Low", "low"))
+COLUMNS = ("", "Raised", "Patient", "Alert", "State")
+
+
+def state_summary(a: alerts.AlertView, now: datetime) -> str:
+    """'ACTIVE', 'acknowledged', 'cleared 09:40', then ' · reviewed' when it is."""
+    text = a.state_text(now).replace(", audio paused", "") if a.active else f"cleared {local_hm(a.cleared_at)}"
+    return text + (" · reviewed" if a.reviewed_at else "")
+
+
+def _cell(text: str) -> QTableWidgetItem:
+    item = QTableWidgetItem(text)
+    item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
+    return item
+
+
+class ContextPlot(pg.PlotWidget):
+    """BP and HR around the alert, with a line where it was raised."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent=parent, axisItems={"bottom": pg.DateAxisItem()})
+        self.setBackground(colour("plot_background"))
+        self.setMinimumHeight(170)
+        self.showGrid(x=True, y=True, alpha=0.25)
+        self.setMouseEnabled(x=False, y=False)
+        self.hideButtons()
+        bp, hr = colour("plot_bp"), colour("plot_hr")
+        self.sys = self.plot([], [], pen=pg.mkPen(bp, width=1.5), symbol="t", symbolSize=10, symbolBrush=bp,
+                             symbolPen=bp)
+        self.dia = self.plot([], [], pen=pg.mkPen(bp, width=1.5, style=Qt.PenStyle.DashLine), symbol="t1",
+                             symbolSize=10, symbolBrush=bp, symbolPen=bp)
+        self.hr = self.plot([], [], pen=pg.mkPen(hr, width=1.5), symbol="o", symbolSize=6, symbolBrush=hr,
+                            symbolPen=hr)
+        self.raised = pg.InfiniteLine(angle=90, pen=pg.mkPen(colour("alert_high"), width=2))
+        self.addItem(self.raised, ignoreBounds=True)
+        self.raised.hide()
+        self.setMenuEnabled(False)
+        # pyqtgraph makes its menus without a parent: adopt them so they go with this widget
+        item = self.getPlotItem()
+        for menu in (getattr(item, "ctrlMenu", None), getattr(item.getViewBox(), "menu", None)):
+            if isinstance(menu, QMenu) and menu.parent() is None:
+                menu.setParent(self, menu.windowFlags())
+
+    def show_context(self, ctx: alerts.AlertContext | None) -> None:
+        if ctx is None:
+            for c in (self.sys, self.dia, self.hr):
+                c.setData([], [])
+            self.raised.hide()
+            return
+        bp = [v for v in ctx.vitals if v.systolic is not None]
+        hr = [v for v in ctx.vitals if v.heart_rate is not None]
+        self.sys.setData([v.measured_at.timestamp() for v in bp], [v.systolic for v in bp])
+        self.dia.setData([v.measured_at.timestamp() for v in bp], [v.diastolic for v in bp])
+        self.hr.setData([v.measured_at.timestamp() for v in hr], [v.heart_rate for v in hr])
+        self.raised.setPos(ctx.alert.raised_at.timestamp())
+        self.raised.show()
+        self.setXRange(ctx.window[0].timestamp(), ctx.window[1].timestamp(), padding=0.02)
+
+    def series(self, name: str) -> list[float]:
+        ys = getattr(self, name).getData()[1]
+        return [] if ys is None else [float(y) for y in ys]
+
+
+class ReviewQueue(QWidget):
+    """The page. `open_session(int)` asks the window to show a session's chart."""
+
+    open_session = Signal(int)
+
+    def __init__(self, runner: OpRunner, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.runner = runner
+        self.rows: list[alerts.AlertView] = []
+        self.context: alerts.AlertContext | None = None
+        self.limits_dialog = None
+
+        title = QLabel("Alert review")
+        title.setObjectName("reviewTitle")
+        self.show_filter = QComboBox()
+        for label, _kw in SHOW:
+            self.show_filter.addItem(label)
+        self.priority_filter = QComboBox()
+        for label, value in PRIORITY_CHOICES:
+            self.priority_filter.addItem(label, value)
+        self.session_filter = QComboBox()
+        self.session_filter.addItem("All sessions", None)
+        self.count = QLabel()
+        self.count.setObjectName("reviewCount")
+        self.refresh_button = QPushButton("Refresh")
+        for w in (self.show_filter, self.priority_filter, self.session_filter):
+            w.currentIndexChanged.connect(self.reload)
+        self.refresh_button.clicked.connect(self.reload)
+        filters = QHBoxLayout()
+        filters.addWidget(title)
+        filters.addSpacing(12)
+        filters.addWidget(self.show_filter)
+        filters.addWidget(self.priority_filter)
+        filters.addWidget(self.session_filter)
+        filters.addStretch(1)
+        filters.addWidget(self.count)
+        filters.addWidget(self.refresh_button)
+
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setObjectName("reviewTable")
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().hide()
+        self.table.setWordWrap(False)
+        header = self.table.horizontalHeader()
+        for col in range(len(COLUMNS)):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.Stretch if COLUMNS[col] == "Alert"
+                                        else QHeaderView.ResizeMode.ResizeToContents)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.table.itemSelectionChanged.connect(self._selection_changed)
+
+        # detail
+        self.detail_title = QLabel("Choose an alert")
+        self.detail_title.setObjectName("reviewDetailTitle")
+        self.detail_title.setWordWrap(True)
+        self.detail_facts = QLabel()
+        self.detail_facts.setWordWrap(True)
+        self.plot = ContextPlot()
+        self.readings = QTableWidget(0, 3)
+        self.readings.setHorizontalHeaderLabels(("Time", "Entry", ""))
+        self.readings.verticalHeader().hide()
+        self.readings.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.readings.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.readings.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        self.readings.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        self.comment = QPlainTextEdit()
+        self.comment.setPlaceholderText("Review comment (required): what you saw and what was done")
+        self.comment.setMaximumHeight(80)
+        self.review_button = QPushButton("Review")
+        set_role(self.review_button, "primary")
+        self.review_button.clicked.connect(self.review)
+        self.limits_button = QPushButton("Edit patient limits…")
+        self.limits_button.clicked.connect(self.edit_limits)
+        self.open_button = QPushButton("Open chart")
+        self.open_button.clicked.connect(self._open_chart)
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.review_button)
+        buttons.addWidget(self.limits_button)
+        buttons.addWidget(self.open_button)
+        buttons.addStretch(1)
+        detail = QFrame()
+        detail.setObjectName("reviewDetail")
+        dl = QVBoxLayout(detail)
+        dl.addWidget(self.detail_title)
+        dl.addWidget(self.detail_facts)
+        dl.addWidget(self.plot, 2)
+        dl.addWidget(self.readings, 2)
+        dl.addWidget(self.comment)
+        dl.addLayout(buttons)
+        dl.addWidget(self.message)
+
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.table)
+        split.addWidget(detail)
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 1)
+        split.setSizes([700, 600])
+        split.setChildrenCollapsible(False)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        layout.addLayout(filters)
+        layout.addWidget(split, 1)
+
+        runner.changed.connect(self._on_changed)
+        runner.actor_changed.connect(lambda _a: self._update_buttons())
+        self.reload()
+
+    # ------------------------------------------------------------ data
+
+    def _on_changed(self, changes: Changes) -> None:
+        if changes.kinds & {"alerts", "session", "limits"}:
+            self.reload()
+
+    def reload(self) -> None:
+        kwargs = dict(SHOW[self.show_filter.currentIndex()][1])
+        kwargs["priority"] = self.priority_filter.currentData()
+        kwargs["session_id"] = self.session_filter.currentData()
+        keep = set(self.selected_ids())
+        self.rows = alerts.review_queue(self.runner.store, **kwargs)
+        self._fill_sessions()
+        now = self.runner.store.clock.now()
+        self.table.blockSignals(True)
+        self.table.setRowCount(len(self.rows))
+        bold = QFont()
+        bold.setBold(True)
+        for r, a in enumerate(self.rows):
+            cells = [a.mark or a.priority_label, f"{a.raised_at.astimezone():%d %b} {local_hm(a.raised_at)}",
+                     a.patient_name or "—", a.message, state_summary(a, now)]
+            for c, text in enumerate(cells):
+                item = _cell(text)
+                item.setData(Qt.ItemDataRole.UserRole, a.id)
+                item.setToolTip(a.message)
+                if c == 0 and a.priority in ("high", "medium", "low"):
+                    item.setBackground(QColor(colour(f"alert_{a.priority}")))
+                    item.setForeground(QColor(colour(f"alert_{a.priority}_text")))
+                    item.setFont(bold)
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                elif not a.active:
+                    item.setForeground(QColor(colour("alert_cleared_text")))
+                self.table.setItem(r, c, item)
+        self.table.blockSignals(False)
+        self.count.setText(f"{len(self.rows)} alert{'s' if len(self.rows) != 1 else ''}")
+        if keep:
+            self.select_ids(keep)
+        elif self.rows:
+            self.table.selectRow(0)
+        self._selection_changed()
+
+    def _fill_sessions(self) -> None:
+        """The session filter lists every session that has alerts in view (kept)."""
+        known = {self.session_filter.itemData(i) for i in range(self.session_filter.count())}
+        for a in self.rows:
+            if a.session_id is not None and a.session_id not in known:
+                self.session_filter.blockSignals(True)
+                self.session_filter.addItem(f"{a.patient_name} — session {a.session_id}", a.session_id)
+                self.session_filter.blockSignals(False)
+                known.add(a.session_id)
+
+    # ------------------------------------------------------------ selection and detail
+
+    def selected_ids(self) -> list[int]:
+        rows = sorted({i.row() for i in self.table.selectedIndexes()})
+        return [self.rows[r].id for r in rows if r < len(self.rows)]
+
+    def select_ids(self, ids) -> None:
+        self.table.clearSelection()
+        mode = self.table.selectionMode()
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.MultiSelection)
+        for r, a in enumerate(self.rows):
+            if a.id in ids:
+                self.table.selectRow(r)
+        self.table.setSelectionMode(mode)
+
+    def current(self) -> alerts.AlertView | None:
+        ids = self.selected_ids()
+        return next((a for a in self.rows if ids and a.id == ids[0]), None)
+
+    def _selection_changed(self) -> None:
+        a = self.current()
+        self.context = alerts.alert_context(self.runner.store, a.id) if a else None
+        self._show_detail(a)
+        self._update_buttons()
+
+    def _show_detail(self, a: alerts.AlertView | None) -> None:
+        if a is None:
+            self.detail_title.setText("Choose an alert")
+            self.detail_facts.setText("")
+            self.plot.show_context(None)
+            self.readings.setRowCount(0)
+            return
+        n = len(self.selected_ids())
+        self.detail_title.setText(f"{a.mark} {a.message}" + (f"   (+{n - 1} selected)" if n > 1 else ""))
+        facts = [f"{a.patient_name} ({a.mrn})" if a.patient_name else "No session",
+                 a.protocol_name, f"raised {local_hm(a.raised_at)}"]
+        if a.escalated_at:
+            facts.append(f"escalated {local_hm(a.escalated_at)}")
+        facts.append(f"cleared {local_hm(a.cleared_at)}" if a.cleared_at else "still present")
+        if a.acknowledged_by:
+            facts.append(f"acknowledged by {a.acknowledged_by} at {local_hm(a.acknowledged_at)}")
+        if a.reviewed_by:
+            facts.append(f"reviewed by {a.reviewed_by} at {local_hm(a.reviewed_at)}: {a.review_comment}")
+        self.detail_facts.setText(" · ".join(f for f in facts if f))
+        self.plot.show_context(self.context)
+        self._fill_readings(a)
+
+    def _fill_readings(self, a: alerts.AlertView) -> None:
+        from ketamon.core.chart import describe_vitals
+
+        ctx = self.context
+        lines: list[tuple[datetime, str, bool]] = []
+        if ctx is not None:
+            src_id = ctx.source.id if ctx.source is not None else None
+            for v in ctx.vitals:
+                lines.append((v.measured_at, describe_vitals(v), a.rule != "technical" and v.id == src_id
+                              and type(ctx.source).__name__ == "VitalSigns"))
+            for e in ctx.side_effects:
+                lines.append((e.observed_at, describe_side_effect(e), e.id == src_id
+                              and type(ctx.source).__name__ == "SideEffect"))
+        lines.sort(key=lambda x: x[0])
+        self.readings.setRowCount(len(lines))
+        for r, (at, text, is_source) in enumerate(lines):
+            self.readings.setItem(r, 0, _cell(local_hm(at)))
+            self.readings.setItem(r, 1, _cell(text))
+            self.readings.setItem(r, 2, _cell("◀ finding" if is_source else ""))
+
+    def readings_text(self) -> list[str]:
+        return [" ".join(self.readings.item(r, c).text() for c in range(3)).strip()
+                for r in range(self.readings.rowCount())]
+
+    def _update_buttons(self) -> None:
+        actor = self.runner.actor
+        a = self.current()
+        can_review = bool(actor and actor.can(Permission.REVIEW))
+        unreviewed = [x for x in self.rows if x.id in set(self.selected_ids()) and x.reviewed_at is None]
+        self.review_button.setEnabled(can_review and bool(unreviewed))
+        self.comment.setEnabled(can_review)
+        self.limits_button.setVisible(bool(actor and actor.can(Permission.SET_LIMITS)))
+        self.limits_button.setEnabled(a is not None and a.session_id is not None)
+        self.open_button.setEnabled(a is not None and a.session_id is not None)
+        if not can_review:
+            self.message.setText("Only a physician can review alerts.")
+            set_role(self.message, None)
+
+    # ------------------------------------------------------------ actions
+
+    def review(self) -> None:
+        ids = [a.id for a in self.rows if a.id in set(self.selected_ids()) and a.reviewed_at is None]
+        if not ids:
+            return
+        changes = self.runner.run(alerting.review_alerts, ids, self.comment.toPlainText())
+        if changes is None:
+            self.message.setText(self.runner.last_refusal or "Not saved.")
+            set_role(self.message, "refusal")
+            return
+        self.comment.clear()
+        self.message.setText(changes.message)
+        set_role(self.message, "ok")
+
+    def edit_limits(self):
+        from ketamon.core.models import Session
+        from ketamon.gui.limits_dialog import LimitsDialog
+
+        a = self.current()
+        if a is None or a.session_id is None:
+            return None
+        with self.runner.store.read() as db:
+            patient_id = db.get(Session, a.session_id).patient_id
+        self.limits_dialog = LimitsDialog(self.runner, patient_id, session_id=a.session_id, parent=self)
+        self.limits_dialog.finished.connect(self._limits_closed)
+        self.limits_dialog.open()
+        return self.limits_dialog
+
+    def _limits_closed(self, _result: int) -> None:
+        dialog, self.limits_dialog = self.limits_dialog, None
+        if dialog is not None:
+            dialog.deleteLater()
+
+    def _open_chart(self) -> None:
+        a = self.current()
+        if a is not None and a.session_id is not None:
+            self.open_session.emit(a.session_id)

@@ -1,0 +1,304 @@
+"""The records screen for front-desk staff (and anyone finding a past session):
+search by patient name or MRN, date range and state; see at a glance whether each
+record is signed and where its esketamine monitoring form stands; print or export
+the selected session, or open its record (sign, addenda).
+
+The search runs in the core (`ketamon.core.record.find_sessions`); printing and
+exporting are the functions of `ketamon.gui.printing` (each one audited there).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, timedelta
+
+from PySide6.QtCore import QDate, Qt
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDateEdit,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ketamon.core.ops.base import Changes
+from ketamon.core.permissions import Permission
+from ketamon.core.record import STATE_FILTERS, RecordRow, find_sessions
+from ketamon.gui import prompts
+from ketamon.gui.runner import OpRunner
+from ketamon.gui.theme import colour
+from ketamon.gui.widgets import MessageLine, local_hm
+
+COLUMNS = ("Date", "Patient", "MRN", "Protocol", "State", "Signed", "Monitoring form")
+#: monitoring-form status is worked out for at most this many rows per search (one record read each)
+FORM_STATUS_ROWS = 100
+#: Changes kinds after which the list is searched again
+RELOAD_KINDS = {"session", "patient", "assessment", "addendum", "records", "vitals", "dose", "side_effect"}
+
+
+def signature_text(row: RecordRow) -> str:
+    if row.signed:
+        when = row.signed_at.astimezone() if row.signed_at else None
+        return f"✓ {row.signed_by or 'signed'}" + (f", {when:%d %b}" if when else "")
+    if row.state in ("discharged", "stopped", "cancelled"):
+        return "Waiting for signature"
+    return "Open"
+
+
+def form_text(store, row: RecordRow, now) -> str:
+    """The monitoring form's status (ketamon.core.rems), or "" when none is needed."""
+    if not row.form_required:
+        return ""
+    try:
+        from ketamon.core.rems import form_status
+    except ImportError:  # the form's module is not installed: say so, do not guess
+        return "Form status unavailable"
+    status = form_status(store, row.session_id, now)
+    return status.text
+
+
+class RecordsPage(QWidget):
+    def __init__(self, runner: OpRunner, parent: QWidget | None = None,
+                 open_chart: Callable[[int], object] | None = None):
+        super().__init__(parent)
+        self.setObjectName("recordsPage")
+        self.runner = runner
+        self.open_chart = open_chart
+        self.rows: list[RecordRow] = []
+        self.record_windows: dict[int, QWidget] = {}
+        self._stale = False
+
+        today = runner.store.clock.now().astimezone().date()
+        self.search = QLineEdit()
+        self.search.setObjectName("recordsSearch")
+        self.search.setPlaceholderText("Patient name or MRN")
+        self.search.setClearButtonEnabled(True)
+        self.search.returnPressed.connect(self.run_search)
+        self.date_from = self._date_edit(today - timedelta(days=7), "recordsFrom")
+        self.date_to = self._date_edit(today, "recordsTo")
+        self.state = QComboBox()
+        self.state.setObjectName("recordsState")
+        for key, (label, _states) in STATE_FILTERS.items():
+            self.state.addItem(label, key)
+        self.state.currentIndexChanged.connect(self.run_search)
+        self.search_button = QPushButton("Search")
+        self.search_button.clicked.connect(self.run_search)
+
+        filters = QHBoxLayout()
+        for label, widget in (("Patient", self.search), ("From", self.date_from), ("To", self.date_to),
+                              ("State", self.state)):
+            caption = QLabel(label)
+            caption.setBuddy(widget)
+            filters.addWidget(caption)
+            filters.addWidget(widget, 3 if widget is self.search else 0)
+        filters.addWidget(self.search_button)
+
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setObjectName("recordsTable")
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setAlternatingRowColors(True)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setWordWrap(False)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(COLUMNS.index("Protocol"), QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.table.itemSelectionChanged.connect(self._selection_changed)
+        self.table.doubleClicked.connect(lambda _index: self.open_record())
+
+        self.count = QLabel()
+        self.count.setObjectName("recordsCount")
+        self.open_button = QPushButton("Open record…")
+        self.open_button.setToolTip("Sign, read or add an addendum")
+        self.open_button.clicked.connect(self.open_record)
+        self.chart_button = QPushButton("Open chart")
+        self.chart_button.clicked.connect(self._open_chart)
+        self.chart_button.setVisible(open_chart is not None)
+        self.print_summary_button = QPushButton("Print summary…")
+        self.print_summary_button.clicked.connect(self.print_summary)
+        self.print_form_button = QPushButton("Print monitoring form…")
+        self.print_form_button.clicked.connect(self.print_form)
+        self.export_fhir_button = QPushButton("Export FHIR…")
+        self.export_fhir_button.clicked.connect(lambda: self.export("fhir"))
+        self.export_csv_button = QPushButton("Export CSV…")
+        self.export_csv_button.clicked.connect(lambda: self.export("csv"))
+        self.message = MessageLine()
+        actions = QHBoxLayout()
+        actions.addWidget(self.count, 1)
+        for b in (self.open_button, self.chart_button, self.print_summary_button, self.print_form_button,
+                  self.export_fhir_button, self.export_csv_button):
+            actions.addWidget(b)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(10, 10, 10, 10)
+        layout.addLayout(filters)
+        layout.addWidget(self.table, 1)
+        layout.addLayout(actions)
+        layout.addWidget(self.message)
+
+        runner.changed.connect(self._on_changed)
+        runner.actor_changed.connect(lambda _a: self._selection_changed())
+        self.run_search()
+
+    def _date_edit(self, day: date, name: str) -> QDateEdit:
+        edit = QDateEdit(QDate(day.year, day.month, day.day))
+        edit.setObjectName(name)
+        edit.setDisplayFormat("yyyy-MM-dd")
+        edit.setCalendarPopup(True)
+        edit.dateChanged.connect(self.run_search)
+        return edit
+
+    # ------------------------------------------------------------ search
+
+    def run_search(self) -> None:
+        self._stale = False
+        d_from, d_to = self.date_from.date().toPython(), self.date_to.date().toPython()
+        selected = self.selected_session_id()
+        self.rows, more = find_sessions(self.runner.store, self.search.text(), d_from, d_to,
+                                        self.state.currentData() or "any")
+        now = self.runner.store.clock.now()
+        self.table.setSortingEnabled(False)
+        self.table.setRowCount(len(self.rows))
+        for i, row in enumerate(self.rows):
+            when = row.scheduled_at.astimezone()
+            form = form_text(self.runner.store, row, now) if i < FORM_STATUS_ROWS else (
+                "select to see" if row.form_required else "")
+            values = (f"{when:%Y-%m-%d} {local_hm(row.scheduled_at)}", row.patient_name, row.mrn,
+                      row.protocol_name, row.state_label, signature_text(row), form)
+            for col, text in enumerate(values):
+                item = QTableWidgetItem(text)
+                item.setData(Qt.ItemDataRole.UserRole, row.session_id)
+                item.setToolTip(f"{text}, born {row.birth_date:%d %b %Y}" if COLUMNS[col] == "Patient" else text)
+                if COLUMNS[col] == "Signed":
+                    item.setForeground(QColor(colour("ok" if row.signed else "warning" if text.startswith(
+                        "Waiting") else "text_muted")))
+                if COLUMNS[col] == "Monitoring form" and "OVERDUE" in text:
+                    item.setForeground(QColor(colour("refusal")))
+                self.table.setItem(i, col, item)
+        self.table.setColumnWidth(COLUMNS.index("Protocol"), 230)
+        n = len(self.rows)
+        self.count.setText(("No sessions found." if n == 0 else f"{n} session{'s' * (n != 1)}")
+                           + (f" (the newest {n}; narrow the search to see older ones)" if more else ""))
+        if selected is not None:
+            self.select(selected)
+        elif self.rows:
+            self.table.selectRow(0)
+        self._selection_changed()
+
+    def _on_changed(self, changes: Changes) -> None:
+        """Searched again at once when shown; otherwise when next shown (the form
+        status costs a record read per esketamine row)."""
+        if changes.kinds & RELOAD_KINDS:
+            if self.isVisible():
+                self.run_search()
+            else:
+                self._stale = True
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().showEvent(event)
+        if self._stale:
+            self.run_search()
+
+    def texts(self) -> list[list[str]]:
+        """What the table shows, row by row (tests and screen readers)."""
+        return [[self.table.item(r, c).text() for c in range(self.table.columnCount())]
+                for r in range(self.table.rowCount())]
+
+    def selected_session_id(self) -> int | None:
+        items = self.table.selectedItems()
+        return items[0].data(Qt.ItemDataRole.UserRole) if items else None
+
+    def select(self, session_id: int) -> bool:
+        for r in range(self.table.rowCount()):
+            if self.table.item(r, 0).data(Qt.ItemDataRole.UserRole) == session_id:
+                self.table.selectRow(r)
+                return True
+        return False
+
+    def _selection_changed(self) -> None:
+        sid = self.selected_session_id()
+        row = next((r for r in self.rows if r.session_id == sid), None)
+        actor = self.runner.actor
+        has = row is not None
+        self.open_button.setEnabled(has)
+        self.chart_button.setEnabled(has)
+        self.print_summary_button.setEnabled(has and bool(actor and actor.can(Permission.PRINT)))
+        self.print_form_button.setEnabled(has and row.form_required and bool(actor and actor.can(Permission.PRINT)))
+        can_export = has and bool(actor and actor.can(Permission.EXPORT))
+        self.export_fhir_button.setEnabled(can_export)
+        self.export_csv_button.setEnabled(can_export)
+
+    # ------------------------------------------------------------ actions
+
+    def open_record(self):
+        """The record panel of the selected session, in its own window."""
+        from ketamon.gui.record_panel import RecordWindow
+
+        sid = self.selected_session_id()
+        if sid is None:
+            return None
+        window = self.record_windows.get(sid)
+        if window is None:
+            window = RecordWindow(self.runner, sid, self)
+            self.record_windows[sid] = window
+        window.show()
+        window.raise_()
+        return window
+
+    def _open_chart(self) -> None:
+        sid = self.selected_session_id()
+        if sid is not None and self.open_chart is not None:
+            self.open_chart(sid)
+
+    def print_summary(self):
+        from ketamon.gui import printing
+
+        sid = self.selected_session_id()
+        return printing.print_preview(self, self.runner, sid, "summary") if sid is not None else None
+
+    def print_form(self):
+        from ketamon.gui import printing
+
+        sid = self.selected_session_id()
+        return printing.print_form_preview(self, self.runner, sid) if sid is not None else None
+
+    def export(self, fmt: str):
+        """FHIR or CSV export of the selected session: `printing.export_session`
+        asks where to save, audits the export and writes the file."""
+        from ketamon.gui import printing
+
+        sid = self.selected_session_id()
+        if sid is None:
+            return None
+        export_session = getattr(printing, "export_session", None)
+        if export_session is None:
+            prompts.inform(self, "Export", "Export from this screen is not available in this version yet; "
+                                           f"use `ketamon export {sid} --{fmt} FILE` on the command line.")
+            return None
+        return export_session(self, self.runner, sid, fmt)
+
+
+def add_records_page(window) -> RecordsPage:
+    """Window extension (ketamon.gui.main_window.register_window_extension)."""
+    page = RecordsPage(window.runner, open_chart=window.open_session)
+    window.add_page("Records", page)
+    window.records_page = page
+    return page
+
+
+def install() -> None:
+    """Add the Records page to every main window built from now on."""
+    from ketamon.gui.main_window import register_window_extension
+
+    register_window_extension(add_records_page)

@@ -1,0 +1,114 @@
+"""Small pieces the screens share: the message line next to a control, time
+formatting in local time, and parsing what a nurse types."""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QWidget
+
+from ketamon.core.clock import as_utc, to_local
+from ketamon.core.ops.base import Changes
+from ketamon.gui.runner import OpRunner
+from ketamon.gui.theme import set_role
+
+
+def local_hm(when: datetime | None) -> str:
+    """Local wall time as HH:MM ('—' when there is none)."""
+    local = to_local(when)
+    return local.strftime("%H:%M") if local else "—"
+
+
+def format_elapsed(delta: timedelta | None) -> str:
+    """h:mm:ss, the way the clock on the wall reads."""
+    if delta is None:
+        return "—"
+    total = max(int(delta.total_seconds()), 0)
+    h, rest = divmod(total, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}"
+
+
+def format_countdown(delta: timedelta) -> str:
+    total = max(int(round(delta.total_seconds())), 0)
+    m, s = divmod(total, 60)
+    return f"{m}:{s:02d}"
+
+
+_TIME = re.compile(r"^\s*(\d{1,2})\s*[:.h]?\s*(\d{2})\s*$")
+
+
+def parse_time_of_day(text: str, now: datetime, label: str = "Time", *, today: bool = False) -> datetime | None:
+    """What a nurse types as a clock time ('14:32', '1432', '9.05') → aware UTC.
+
+    Empty means "now" (None). The most recent such local time not after now+1 min
+    is meant (typed 23:50 shortly after midnight is yesterday evening); with
+    `today`, that time today even if it is still to come (a planned start).
+    Raises ValueError with a message fit to show."""
+    text = text.strip()
+    if not text:
+        return None
+    m = _TIME.match(text)
+    if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59:
+        raise ValueError(f"{label} “{text}” is not a time: type it as HH:MM, e.g. 14:05.")
+    local_now = now.astimezone()
+    when = local_now.replace(hour=int(m.group(1)), minute=int(m.group(2)), second=0, microsecond=0)
+    if when > local_now + timedelta(minutes=1) and not today:
+        when -= timedelta(days=1)
+    return as_utc(when)
+
+
+def parse_number(text: str, label: str, *, decimal: bool = False) -> int | float | None:
+    """A typed number (',' accepted as the decimal mark); empty → None."""
+    text = text.strip().replace(",", ".")
+    if not text:
+        return None
+    try:
+        return float(text) if decimal else int(text)
+    except ValueError:
+        kind = "a number" if decimal else "a whole number"
+        raise ValueError(f"{label} “{text}” is not {kind}.") from None
+
+
+class MessageLine(QLabel):
+    """One line beside a control saying what just happened: saved (calm green)
+    or refused (muted brick, with the reason). Empty until something happens."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWordWrap(True)
+        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.clear_message()
+
+    def show_ok(self, text: str) -> None:
+        set_role(self, "ok")
+        self.setText(f"✓ {text}")
+        self.setVisible(True)
+
+    def show_refusal(self, text: str) -> None:
+        set_role(self, "refusal")
+        self.setText(f"Not saved: {text}" if not text.startswith("Not saved") else text)
+        self.setVisible(True)
+
+    def clear_message(self) -> None:
+        set_role(self, "message")
+        self.setText("")
+        self.setVisible(False)
+
+    @property
+    def is_refusal(self) -> bool:
+        return self.property("role") == "refusal"
+
+
+def run_here(runner: OpRunner, line: MessageLine, operation: Callable[..., Changes], *args: Any,
+             **kwargs: Any) -> Changes | None:
+    """Run an operation and say the outcome on `line` (the reason when refused)."""
+    changes = runner.run(operation, *args, **kwargs)
+    if changes is None:
+        line.show_refusal(runner.last_refusal or "the entry was refused.")
+    else:
+        line.show_ok(changes.message or "Saved")
+    return changes

@@ -1,0 +1,218 @@
+"""The main window: today's sessions, the new patient / new session dialogs,
+the status line, the extension points, and `--screenshot`."""
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage
+
+from ketamon.core import ops
+from ketamon.core.chart import list_patients, load_chart
+from ketamon.gui.chart_plot import LimitBand
+from ketamon.gui.chart_view import CHART_EXTENSIONS, register_chart_extension
+from ketamon.gui.main_window import WINDOW_EXTENSIONS, MainWindow, register_window_extension
+
+
+@pytest.fixture
+def window(qtbot, runner):
+    w = MainWindow(runner)
+    qtbot.addWidget(w)
+    w.resize(1440, 900)
+    w.show()
+    qtbot.waitExposed(w)
+    return w
+
+
+def click(qtbot, button) -> None:
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def test_todays_sessions_are_listed_with_route_state_and_elapsed_time(qtbot, store, nurse, clock,
+                                                                       esketamine_session, infusion_session,
+                                                                       ready_for_dose, runner):
+    ready_for_dose(esketamine_session)
+    ops.record_dose(store, nurse, esketamine_session, "nasal_device")
+    w = MainWindow(runner)
+    qtbot.addWidget(w)
+    texts = w.sessions.texts()
+    assert len(texts) == 2
+    assert texts[0].splitlines()[:2] == ["NGUYEN, Lan", "Nasal spray · Dosing"]
+    assert texts[0].splitlines()[2] == "Elapsed 0:00:00"
+    assert texts[1].splitlines()[:2] == ["NGUYEN, Lan", "IV infusion · Planned"]
+    clock.advance(minutes=12, seconds=5)
+    w.tick()
+    assert w.sessions.texts()[0].splitlines()[2] == "Elapsed 0:12:05"
+    # the current session (in progress) is the one opened first
+    chart = w.open_current_session()
+    assert chart.session_id == esketamine_session and w.current_chart() is chart
+
+
+def test_choosing_a_session_opens_its_chart(qtbot, window, esketamine_session, infusion_session):
+    window.sessions.reload()
+    window.sessions.list.setCurrentRow(1)
+    assert window.current_chart().session_id == infusion_session
+    assert window.tabs.currentIndex() == window.chart_page_index
+    window.sessions.list.setCurrentRow(0)
+    assert window.current_chart().session_id == esketamine_session
+    assert set(window.charts) == {esketamine_session, infusion_session}
+
+
+def test_new_patient_dialog_registers_the_patient(qtbot, window, store):
+    click(qtbot, window.sessions.new_patient_button)
+    d = window.patient_dialog
+    assert d is not None and d.isVisible()
+    qtbot.keyClicks(d.mrn, "MRN-7")
+    qtbot.keyClicks(d.family_name, "Okafor")
+    qtbot.keyClicks(d.given_name, "Daniel")
+    qtbot.keyClicks(d.birth_date, "1977-09-02")
+    d.sex.setCurrentIndex(d.sex.findData("male"))
+    qtbot.keyClicks(d.weight, "82,5")
+    qtbot.keyClicks(d.allergies, "penicillin")
+    d.contraindications["arteriovenous_malformation"].setChecked(True)
+    d.medications["benzodiazepines"].setChecked(True)
+    click(qtbot, d.save_button)
+    qtbot.waitUntil(lambda: window.patient_dialog is None)
+
+    (p,) = list_patients(store)
+    assert (p.display_name, p.mrn, p.birth_date, p.weight_kg) == ("OKAFOR, Daniel", "MRN-7", date(1977, 9, 2),
+                                                                  82.5)
+    assert "Patient OKAFOR, Daniel registered" in window.status_message.text()
+
+
+def test_a_refused_patient_keeps_the_dialog_open_with_the_reason(qtbot, window, patient_id, store):
+    click(qtbot, window.sessions.new_patient_button)
+    d = window.patient_dialog
+    qtbot.keyClicks(d.mrn, "MRN-1")  # already taken by the fixture's patient
+    qtbot.keyClicks(d.family_name, "Other")
+    qtbot.keyClicks(d.given_name, "Person")
+    qtbot.keyClicks(d.birth_date, "12.03.1990")
+    d.sex.setCurrentIndex(d.sex.findData("female"))
+    click(qtbot, d.save_button)
+    assert d.isVisible() and window.patient_dialog is d
+    assert "MRN-1 already exists" in d.message.text()
+    assert d.family_name.text() == "Other"  # nothing typed is lost
+    assert len(list_patients(store)) == 1
+    d.reject()
+
+
+def test_new_session_shows_the_dose_from_the_weight_and_opens_the_chart(qtbot, window, store, patient_id,
+                                                                        actors):
+    click(qtbot, window.sessions.new_session_button)
+    d = window.session_dialog
+    d.select_patient(patient_id)
+    d.select_protocol("iv-ketamine-0.5")
+    assert d.weight.isVisible() and d.weight.text() == "61"
+    assert d.dose.text() == "30.5 mg (0.5 mg/kg × 61.0 kg) over 40 min"
+    d.weight.selectAll()
+    qtbot.keyClicks(d.weight, "70")
+    assert d.dose.text() == "35 mg (0.5 mg/kg × 70.0 kg) over 40 min"
+    assert d.physician.currentData() == actors["physician"].user_id
+    click(qtbot, d.save_button)
+    qtbot.waitUntil(lambda: window.session_dialog is None)
+
+    chart = window.current_chart()
+    assert chart is not None
+    s = load_chart(store, chart.session_id).session
+    assert (s.protocol_id, s.planned_dose_mg, s.dose_weight_kg) == ("iv-ketamine-0.5", 35.0, 70.0)
+    assert "30.5" not in chart.header.session_facts.text()
+    assert "35 mg (0.5 mg/kg × 70.0 kg)" in chart.header.session_facts.text()
+    assert any(t.startswith("NGUYEN, Lan\nIV infusion") for t in window.sessions.texts())
+
+
+def test_fixed_and_prescriber_doses_in_the_new_session_dialog(qtbot, window, store, patient_id):
+    click(qtbot, window.sessions.new_session_button)
+    d = window.session_dialog
+    d.select_patient(patient_id)
+    d.select_protocol("esketamine-84")
+    assert d.dose.text() == "84 mg (3 devices × 28 mg)" and not d.weight.isVisible()
+    d.select_protocol("im-ketamine")
+    assert d.prescribed.isVisible() and "prescriber's dose is required" in d.dose.text()
+    click(qtbot, d.save_button)
+    assert d.isVisible() and "the prescriber's dose (mg) is required" in d.message.text()
+    qtbot.keyClicks(d.prescribed, "30")
+    assert d.dose.text() == "30 mg (prescriber's dose)"
+    click(qtbot, d.save_button)
+    qtbot.waitUntil(lambda: window.session_dialog is None)
+    assert load_chart(store, window.current_chart().session_id).session.planned_dose_mg == 30.0
+
+
+def test_status_line_says_what_was_saved_and_what_was_refused(qtbot, window, store, esketamine_session,
+                                                              clock, responder, actors):
+    window.sessions.reload()
+    chart = window.open_session(esketamine_session)
+    row = chart.vitals_row
+    qtbot.keyClicks(row.fields["heart_rate"], "80")
+    qtbot.keyClick(row.fields["heart_rate"], Qt.Key.Key_Return)
+    status = window.status_message
+    assert status.text() == f"✓ Vital signs saved ({clock.now().astimezone():%H:%M})"
+    assert status.property("role") == "ok"
+
+    qtbot.keyClicks(row.fields["spo2"], "140")
+    qtbot.keyClick(row.fields["spo2"], Qt.Key.Key_Return)
+    assert status.text().startswith("Not saved: SpO2 140 %") and status.property("role") == "refusal"
+    assert responder.shown == []  # a typing slip is said beside the row, no box to dismiss
+
+    window.runner.set_actor(actors["staff"])  # front desk may not chart: said where it cannot be missed
+    row.fields["spo2"].clear()
+    qtbot.keyClick(row.fields["heart_rate"], Qt.Key.Key_Return)
+    (kind, _title, text), = responder.shown
+    assert kind == "warn" and "may not chart" in text
+    assert "Alex Morgan · Front desk" == window.status_user.text()
+
+
+def test_extension_points(qtbot, runner, esketamine_session):
+    from PySide6.QtWidgets import QLabel, QPushButton
+
+    seen = []
+
+    def banner(chart):
+        chart.alert_area.addWidget(QLabel("*** Systolic 190 ***"))
+        chart.actions_bar.addWidget(QPushButton("Discharge…"))
+        chart.side_area.addWidget(QLabel("Next vitals due 10:40"))
+        seen.append(chart.session_id)
+
+    def review_page(window):
+        window.add_page("Review queue", QLabel("queue"))
+
+    register_chart_extension(banner)
+    register_window_extension(review_page)
+    try:
+        w = MainWindow(runner)
+        qtbot.addWidget(w)
+        tabs = [w.tabs.tabText(i) for i in range(w.tabs.count())]
+        assert tabs[0] == "Session chart" and tabs[-1] == "Review queue"
+        chart = w.open_session(esketamine_session)
+        assert seen == [esketamine_session]
+        texts = lambda layout: [layout.itemAt(i).widget().text() for i in range(layout.count())
+                                if isinstance(layout.itemAt(i).widget(), (QLabel, QPushButton))]
+        assert "*** Systolic 190 ***" in texts(chart.alert_area)
+        assert "Discharge…" in texts(chart.actions_bar)
+        assert "Next vitals due 10:40" in texts(chart.side_area)
+    finally:
+        CHART_EXTENSIONS.remove(banner)
+        WINDOW_EXTENSIONS.remove(review_page)
+
+    plot = chart.plot
+    plot.set_limit_bands([])
+    before = len(plot.bp_plot.items)
+    plot.set_limit_bands([LimitBand("systolic", 90, 160, label="Sys 90–160"),
+                          LimitBand("spo2", low=92, tier="critical", shade=True)])
+    assert len(plot.bp_plot.items) == before + 2  # a line at 90 and at 160
+    assert plot.plot_for("spo2") is plot.spo2_plot
+    plot.set_limit_bands([])
+    assert len(plot.bp_plot.items) == before
+
+
+def test_screenshot_of_the_demo(tmp_path):
+    from ketamon.cli import main
+
+    out = tmp_path / "chart.png"
+    db = tmp_path / "demo.sqlite3"
+    assert main(["--db", f"sqlite:///{db}", "--demo", "--fresh-demo", "--screenshot", str(out)]) == 0
+    image = QImage(str(out))
+    assert (image.width(), image.height()) == (1440, 900)
+    assert out.stat().st_size > 50_000
+    colours = {image.pixel(x, y) for x in range(0, 1440, 12) for y in range(0, 900, 12)}
+    assert len(colours) > 40  # a real picture, not a blank window

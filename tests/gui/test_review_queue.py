@@ -1,0 +1,166 @@
+"""The physician's review queue: every chair's alerts, most urgent first; the
+readings around the chosen one; a comment and Review; filters; limits; and the
+page in the main window (with F9 working from anywhere in it)."""
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+
+from ketamon.core import alerts, ops
+from ketamon.gui.main_window import MainWindow
+from ketamon.gui.review_queue import ReviewQueue
+from ketamon.gui.runner import OpRunner
+from ketamon.gui.sound import RecordingSound
+
+
+def click(qtbot, button) -> None:
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+@pytest.fixture
+def doctor_runner(store, actors):
+    r = OpRunner(store, actors["physician"])
+    yield r
+    r.deleteLater()
+
+
+@pytest.fixture
+def two_chairs(store, nurse, clock, esketamine_session, infusion_session):
+    """An infusion chair with a medium BP alert, an esketamine chair with nausea (low)
+    and deep sedation (high)."""
+    ops.record_vitals(store, nurse, infusion_session, systolic=130, diastolic=80, heart_rate=70)
+    clock.advance(minutes=10)
+    ops.record_vitals(store, nurse, infusion_session, systolic=166, diastolic=88, heart_rate=72)
+    clock.advance(minutes=1)
+    ops.record_side_effect(store, nurse, esketamine_session, "nausea", score=8)
+    clock.advance(minutes=1)
+    ops.record_side_effect(store, nurse, esketamine_session, "sedation", score=2)
+    return esketamine_session, infusion_session
+
+
+@pytest.fixture
+def queue(qtbot, doctor_runner):
+    def make() -> ReviewQueue:
+        q = ReviewQueue(doctor_runner)
+        qtbot.addWidget(q)
+        q.resize(1300, 800)
+        q.show()
+        return q
+
+    return make
+
+
+def test_the_queue_lists_every_chair_most_urgent_first(qtbot, queue, two_chairs):
+    q = queue()
+    marks = [q.table.item(r, 0).text() for r in range(q.table.rowCount())]
+    assert marks == ["***", "**", "*"]
+    assert q.table.item(0, 3).text().startswith("Deep sedation: MOAA/S 2")
+    assert q.table.item(1, 3).text().startswith("BP 166/88")
+    assert q.table.item(0, 2).text() == "NGUYEN, Lan"
+    assert q.count.text() == "3 alerts"
+
+
+def test_the_chosen_alert_shows_its_context_and_is_reviewed_with_a_comment(qtbot, queue, store, two_chairs, clock):
+    esk, iv = two_chairs
+    q = queue()
+    q.table.selectRow(1)  # the BP alert
+    assert q.detail_title.text().startswith("** BP 166/88")
+    assert "still present" in q.detail_facts.text()
+    texts = q.readings_text()
+    assert any("BP 130/80" in t for t in texts)
+    assert any("BP 166/88" in t and "◀ finding" in t for t in texts)
+    assert q.plot.series("sys") == [130.0, 166.0]
+
+    click(qtbot, q.review_button)  # no comment: refused, nothing stored
+    assert "comment" in q.message.text() and q.message.property("role") == "refusal"
+    assert len(alerts.review_queue(store)) == 3
+
+    qtbot.keyClicks(q.comment, "Rechecked manually 150/85; continue, BP q5 min")
+    click(qtbot, q.review_button)
+    (reviewed,) = [a for a in alerts.review_queue(store, unreviewed_only=False) if a.reviewed_at]
+    assert reviewed.session_id == iv and reviewed.reviewed_by == "Dr Priya Shah"
+    assert reviewed.review_comment == "Rechecked manually 150/85; continue, BP q5 min"
+    assert reviewed.reviewed_at == clock.now()
+    assert q.table.rowCount() == 2  # the unreviewed view no longer lists it
+    assert q.message.text() == "1 alert reviewed"
+
+
+def test_several_alerts_reviewed_at_once(qtbot, queue, store, two_chairs):
+    q = queue()
+    q.select_ids([a.id for a in q.rows[1:]])
+    assert "(+1 selected)" in q.detail_title.text()
+    qtbot.keyClicks(q.comment, "Seen at the round")
+    click(qtbot, q.review_button)
+    assert [a.priority for a in alerts.review_queue(store)] == ["high"]
+
+
+def test_filters_by_priority_show_and_session(qtbot, queue, store, nurse, two_chairs):
+    esk, iv = two_chairs
+    q = queue()
+    q.priority_filter.setCurrentIndex([d for d in range(q.priority_filter.count())
+                                       if q.priority_filter.itemData(d) == "medium"][0])
+    assert [a.priority for a in q.rows] == ["medium"]
+    q.priority_filter.setCurrentIndex(0)
+    idx = [i for i in range(q.session_filter.count()) if q.session_filter.itemData(i) == esk][0]
+    q.session_filter.setCurrentIndex(idx)
+    assert {a.session_id for a in q.rows} == {esk} and len(q.rows) == 2
+    q.session_filter.setCurrentIndex(0)
+    ops.record_side_effect(store, nurse, esk, "nausea", score=2)  # nausea clears; the queue refreshes itself
+    q.show_filter.setCurrentIndex(1)  # open: condition still present
+    assert [a.priority for a in q.rows] == ["high", "medium"]
+
+
+def test_a_nurse_sees_the_queue_but_cannot_review(qtbot, runner, two_chairs):
+    q = ReviewQueue(runner)
+    qtbot.addWidget(q)
+    assert q.table.rowCount() == 3
+    assert not q.review_button.isEnabled() and not q.limits_button.isVisibleTo(q)
+    assert q.message.text() == "Only a physician can review alerts."
+
+
+def test_limits_are_edited_from_the_queue(qtbot, queue, store, two_chairs, patient_id):
+    esk, iv = two_chairs
+    q = queue()
+    q.table.selectRow(1)
+    dialog = q.edit_limits()
+    field = dialog.fields[("systolic", "abnormal", "high")]
+    field.clear()
+    qtbot.keyClicks(field, "175")
+    qtbot.keyClicks(dialog.reason, "Usual SBP 160-170 (GP letter)")
+    click(qtbot, dialog.save_button)
+    qtbot.waitUntil(lambda: q.limits_dialog is None)
+    assert alerts.session_limits(store, iv).ranges["systolic"].abnormal.high == 175
+    # the BP alert's condition no longer holds under the new limit: it cleared
+    q.show_filter.setCurrentIndex(1)
+    assert [a.priority for a in q.rows] == ["high", "low"]
+
+
+def test_the_main_window_has_the_review_page_and_opens_a_chart_from_it(qtbot, store, nurse, actors, two_chairs):
+    esk, iv = two_chairs
+    r = OpRunner(store, actors["physician"])
+    w = MainWindow(r)
+    qtbot.addWidget(w)
+    w.alarm_monitor.sound = RecordingSound()
+    assert w.tabs.tabText(w.review_page_index) == "Alert review"
+    w.tabs.setCurrentIndex(w.review_page_index)
+    w.review_queue.table.selectRow(1)
+    click(qtbot, w.review_queue.open_button)
+    assert w.current_chart().session_id == iv and w.tabs.currentIndex() == w.chart_page_index
+    r.deleteLater()
+
+
+def test_f9_in_the_main_window_acknowledges_the_chart_on_screen(qtbot, store, runner, two_chairs):
+    esk, iv = two_chairs
+    w = MainWindow(runner)
+    qtbot.addWidget(w)
+    w.alarm_monitor.sound = RecordingSound()
+    w.show()
+    qtbot.waitExposed(w)
+    w.activateWindow()
+    qtbot.waitUntil(w.isActiveWindow)
+    w.open_session(iv)
+    w.open_session(esk)
+    w.sessions.list.setFocus()
+    qtbot.keyClick(w.sessions.list, Qt.Key.Key_F9)
+    acked = {a.session_id for a in alerts.review_queue(store) if a.acknowledged_at}
+    assert acked == {esk}  # only the chart on screen

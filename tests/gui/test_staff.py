@@ -1,0 +1,188 @@
+"""The records screen as front-desk staff use it: find a session by patient name or
+MRN, date range and state; see signed / waiting / open and the monitoring form at
+a glance; print and export the selected one."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QDateTimeEdit
+from record_helpers import to_discharged
+from sqlalchemy import select
+
+from ketamon.core import ops
+from ketamon.core.models import AuditEntry
+from ketamon.gui import printing
+from ketamon.gui.staff import RecordsPage
+
+TODAY = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def history(store, actors, clock):
+    """Lan: esketamine last week, signed; Daniel: IV yesterday, discharged, unsigned;
+    Maria: IM today, planned; Tom: cancelled three weeks ago."""
+    nurse, doctor = actors["nurse"], actors["physician"]
+    ids = {}
+    for key, mrn, fam, giv in (("lan", "MRN-100231", "Nguyen", "Thi Lan"), ("daniel", "MRN-100457", "Okafor", "Daniel"),
+                               ("maria", "MRN-100512", "Rossi", "Maria"), ("tom", "MRN-100688", "Berg", "Tom")):
+        ids[key] = ops.create_patient(store, nurse, mrn=mrn, family_name=fam, given_name=giv,
+                                      birth_date=date(1980, 1, 2), sex="other", weight_kg=70).result
+    clock.set(TODAY - timedelta(days=6))
+    s = ops.create_session(store, nurse, patient_id=ids["lan"], protocol_id="esketamine-56", lot_number="L1",
+                           physician_id=doctor.user_id).result
+    to_discharged(store, nurse, s, clock)
+    ops.sign_session(store, doctor, s)
+    signed_at = clock.now()
+    clock.set(TODAY - timedelta(days=1))
+    iv = ops.create_session(store, nurse, patient_id=ids["daniel"], protocol_id="iv-ketamine-0.5",
+                            physician_id=doctor.user_id).result
+    ops.cancel_session(store, nurse, iv, "Patient unwell")
+    clock.set(TODAY - timedelta(days=21))
+    old = ops.create_session(store, nurse, patient_id=ids["tom"], protocol_id="esketamine-84").result
+    ops.cancel_session(store, nurse, old, "Moved to another clinic")
+    clock.set(TODAY)
+    planned = ops.create_session(store, nurse, patient_id=ids["maria"], protocol_id="im-ketamine",
+                                 planned_dose_mg=30).result
+    return {"signed": s, "signed_at": signed_at, "waiting": iv, "old": old, "planned": planned}
+
+
+@pytest.fixture
+def page(qtbot, runner, history):
+    p = RecordsPage(runner)
+    qtbot.addWidget(p)
+    p.resize(1200, 500)
+    p.show()
+    qtbot.waitExposed(p)
+    return p
+
+
+def column(page, name: str) -> list[str]:
+    from ketamon.gui.staff import COLUMNS
+
+    return [row[COLUMNS.index(name)] for row in page.texts()]
+
+
+def search_for(qtbot, page, text: str) -> None:
+    page.search.selectAll()
+    qtbot.keyClicks(page.search, text)
+    qtbot.keyClick(page.search, Qt.Key.Key_Return)
+
+
+def test_last_weeks_sessions_with_signature_and_form_at_a_glance(page, history):
+    assert column(page, "Patient") == ["ROSSI, Maria", "OKAFOR, Daniel", "NGUYEN, Thi Lan"]
+    assert page.count.text() == "3 sessions"
+    signed_day = history["signed_at"].astimezone()
+    assert column(page, "Signed") == ["Open", "Waiting for signature",
+                                      f"✓ Dr Priya Shah, {signed_day:%d %b}"]
+    assert column(page, "State") == ["Planned", "Cancelled", "Signed"]
+    form = column(page, "Monitoring form")
+    assert form[0] == form[1] == ""  # not esketamine: no form
+    assert form[2].startswith("Form due 21 Nov 2026 (1 day)")  # 7 days from the treatment on 14 Nov
+
+
+def test_find_by_name_or_mrn(qtbot, page):
+    search_for(qtbot, page, "nguyen")
+    assert column(page, "Patient") == ["NGUYEN, Thi Lan"]
+    search_for(qtbot, page, "1004")
+    assert column(page, "MRN") == ["MRN-100457"]
+    search_for(qtbot, page, "Rossi Maria")
+    assert column(page, "Patient") == ["ROSSI, Maria"]
+    search_for(qtbot, page, "nobody")
+    assert page.texts() == [] and page.count.text() == "No sessions found."
+    assert not page.print_summary_button.isEnabled()
+
+
+def choose_state(qtbot, page, label: str) -> None:
+    """Arrow keys through the state list, as from the keyboard."""
+    page.state.setFocus()
+    qtbot.keyClick(page.state, Qt.Key.Key_Home)
+    for _ in range(page.state.count()):
+        if page.state.currentText() == label:
+            return
+        qtbot.keyClick(page.state, Qt.Key.Key_Down)
+    assert page.state.currentText() == label
+
+
+def test_filter_by_state_and_date_range(qtbot, page):
+    choose_state(qtbot, page, "Signed")
+    assert column(page, "Patient") == ["NGUYEN, Thi Lan"]
+    choose_state(qtbot, page, "Finished, waiting for signature")
+    assert column(page, "Patient") == ["OKAFOR, Daniel"]
+    choose_state(qtbot, page, "Not signed yet")
+    assert column(page, "Patient") == ["ROSSI, Maria", "OKAFOR, Daniel"]
+    choose_state(qtbot, page, "Any state")
+    # three weeks back: the cancelled session shows up too
+    page.date_from.setFocus()
+    page.date_from.setCurrentSection(QDateTimeEdit.Section.MonthSection)
+    qtbot.keyClick(page.date_from, Qt.Key.Key_Down)  # one month earlier
+    assert page.date_from.date().toPython() == date(2026, 10, 13)
+    assert column(page, "Patient") == ["ROSSI, Maria", "OKAFOR, Daniel", "NGUYEN, Thi Lan", "BERG, Tom"]
+
+
+def select_row(qtbot, page, patient: str) -> None:
+    row = column(page, "Patient").index(patient)
+    rect = page.table.visualItemRect(page.table.item(row, 1))
+    qtbot.mouseClick(page.table.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(rect.center()))
+
+
+def test_print_the_selected_summary_opens_the_preview_and_audits_it(qtbot, page, store, history):
+    select_row(qtbot, page, "NGUYEN, Thi Lan")
+    assert page.selected_session_id() == history["signed"]
+    assert page.print_form_button.isEnabled()
+    qtbot.mouseClick(page.print_summary_button, Qt.MouseButton.LeftButton)
+    dialogs = [w for w in page.findChildren(object) if type(w).__name__ == "QPrintPreviewDialog"]
+    assert len(dialogs) == 1 and dialogs[0].windowTitle() == "Session summary — NGUYEN, Thi Lan"
+    dialogs[0].close()
+    with store.read() as db:
+        last = db.scalars(select(AuditEntry).order_by(AuditEntry.id.desc())).first()
+    assert (last.action, last.session_id, last.username) == ("print", history["signed"], "nurse")
+
+
+def test_monitoring_form_button_only_for_esketamine(qtbot, page):
+    select_row(qtbot, page, "OKAFOR, Daniel")
+    assert not page.print_form_button.isEnabled() and page.print_summary_button.isEnabled()
+
+
+def test_export_buttons_hand_the_selected_session_to_the_exporter(qtbot, page, history, monkeypatch):
+    calls = []
+    monkeypatch.setattr(printing, "export_session", lambda parent, runner, sid, fmt: calls.append((sid, fmt)),
+                        raising=False)
+    select_row(qtbot, page, "OKAFOR, Daniel")
+    qtbot.mouseClick(page.export_fhir_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(page.export_csv_button, Qt.MouseButton.LeftButton)
+    assert calls == [(history["waiting"], "fhir"), (history["waiting"], "csv")]
+
+
+def test_the_list_follows_changes_made_elsewhere(qtbot, page, runner, actors, history):
+    runner.set_actor(actors["physician"])
+    select_row(qtbot, page, "OKAFOR, Daniel")
+    runner.run(ops.sign_session, history["waiting"])
+    assert column(page, "Signed")[1].startswith("✓ Dr Priya Shah")
+    assert page.selected_session_id() == history["waiting"]  # the selection stays put
+
+
+def test_front_desk_can_print_but_not_chart(qtbot, runner, actors, history):
+    runner.set_actor(actors["staff"])
+    p = RecordsPage(runner)
+    qtbot.addWidget(p)
+    assert p.print_summary_button.isEnabled() and p.export_csv_button.isEnabled()
+    window = p.open_record()
+    assert not window.panel.predose.isEnabled() and not window.panel.sign_button.isEnabled()
+
+
+def test_export_says_where_to_export_when_the_screen_cannot_yet(qtbot, page, history, monkeypatch, responder):
+    monkeypatch.delattr(printing, "export_session", raising=False)
+    select_row(qtbot, page, "OKAFOR, Daniel")
+    qtbot.mouseClick(page.export_fhir_button, Qt.MouseButton.LeftButton)
+    assert responder.shown[-1][0] == "inform"
+    assert f"ketamon export {history['waiting']} --fhir FILE" in responder.shown[-1][2]
+
+
+def test_a_hidden_list_catches_up_when_shown(qtbot, page, runner, actors, history):
+    page.hide()
+    runner.set_actor(actors["physician"])
+    runner.run(ops.sign_session, history["waiting"])
+    page.show()
+    qtbot.waitUntil(lambda: column(page, "Signed")[1].startswith("✓ Dr Priya Shah"))

@@ -1,0 +1,139 @@
+"""`ketamon audit verify`: exits 0 and counts the rows of an intact trail; exits
+non-zero and names the first bad row when a row was edited, deleted (the last one
+included) or the chain reordered. Tampering is done with raw SQL, as an outsider
+would; on SQLite and PostgreSQL."""
+import pytest
+
+from record_helpers import make_user, to_discharged
+from sqlalchemy import func, select, text
+
+from ketamon.cli import main
+from ketamon.core import audit, ops
+from ketamon.core.models import AuditEntry
+
+
+@pytest.fixture
+def trail(any_store, clock):
+    """A signed session's history in the audit trail; returns the store and its row count."""
+    from datetime import date
+
+    store = any_store
+    nurse = make_user(store, "nurse", "nurse", "Sam Carter RN")
+    doctor = make_user(store, "doctor", "physician", "Dr Priya Shah")
+    pid = ops.create_patient(store, nurse, mrn="MRN-9", family_name="Berg", given_name="Tom",
+                             birth_date=date(1969, 1, 30), sex="male", weight_kg=90).result
+    sid = ops.create_session(store, nurse, patient_id=pid, protocol_id="esketamine-56", lot_number="L7",
+                             physician_id=doctor.user_id).result
+    to_discharged(store, nurse, sid, clock)
+    ops.sign_session(store, doctor, sid)
+    ops.add_addendum(store, nurse, sid, "Called the patient: well.", reason="Follow-up")
+    with store.read() as db:
+        rows = db.scalar(select(func.count()).select_from(AuditEntry))
+    assert rows >= 15
+    return store, rows
+
+
+def run_verify(store, capsys) -> tuple[int, str, str]:
+    code = main(["--db", store.url, "audit", "verify"])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def sql(store, statement: str, **params) -> None:
+    with store.engine.begin() as conn:
+        conn.execute(text(statement), params)
+
+
+def test_intact_trail(trail, capsys):
+    store, rows = trail
+    code, out, err = run_verify(store, capsys)
+    assert (code, out.strip(), err) == (0, f"audit trail intact: {rows} rows", "")
+
+
+def test_every_kind_of_change_is_in_the_trail(trail):
+    store, _rows = trail
+    with store.read() as db:
+        rows = list(db.scalars(select(AuditEntry).order_by(AuditEntry.id)))
+    actions = {(r.action, r.entity) for r in rows}
+    for expected in [("create", "patient"), ("create", "session"), ("create", "vital_signs"),
+                     ("create", "dose_event"), ("create", "assessment"), ("transition", "session"),
+                     ("update", "session"), ("sign", "session"), ("create", "addendum")]:
+        assert expected in actions
+    sign = next(r for r in rows if r.action == "sign")
+    assert sign.username == "doctor" and sign.at is not None and sign.before and sign.after
+
+
+def test_an_edited_row_is_named(trail, capsys):
+    store, rows = trail
+    sql(store, "UPDATE audit_log SET detail = :d WHERE id = 7", d="nothing to see here")
+    code, out, err = run_verify(store, capsys)
+    assert code == 1
+    assert err.strip() == "audit trail BROKEN at row 7: row 7 was altered (its content does not match its hash)"
+
+
+def test_an_edited_value_inside_before_after_is_named(trail, capsys):
+    store, rows = trail
+    with store.read() as db:
+        target = db.scalars(select(AuditEntry).where(AuditEntry.entity == "vital_signs")).first()
+    after = dict(target.after, systolic=99)
+    with store.transaction() as db:  # an outsider's edit through the ORM, JSON and all
+        db.get(AuditEntry, target.id).after = after
+    code, _out, err = run_verify(store, capsys)
+    assert code == 1 and f"BROKEN at row {target.id}:" in err
+
+
+def test_an_edit_with_a_recomputed_hash_breaks_the_next_link(trail, capsys):
+    store, rows = trail
+    with store.transaction() as db:
+        row = db.get(AuditEntry, 5)
+        row.username = "someone-else"
+        row.hash = audit.row_hash(row)
+    code, _out, err = run_verify(store, capsys)
+    assert code == 1
+    assert err.strip().startswith("audit trail BROKEN at row 6: row 6 does not follow row 5")
+
+
+def test_a_deleted_row_is_named(trail, capsys):
+    store, rows = trail
+    sql(store, "DELETE FROM audit_log WHERE id = 12")
+    code, _out, err = run_verify(store, capsys)
+    assert code == 1
+    assert err.strip() == "audit trail BROKEN at row 12: row 12 is missing (the next row is 13)"
+
+
+def test_a_deleted_last_row_is_caught_by_the_head(trail, capsys):
+    store, rows = trail
+    sql(store, "DELETE FROM audit_log WHERE id = :i", i=rows)
+    code, _out, err = run_verify(store, capsys)
+    assert code == 1
+    assert err.strip() == (f"audit trail BROKEN at row {rows}: row {rows} is missing: the trail should end at "
+                           f"row {rows}, but ends at row {rows - 1}")
+
+
+def test_a_reordered_chain_is_named(trail, capsys):
+    store, rows = trail
+    # swap rows 8 and 9 (ids moved through a free id, as a constraint-respecting outsider would)
+    sql(store, "UPDATE audit_log SET id = -1 WHERE id = 8")
+    sql(store, "UPDATE audit_log SET id = 8 WHERE id = 9")
+    sql(store, "UPDATE audit_log SET id = 9 WHERE id = -1")
+    code, _out, err = run_verify(store, capsys)
+    assert code == 1 and err.strip().startswith("audit trail BROKEN at row 8:")
+
+
+def test_a_row_appended_outside_ketamon_is_named(trail, capsys):
+    store, rows = trail
+    with store.transaction() as db:
+        last = db.get(AuditEntry, rows)
+        forged = AuditEntry(id=rows + 1, at=last.at, user_id=None, username="intruder", action="create",
+                            entity="note", entity_id=1, session_id=1, before=None, after={"text": "x"},
+                            detail=None, prev_hash=last.hash, hash="")
+        forged.hash = audit.row_hash(forged)
+        db.add(forged)
+    code, _out, err = run_verify(store, capsys)
+    assert code == 1 and err.strip().startswith(f"audit trail BROKEN at row {rows + 1}: row {rows + 1} onwards "
+                                                "were not written by ketamon")
+
+
+def test_an_empty_trail_is_intact(store, capsys):
+    code, out, _err = run_verify(store, capsys)
+    assert (code, out.strip()) == (0, "audit trail intact: 0 rows")

@@ -1,0 +1,115 @@
+"""`ketamon report` and `ketamon export` from the command line: the files are
+written, prints and exports are audited under the acting user, refusals write
+nothing and exit non-zero."""
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fhir.resources.R4B.bundle import Bundle
+from sqlalchemy import select
+
+from ketamon.cli import main
+from ketamon.core.models import AuditEntry
+from records_data import full_session
+
+
+@pytest.fixture
+def charted(qapp, store, clock, actors, esketamine_session, monkeypatch):
+    """A signed session; qapp so that printing finds the test's QApplication."""
+    monkeypatch.delenv("KETAMON_USER", raising=False)
+    full_session(store, clock, actors, esketamine_session)
+    return esketamine_session
+
+
+def audit(store, action):
+    with store.read() as db:
+        return list(db.scalars(select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)))
+
+
+def pdf_text(path: Path) -> str:
+    return subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
+
+
+def test_report_prints_the_summary_as_the_front_desk_by_default(store, sqlite_url, charted, tmp_path, capsys):
+    out = tmp_path / "summary.pdf"
+    assert main(["--db", sqlite_url, "report", str(charted), "--pdf", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert f"Session summary of session {charted}:" in said and "(A4)" in said and str(out) in said
+    text = pdf_text(out)
+    assert "NGUYEN, Lan" in text and "MRN-1" in text and "Printed by Alex Morgan (Front desk)" in text
+    (row,) = audit(store, "print")
+    assert row.username == "desk" and row.session_id == charted and str(out) in row.detail
+
+
+def test_report_form_on_letter_as_a_named_user(store, sqlite_url, charted, tmp_path, capsys):
+    out = tmp_path / "form.pdf"
+    assert main(["--db", sqlite_url, "report", str(charted), "--pdf", str(out), "--form", "--letter",
+                 "--as", "nurse"]) == 0
+    assert "Esketamine monitoring form" in capsys.readouterr().out
+    text = pdf_text(out)
+    assert "Esketamine Monitoring Form" in text and "Printed by Sam Carter RN (Nurse)" in text
+    (row,) = audit(store, "print")
+    assert row.username == "nurse" and row.detail.startswith("Esketamine monitoring form")
+
+
+def test_export_fhir_csv_and_form(store, sqlite_url, charted, tmp_path):
+    fhir, table, form = tmp_path / "b.json", tmp_path / "v.csv", tmp_path / "f.json"
+    assert main(["--db", sqlite_url, "export", str(charted), "--fhir", str(fhir)]) == 0
+    assert main(["--db", sqlite_url, "export", str(charted), "--csv", str(table)]) == 0
+    assert main(["--db", sqlite_url, "export", str(charted), "--form-json", str(form)]) == 0
+    bundle = Bundle.model_validate(json.loads(fhir.read_text()))
+    assert any(e.resource.__resource_type__ == "MedicationAdministration" for e in bundle.entry)
+    rows = list(csv.DictReader(io.StringIO(table.read_text())))
+    assert [r["systolic"] for r in rows if r["record"] == "vital_signs" and r["status"] == "in force"][:2] == \
+        ["128", "166"]
+    data = json.loads(form.read_text())
+    assert data["form_version"] == 1 and data["complete"] is True and data["missing"] == []
+    assert [r.detail.split(" → ")[0] for r in audit(store, "export")] == [
+        "FHIR R4 bundle", "CSV of vital signs and events", "Monitoring form data (JSON)"]
+
+
+def test_export_to_standard_output(sqlite_url, charted, capsys):
+    assert main(["--db", sqlite_url, "export", str(charted), "--csv", "-"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("session_id,mrn,record,") and "Nasal device 1 given" in out
+
+
+def test_refusals_write_nothing(store, sqlite_url, charted, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "x.json"
+    assert main(["--db", sqlite_url, "export", str(charted), "--fhir", str(out), "--as", "admin"]) == 1
+    assert "may not export session records" in capsys.readouterr().err
+    assert main(["--db", sqlite_url, "export", str(charted), "--fhir", str(out), "--as", "nobody"]) == 1
+    assert "There is no user 'nobody'" in capsys.readouterr().err
+    assert main(["--db", sqlite_url, "export", "999", "--fhir", str(out)]) == 1
+    assert "There is no session 999" in capsys.readouterr().err
+    monkeypatch.setenv("KETAMON_USER", "admin")
+    assert main(["--db", sqlite_url, "report", str(charted), "--pdf", str(tmp_path / "x.pdf")]) == 1
+    assert "may not print" in capsys.readouterr().err
+    assert not out.exists() and not (tmp_path / "x.pdf").exists()
+    assert audit(store, "export") == [] and audit(store, "print") == []
+    assert len(audit(store, "refused")) == 2
+
+
+def test_form_export_of_a_session_that_needs_none(sqlite_url, infusion_session, tmp_path, capsys, actors):
+    out = tmp_path / "f.json"
+    assert main(["--db", sqlite_url, "export", str(infusion_session), "--form-json", str(out)]) == 1
+    assert "does not need an esketamine monitoring form" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_report_runs_headless_as_its_own_process(sqlite_url, charted, tmp_path):
+    """No display and no Qt platform set: the command still writes the PDF."""
+    out = tmp_path / "s.pdf"
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    root = Path(__file__).resolve().parents[1]
+    env["PYTHONPATH"] = str(root) + os.pathsep + env.get("PYTHONPATH", "")
+    result = subprocess.run([sys.executable, "-m", "ketamon", "--db", sqlite_url, "report", str(charted),
+                             "--pdf", str(out), "--letter"], capture_output=True, text=True, env=env,
+                            timeout=120, cwd=root)
+    assert result.returncode == 0, result.stderr
+    assert "(Letter)" in result.stdout and "NGUYEN, Lan" in pdf_text(out)
