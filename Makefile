@@ -22,7 +22,7 @@ bench: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) benchmarks/bench.py --json benchmarks/results.json
 
 screenshots: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(PY) -m ketamon --demo --fresh-demo --screenshot docs/screenshot-chart.png
+	PY=$(PY) bash docs/make_screenshots.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -27,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--demo", action="store_true", help="open the demo database (created on first use)")
     parser.add_argument("--fresh-demo", action="store_true", help="with --demo: start the demo over")
     parser.add_argument("--screenshot", metavar="PNG", help="render the main window to PNG and exit")
+    parser.add_argument("--page", metavar="TITLE", help="with --screenshot: show this page (tab title), "
+                        "e.g. 'Alert review' or 'Records'")
     parser.add_argument("--session", type=int, metavar="ID", help="open this session's chart")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command")

@@ -46,7 +46,7 @@ def choose_actor(store: Store, args: argparse.Namespace) -> Actor | None:
         from ketamon.gui.signin import sign_in_at_start
 
         return sign_in_at_start(store, demo=bool(getattr(args, "demo", False)))
-    wanted = DEMO_USER if getattr(args, "demo", False) else os.environ.get("KETAMON_USER")
+    wanted = os.environ.get("KETAMON_USER") or (DEMO_USER if getattr(args, "demo", False) else None)
     with store.read() as db:
         if wanted:
             user = db.scalar(select(User).where(User.username == wanted, User.active.is_(True)))
@@ -99,12 +99,19 @@ def build_window(store: Store, actor: Actor | None, session_id: int | None = Non
     return window
 
 
-def save_screenshot(window, path: str) -> bool:
-    """Render the window offscreen at SCREENSHOT_SIZE into a PNG."""
+def save_screenshot(window, path: str, page: str | None = None) -> bool:
+    """Render the window offscreen at SCREENSHOT_SIZE into a PNG; `page` picks a
+    tab by its title (e.g. "Alert review", "Records")."""
     from PySide6.QtWidgets import QApplication
 
     window.resize(*SCREENSHOT_SIZE)
     window.show()
+    if page:
+        titles = [window.tabs.tabText(i) for i in range(window.tabs.count())]
+        if page not in titles:
+            print(f"no page {page!r}; pages: {', '.join(titles)}", file=sys.stderr)
+            return False
+        window.tabs.setCurrentIndex(titles.index(page))
     for _ in range(3):  # let layouts and the plot settle
         QApplication.processEvents()
     chart = window.current_chart()
@@ -132,7 +139,7 @@ def run_app(args: argparse.Namespace) -> int:
         if getattr(args, "demo", False):
             window.setWindowTitle(window.windowTitle() + "  (demo data)")
         if screenshot:
-            ok = save_screenshot(window, screenshot)
+            ok = save_screenshot(window, screenshot, getattr(args, "page", None))
             window.close()
             window.deleteLater()
             if not ok:

@@ -216,3 +216,17 @@ def test_screenshot_of_the_demo(tmp_path):
     assert out.stat().st_size > 50_000
     colours = {image.pixel(x, y) for x in range(0, 1440, 12) for y in range(0, 900, 12)}
     assert len(colours) > 40  # a real picture, not a blank window
+
+
+def test_screenshot_of_another_page_and_a_wrong_page_name(tmp_path, capsys):
+    from ketamon.cli import main
+
+    db = tmp_path / "demo.sqlite3"
+    records = tmp_path / "records.png"
+    assert main(["--db", f"sqlite:///{db}", "--demo", "--screenshot", str(records), "--page", "Records"]) == 0
+    chart = tmp_path / "chart.png"
+    assert main(["--db", f"sqlite:///{db}", "--demo", "--screenshot", str(chart)]) == 0
+    assert QImage(str(records)) != QImage(str(chart))  # the Records page, not the chart
+    wrong = tmp_path / "wrong.png"
+    assert main(["--db", f"sqlite:///{db}", "--demo", "--screenshot", str(wrong), "--page", "Nope"]) == 1
+    assert "no page 'Nope'" in capsys.readouterr().err and not wrong.exists()

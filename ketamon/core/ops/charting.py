@@ -39,7 +39,7 @@ from ketamon.core.validation import (
 # ---------------------------------------------------------------- patients
 
 
-def _clean(text: str | None) -> str:
+def clean_text(text: str | None) -> str:
     return (text or "").strip()
 
 
@@ -47,7 +47,7 @@ def _clean(text: str | None) -> str:
 def create_patient(op: Op, *, mrn: str, family_name: str, given_name: str, birth_date: date, sex: str,
                    weight_kg: float | None = None, allergies: str = "",
                    contraindications: list[str] = (), concomitant_medications: list[str] = ()) -> int:
-    mrn, family_name, given_name = _clean(mrn), _clean(family_name), _clean(given_name)
+    mrn, family_name, given_name = clean_text(mrn), clean_text(family_name), clean_text(given_name)
     for label, value in (("MRN", mrn), ("Family name", family_name), ("Given name", given_name)):
         if not value:
             raise ValidationError(f"{label} is required.", label.lower(), value)
@@ -63,7 +63,7 @@ def create_patient(op: Op, *, mrn: str, family_name: str, given_name: str, birth
     if op.db.scalar(select(Patient.id).where(Patient.mrn == mrn)) is not None:
         raise ValidationError(f"A patient with MRN {mrn} already exists.", "mrn", mrn)
     p = Patient(mrn=mrn, family_name=family_name, given_name=given_name, birth_date=birth_date, sex=sex,
-                weight_kg=weight_kg, allergies=_clean(allergies), contraindications=list(contraindications),
+                weight_kg=weight_kg, allergies=clean_text(allergies), contraindications=list(contraindications),
                 concomitant_medications=list(concomitant_medications), created_at=op.now,
                 created_by_id=op.actor.user_id)
     op.db.add(p)
@@ -157,7 +157,7 @@ def create_session(op: Op, *, patient_id: int, protocol_id: str, scheduled_at: d
     s = Session(patient_id=patient.id, protocol_id=protocol.id, protocol_version=protocol.version,
                 route=protocol.route, planned_dose_mg=planned_dose_mg,
                 dose_weight_kg=weight if rule.kind == "per_kg" else weight,
-                lot_number=_clean(lot_number) or None,
+                lot_number=clean_text(lot_number) or None,
                 nurse_id=nurse_id if nurse_id is not None else (op.actor.user_id if op.actor.role == "nurse" else None),
                 physician_id=physician_id, state="planned", scheduled_at=scheduled_at or op.now,
                 created_at=op.now, created_by_id=op.actor.user_id)
@@ -174,14 +174,15 @@ def create_session(op: Op, *, patient_id: int, protocol_id: str, scheduled_at: d
 def set_lot_number(op: Op, session_id: int, lot_number: str) -> None:
     s = op.session(session_id)
     before = s.lot_number
-    s.lot_number = _clean(lot_number) or None
+    s.lot_number = clean_text(lot_number) or None
     op.audit("update", entity="session", entity_id=s.id, session_id=s.id,
              before={"lot_number": before}, after={"lot_number": s.lot_number})
     op.changes.touch("session", s.id)
     op.changes.message = "Lot number saved"
 
 
-def _chartable(op: Op, session_id: int) -> Session:
+def chartable_session(op: Op, session_id: int) -> Session:
+    """A session that may still be charted: not signed (locked), not cancelled."""
     s = op.session(session_id)
     if s.state not in lifecycle.CHARTABLE:
         raise ValidationError(
@@ -224,7 +225,7 @@ def record_vitals(op: Op, session_id: int, *, measured_at: datetime | None = Non
     """Store one vital-sign set. Any field may be empty; none is invented, except the
     mean BP, which is derived from systolic/diastolic when not measured (and
     marked as derived)."""
-    s = _chartable(op, session_id)
+    s = chartable_session(op, session_id)
     protocol = op.protocol(s)
     at, late = _when(op, measured_at, "Measured at")
     values = dict(systolic=systolic, diastolic=diastolic, mean_arterial=mean_arterial, heart_rate=heart_rate,
@@ -244,8 +245,8 @@ def record_vitals(op: Op, session_id: int, *, measured_at: datetime | None = Non
                    source=source, systolic=systolic, diastolic=diastolic, mean_arterial=mean_arterial,
                    mean_measured=mean_measured, heart_rate=heart_rate, spo2=spo2, resp_rate=resp_rate,
                    temperature=temperature, on_oxygen=on_oxygen, consciousness=consciousness,
-                   comment=_clean(comment) or None, late=late, supersedes_id=supersedes_id,
-                   correction_reason=_clean(correction_reason) or None, retracted=retracted)
+                   comment=clean_text(comment) or None, late=late, supersedes_id=supersedes_id,
+                   correction_reason=clean_text(correction_reason) or None, retracted=retracted)
     op.db.add(v)
     op.db.flush()
     op.audit("correct" if old else "create", entity="vital_signs", entity_id=v.id, session_id=s.id,
@@ -270,7 +271,7 @@ def record_dose(op: Op, session_id: int, kind: str, *, at: datetime | None = Non
     follow the infusion's state (start → rate/pause/resume → stop)."""
     if kind not in DOSE_KINDS:
         raise ValidationError(f"Unknown dose event {kind!r}.", "kind", kind)
-    s = _chartable(op, session_id)
+    s = chartable_session(op, session_id)
     protocol = op.protocol(s)
     when, late = _when(op, at, "Dose time")
     events = _current(op, DoseEvent, s.id)
@@ -288,7 +289,7 @@ def record_dose(op: Op, session_id: int, kind: str, *, at: datetime | None = Non
         device_number = len(given) + 1
         if amount_mg is None:
             amount_mg = protocol.dose.mg_per_device
-        lot_number = _clean(lot_number) or s.lot_number
+        lot_number = clean_text(lot_number) or s.lot_number
         if not lot_number:
             raise ValidationError("Enter the device lot number before recording the device.", "lot_number", None)
         if given and when < given[-1].at:
@@ -313,8 +314,8 @@ def record_dose(op: Op, session_id: int, kind: str, *, at: datetime | None = Non
             raise ValidationError("An infusion event cannot be earlier than the one before it.", "at", when)
     e = DoseEvent(session_id=s.id, at=when, entered_at=op.now, entered_by_id=op.actor.user_id, kind=kind,
                   device_number=device_number, amount_mg=amount_mg, rate_mg_per_h=rate_mg_per_h,
-                  lot_number=_clean(lot_number) or None, site=_clean(site) or None,
-                  comment=_clean(comment) or None, late=late)
+                  lot_number=clean_text(lot_number) or None, site=clean_text(site) or None,
+                  comment=clean_text(comment) or None, late=late)
     op.db.add(e)
     if kind == "nasal_device" and s.lot_number is None:
         s.lot_number = e.lot_number
@@ -335,14 +336,14 @@ def correct_dose(op: Op, session_id: int, supersedes_id: int, *, reason: str, re
                  at: datetime | None = None, amount_mg: float | None = None,
                  rate_mg_per_h: float | None = None, comment: str | None = None) -> int:
     """Correct a dose event's time/amount/rate, or retract it as entered in error."""
-    s = _chartable(op, session_id)
+    s = chartable_session(op, session_id)
     old = _superseded(op, DoseEvent, supersedes_id, s.id, reason)
     when = old.at if at is None else _when(op, at, "Dose time")[0]
     e = DoseEvent(session_id=s.id, at=when, entered_at=op.now, entered_by_id=op.actor.user_id, kind=old.kind,
                   device_number=old.device_number,
                   amount_mg=old.amount_mg if amount_mg is None else amount_mg,
                   rate_mg_per_h=old.rate_mg_per_h if rate_mg_per_h is None else rate_mg_per_h,
-                  lot_number=old.lot_number, site=old.site, comment=_clean(comment) or old.comment,
+                  lot_number=old.lot_number, site=old.site, comment=clean_text(comment) or old.comment,
                   supersedes_id=old.id, correction_reason=reason.strip(), retracted=retract, late=old.late)
     op.db.add(e)
     op.db.flush()
@@ -367,7 +368,7 @@ def record_side_effect(op: Op, session_id: int, kind: str, *, observed_at: datet
     items or a 0–4 severity), nausea 0–10, vomiting, … `other` needs text."""
     if kind not in SIDE_EFFECT_KINDS:
         raise ValidationError(f"Unknown side effect {kind!r}.", "kind", kind)
-    s = _chartable(op, session_id)
+    s = chartable_session(op, session_id)
     at, late = _when(op, observed_at, "Observed at")
     if kind == "sedation" and scale is None:
         scale = "MOAA/S"
@@ -388,12 +389,12 @@ def record_side_effect(op: Op, session_id: int, kind: str, *, observed_at: datet
         if scale not in SCALES:
             raise ValidationError(f"Unknown scale {scale!r}.", "scale", scale)
         check_score(scale, score, *SCALES[scale])
-    if kind == "other" and not _clean(text) and not retracted:
+    if kind == "other" and not clean_text(text) and not retracted:
         raise ValidationError("Describe the side effect.", "text", text)
     old = _superseded(op, SideEffect, supersedes_id, s.id, correction_reason)
     e = SideEffect(session_id=s.id, observed_at=at, entered_at=op.now, entered_by_id=op.actor.user_id,
-                   kind=kind, scale=scale, score=score, items=items, text=_clean(text) or None, late=late,
-                   supersedes_id=supersedes_id, correction_reason=_clean(correction_reason) or None,
+                   kind=kind, scale=scale, score=score, items=items, text=clean_text(text) or None, late=late,
+                   supersedes_id=supersedes_id, correction_reason=clean_text(correction_reason) or None,
                    retracted=retracted)
     op.db.add(e)
     op.db.flush()
@@ -413,13 +414,13 @@ def add_note(op: Op, session_id: int, text: str, *, at: datetime | None = None,
     """A free-text note. `retracted` with `supersedes_id` marks a note entered in error."""
     if retracted and supersedes_id is None:
         raise ValidationError("Say which note was entered in error.", "supersedes_id", None)
-    if not _clean(text) and not retracted:
+    if not clean_text(text) and not retracted:
         raise ValidationError("A note cannot be empty.", "text", text)
-    s = _chartable(op, session_id)
+    s = chartable_session(op, session_id)
     when, _late = _when(op, at, "Note time")
     old = _superseded(op, Note, supersedes_id, s.id, correction_reason)
-    n = Note(session_id=s.id, at=when, entered_at=op.now, entered_by_id=op.actor.user_id, text=_clean(text),
-             supersedes_id=supersedes_id, correction_reason=_clean(correction_reason) or None,
+    n = Note(session_id=s.id, at=when, entered_at=op.now, entered_by_id=op.actor.user_id, text=clean_text(text),
+             supersedes_id=supersedes_id, correction_reason=clean_text(correction_reason) or None,
              retracted=retracted)
     op.db.add(n)
     op.db.flush()

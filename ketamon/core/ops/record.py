@@ -18,6 +18,8 @@ from ketamon.core.clock import as_utc
 from ketamon.core.errors import NotFound, PermissionDenied, ValidationError
 from ketamon.core.models import CONTRAINDICATIONS, Addendum, Assessment, Session
 from ketamon.core.ops.base import Op, operation
+from ketamon.core.ops.charting import chartable_session as _open_session
+from ketamon.core.ops.charting import clean_text as _clean
 from ketamon.core.ops.charting import current_entries
 from ketamon.core.permissions import Permission
 from ketamon.core.record import RecordIncomplete, gather, local_hm, missing_for
@@ -25,20 +27,6 @@ from ketamon.core.validation import check_time
 
 PREDOSE_STATES = ("planned", "pre_dose")
 AFTER_DOSE_STATES = ("monitoring", "recovery")
-
-
-def _clean(text: str | None) -> str:
-    return (text or "").strip()
-
-
-def _open_session(op: Op, session_id: int) -> Session:
-    """A session that may still be charted (not signed, not cancelled)."""
-    s = op.session(session_id)
-    if s.state not in lifecycle.CHARTABLE:
-        raise ValidationError(
-            f"This session is {lifecycle.STATE_LABELS[s.state].lower()}; entries can no longer be added.",
-            "state", s.state)
-    return s
 
 
 def _latest(op: Op, session_id: int, kind: str) -> Assessment | None:

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Regenerate the README's pictures from the current code (make screenshots).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+export QT_QPA_PLATFORM=offscreen
+export KETAMON_DATA_DIR=$(mktemp -d)
+trap 'rm -rf "$KETAMON_DATA_DIR"' EXIT
+DB="$KETAMON_DATA_DIR/demo.sqlite3"
+
+$PY -m ketamon --demo --fresh-demo --screenshot docs/screenshot-chart.png
+KETAMON_USER=doctor $PY -m ketamon --demo --screenshot docs/screenshot-review.png --page "Alert review"
+KETAMON_USER=desk $PY -m ketamon --demo --screenshot docs/screenshot-records.png --page Records
+
+signed=$($PY - "$DB" <<'PY'
+import sys
+from sqlalchemy import select
+from ketamon.core.models import Session
+from ketamon.core.store import Store
+with Store(f"sqlite:///{sys.argv[1]}").read() as db:
+    print(db.scalar(select(Session.id).where(Session.state == "signed").order_by(Session.id)))
+PY
+)
+$PY -m ketamon report "$signed" --pdf "$KETAMON_DATA_DIR/summary.pdf" --db "$DB" --as desk
+$PY -m ketamon report "$signed" --pdf "$KETAMON_DATA_DIR/form.pdf" --form --db "$DB" --as desk
+pdftoppm -png -r 60 -f 1 -l 1 -singlefile "$KETAMON_DATA_DIR/summary.pdf" docs/summary-page1
+pdftoppm -png -r 60 -f 1 -l 1 -singlefile "$KETAMON_DATA_DIR/form.pdf" docs/form-page1
+echo "screenshots written to docs/"
