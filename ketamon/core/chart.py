@@ -28,14 +28,15 @@ from ketamon.core.models import (
     User,
     VitalSigns,
 )
-from ketamon.core.news2 import News2, score_series, score_vitals
+from ketamon.core.news2 import News2, score_vitals
 from ketamon.core.protocols import Protocol
 from ketamon.core.store import Store
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LogLine:
-    """One line of the event log: every entry, corrections included."""
+    """One line of the event log: every entry, corrections included. (Slots: a
+    12-hour 1 Hz session has 43 200 of them, kept between loads.)"""
 
     at: datetime  # when it happened (measured/observed)
     entered_at: datetime
@@ -139,8 +140,9 @@ RECHECK_IDS = 500
 FULL_RECHECK_S = 120.0
 #: a batch this big is merged by rebuilding everything (cheaper than one by one)
 REBUILD_ABOVE = 2000
-#: sessions whose vital signs are kept, per store (the least recently loaded is dropped)
-CACHED_SESSIONS = 8
+#: sessions whose vital signs are kept, per store (the least recently loaded is dropped;
+#: a 12-hour 1 Hz session takes about 60 MB, a 2-hour manual one next to nothing)
+CACHED_SESSIONS = 4
 
 
 def _vkey(v: VitalSigns) -> tuple:
@@ -187,12 +189,14 @@ class _SessionVitals:
         if not self.rows:
             self.checked_all_at = time.monotonic()
             return list(db.scalars(select(VitalSigns).where(by_session)))
-        ids = select(VitalSigns.id).where(by_session)
+        table = VitalSigns.__table__  # ids only, no ORM: this runs on every refresh
+        ids = select(table.c.id).where(table.c.session_id == session_id)
         if time.monotonic() - self.checked_all_at > FULL_RECHECK_S:
             self.checked_all_at = time.monotonic()
         else:
-            ids = ids.where(VitalSigns.id > self.last_id - RECHECK_IDS)
-        missing = [i for i in db.scalars(ids) if i not in self.rows]
+            ids = ids.where(table.c.id > self.last_id - RECHECK_IDS)
+        known = self.rows
+        missing = [i for i in db.connection().execute(ids).scalars() if i not in known]
         if not missing:
             return []
         if len(missing) > 500:
@@ -263,28 +267,48 @@ class _SessionVitals:
             i = bisect_left(self.in_force, (start,), key=_vkey)
             while i < len(self.in_force) and self.in_force[i].measured_at <= end:
                 v = self.in_force[i]
-                earlier = None
-                if v.temperature is None and last_temp is not None and v.measured_at - last_temp[0] <= self.carry:
-                    earlier = last_temp[1]
-                result = score_vitals(v, earlier)
-                score = result if isinstance(result, News2) else None
+                measured_at, temperature = v.measured_at, v.temperature
+                score = self._score(v, temperature, measured_at, last_temp)
                 if self.news2.get(v.id) != score:
                     if score is None:
                         del self.news2[v.id]
                     else:
                         self.news2[v.id] = score
                     changed.add(v.id)
-                if v.temperature is not None:
-                    last_temp = (v.measured_at, v.temperature)
+                if temperature is not None:
+                    last_temp = (measured_at, temperature)
                 i += 1
         return changed
 
+    def _score(self, v: VitalSigns, temperature, measured_at, last_temp) -> News2 | None:
+        """NEWS2 of one set as news2.score_series scores it (None: not a complete set)."""
+        if v.consciousness is None or v.resp_rate is None or v.systolic is None:
+            return None  # most device sets: no NEWS2 without these (cheap check first)
+        earlier = None
+        if temperature is None and last_temp is not None and measured_at - last_temp[0] <= self.carry:
+            earlier = last_temp[1]
+        result = score_vitals(v, earlier)
+        return result if isinstance(result, News2) else None
+
+    def _score_all(self) -> dict[int, News2]:
+        out: dict[int, News2] = {}
+        last_temp = None
+        for v in self.in_force:
+            measured_at, temperature = v.measured_at, v.temperature
+            score = self._score(v, temperature, measured_at, last_temp)
+            if score is not None:
+                out[v.id] = score
+            if temperature is not None:
+                last_temp = (measured_at, temperature)
+        return out
+
     def _line(self, v: VitalSigns) -> LogLine:
-        score = self.news2.get(v.id)
-        text = "Entered in error" if v.retracted else describe_vitals(v) + (f" · {score.text()}" if score else "")
+        vid, retracted = v.id, v.retracted
+        score = self.news2.get(vid)
+        text = "Entered in error" if retracted else describe_vitals(v) + (f" · {score.text()}" if score else "")
         return LogLine(v.measured_at, v.entered_at, self.names.get(v.entered_by_id, "—"), "vitals", text,
-                       "vital_signs", v.id, v.id in self.superseded, v.supersedes_id is not None, v.late,
-                       v.correction_reason, v.retracted, v.source == "device")
+                       "vital_signs", vid, vid in self.superseded, v.supersedes_id is not None, v.late,
+                       v.correction_reason, retracted, v.source == "device")
 
     def _relabel(self, v: VitalSigns) -> bool:
         """Put the set's log line, as it reads now, in place (False: it was not where expected)."""
@@ -312,7 +336,7 @@ class _SessionVitals:
         rows = sorted(self.rows.values(), key=_vkey)
         self.in_force, self.superseded = _split(rows)
         self.with_temp = [v for v in self.in_force if v.temperature is not None]
-        self.news2 = score_series(self.in_force, self.carry_minutes)
+        self.news2 = self._score_all()
         self.lines = [self._line(v) for v in rows]
         self.line_of = {line.entity_id: line for line in self.lines}
         self.shown = [line for line in self.lines if not line.routine_device_reading]
@@ -431,24 +455,28 @@ def load_chart(store: Store, session_id: int, now: datetime | None = None, *, fr
 
 
 def describe_vitals(v: VitalSigns) -> str:
+    # each attribute read once: this runs for every set of a 12-hour 1 Hz session
     parts = []
-    if v.systolic is not None:
-        parts.append(f"BP {v.systolic}/{v.diastolic}" + (f" ({v.mean_arterial})" if v.mean_arterial else ""))
-    if v.heart_rate is not None:
-        parts.append(f"HR {v.heart_rate}")
-    if v.spo2 is not None:
-        parts.append(f"SpO2 {v.spo2}%" + (" on O2" if v.on_oxygen else ""))
-    if v.resp_rate is not None:
-        parts.append(f"RR {v.resp_rate}")
-    if v.temperature is not None:
-        parts.append(f"T {v.temperature:.1f}°C")
-    if v.consciousness:
-        parts.append(f"ACVPU {v.consciousness}")
+    systolic, heart_rate, spo2, resp_rate = v.systolic, v.heart_rate, v.spo2, v.resp_rate
+    temperature, consciousness, comment = v.temperature, v.consciousness, v.comment
+    if systolic is not None:
+        mean = v.mean_arterial
+        parts.append(f"BP {systolic}/{v.diastolic}" + (f" ({mean})" if mean else ""))
+    if heart_rate is not None:
+        parts.append(f"HR {heart_rate}")
+    if spo2 is not None:
+        parts.append(f"SpO2 {spo2}%" + (" on O2" if v.on_oxygen else ""))
+    if resp_rate is not None:
+        parts.append(f"RR {resp_rate}")
+    if temperature is not None:
+        parts.append(f"T {temperature:.1f}°C")
+    if consciousness:
+        parts.append(f"ACVPU {consciousness}")
     text = ", ".join(parts) or "Vital signs"
     if v.source == "device":
         text += " [device]"
-    if v.comment:
-        text += f" — {v.comment}"
+    if comment:
+        text += f" — {comment}"
     return text
 
 

@@ -90,8 +90,12 @@ def due_items(protocol: Protocol, state: str, doses: Sequence, last_bp_at: datet
 
 
 def last_bp_at(vitals: Sequence) -> datetime | None:
-    times = [v.measured_at for v in vitals if v.systolic is not None]
-    return max(times) if times else None
+    """`vitals` in measured order (as Chart.vitals is): walked back from the newest,
+    so a 12-hour 1 Hz session is not scanned on every refresh."""
+    for v in reversed(vitals):
+        if v.systolic is not None:
+            return v.measured_at
+    return None
 
 
 def chart_due_items(chart) -> list[DueItem]:

@@ -147,6 +147,8 @@ class VitalsPlot(pg.GraphicsLayoutWidget):
             p.addItem(line, ignoreBounds=True)
 
         self._event_items: list = []
+        #: (time, label) of each dose and side effect drawn, to skip redrawing the same marks
+        self._event_marks: list | None = None
         #: (x, item, text width px, text when left of its mark, text when right of it)
         self._event_labels: list[tuple[float, pg.TextItem, float, str, str]] = []
         self._band_items: list = []
@@ -205,10 +207,11 @@ class VitalsPlot(pg.GraphicsLayoutWidget):
 
     def show_chart(self, chart: Chart) -> None:
         """Redraw from a freshly loaded Chart (called after every saved entry)."""
-        if self._take_vitals(chart.vitals):
+        changed = self._take_vitals(chart.vitals)
+        if changed:
             cols = self._cols
             for name in PLOTTED:
-                self._set_series(name, cols["t"], cols[name])
+                self._set_series(name, cols["t"], cols[name], appended=changed == "appended")
             paired = ~(np.isnan(cols["systolic"]) | np.isnan(cols["diastolic"]))
             count = int(paired.sum())
             if 0 < count <= SYMBOLS_UP_TO:
@@ -231,26 +234,30 @@ class VitalsPlot(pg.GraphicsLayoutWidget):
         if self.follow:
             self.fit()
 
-    def _take_vitals(self, vitals: list) -> bool:
-        """Bring the columns up to `vitals`: append when only new sets came after the
-        ones drawn (the usual case), rebuild otherwise. False when nothing changed."""
+    def _take_vitals(self, vitals: list) -> str:
+        """Bring the columns up to `vitals`: "appended" when only new sets came after
+        the ones drawn (the usual case), "rebuilt" otherwise, "" when nothing changed."""
         drawn, k = self._drawn, len(self._drawn)
         if k and len(vitals) >= k and vitals[k - 1] is drawn[-1] and vitals[:k] == drawn:
             if len(vitals) == k:
-                return False
+                return ""
             new = _columns(vitals[k:])
             self._cols = {name: np.concatenate((col, new[name])) for name, col in self._cols.items()}
+            how = "appended"
         elif not k and not vitals:
-            return False
+            return ""
         else:
             self._cols = _columns(vitals)
+            how = "rebuilt"
         self._drawn = list(vitals)
-        return True
+        return how
 
-    def _set_series(self, name: str, xs: np.ndarray, values: np.ndarray) -> None:
+    def _set_series(self, name: str, xs: np.ndarray, values: np.ndarray, appended: bool = False) -> None:
         present = ~np.isnan(values)
         xs, ys = xs[present], values[present]
         curve = self.curves[name]
+        if appended and curve.xData is not None and len(curve.xData) == len(xs):
+            return  # only sets without this value were added
         big = len(xs) > SYMBOLS_UP_TO
         curve.setSymbol(None if big else self._symbols[name])
         curve.setClipToView(big)
@@ -277,6 +284,11 @@ class VitalsPlot(pg.GraphicsLayoutWidget):
     # ------------------------------------------------------------ dose and side-effect markers
 
     def _draw_events(self, chart: Chart) -> None:
+        marks_now = [(d.at, dose_label(d)) for d in chart.doses] + \
+                    [(e.observed_at, side_effect_label(e)) for e in chart.side_effects]
+        if marks_now == self._event_marks:
+            return  # the same marks: keep the items (building them is what is slow)
+        self._event_marks = marks_now
         for plot, item in self._event_items:
             plot.removeItem(item)
         self._event_items.clear()
@@ -366,11 +378,15 @@ class VitalsPlot(pg.GraphicsLayoutWidget):
 
     def set_limit_bands(self, bands: Iterable[LimitBand]) -> None:
         """Replace the limit lines shown. Each band draws a dashed line at its low
-        and high (labelled at the right edge), optionally shading outside them."""
+        and high (labelled at the right edge), optionally shading outside them.
+        The same bands again (every refresh) change nothing."""
+        bands = list(bands)
+        if bands == self.limit_bands and (self._band_items or not bands):
+            return
         for plot, item in self._band_items:
             plot.removeItem(item)
         self._band_items.clear()
-        self.limit_bands = list(bands)
+        self.limit_bands = bands
         for band in self.limit_bands:
             plot = self.plot_for(band.parameter)
             if plot is None:

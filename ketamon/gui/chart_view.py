@@ -18,6 +18,9 @@ Extension points, for other screens to build on without editing this file:
 - `SessionChart.plot` is a `VitalsPlot`: `plot.set_limit_bands([...])`,
   `plot.plot_for(parameter)` gives its pyqtgraph PlotItem.
 - Signals `refreshed(Chart)` after every reload and `ticked(datetime)` each second.
+  A `refreshed` listener runs after every saved entry: it must not walk every set
+  (`chart.vitals` can hold 43 200 with a 1 Hz monitor; it is in measured order, so
+  the newest are at the end; don't mutate it or the sets in it: they are kept).
 - `register_chart_extension(fn)`: `fn(chart_widget)` runs at the end of every
   SessionChart's construction (insert a banner, buttons, connect signals).
 """
@@ -249,7 +252,9 @@ class SessionChart(QWidget):
             self.refresh()
 
     def refresh(self) -> None:
-        """Reload the chart from the database and redraw every part."""
+        """Reload the chart from the database and redraw every part. Runs after every
+        saved entry, so each part must cost little with 43 200 sets: load_chart reads
+        only new vital signs, the plot appends, the event log folds device readings."""
         self.chart = load_chart(self.runner.store, self.session_id)
         self._show(self.chart)
 

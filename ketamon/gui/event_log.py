@@ -270,9 +270,6 @@ class EventLog(QWidget):
         """Each line as shown, columns joined by ' | ' (for tests and quick checks)."""
         return [" | ".join(self.model.text(r, c) for c in range(len(COLUMNS))) for r in range(self.model.rowCount())]
 
-    def set_device_readings_shown(self, shown: bool) -> None:
-        self.device_toggle.setChecked(shown)
-
     def select_entry(self, entity: str, entity_id: int) -> None:
         for row, line in enumerate(self.model.lines):
             if (line.entity, line.entity_id) == (entity, entity_id):
