@@ -86,3 +86,21 @@ def test_postgres_stores_utc(pg_store):
     with pg_store.engine.connect() as conn:
         assert conn.execute(text("select 1")).scalar() == 1
     assert pg_store.dialect == "postgresql"
+
+
+def test_a_screen_can_read_while_another_workstation_writes(store, nurse, esketamine_session):
+    """Reads take no write lock: a refresh is not blocked by an open write elsewhere
+    (before, it waited for the busy timeout and failed with "database is locked")."""
+    import sqlite3
+    import time
+
+    ops.record_vitals(store, nurse, esketamine_session, heart_rate=70)
+    other = sqlite3.connect(store.engine.url.database, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another workstation in the middle of a write
+    try:
+        t0 = time.monotonic()
+        assert [v.heart_rate for v in load_chart(store, esketamine_session, fresh=True).vitals] == [70]
+        assert time.monotonic() - t0 < 5
+    finally:
+        other.execute("ROLLBACK")
+        other.close()

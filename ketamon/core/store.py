@@ -22,6 +22,9 @@ from sqlalchemy.orm import sessionmaker
 from ketamon.core.clock import Clock, SystemClock
 from ketamon.core.protocols import ProtocolRegistry, default_registry
 
+#: execution option marking a read-only transaction (SQLite: plain BEGIN)
+READ_ONLY = "ketamon_read_only"
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -85,7 +88,9 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Reads (Store.read) take no write lock, so a screen refresh never waits
+            # behind another workstation's write; writes take it up front.
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True, hide_parameters=True)
@@ -121,6 +126,8 @@ class Store:
         self.clock: Clock = clock or SystemClock()
         self.protocols = protocols or default_registry()
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(self.engine.execution_options(**{READ_ONLY: True}),
+                                           expire_on_commit=False)
 
     @property
     def dialect(self) -> str:
@@ -138,8 +145,9 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[DbSession]:
-        """A session for queries; objects stay usable after it closes."""
-        db = self._sessions()
+        """A session for queries; objects stay usable after it closes. Never write
+        through it: on SQLite it does not hold the write lock."""
+        db = self._read_sessions()
         try:
             yield db
         finally:
