@@ -10,9 +10,10 @@ be used on its own.
 """
 from __future__ import annotations
 
+import os
 from datetime import datetime
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -43,6 +44,11 @@ from ketamon.gui.theme import colour, set_role
 from ketamon.gui.widgets import local_hm
 
 ACK_KEY = "F9"
+#: how often an unacknowledged alert's banner switches phase (IEC 60601-1-8
+#: conventions: high flashes fast, ~2 Hz; medium slowly, ~0.6 Hz; low is steady)
+FLASH_MS = {"high": 250, "medium": 800}
+#: set to 1 (accessibility, or a quiet room) and the banner never flashes
+NO_FLASH_ENV = "KETAMON_NO_FLASH"
 #: the limit lines the plot shows: (parameter, tier, side, short name). Few on
 #: purpose: the BP/HR panel gets systolic abnormal low/high, systolic critical high
 #: and heart-rate abnormal high; SpO2 its abnormal and critical lows.
@@ -111,6 +117,12 @@ class AlertBanner(QFrame):
         layout.addLayout(top, 1)
         layout.addWidget(self.due)
         self.highest: alerts.AlertView | None = None
+        # the one flash timer; runs only while an unacknowledged high/medium alert
+        # is shown and the banner is visible (never a loop of its own)
+        self._flash_timer = QTimer(self)
+        self._flash_timer.timeout.connect(self._toggle_flash)
+        self._flash_wanted = 0  # the interval the shown alert calls for; 0 = steady
+        self._set_flash_phase(False)
         self.show_alerts([], datetime.now().astimezone(), True)
 
     def show_alerts(self, rows: list[alerts.AlertView], now: datetime, sound_on: bool) -> None:
@@ -132,7 +144,64 @@ class AlertBanner(QFrame):
             needs = [x for x in live if x.acknowledged_at is None or (x.priority in ("high", "medium")
                                                                       and x.sounds(now))]
             self.ack_button.setEnabled(bool(needs))
+        self._update_flash(live, now)
         self.tick(rows, now, sound_on)
+
+    # ------------------------------------------------------------ flashing
+
+    @property
+    def flashing(self) -> bool:
+        """The banner is flashing now (false when steady, and while hidden)."""
+        return self._flash_timer.isActive()
+
+    @property
+    def flash_interval_ms(self) -> int:
+        """Milliseconds between phase changes while flashing; 0 when steady."""
+        return self._flash_timer.interval() if self.flashing else 0
+
+    @property
+    def flash_phase(self) -> bool:
+        """True while showing the lighter tint; false is the priority colour itself."""
+        return bool(self.property("flash"))
+
+    def _update_flash(self, live: list[alerts.AlertView], now: datetime) -> None:
+        """Flash while an alert of the shown priority is neither acknowledged nor
+        silenced; acknowledged, low, none, or KETAMON_NO_FLASH=1: steady."""
+        a = self.highest
+        wanted = 0
+        if a is not None and a.priority in FLASH_MS and os.environ.get(NO_FLASH_ENV, "") in ("", "0"):
+            if any(x.priority == a.priority and x.acknowledged_at is None and not x.silenced(now) for x in live):
+                wanted = FLASH_MS[a.priority]
+        self._flash_wanted = wanted
+        self._apply_flash()
+
+    def _apply_flash(self) -> None:
+        if self._flash_wanted and self.isVisible():
+            if self._flash_timer.interval() != self._flash_wanted or not self._flash_timer.isActive():
+                self._flash_timer.start(self._flash_wanted)
+        else:
+            self._flash_timer.stop()
+            self._set_flash_phase(False)
+
+    def _toggle_flash(self) -> None:
+        self._set_flash_phase(not self.flash_phase)
+
+    def _set_flash_phase(self, on: bool) -> None:
+        if self.property("flash") == on:
+            return
+        # only the frame's background changes: re-polish the frame, not its labels
+        self.setProperty("flash", on)
+        self.style().unpolish(self)
+        self.style().polish(self)
+        self.update()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self._apply_flash()
+
+    def hideEvent(self, event) -> None:
+        super().hideEvent(event)
+        self._flash_timer.stop()
 
     def tick(self, rows: list[alerts.AlertView], now: datetime, sound_on: bool) -> None:
         text = audio_text(rows, now, sound_on)
