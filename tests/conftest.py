@@ -156,15 +156,9 @@ def ready_for_dose(store, nurse):
     """`ready_for_dose(session_id)` records what the first dose needs (ketamon.core
     lifecycle): the pre-dose checklist, a PHQ-9 (all 0) and, unless
     `baseline=False`, a baseline vital-sign set 120/80, HR 72, SpO2 98, RR 14."""
-    from ketamon.core import ops
+    from ketamon.core import scenario
 
     def ready(session_id: int, actor: Actor | None = None, *, baseline: bool = True) -> None:
-        who = actor or nurse
-        ops.record_predose_checklist(store, who, session_id, consent=True, fasting=True,
-                                     contraindications_reviewed=True, medications_reviewed=True)
-        ops.record_phq9(store, who, session_id, {str(i): 0 for i in range(1, 10)})
-        if baseline:
-            ops.record_vitals(store, who, session_id, systolic=120, diastolic=80, heart_rate=72, spo2=98,
-                              resp_rate=14, consciousness="A", on_oxygen=False)
+        scenario.ready_for_dose(store, actor or nurse, session_id, baseline=baseline)
 
     return ready

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from ketamon.core import ops
+from ketamon.core import ops, scenario
 from ketamon.core.models import Alert
 
 #: (minutes after the first device, systolic, diastolic, heart rate, SpO2, RR)
@@ -22,13 +22,11 @@ AFTER_DOSE = [(20, 136, 86, 78, 97, 15), (40, 166, 102, 84, 96, 14), (60, 149, 9
               (90, 138, 86, 76, 98, 14), (118, 131, 83, 74, 98, 14)]
 BASELINE = (128, 82, 74, 98, 14)
 PHQ9 = {str(n): v for n, v in enumerate([2, 2, 1, 2, 1, 1, 1, 0, 0], start=1)}
-ALDRETE = {"activity": 2, "respiration": 2, "circulation": 2, "consciousness": 2, "spo2": 2}
+ALDRETE = scenario.FULL_ALDRETE
 
 
 def predose(store, clock, nurse, session_id):
-    ops.record_predose_checklist(store, nurse, session_id, consent=True, fasting=True,
-                                 contraindications_reviewed=True, medications_reviewed=True)
-    ops.record_phq9(store, nurse, session_id, PHQ9)
+    scenario.predose_checks(store, nurse, session_id, PHQ9)
     clock.advance(minutes=2)
     sy, di, hr, sp, rr = BASELINE
     ops.record_vitals(store, nurse, session_id, systolic=sy, diastolic=di, heart_rate=hr, spo2=sp, resp_rate=rr,

@@ -24,13 +24,11 @@ How it works (and what must not change):
 """
 from __future__ import annotations
 
-import statistics
-import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Iterable
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import aliased
 
@@ -866,100 +864,3 @@ def alarm_status(store: "Store", now: datetime | None = None, session_ids: Itera
     else:
         audio = ""
     return AlarmStatus(tone if enabled else None, audio, enabled, active)
-
-
-# ---------------------------------------------------------------- for the benchmark
-
-
-def time_evaluation(store: "Store", session_id: int, repeats: int = 200) -> dict[str, float]:
-    """Time the rules for one session as they run after an entry (planning only,
-    read-only, so the session is not changed). For the benchmark: fill a session
-    (e.g. 12 hours of 1 Hz device sets), then call this. Returns milliseconds."""
-    times = []
-    with store.read() as db:
-        s = db.get(Session, session_id)
-        protocol = store.protocols.get(s.protocol_id, s.protocol_version)
-        now = store.clock.now()
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            ctx = load_context(db, s, protocol, now)
-            plan(ctx)
-            times.append((time.perf_counter() - t0) * 1000)
-            db.expire_all()
-    times.sort()
-    return {"median_ms": statistics.median(times), "p95_ms": times[int(len(times) * 0.95) - 1],
-            "max_ms": times[-1], "repeats": repeats}
-
-
-def count_active(store: "Store", session_id: int) -> int:
-    with store.read() as db:
-        return db.scalar(select(func.count()).select_from(Alert).where(
-            Alert.session_id == session_id, Alert.cleared_at.is_(None))) or 0
-
-
-def build_device_session(store: "Store", actor, *, hours: float = 12, hz: float = 1, nibp_every_s: int = 300,
-                         protocol_id: str = "iv-ketamine-0.5") -> int:
-    """A session filled with `hours` of device data at `hz` (HR, SpO2, RR every
-    sample; a NIBP every `nibp_every_s`), bulk-inserted (not through the
-    operations, which would take as long as the session). For the benchmark only;
-    the clock is left at the end of the data."""
-    from datetime import date
-
-    from sqlalchemy import insert
-
-    from ketamon.core import ops
-
-    pid = ops.create_patient(store, actor, mrn=f"BENCH-{time.time_ns()}", family_name="Bench", given_name="Mark",
-                             birth_date=date(1980, 1, 1), sex="unknown", weight_kg=70.0).result
-    sid = ops.create_session(store, actor, patient_id=pid, protocol_id=protocol_id).result
-    start = store.clock.now()
-    step = timedelta(seconds=1 / hz)
-    n = int(hours * 3600 * hz)
-    rows = []
-    for i in range(n):
-        at = start + i * step
-        bp = (i % int(nibp_every_s * hz)) == 0
-        rows.append(dict(session_id=sid, measured_at=at, entered_at=at, entered_by_id=actor.user_id, source="device",
-                         systolic=120 + i % 7 if bp else None, diastolic=78 + i % 5 if bp else None,
-                         mean_arterial=92 if bp else None, mean_measured=False, heart_rate=70 + i % 9,
-                         spo2=97 + i % 3, resp_rate=14, late=False, retracted=False))
-    with store.transaction() as db:
-        for k in range(0, n, 5000):
-            db.execute(insert(VitalSigns), rows[k:k + 5000])
-    if hasattr(store.clock, "set"):
-        store.clock.set(start + n * step)
-    return sid
-
-
-def build_overdue_session(store: "Store", actor, *, overdue_in_s: float = 5.0,
-                          protocol_id: str = "esketamine-56") -> tuple[int, datetime]:
-    """A session in monitoring whose 40-minute set becomes overdue `overdue_in_s`
-    seconds from the store's clock: (session id, when it becomes overdue). The
-    dose and baseline are inserted directly (benchmark only, not a clinical path)."""
-    from datetime import date
-
-    from sqlalchemy import insert, update
-
-    from ketamon.core import ops
-
-    protocol = store.protocols.get(protocol_id)
-    cp = next(c for c in protocol.schedule.checkpoints if c.anchor == "first_dose" and c.minutes)
-    now = store.clock.now()
-    overdue_at = now + timedelta(seconds=overdue_in_s)
-    first = overdue_at - timedelta(minutes=cp.minutes + protocol.schedule.grace_minutes)
-    pid = ops.create_patient(store, actor, mrn=f"BENCH-{time.time_ns()}", family_name="Bench", given_name="Late",
-                             birth_date=date(1980, 1, 1), sex="unknown", weight_kg=70.0).result
-    sid = ops.create_session(store, actor, patient_id=pid, protocol_id=protocol_id, lot_number="BENCH").result
-    with store.transaction() as db:
-        db.execute(insert(VitalSigns), [dict(session_id=sid, measured_at=first - timedelta(minutes=5),
-                                             entered_at=first - timedelta(minutes=5), entered_by_id=actor.user_id,
-                                             source="manual", systolic=124, diastolic=80, mean_arterial=95,
-                                             mean_measured=False, heart_rate=70, spo2=98, resp_rate=14,
-                                             late=False, retracted=False)])
-        db.execute(insert(DoseEvent), [dict(session_id=sid, at=first + timedelta(minutes=5 * i), entered_at=now,
-                                            entered_by_id=actor.user_id, kind="nasal_device", device_number=i + 1,
-                                            amount_mg=protocol.dose.mg_per_device, lot_number="BENCH", late=False,
-                                            retracted=False)
-                                       for i in range(protocol.dose.devices or 1)])
-        db.execute(update(Session).where(Session.id == sid).values(state="monitoring"))
-    return sid, overdue_at

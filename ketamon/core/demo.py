@@ -1,7 +1,8 @@
 """Demo data: users, patients, and a morning's sessions with realistic charts.
 
-Entries are written through the operations layer with the clock stepped to each
-moment, so the demo record looks exactly like one charted live.
+Entries are written through the operations layer (ketamon.core.scenario's steps)
+with the clock stepped to each moment, so the demo record looks exactly like one
+charted live.
 """
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import func, select
 
 from ketamon.core import demo_record, ops
-from ketamon.core.clock import Clock, FakeClock
+from ketamon.core.clock import Clock
 from ketamon.core.models import User
 from ketamon.core.passwords import hash_password
 from ketamon.core.permissions import Actor
+from ketamon.core.scenario import Stepper, predose_checks
 from ketamon.core.store import Store
 
 #: (username, display name, role, password) — listed in the README
@@ -49,33 +51,13 @@ def has_data(store: Store) -> bool:
         return bool(db.scalar(select(func.count()).select_from(Session)))
 
 
-class _Stepper:
-    """Runs operations at chosen moments by swapping the store's clock."""
-
-    def __init__(self, store: Store):
-        self.store = store
-        self.real: Clock = store.clock
-        self.fake = FakeClock()
-
-    def __enter__(self):
-        self.store.clock = self.fake
-        return self
-
-    def __exit__(self, *exc):
-        self.store.clock = self.real
-
-    def at(self, when: datetime) -> "_Stepper":
-        self.fake.set(when)
-        return self
-
-
 def seed(store: Store, now: datetime | None = None) -> dict[str, int]:
     """Fill an empty database with the demo; returns ids by name."""
     now = now or store.clock.now()
     actors = ensure_demo_users(store)
     nurse, doctor = actors["nurse"], actors["doctor"]
     ids: dict[str, int] = {}
-    with _Stepper(store) as t:
+    with Stepper(store) as t:
         t.at(now - timedelta(hours=3))
         p = {}
         for key, mrn, fam, giv, born, sex, kg, ci, meds in [
@@ -99,7 +81,7 @@ def seed(store: Store, now: datetime | None = None) -> dict[str, int]:
         ops.record_vitals(store, nurse, s1, systolic=128, diastolic=82, heart_rate=74, spo2=98, resp_rate=14,
                           consciousness="A", on_oxygen=False)
         t.at(start + timedelta(minutes=4))
-        demo_record.predose_checks(store, nurse, s1, [2, 3, 2, 2, 1, 2, 1, 1, 0])
+        predose_checks(store, nurse, s1, [2, 3, 2, 2, 1, 2, 1, 1, 0])
         t.at(start + timedelta(minutes=10))
         ops.record_dose(store, nurse, s1, "nasal_device")
         t.at(start + timedelta(minutes=15))
@@ -132,7 +114,7 @@ def seed(store: Store, now: datetime | None = None) -> dict[str, int]:
         ops.record_vitals(store, nurse, s2, systolic=122, diastolic=78, heart_rate=68, spo2=99, resp_rate=12,
                           consciousness="A", on_oxygen=False)
         t.at(start + timedelta(minutes=5))
-        demo_record.predose_checks(store, nurse, s2, [2, 2, 2, 1, 1, 1, 1, 0, 0])
+        predose_checks(store, nurse, s2, [2, 2, 2, 1, 1, 1, 1, 0, 0])
         t.at(start + timedelta(minutes=7))
         ops.record_dose(store, nurse, s2, "infusion_start", rate_mg_per_h=61.5)
         for minute, sy, di, hr in [(17, 131, 83, 72), (27, 138, 86, 75)]:

@@ -2,7 +2,8 @@
 and last week's session taken all the way to a signed record with an addendum (so
 the staff screen, the printed summary and the exports have a finished record).
 
-Called from ketamon.core.demo.seed with its clock stepper (`t.at(when)`).
+Called from ketamon.core.demo.seed with its clock stepper (`t.at(when)`,
+ketamon.core.scenario.Stepper); the steps are ketamon.core.scenario's.
 """
 from __future__ import annotations
 
@@ -10,14 +11,8 @@ from datetime import datetime, timedelta
 
 from ketamon.core import ops
 from ketamon.core.permissions import Actor
+from ketamon.core.scenario import predose_checks
 from ketamon.core.store import Store
-
-
-def predose_checks(store: Store, actor: Actor, session_id: int, phq9: list[int]) -> None:
-    """Checklist ticked and PHQ-9 entered, as a nurse does before the first dose."""
-    ops.record_predose_checklist(store, actor, session_id, consent=True, fasting=True,
-                                 contraindications_reviewed=True, medications_reviewed=True)
-    ops.record_phq9(store, actor, session_id, {str(i): v for i, v in enumerate(phq9, start=1)})
 
 
 def seed_signed_session(t, store: Store, nurse: Actor, doctor: Actor, patient_id: int, start: datetime) -> int:
@@ -28,8 +23,7 @@ def seed_signed_session(t, store: Store, nurse: Actor, doctor: Actor, patient_id
                              scheduled_at=start, lot_number="24K097", physician_id=doctor.user_id,
                              nurse_id=nurse.user_id).result
     t.at(start + timedelta(minutes=2))
-    ops.start_predose_checks(store, nurse, sid)
-    predose_checks(store, nurse, sid, [2, 2, 1, 2, 1, 1, 1, 0, 0])
+    predose_checks(store, nurse, sid, [2, 2, 1, 2, 1, 1, 1, 0, 0], start=True)
     t.at(start + timedelta(minutes=5))
     ops.record_vitals(store, nurse, sid, systolic=124, diastolic=80, heart_rate=72, spo2=98, resp_rate=14,
                       consciousness="A", on_oxygen=False)

@@ -9,7 +9,7 @@ from datetime import timedelta
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
-from ketamon.core import alerts, ops
+from ketamon.core import ops, scenario
 from ketamon.core.chart import load_chart
 from ketamon.core.store import Store
 
@@ -18,7 +18,7 @@ READINGS = 450
 
 
 def device_session(store, nurse) -> int:
-    return alerts.build_device_session(store, nurse, hours=READINGS / 3600, hz=1)
+    return scenario.device_session(store, nurse, hours=READINGS / 3600, hz=1)
 
 
 def device_lines(chart) -> list[str]:
