@@ -1,152 +1,467 @@
-"""ketamon benchmark — reports numbers, never passes or fails.
+"""ketamon benchmark — it reports figures; it never passes or fails.
 
-    make bench            (= QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/bench.py --json benchmarks/results.json)
+    make bench                                  (all of it; ~20 minutes the first time, caches under /tmp)
+    .venv/bin/python benchmarks/bench.py --quick            (smaller; a few minutes)
+    .venv/bin/python benchmarks/bench.py --only entry,startup --json out.json
 
-What it measures (medians and 95th percentiles over repeated runs):
-  entry.*      time from Enter in the vitals row of the real SessionChart to the
-               value committed (durably) and drawn (plot repainted), for
-               a 2-hour manual session and a 12-hour session with 1 Hz device data;
-  floor.*      the same work done bare: one SQLite INSERT+COMMIT with the same
-               durability settings (WAL, synchronous=FULL) plus one pyqtgraph
-               setData of the same series and a repaint — and the ratio to it;
-  startup.*    launch to the first shown main window, against a bare QMainWindow
-               holding a PlotWidget (both as fresh processes);
-  alerts.*     rule evaluation per entry on the 12-hour 1 Hz session, and how late
-               an overdue alert fires while the window is busy redrawing.
+What is timed, always in the real window as the app assembles it
+(ketamon.gui.app.build_window, as `ketamon` runs it) unless said otherwise:
+
+  entry     Enter in the vitals row → committed → every visible panel refreshed
+            and the plot's viewport painted (its paint events are counted by an
+            event filter, so "drawn" means drawn), on a 2-hour manual session and
+            a 12-hour 1 Hz device session; SQL statements and transactions per save
+            (SQLAlchemy events on the store's engine). Beside it, the same-run floor:
+            a bare SQLite INSERT+COMMIT with the same durability (WAL,
+            synchronous=FULL) plus a bare pyqtgraph setData of the same series and a
+            real viewport repaint with the same pens.
+  open      selecting the 12-hour session in the list → its chart drawn.
+  startup   launch → first shown window, against a bare PySide6 window holding a
+            PlotWidget with SQLAlchemy imported (fresh processes, medians).
+  clinic    on a generated clinic (benchmarks/clinic_db.py: 100,000 sessions; SQLite
+            without and with ANALYZE, and PostgreSQL when reachable): today's list
+            with next-due, the alert timer's tick, the review queue, a Records
+            search, opening an arbitrary session, and `ketamon audit verify` (time
+            and peak memory of the process).
+  chairs    16 chairs, each with an hour of 1 Hz data, each receiving a set per
+            second through the operations: the longest event-loop stall of the
+            window (a 10 ms QTimer measuring its own lateness).
+  documents figures from benchmarks/documents.py, when it exists.
+
+Sessions are built with ketamon.core.scenario (through the operations); the
+long ones are cached under /tmp keyed by their parameters, the day and the
+schema, so a second run the same day starts measuring at once.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import shutil
 import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from datetime import date, datetime, timedelta, timezone
+import traceback
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+for p in (str(ROOT), str(ROOT / "benchmarks")):
+    if p not in sys.path:
+        sys.path.insert(0, p)
+
+PG_ADMIN_URL = os.environ.get("KETAMON_TEST_PG", "postgresql+psycopg://127.0.0.1:5432/test")
+CACHE_DIR = Path(os.environ.get("KETAMON_BENCH_CACHE", "/tmp/ketamon-bench-cache"))
+SIZE = (1440, 900)
 
 
-def stats(samples_ms: list[float]) -> dict[str, float]:
+# ---------------------------------------------------------------- figures
+
+
+def stats(samples_ms: list[float]) -> dict:
     s = sorted(samples_ms)
+    if not s:
+        return {"median_ms": None, "p95_ms": None, "n": 0}
     return {"median_ms": round(statistics.median(s), 2),
-            "p95_ms": round(s[max(0, int(round(len(s) * 0.95)) - 1)], 2), "n": len(s)}
+            "p95_ms": round(s[max(0, -(-len(s) * 95 // 100) - 1)], 2), "n": len(s)}
 
 
-# ---------------------------------------------------------------- entry → committed and drawn
+class Report:
+    """The rows of the table; a failing measure becomes a row that says why."""
+
+    def __init__(self):
+        self.rows: list[dict] = []
+        self.extra: dict = {}
+
+    def add(self, measure: str, samples: list[float] | dict | None, *, floor: float | None = None,
+            notes: str = "", **more) -> dict:
+        fig = samples if isinstance(samples, dict) else stats(samples or [])
+        ratio = round(fig["median_ms"] / floor, 1) if floor and fig.get("median_ms") is not None else None
+        row = {"measure": measure, **fig, "floor_ms": round(floor, 2) if floor else None, "ratio": ratio,
+               "notes": notes, **more}
+        self.rows.append(row)
+        print(f"  {measure}: median {fig.get('median_ms')} ms, p95 {fig.get('p95_ms')} ms"
+              + (f", floor {row['floor_ms']} ms (×{ratio})" if floor else "") + (f"  [{notes}]" if notes else ""),
+              flush=True)
+        return row
+
+    def failed(self, measure: str, exc: BaseException) -> None:
+        traceback.print_exc()
+        self.rows.append({"measure": measure, "median_ms": None, "p95_ms": None, "n": 0, "floor_ms": None,
+                          "ratio": None, "notes": f"not measured: {type(exc).__name__}: {exc}"[:200]})
+
+    def table(self) -> str:
+        out = [f"{'measure':<58}{'median ms':>11}{'p95 ms':>10}{'floor ms':>10}{'ratio':>7}  notes", "-" * 118]
+        for r in self.rows:
+            fmt = lambda v: "—" if v is None else f"{v:,.1f}" if isinstance(v, float) else str(v)  # noqa: E731
+            out.append(f"{r['measure']:<58}{fmt(r['median_ms']):>11}{fmt(r['p95_ms']):>10}{fmt(r['floor_ms']):>10}"
+                       f"{fmt(r['ratio']):>7}  {r['notes']}")
+        return "\n".join(out)
 
 
-def _make_store(tmp: Path, name: str):
-    from ketamon.core.clock import FakeClock
+class SqlCounter:
+    """SQL statements and transactions on one engine (SQLAlchemy events)."""
+
+    def __init__(self, engine):
+        from sqlalchemy import event
+
+        self.engine, self.statements, self.begins, self.commits = engine, 0, 0, 0
+        self._hooks = [("before_cursor_execute", self._stmt), ("begin", self._begin), ("commit", self._commit)]
+        for name, fn in self._hooks:
+            event.listen(engine, name, fn)
+
+    def _stmt(self, *_a, **_k):
+        self.statements += 1
+
+    def _begin(self, *_a):
+        self.begins += 1
+
+    def _commit(self, *_a):
+        self.commits += 1
+        self.last_commit = time.perf_counter()
+
+    def reset(self) -> None:
+        self.statements = self.begins = self.commits = 0
+        self.last_commit = None
+
+    def close(self) -> None:
+        from sqlalchemy import event
+
+        for name, fn in self._hooks:
+            event.remove(self.engine, name, fn)
+
+
+def paint_counter(widget):
+    """An event filter counting the paint events `widget` receives, with their times."""
+    from PySide6.QtCore import QEvent, QObject
+
+    class PaintCounter(QObject):
+        def __init__(self):
+            super().__init__(widget)
+            self.times: list[float] = []
+
+        def eventFilter(self, _obj, event):  # noqa: N802 (Qt name)
+            if event.type() == QEvent.Type.Paint:
+                self.times.append(time.perf_counter())
+            return False
+
+    counter = PaintCounter()
+    widget.installEventFilter(counter)
+    return counter
+
+
+def pump_until(done, timeout_s: float = 30.0) -> bool:
+    """Run the event loop until `done()`; False on timeout."""
+    from PySide6.QtCore import QEventLoop
+    from PySide6.QtWidgets import QApplication
+
+    end = time.perf_counter() + timeout_s
+    while not done():
+        if time.perf_counter() > end:
+            return False
+        QApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 5)
+    return True
+
+
+# ---------------------------------------------------------------- stores and sessions
+
+
+def schema_key() -> str:
+    from clinic_db import schema_fingerprint
+
+    return schema_fingerprint()
+
+
+def bench_day_start() -> datetime:
+    """06:00 local today: long sessions are built from here on a FakeClock, so they
+    and the window's "today" agree whatever the hour of the run."""
+    today = datetime.now().astimezone().date()
+    return datetime(today.year, today.month, today.day, 6, 0).astimezone().astimezone(timezone.utc)
+
+
+def new_store(path: Path, clock=None):
     from ketamon.core.store import Store
 
-    clock = FakeClock(datetime.now(timezone.utc) - timedelta(hours=13))
-    return Store(f"sqlite:///{tmp / name}", clock=clock), clock
+    return Store(f"sqlite:///{path}", clock=clock)
 
 
-def _nurse(store):
+def bench_nurse(store):
+    """The benchmark's nurse (set-up, as the tests' users are made)."""
+    from sqlalchemy import select
+
     from ketamon.core.models import User
     from ketamon.core.permissions import Actor
 
     with store.transaction() as db:
-        u = User(username="bench", display_name="Bench Nurse", role="nurse", active=True, failed_attempts=0,
-                 created_at=store.clock.now())
-        db.add(u)
-        db.flush()
+        u = db.scalar(select(User).where(User.username == "bench"))
+        if u is None:
+            u = User(username="bench", display_name="Bench Nurse RN", role="nurse", active=True,
+                     failed_attempts=0, created_at=store.clock.now())
+            db.add(u)
+            db.flush()
         return Actor(u.id, u.username, u.display_name, u.role)
 
 
-def _manual_session(store, clock, nurse, hours: float = 2.0) -> int:
-    """A realistic manual session: a set every 5 minutes for `hours`."""
-    from ketamon.core import ops
+def cached_sqlite(name: str, build) -> tuple[Path, dict, bool]:
+    """A SQLite file under CACHE_DIR built once by `build(path) -> meta` (meta is
+    kept beside it as JSON): (path, meta, was it cached)."""
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    path = CACHE_DIR / f"{name}-{datetime.now().astimezone():%Y%m%d}-{schema_key()}.sqlite3"
+    meta_path = path.with_suffix(".json")
+    if path.exists() and meta_path.exists():
+        return path, json.loads(meta_path.read_text()), True
+    part = path.with_suffix(".part")
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(part) + suffix).unlink(missing_ok=True)
+    meta = build(part)
+    os.replace(part, path)
+    meta_path.write_text(json.dumps(meta, default=str))
+    return path, meta, False
 
-    pid = ops.create_patient(store, nurse, mrn="BENCH-M", family_name="Bench", given_name="Manual",
-                             birth_date=date(1980, 1, 1), sex="female", weight_kg=70).result
-    sid = ops.create_session(store, nurse, patient_id=pid, protocol_id="iv-ketamine-0.5").result
-    for i in range(int(hours * 12)):
-        ops.record_vitals(store, nurse, sid, systolic=120 + i % 20, diastolic=75 + i % 10, heart_rate=70 + i % 15,
-                          spo2=97, resp_rate=14)
-        clock.advance(minutes=5)
-    return sid
+
+def build_manual(path: Path, hours: float) -> dict:
+    from ketamon.core import scenario
+    from ketamon.core.clock import FakeClock
+
+    clock = FakeClock(bench_day_start())
+    store = new_store(path, clock)
+    nurse = bench_nurse(store)
+    t0 = time.perf_counter()
+    sid = scenario.manual_session(store, nurse, hours=hours)
+    built = time.perf_counter() - t0
+    end = clock.now()
+    store.dispose()
+    return {"session_id": sid, "end": end.isoformat(), "built_s": round(built, 1)}
 
 
-def bench_entry(store, clock, nurse, sid: int, repeats: int) -> tuple[dict, int]:
-    """Type a set into the real vitals row; time Enter → committed → plot repainted."""
+def build_device(path: Path, hours: float, extra_sessions: int = 1) -> dict:
+    """A `hours` 1 Hz device session, and a small manual one to start the window on
+    (so opening the long one is measured from the list)."""
+    from ketamon.core import scenario
+    from ketamon.core.clock import FakeClock
+
+    clock = FakeClock(bench_day_start())
+    store = new_store(path, clock)
+    nurse = bench_nurse(store)
+    t0 = time.perf_counter()
+    other = scenario.manual_session(store, nurse, hours=0.5)
+    clock.set(bench_day_start() + timedelta(minutes=1))
+    sid = scenario.device_session(store, nurse, hours=hours, hz=1,
+                                  progress=lambda i, n: print(f"\r    device set {i}/{n}", end="", flush=True)
+                                  if i % 5000 == 0 else None)
+    print()
+    built = time.perf_counter() - t0
+    end = clock.now()
+    store.dispose()
+    return {"session_id": sid, "other_id": other, "end": end.isoformat(), "built_s": round(built, 1)}
+
+
+# ---------------------------------------------------------------- the assembled window
+
+
+def assembled_window(store, actor, session_id: int | None):
+    """The main window as `ketamon` builds it (ketamon.gui.app.run_app), shown at
+    the screenshot size; the idle lock off (it would lock a long run)."""
+    from PySide6.QtWidgets import QApplication
+
+    from ketamon.gui import app as gui_app
+    from ketamon.gui.lock import install_access_controls
+
+    gui_app.make_application()
+    window = gui_app.build_window(store, actor, session_id)
+    install_access_controls(window, window.runner, idle_lock=False)
+    window.resize(*SIZE)
+    window.show()
+    for _ in range(3):
+        QApplication.processEvents()
+    return window
+
+
+def close_window(window) -> None:
+    from PySide6.QtCore import QCoreApplication, QEvent
+    from PySide6.QtWidgets import QApplication
+
+    window.close()
+    window.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    QApplication.processEvents()
+
+
+def plot_viewport(chart):
+    return chart.plot.viewport()
+
+
+def time_entries(store, clock, window, repeats: int) -> dict:
+    """Type a set into the open chart's vitals row and press Enter, `repeats` times:
+    Enter → committed → plot viewport painted → posted events drained."""
     from PySide6.QtCore import Qt
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication
 
-    from ketamon.gui.app import make_application
-    from ketamon.gui.chart_view import SessionChart
-    from ketamon.gui.runner import OpRunner
-
-    make_application()
-    runner = OpRunner(store, nurse)
-    chart = SessionChart(runner, sid)
-    chart.resize(1440, 900)
-    chart.show()
-    QApplication.processEvents()
+    chart = window.current_chart()
     row = chart.vitals_row
-    samples = []
-    for i in range(repeats):
-        clock.advance(seconds=5)
-        row.fields["systolic"].setText(str(130 + i % 10))
-        row.fields["diastolic"].setText("80")
-        row.fields["heart_rate"].setText(str(72 + i % 5))
-        row.fields["spo2"].setText("98")
-        t0 = time.perf_counter()
-        QTest.keyClick(row.fields["spo2"], Qt.Key.Key_Return)  # saves synchronously, then refreshes
-        chart.plot.repaint()  # drawn: the plot has painted the new data
-        samples.append((time.perf_counter() - t0) * 1000)
-        assert not row.fields["systolic"].text(), "the row did not save"
-    n_points = len(chart.plot.series("heart_rate")[0])
-    chart.close()
-    chart.deleteLater()
-    QApplication.processEvents()
-    return stats(samples), n_points
+    paints = paint_counter(plot_viewport(chart))
+    sql = SqlCounter(store.engine)
+    samples, statements, transactions, commits, paint_counts, failures = [], [], [], [], [], 0
+    try:
+        for i in range(repeats):
+            clock.advance(seconds=20)
+            for name, value in (("systolic", 128 + i % 9), ("diastolic", 80), ("heart_rate", 72 + i % 5),
+                                ("spo2", 98)):
+                row.fields[name].setText(str(value))
+            QApplication.processEvents()
+            sql.reset()
+            paints.times.clear()
+            t0 = time.perf_counter()
+            QTest.keyClick(row.fields["spo2"], Qt.Key.Key_Return)
+            ok = pump_until(lambda: sql.commits >= 1 and any(t > sql.last_commit for t in paints.times), 30)
+            t1 = time.perf_counter()
+            QApplication.processEvents()  # what else the save set in motion (the count, not the time)
+            if not ok:
+                failures += 1
+                continue
+            samples.append((t1 - t0) * 1000)
+            statements.append(sql.statements)
+            transactions.append(sql.begins)
+            commits.append(sql.commits)
+            paint_counts.append(len(paints.times))
+    finally:
+        sql.close()
+        plot_viewport(chart).removeEventFilter(paints)
+    return {"samples": samples, "statements": statements, "transactions": transactions, "commits": commits,
+            "paints": paint_counts, "failures": failures,
+            "points": len(chart.plot.series("heart_rate")[0])}
 
 
-def bench_floor(tmp: Path, n_points: int, repeats: int) -> dict:
-    """Bare SQLite insert+commit (WAL, FULL) plus a bare pyqtgraph setData+repaint."""
-    import numpy as np
+def floor_entry(tmp: Path, chart, repeats: int) -> dict:
+    """The same work done bare: INSERT+COMMIT (WAL, synchronous=FULL) of one set,
+    then setData of the same series (one point more) in a bare PlotWidget with the
+    chart's pens and symbols, and a real repaint of its viewport."""
     import pyqtgraph as pg
     from PySide6.QtWidgets import QApplication
 
-    con = sqlite3.connect(tmp / f"floor-{n_points}.sqlite3", isolation_level=None)
+    con = sqlite3.connect(tmp / f"floor-{time.time_ns()}.sqlite3", isolation_level=None)
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=FULL")
-    con.execute("CREATE TABLE v (id INTEGER PRIMARY KEY, t REAL, sys INT, dia INT, hr INT, spo2 INT)")
-    w = pg.PlotWidget()
-    w.resize(1000, 500)
-    w.show()
-    curve = w.plot()
-    xs = np.arange(n_points, dtype=float)
-    ys = 70 + (xs % 9)
+    con.execute("CREATE TABLE v (id INTEGER PRIMARY KEY, session_id INT, t TEXT, sys INT, dia INT, hr INT, "
+                "spo2 INT, rr INT)")
+    bare = pg.PlotWidget()
+    bare.resize(chart.plot.size())
+    bare.show()
+    series = {}
+    for name, curve in chart.plot.curves.items():
+        xs, ys = chart.plot.series(name)
+        keep = ("pen", "symbol", "symbolSize", "symbolBrush", "symbolPen", "antialias")
+        item = bare.plot(list(xs), list(ys), **{k: curve.opts.get(k) for k in keep})
+        series[name] = (item, list(xs), list(ys))
     QApplication.processEvents()
-    db_ms, draw_ms, both = [], [], []
+    paints = paint_counter(bare.viewport())
+    db_ms, draw_ms, both, painted = [], [], [], []
     for i in range(repeats):
         t0 = time.perf_counter()
         con.execute("BEGIN IMMEDIATE")
-        con.execute("INSERT INTO v (t, sys, dia, hr, spo2) VALUES (?, 130, 80, 72, 98)", (time.time(),))
+        con.execute("INSERT INTO v (session_id, t, sys, dia, hr, spo2, rr) VALUES (1, ?, 130, 80, 72, 98, 14)",
+                    (datetime.now(timezone.utc).isoformat(),))
         con.execute("COMMIT")
         t1 = time.perf_counter()
-        ys[-1] = 70 + i % 9
-        curve.setData(xs, ys)
-        w.repaint()
+        paints.times.clear()
+        for _name, (item, xs, ys) in series.items():
+            xs.append((xs[-1] if xs else 0) + 20)
+            ys.append(ys[-1] if ys else 70)
+            item.setData(xs, ys)
+        bare.viewport().repaint()
         t2 = time.perf_counter()
+        painted.append(len(paints.times))
         db_ms.append((t1 - t0) * 1000)
         draw_ms.append((t2 - t1) * 1000)
         both.append((t2 - t0) * 1000)
     con.close()
-    w.close()
-    w.deleteLater()
-    return {"sqlite_commit": stats(db_ms), "pyqtgraph_setdata": stats(draw_ms), "total": stats(both)}
+    close_window(bare)
+    return {"sqlite_commit": stats(db_ms), "setdata_repaint": stats(draw_ms), "total": stats(both),
+            "paints_min": min(painted) if painted else 0}
+
+
+def measure_entry(report: Report, tmp: Path, label: str, path: Path, meta: dict, repeats: int) -> None:
+    from ketamon.core.clock import FakeClock
+
+    work = tmp / f"{label}.sqlite3"
+    shutil.copy(path, work)
+    clock = FakeClock(datetime.fromisoformat(meta["end"]))
+    store = new_store(work, clock)
+    try:
+        nurse = bench_nurse(store)
+        window = assembled_window(store, nurse, meta["session_id"])
+        try:
+            r = time_entries(store, clock, window, repeats)
+            floor = floor_entry(tmp, window.current_chart(), max(repeats, 10))
+        finally:
+            close_window(window)
+        med = lambda xs: statistics.median(xs) if xs else None  # noqa: E731
+        notes = (f"{r['points']} pts; {med(r['statements'])} SQL, {med(r['transactions'])} transactions "
+                 f"({med(r['commits'])} commits), {med(r['paints'])} paints per save"
+                 + (f"; {r['failures']} never painted" if r["failures"] else ""))
+        report.add(f"Enter → saved + drawn, {label}", r["samples"], floor=floor["total"]["median_ms"], notes=notes,
+                   sql_per_save=med(r["statements"]), transactions_per_save=med(r["transactions"]),
+                   paints_per_save=med(r["paints"]), floor_parts=floor)
+        report.add(f"  floor: SQLite INSERT+COMMIT (WAL, FULL), {label}", floor["sqlite_commit"], notes="bare sqlite3")
+        report.add(f"  floor: setData + viewport repaint, {label}", floor["setdata_repaint"],
+                   notes=f"same pens; {floor['paints_min']}+ paints each")
+    finally:
+        store.dispose()
+
+
+def measure_open(report: Report, tmp: Path, label: str, path: Path, meta: dict, repeats: int) -> None:
+    """Select the long session in the sessions list → its chart drawn (a fresh
+    window each time: a chart, once built, is kept)."""
+    from PySide6.QtCore import QEvent, QObject
+    from PySide6.QtWidgets import QApplication
+
+    from ketamon.core.clock import FakeClock
+
+    work = tmp / f"open-{label}.sqlite3"
+    shutil.copy(path, work)
+    clock = FakeClock(datetime.fromisoformat(meta["end"]))
+    store = new_store(work, clock)
+    samples, statements = [], []
+    try:
+        nurse = bench_nurse(store)
+        sql = SqlCounter(store.engine)
+        for _ in range(repeats):
+            window = assembled_window(store, nurse, meta["other_id"])
+            try:
+                painted: list[float] = []
+
+                class Watch(QObject):  # the new chart's viewport does not exist before the click
+                    def eventFilter(self, obj, event):  # noqa: N802
+                        if event.type() == QEvent.Type.Paint:
+                            chart = window.current_chart()
+                            if chart is not None and chart.session_id == meta["session_id"] and \
+                                    obj is plot_viewport(chart):
+                                painted.append(time.perf_counter())
+                        return False
+
+                watch = Watch()
+                QApplication.instance().installEventFilter(watch)
+                sql.reset()
+                t0 = time.perf_counter()
+                window.sessions.select(meta["session_id"])
+                ok = pump_until(lambda: bool(painted), 60)
+                QApplication.instance().removeEventFilter(watch)
+                if ok:
+                    samples.append((painted[0] - t0) * 1000)
+                    statements.append(sql.statements)
+            finally:
+                close_window(window)
+        sql.close()
+    finally:
+        store.dispose()
+    report.add(f"open chart from the list → drawn, {label}", samples,
+               notes=f"{statistics.median(statements) if statements else '—'} SQL; fresh window each time")
 
 
 # ---------------------------------------------------------------- start-up
@@ -156,6 +471,7 @@ import sys, time
 from PySide6.QtWidgets import QApplication, QMainWindow
 from PySide6.QtCore import QTimer
 import pyqtgraph as pg
+import sqlalchemy, sqlalchemy.orm
 app = QApplication(sys.argv[:1])
 w = QMainWindow(); w.setCentralWidget(pg.PlotWidget()); w.resize(1440, 900); w.show()
 QTimer.singleShot(0, lambda: (print("shown", time.time(), flush=True), app.quit()))
@@ -163,161 +479,506 @@ app.exec()
 """
 
 
-def bench_startup(tmp: Path, repeats: int) -> dict:
-    """Fresh processes; time from spawn to the first event-loop turn after show()."""
+def measure_startup(report: Report, tmp: Path, repeats: int, clinic_url: str | None = None) -> None:
+    """Fresh processes; spawn → the first event-loop turn after show(), alternating
+    ketamon and the bare window so that both see the same machine load."""
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "KETAMON_DATA_DIR": str(tmp / "startup")}
     demo_db = tmp / "startup-demo.sqlite3"
-    # seed the demo once, so start-up measures opening it, not creating it
     subprocess.run([sys.executable, "-m", "ketamon", "--demo", "--db", str(demo_db), "--screenshot",
-                    str(tmp / "s.png")], env=env, check=True, capture_output=True, cwd=ROOT)
+                    str(tmp / "s.png")], env=env, check=True, capture_output=True, cwd=ROOT, timeout=300)
 
     def one(cmd: list[str], extra_env: dict) -> float:
         t0 = time.time()
-        out = subprocess.run(cmd, env={**env, **extra_env}, capture_output=True, text=True, cwd=ROOT, timeout=120)
+        out = subprocess.run(cmd, env={**env, **extra_env}, capture_output=True, text=True, cwd=ROOT, timeout=300)
         for line in out.stdout.splitlines():
             if line.startswith("shown "):
                 return (float(line.split()[1]) - t0) * 1000
-        raise RuntimeError(f"no 'shown' line: {out.stdout} {out.stderr[-2000:]}")
+        raise RuntimeError(f"no 'shown' line: {out.stdout[-500:]} {out.stderr[-1500:]}")
 
-    app_ms = [one([sys.executable, "-m", "ketamon", "--demo", "--db", str(demo_db)],
-                  {"KETAMON_BENCH_STARTUP": "1"}) for _ in range(repeats)]
-    bare_ms = [one([sys.executable, "-c", BARE], {}) for _ in range(repeats)]
-    a, b = stats(app_ms), stats(bare_ms)
-    return {"ketamon": a, "bare_qmainwindow_plotwidget": b, "ratio_median": round(a["median_ms"] / b["median_ms"], 2)}
+    app_ms, bare_ms, clinic_ms = [], [], []
+    for _ in range(repeats):
+        app_ms.append(one([sys.executable, "-m", "ketamon", "--demo", "--db", str(demo_db)],
+                          {"KETAMON_BENCH_STARTUP": "1"}))
+        bare_ms.append(one([sys.executable, "-c", BARE], {}))
+        if clinic_url:
+            clinic_ms.append(one([sys.executable, "-m", "ketamon", "--db", clinic_url],
+                                 {"KETAMON_BENCH_STARTUP": "1", "KETAMON_USER": "nurse1"}))
+    bare = stats(bare_ms)
+    report.add("launch → window shown (demo database)", app_ms, floor=bare["median_ms"],
+               notes=f"floor: bare QMainWindow + PlotWidget + SQLAlchemy imported; {repeats} fresh processes each")
+    if clinic_url:
+        report.add("launch → window shown (clinic database)", clinic_ms, floor=bare["median_ms"],
+                   notes="the generated clinic, SQLite")
+    report.add("  floor: bare PySide6 window", bare_ms)
 
 
-# ---------------------------------------------------------------- alerts
+# ---------------------------------------------------------------- the clinic
 
 
-def bench_alerts(store, nurse, device_sid: int, repeats: int) -> dict:
+def clinic_targets(sessions: int, with_pg: bool) -> list[tuple[str, str, dict]]:
+    """(label, url, build info) for SQLite, SQLite after ANALYZE and PostgreSQL."""
+    from clinic_db import open_clinic
+
+    url, info = open_clinic(None, sessions=sessions)
+    out = [("SQLite", url, info)]
+    analysed = Path(url.removeprefix("sqlite:///")).with_suffix(".analyzed.sqlite3")
+    if not analysed.exists():
+        shutil.copy(url.removeprefix("sqlite:///"), analysed)
+        con = sqlite3.connect(analysed)
+        con.execute("ANALYZE")
+        con.commit()
+        con.close()
+    out.append(("SQLite + ANALYZE", f"sqlite:///{analysed}", {"cached": True}))
+    if with_pg:
+        pg = pg_clinic(sessions)
+        if pg is not None:
+            out.append(("PostgreSQL", *pg))
+    return out
+
+
+def pg_clinic(sessions: int):
+    """A PostgreSQL clinic database (made once a day per size and schema), or None."""
+    from sqlalchemy import create_engine, text
+
+    from clinic_db import open_clinic
+
+    name = f"ketamon_bench_{sessions}_{datetime.now().astimezone():%Y%m%d}_{schema_key()}"
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+        with admin.connect() as c:
+            exists = c.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first()
+            if exists:
+                ready = create_engine(url)
+                try:
+                    with ready.connect() as rc:
+                        if rc.execute(text("SELECT rows FROM audit_head")).first():
+                            return url, {"cached": True}
+                except Exception:
+                    pass
+                finally:
+                    ready.dispose()
+                c.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+            for (old,) in c.execute(text("SELECT datname FROM pg_database WHERE datname LIKE 'ketamon_bench_%'")):
+                c.execute(text(f'DROP DATABASE IF EXISTS "{old}" WITH (FORCE)'))  # yesterday's
+            c.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+    except Exception as exc:
+        print(f"  PostgreSQL not reachable ({exc}); skipped", flush=True)
+        return None
+    url, info = open_clinic(url, sessions=sessions)
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as c:
+        c.execute(text("ANALYZE"))
+    engine.dispose()
+    return url, info
+
+
+def repeat_ms(fn, repeats: int, sql: SqlCounter | None = None) -> tuple[list[float], float | None]:
+    samples, statements = [], []
+    for _ in range(repeats):
+        if sql:
+            sql.reset()
+        t0 = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - t0) * 1000)
+        if sql:
+            statements.append(sql.statements)
+    return samples, (statistics.median(statements) if statements else None)
+
+
+# What each screen asks the core for (read from gui/main_window.py, gui/alerts_panel.py,
+# gui/sound.py, gui/review_queue.py, gui/staff.py). Kept here in one place: when a
+# screen changes what it calls, change it here.
+
+
+def screen_today_list(store, now):
+    """The sessions list: today's rows, then each row's next-due text
+    (main_window.SessionsPanel.reload/tick → alerts_panel.next_due_for_row)."""
+    from ketamon.core import alerts
+    from ketamon.core.chart import sessions_on
+
+    rows = sessions_on(store, now=now)
+    for row in rows:
+        alerts.next_due_for_sessions(store, [row.session_id], now)
+    return rows
+
+
+def screen_alert_tick(store, now):
+    """The alarm monitor's timer (sound.AlarmMonitor.poll): the core's tick, then
+    the alarm status for the tone and the status line."""
+    from ketamon.core import alerts
+    from ketamon.core.ops import alerting
+    from ketamon.core.permissions import SYSTEM
+
+    alerting.tick(store, SYSTEM)
+    return alerts.alarm_status(store, store.clock.now())
+
+
+def screen_review_queue(store, now):
+    """The review page's reload (its default filter: unreviewed), and the context
+    of the first alert (selected on load)."""
     from ketamon.core import alerts
 
-    result = {"evaluation_per_entry_12h_1hz": alerts.time_evaluation(store, device_sid, repeats=repeats)}
-    result["overdue_lateness_while_redrawing"] = bench_overdue_lateness(store, nurse)
-    return result
+    rows = alerts.review_queue(store, unreviewed_only=True, priority=None, session_id=None)
+    if rows:
+        alerts.alert_context(store, rows[0].id)
+    return rows
 
 
-def bench_overdue_lateness(store, nurse) -> dict:
-    """Let a vitals check fall due while the chart redraws continuously, on the real
-    clock; report how long after the due time the overdue alert exists."""
-    from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication
+def screen_records_search(store, now, text: str = "nguyen"):
+    """The Records page's search over two years, with the monitoring-form status
+    of the first 100 rows as the page shows it (staff.RecordsPage.run_search)."""
+    from ketamon.core.record import find_sessions
+    from ketamon.core.rems import form_status
 
-    from ketamon.core import ops, schedule
-    from ketamon.core.chart import load_chart
+    today = now.astimezone().date()
+    rows, _more = find_sessions(store, text, today - timedelta(days=730), today, "any")
+    for row in rows[:100]:
+        if row.form_required:
+            form_status(store, row.session_id, now)
+    return rows
+
+
+def measure_clinic(report: Report, tmp: Path, sessions: int, repeats: int, with_pg: bool) -> None:
+    from ketamon.core.store import Store
+
+    targets = clinic_targets(sessions, with_pg)
+    for label, url, info in targets:
+        if info.get("built_s"):
+            report.extra.setdefault("clinic_build_s", {})[label] = info["built_s"]
+        store = Store(url, run_migrations=False)
+        sql = SqlCounter(store.engine)
+        now = store.clock.now()
+        tag = f"{label}, {sessions:,} sessions"
+        for name, fn in (("today's list with next-due", screen_today_list),
+                         ("alert timer tick", screen_alert_tick),
+                         ("review queue", screen_review_queue),
+                         ("Records search (2 years, 'nguyen')", screen_records_search)):
+            try:
+                fn(store, now)  # warm: the screen has run once before
+                samples, n_sql = repeat_ms(lambda: fn(store, now), repeats, sql)
+                report.add(f"{name} [{tag}]", samples, notes=f"{n_sql} SQL")
+            except Exception as exc:
+                report.failed(f"{name} [{tag}]", exc)
+        try:
+            measure_open_any(report, store, sql, tag, max(3, repeats // 2))
+        except Exception as exc:
+            report.failed(f"open an arbitrary session [{tag}]", exc)
+        sql.close()
+        store.dispose()
+        try:
+            measure_audit_verify(report, url, tag)
+        except Exception as exc:
+            report.failed(f"audit verify [{tag}]", exc)
+
+
+def measure_open_any(report: Report, store, sql: SqlCounter, tag: str, repeats: int) -> None:
+    """Open past sessions (spread over the two years) in the assembled window → drawn."""
+    import random
+
+    from sqlalchemy import func, select
+
+    from ketamon.core.models import Session, User
+    from ketamon.core.permissions import Actor
+
+    with store.read() as db:
+        n = db.scalar(select(func.max(Session.id)))
+        u = db.scalar(select(User).where(User.role == "nurse").order_by(User.id))
+    actor = Actor(u.id, u.username, u.display_name, u.role)
+    rng = random.Random(3)
+    window = assembled_window(store, actor, None)
+    samples, statements = [], []
+    try:
+        for _ in range(repeats):
+            sid = rng.randrange(1, n - 50)
+            sql.reset()
+            t0 = time.perf_counter()
+            chart = window.open_session(sid)
+            paints = paint_counter(plot_viewport(chart))
+            ok = pump_until(lambda: bool(paints.times), 60)
+            if ok:
+                samples.append((paints.times[0] - t0) * 1000)
+                statements.append(sql.statements)
+    finally:
+        close_window(window)
+    report.add(f"open an arbitrary session → drawn [{tag}]", samples,
+               notes=f"{statistics.median(statements) if statements else '—'} SQL; in the assembled window")
+
+
+VERIFY = """
+import resource, sys
+from ketamon.cli import main
+try:
+    code = main(["--db", sys.argv[1], "audit", "verify"])
+except SystemExit as e:
+    code = e.code
+print("RESULT", code, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+PLAIN_PASS = """
+import hashlib, resource, sys
+from sqlalchemy import create_engine, text
+engine = create_engine(sys.argv[1])
+n = 0
+with engine.connect() as c:
+    rows = c.execution_options(stream_results=True, yield_per=5000).execute(text("SELECT * FROM audit_log ORDER BY id"))
+    for row in rows:
+        hashlib.sha256(repr(tuple(row)).encode()).hexdigest()
+        n += 1
+print("RESULT", n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def measure_audit_verify(report: Report, url: str, tag: str) -> None:
+    """`ketamon audit verify` in its own process: wall time (spawn → exit, what the
+    person at the terminal waits) and peak memory (ru_maxrss), beside a plain
+    streamed pass in its own process that reads and hashes the same rows."""
+
+    def run(code: str) -> tuple[float, float]:
+        t0 = time.perf_counter()
+        out = subprocess.run([sys.executable, "-c", code, url], capture_output=True, text=True, cwd=ROOT,
+                             timeout=3600, env={**os.environ, "KETAMON_DATA_DIR": tempfile.gettempdir()})
+        line = next((ln for ln in out.stdout.splitlines() if ln.startswith("RESULT")), None)
+        if line is None:
+            raise RuntimeError(out.stderr[-800:])
+        _tag, _code, rss_kb = line.split()
+        return (time.perf_counter() - t0) * 1000, float(rss_kb) / 1024
+
+    ms, mb = run(VERIFY)
+    floor_ms, floor_mb = run(PLAIN_PASS)
+    report.add(f"audit verify [{tag}]", [ms], floor=floor_ms,
+               notes=f"peak {mb:,.0f} MB (plain streamed pass: {floor_mb:,.0f} MB)", peak_mb=round(mb, 1))
+
+
+# ---------------------------------------------------------------- 16 chairs
+
+
+def build_chairs(path: Path, chairs: int, minutes: float) -> dict:
+    """`chairs` live (dosed) sessions, each with `minutes` of 1 Hz device data, all
+    ending now (built on a FakeClock that runs from `minutes` ago, chair by chair)."""
+    from ketamon.core import scenario
+    from ketamon.core.clock import FakeClock
+
+    end = datetime.now(timezone.utc)
+    start = end - timedelta(minutes=minutes + 2)
+    clock = FakeClock(start)
+    store = new_store(path, clock)
+    nurse = bench_nurse(store)
+    ids = []
+    t0 = time.perf_counter()
+    for c in range(chairs):
+        ids.append(scenario.device_session(store, nurse, hours=minutes / 60, hz=1, dosed=True, start=start))
+        print(f"\r    chair {c + 1}/{chairs}", end="", flush=True)
+    print()
+    built = time.perf_counter() - t0
+    store.dispose()
+    return {"session_ids": ids, "end": clock.now().isoformat(), "built_s": round(built, 1)}
+
+
+def measure_chairs(report: Report, tmp: Path, chairs: int, minutes: float, seconds: float) -> None:
+    """The window open on chair 1; a feed (a thread, as a device gateway would be)
+    saves a set per chair per second through the operations and hands the window
+    the change notices (queued to the GUI thread, as the runner would emit them).
+    A 10 ms QTimer records how late it fires: the longest lateness is the stall."""
+    from PySide6.QtCore import QObject, QTimer, Signal
+
+    from ketamon.core import ops
     from ketamon.core.clock import SystemClock
-    from ketamon.core.models import Alert
-    from ketamon.gui.app import build_window
 
-    real = SystemClock()
-    store.clock = real
-    pid = ops.create_patient(store, nurse, mrn="BENCH-O", family_name="Overdue", given_name="Test",
-                             birth_date=date(1980, 1, 1), sex="male", weight_kg=80).result
-    sid = ops.create_session(store, nurse, patient_id=pid, protocol_id="iv-ketamine-0.5").result
-    from ketamon.core.demo_record import predose_checks
+    path, meta, cached = cached_sqlite(f"chairs-{chairs}x{minutes:g}min",
+                                       lambda p: build_chairs(p, chairs, minutes))
+    work = tmp / "chairs.sqlite3"
+    shutil.copy(path, work)
+    store = new_store(work, SystemClock())
+    nurse = bench_nurse(store)
+    ids = meta["session_ids"]
+    gap = (datetime.now(timezone.utc) - datetime.fromisoformat(meta["end"])).total_seconds() / 60
+    window = assembled_window(store, nurse, ids[0])
 
-    predose_checks(store, nurse, sid, [0] * 9)
-    protocol = store.protocols.get("iv-ketamine-0.5")
-    every, grace = protocol.schedule.during_infusion_every, protocol.schedule.grace_minutes
-    # start the infusion so that the first in-infusion set becomes overdue ~3 s from now
-    start = real.now() - timedelta(minutes=every + grace) + timedelta(seconds=3)
-    ops.record_vitals(store, nurse, sid, systolic=120, diastolic=80, heart_rate=70, spo2=98, resp_rate=14,
-                      measured_at=start - timedelta(minutes=1))
-    ops.record_dose(store, nurse, sid, "infusion_start", rate_mg_per_h=50, at=start)
-    item = schedule.next_due_item(load_chart(store, sid))
-    overdue_at = item.overdue_at if item else None
-    window = build_window(store, nurse, sid)
-    window.resize(1440, 900)
-    window.show()
-    chart = window.current_chart()
-    busy = QTimer()
-    busy.timeout.connect(chart.refresh)  # keep the GUI thread busy redrawing
-    busy.start(0)
-    deadline = time.time() + 40
-    fired_at = None
-    while time.time() < deadline and fired_at is None:
-        QApplication.processEvents()
-        with store.read() as db:
-            a = db.query(Alert).filter(Alert.session_id == sid, Alert.condition_key.like("overdue%")).first()
-            if a is not None:
-                fired_at = a.raised_at  # when the GUI's timer-driven check raised it
-    busy.stop()
-    window.close()
-    window.deleteLater()
-    QApplication.processEvents()
-    if fired_at is None or overdue_at is None:
-        return {"fired": False}
-    return {"fired": True, "overdue_at": overdue_at.isoformat(),
-            "late_by_ms": round((fired_at - overdue_at).total_seconds() * 1000, 1)}
+    class Relay(QObject):
+        notice = Signal(object)
+
+    relay = Relay()
+    relay.notice.connect(window.runner.changed)  # queued: emitted from the feed thread
+    stop = threading.Event()
+    fed, feed_ms = [0], []
+
+    def feed():
+        i = 0
+        next_at = time.perf_counter()
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            for sid in ids:
+                try:
+                    changes = ops.record_vitals(store, nurse, sid, source="device", heart_rate=70 + i % 9,
+                                                spo2=97, resp_rate=14)
+                    relay.notice.emit(changes)
+                    fed[0] += 1
+                except Exception:
+                    traceback.print_exc()
+                    stop.set()
+                    return
+            feed_ms.append((time.perf_counter() - t0) * 1000)
+            i += 1
+            next_at += 1.0
+            time.sleep(max(0.0, next_at - time.perf_counter()))
+
+    lateness: list[float] = []
+    last = [time.perf_counter()]
+
+    def beat():
+        now = time.perf_counter()
+        lateness.append(max(0.0, (now - last[0]) * 1000 - 10))
+        last[0] = now
+
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(beat)
+    thread = threading.Thread(target=feed, daemon=True)
+    try:
+        last[0] = time.perf_counter()
+        timer.start()
+        thread.start()
+        pump_until(lambda: False, seconds)
+    finally:
+        stop.set()
+        thread.join(30)
+        timer.stop()
+        close_window(window)
+        store.dispose()
+    worst = max(lateness) if lateness else None
+    over = sum(1 for x in lateness if x > 50)
+    report.add(f"event-loop stall, {chairs} chairs × {minutes:g} min 1 Hz + 1 set/s each",
+               {"median_ms": round(statistics.median(lateness), 2) if lateness else None,
+                "p95_ms": round(sorted(lateness)[int(len(lateness) * 0.95)], 2) if lateness else None,
+                "n": len(lateness)},
+               notes=f"longest stall {worst:,.0f} ms; {over} stalls > 50 ms in {seconds:g} s; {fed[0]} sets saved; "
+                     f"feed {statistics.median(feed_ms) if feed_ms else 0:,.0f} ms per round of {chairs}"
+                     + (f"; data from cache, ended {gap:,.0f} min before" if cached and gap > 2 else ""),
+               longest_stall_ms=round(worst, 1) if worst is not None else None, stalls_over_50ms=over)
+
+
+# ---------------------------------------------------------------- documents
+
+
+def measure_documents(report: Report, tmp: Path, quick: bool) -> None:
+    """benchmarks/documents.py (written separately): include its figures if it is there."""
+    try:
+        import documents  # noqa: F401
+    except ImportError:
+        report.extra["documents"] = "benchmarks/documents.py not present; skipped"
+        print("  documents: benchmarks/documents.py not present; skipped", flush=True)
+        return
+    run = getattr(documents, "run", None) or getattr(documents, "measure", None)
+    if run is None:
+        report.extra["documents"] = "benchmarks/documents.py has no run(); skipped"
+        return
+    try:
+        result = run(tmp=tmp, quick=quick)
+    except TypeError:
+        result = run()
+    for row in result if isinstance(result, list) else (result or {}).get("rows", []):
+        report.rows.append({"median_ms": None, "p95_ms": None, "floor_ms": None, "ratio": None, "notes": "",
+                            **row})
+    if isinstance(result, dict):
+        report.extra["documents"] = {k: v for k, v in result.items() if k != "rows"}
 
 
 # ---------------------------------------------------------------- main
 
+PARTS = ("entry", "open", "startup", "clinic", "chairs", "documents")
 
-def main() -> None:
+
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", help="also write the figures here")
-    parser.add_argument("--quick", action="store_true", help="fewer repeats and a 1-hour device session")
-    args = parser.parse_args()
-    repeats = 10 if args.quick else 30
-    device_hours = 1.0 if args.quick else 12.0
+    parser.add_argument("--quick", action="store_true",
+                        help="smaller: a 1-hour device session, a 5,000-session clinic, fewer repeats")
+    parser.add_argument("--only", help=f"comma-separated parts: {','.join(PARTS)}")
+    parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL clinic")
+    parser.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # tests/test_bench_smoke.py
+    args = parser.parse_args(argv)
+    parts = set(args.only.split(",")) if args.only else set(PARTS)
+    if args.tiny:
+        size = dict(repeats=3, manual_h=0.25, device_h=60 / 3600, clinic=300, chairs=2, chair_min=1, stall_s=2,
+                    startup=1)
+    elif args.quick:
+        size = dict(repeats=10, manual_h=2.0, device_h=1.0, clinic=5000, chairs=16, chair_min=5, stall_s=10,
+                    startup=5)
+    else:
+        size = dict(repeats=30, manual_h=2.0, device_h=12.0, clinic=100_000, chairs=16, chair_min=60, stall_s=30,
+                    startup=7)
+    report = Report()
     results: dict = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
-                     "when": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+                     "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                     "size": "tiny" if args.tiny else "quick" if args.quick else "full", "parameters": size}
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         os.environ["KETAMON_DATA_DIR"] = str(tmp)
-        from ketamon.core import alerts
-
-        store, clock = _make_store(tmp, "manual.sqlite3")
-        nurse = _nurse(store)
-        sid = _manual_session(store, clock, nurse)
-        manual, n_manual = bench_entry(store, clock, nurse, sid, repeats)
-        floor_manual = bench_floor(tmp, n_manual, repeats)
-        results["entry_2h_manual"] = {**manual, "points": n_manual, "floor": floor_manual["total"],
-                                      "ratio_median": round(manual["median_ms"] /
-                                                            floor_manual["total"]["median_ms"], 1),
-                                      "floor_parts": floor_manual}
-        store.dispose()
-
-        store, clock = _make_store(tmp, "device.sqlite3")
-        nurse = _nurse(store)
-        t0 = time.perf_counter()
-        dsid = alerts.build_device_session(store, nurse, hours=device_hours, hz=1)
-        results["device_session_build_s"] = round(time.perf_counter() - t0, 1)
-        device, n_device = bench_entry(store, clock, nurse, dsid, max(5, repeats // 3))
-        floor_device = bench_floor(tmp, n_device, repeats)
-        results[f"entry_{device_hours:g}h_1hz_device"] = {
-            **device, "points": n_device, "floor": floor_device["total"],
-            "ratio_median": round(device["median_ms"] / floor_device["total"]["median_ms"], 1),
-            "floor_parts": floor_device}
-        results["alerts"] = bench_alerts(store, nurse, dsid, repeats)
-        store.dispose()
-        results["startup"] = bench_startup(tmp, 3 if args.quick else 7)
-    print_table(results)
+        device_label = f"{size['device_h'] * 60:g}-min 1 Hz device session" if size["device_h"] < 1 else \
+            f"{size['device_h']:g}-hour 1 Hz device session"
+        if "entry" in parts or "open" in parts:
+            print("entry: building the sessions (through the operations; cached) …", flush=True)
+            manual_path, manual_meta, _ = cached_sqlite(f"manual-{size['manual_h']:g}h",
+                                                        lambda p: build_manual(p, size["manual_h"]))
+            device_path, device_meta, cached = cached_sqlite(f"device-{size['device_h']:g}h",
+                                                             lambda p: build_device(p, size["device_h"]))
+            if not cached:
+                report.extra["device_session_build_s"] = device_meta["built_s"]
+        if "entry" in parts:
+            for label, path, meta in ((f"{size['manual_h']:g}-hour manual session", manual_path, manual_meta),
+                                      (device_label, device_path, device_meta)):
+                try:
+                    measure_entry(report, tmp, label, path, meta, size["repeats"])
+                except Exception as exc:
+                    report.failed(f"Enter → saved + drawn, {label}", exc)
+        if "open" in parts:
+            try:
+                measure_open(report, tmp, device_label, device_path, device_meta, 3)
+            except Exception as exc:
+                report.failed(f"open chart from the list, {device_label}", exc)
+        if "startup" in parts:
+            print("startup …", flush=True)
+            try:
+                measure_startup(report, tmp, size["startup"])
+            except Exception as exc:
+                report.failed("launch → window shown", exc)
+        if "clinic" in parts:
+            print(f"clinic ({size['clinic']:,} sessions) …", flush=True)
+            try:
+                measure_clinic(report, tmp, size["clinic"], max(3, size["repeats"] // 2),
+                               with_pg=not args.no_postgres)
+            except Exception as exc:
+                report.failed("clinic", exc)
+        if "chairs" in parts:
+            print(f"chairs ({size['chairs']} × {size['chair_min']} min) …", flush=True)
+            try:
+                measure_chairs(report, tmp, size["chairs"], size["chair_min"], size["stall_s"])
+            except Exception as exc:
+                report.failed("event-loop stall, chairs", exc)
+        if "documents" in parts:
+            try:
+                measure_documents(report, tmp, args.quick or args.tiny)
+            except Exception as exc:
+                report.failed("documents", exc)
+    results["rows"] = report.rows
+    results["extra"] = report.extra
+    results["total_s"] = round(time.perf_counter() - started, 1)
+    print(f"\nketamon benchmark ({results['size']}; {os.cpu_count()} CPUs, Python {results['machine']['python']}; "
+          f"{results['total_s']:.0f} s)\n")
+    print(report.table())
+    print("\nfloor: Enter = bare SQLite INSERT+COMMIT (WAL, synchronous=FULL) + bare setData and viewport repaint "
+          "with the same pens;\n       launch = a bare PySide6 window with a PlotWidget, SQLAlchemy imported; "
+          "audit verify = a plain streamed pass\n       reading and hashing the same rows. Ratio = median / floor. "
+          "The benchmark reports; it does not pass or fail.")
+    if report.extra:
+        print(f"extra: {json.dumps(report.extra, default=str)}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, default=str))
         print(f"\nwritten: {args.json}")
-
-
-def print_table(r: dict) -> None:
-    print(f"\nketamon benchmark  ({r['machine']['cpus']} CPUs, Python {r['machine']['python']})\n")
-    print(f"{'measure':<52}{'median ms':>11}{'p95 ms':>10}{'floor ms':>10}{'ratio':>8}")
-    print("-" * 91)
-    for key in [k for k in r if k.startswith("entry_")]:
-        e = r[key]
-        label = f"Enter → saved+drawn, {key.removeprefix('entry_').replace('_', ' ')} ({e['points']} pts)"
-        print(f"{label:<52}{e['median_ms']:>11}{e['p95_ms']:>10}{e['floor']['median_ms']:>10}"
-              f"{e['ratio_median']:>8}")
-    ev = r["alerts"]["evaluation_per_entry_12h_1hz"]
-    print(f"{'alert rules per entry, device session':<52}{ev['median_ms']:>11.2f}{ev['p95_ms']:>10.2f}"
-          f"{'':>10}{'':>8}")
-    s = r["startup"]
-    print(f"{'launch → main window shown':<52}{s['ketamon']['median_ms']:>11}{s['ketamon']['p95_ms']:>10}"
-          f"{s['bare_qmainwindow_plotwidget']['median_ms']:>10}{s['ratio_median']:>8}")
-    o = r["alerts"]["overdue_lateness_while_redrawing"]
-    print(f"{'overdue alert lateness while redrawing':<52}{o.get('late_by_ms', 'not fired')!s:>11}")
-    print("\nfloor = bare SQLite INSERT+COMMIT (WAL, synchronous=FULL) + bare pyqtgraph setData+repaint;\n"
-          "startup floor = bare QMainWindow with a PlotWidget. Ratios are median / floor median.")
+    return results
 
 
 if __name__ == "__main__":
