@@ -1,0 +1,65 @@
+"""The benchmark's pieces at a tiny size, so `make bench` cannot rot unnoticed:
+"drawn" must mean the plot's viewport really painted, the SQL counter must see
+the save, the generated clinic must be one the screens can read and whose audit
+chain holds, and the chairs' stall probe must run. Seconds, not minutes; the
+figures themselves are not judged here (the benchmark reports, never asserts)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+import bench  # noqa: E402
+import clinic_db  # noqa: E402
+
+from ketamon.core import audit  # noqa: E402
+from ketamon.core.store import Store  # noqa: E402
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setattr(bench, "CACHE_DIR", tmp_path / "cache")
+    return tmp_path
+
+
+def test_each_enter_is_timed_until_the_plot_viewport_has_painted(qapp, cache):
+    path, meta, cached = bench.cached_sqlite("manual", lambda p: bench.build_manual(p, 0.25))
+    assert not cached and path.exists()
+    report = bench.Report()
+    bench.measure_entry(report, cache, "tiny manual", path, meta, repeats=2)
+    entry, db_floor, draw_floor = report.rows
+    assert entry["n"] == 2, entry["notes"]  # both Enters were saved and drawn
+    assert entry["paints_per_save"] >= 1
+    assert entry["sql_per_save"] > 0 and entry["transactions_per_save"] >= 1
+    assert entry["floor_ms"] > 0 and entry["ratio"] is not None
+    assert entry["floor_parts"]["paints_min"] >= 1  # the floor's repaint paints too
+    assert db_floor["n"] >= 10 and draw_floor["n"] >= 10
+    assert "tiny manual" in report.table()
+
+
+def test_the_generated_clinic_is_read_by_the_screens_and_its_audit_chain_holds(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'clinic.sqlite3'}")
+    try:
+        counts = clinic_db.generate(store, 60, seed=1)
+        assert counts["sessions"] == 60 and counts["vital_signs"] > 60 * 5 and counts["alerts"] > 0
+        with store.read() as db:
+            result = audit.verify(db)
+        assert result.ok and result.rows == counts["audit_log"], result.problem
+        now = store.clock.now()
+        assert bench.screen_today_list(store, now)  # a few sessions are today
+        bench.screen_alert_tick(store, now)
+        bench.screen_review_queue(store, now)
+        bench.screen_records_search(store, now, text="")
+    finally:
+        store.dispose()
+
+
+def test_the_stall_probe_runs_with_chairs_fed_through_the_operations(qapp, cache):
+    report = bench.Report()
+    bench.measure_chairs(report, cache, chairs=1, minutes=0.1, seconds=1.5)
+    (row,) = report.rows
+    assert row["longest_stall_ms"] is not None and row["n"] > 10, row["notes"]
+    assert "sets saved" in row["notes"] and not row["notes"].startswith("not measured")
