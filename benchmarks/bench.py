@@ -97,11 +97,13 @@ class Report:
                           "ratio": None, "notes": f"not measured: {type(exc).__name__}: {exc}"[:200]})
 
     def table(self) -> str:
-        out = [f"{'measure':<58}{'median ms':>11}{'p95 ms':>10}{'floor ms':>10}{'ratio':>7}  notes", "-" * 118]
+        w = max([len(r["measure"]) for r in self.rows] + [20]) + 2
+        fmt = lambda v: "—" if v is None else f"{v:,.1f}" if isinstance(v, float) else str(v)  # noqa: E731
+        out = [f"{'measure':<{w}}{'median ms':>11}{'p95 ms':>10}{'floor ms':>10}{'ratio':>7}  notes",
+               "-" * (w + 60)]
         for r in self.rows:
-            fmt = lambda v: "—" if v is None else f"{v:,.1f}" if isinstance(v, float) else str(v)  # noqa: E731
-            out.append(f"{r['measure']:<58}{fmt(r['median_ms']):>11}{fmt(r['p95_ms']):>10}{fmt(r['floor_ms']):>10}"
-                       f"{fmt(r['ratio']):>7}  {r['notes']}")
+            out.append(f"{r['measure']:<{w}}{fmt(r['median_ms']):>11}{fmt(r['p95_ms']):>10}"
+                       f"{fmt(r['floor_ms']):>10}{fmt(r['ratio']):>7}  {r['notes']}")
         return "\n".join(out)
 
 
