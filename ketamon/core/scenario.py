@@ -210,7 +210,9 @@ def device_session(store: Store, actor: Actor, *, hours: float = 12, hz: float =
     the session is live and every in-session rule runs. From `start` (default:
     the store's clock)."""
     with _movable_clock(store, start) as clock:
-        sid = new_session(store, actor, new_patient(store, actor, given_name="Monitor"), protocol_id)
+        nasal = store.protocols.get(protocol_id).route == "nasal"
+        sid = new_session(store, actor, new_patient(store, actor, given_name="Monitor"), protocol_id,
+                          **({"lot_number": "SCN-LOT"} if nasal else {}))
         if dosed:
             ready_for_dose(store, actor, sid)
             clock.advance(seconds=30)
