@@ -1,8 +1,9 @@
 """ketamon benchmark — it reports figures; it never passes or fails.
 
-    make bench                                  (all of it; ~20 minutes the first time, caches under /tmp)
-    .venv/bin/python benchmarks/bench.py --quick            (smaller; a few minutes)
-    .venv/bin/python benchmarks/bench.py --only entry,startup --json out.json
+    make bench                      (all of it; the first run of a day also builds the 12-hour session,
+                                     the 16 chairs and the 100,000-session clinic, then caches them in /tmp)
+    make bench ARGS=--quick         (smaller: a 1-hour device session, a 5,000-session clinic; minutes)
+    .venv/bin/python benchmarks/bench.py --only entry,startup --no-postgres --json out.json
 
 What is timed, always in the real window as the app assembles it
 (ketamon.gui.app.build_window, as `ketamon` runs it) unless said otherwise:
