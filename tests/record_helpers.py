@@ -4,7 +4,7 @@ through the operations."""
 from __future__ import annotations
 
 from ketamon.core import scenario
-from ketamon.core.scenario import ALL_ZERO_PHQ9, FULL_ALDRETE  # noqa: F401 (tests import them from here)
+from ketamon.core.scenario import FULL_ALDRETE  # noqa: F401 (tests import it from here)
 
 BASELINE = dict(systolic=124, diastolic=80, heart_rate=72, spo2=98, resp_rate=14)
 
