@@ -290,12 +290,18 @@ def assembled_window(store, actor, session_id: int | None):
     the screenshot size; the idle lock off (it would lock a long run)."""
     from PySide6.QtWidgets import QApplication
 
+    import inspect
+
     from ketamon.gui import app as gui_app
-    from ketamon.gui.lock import install_access_controls
 
     gui_app.make_application()
-    window = gui_app.build_window(store, actor, session_id)
-    install_access_controls(window, window.runner, idle_lock=False)
+    if "idle_lock" in inspect.signature(gui_app.build_window).parameters:  # the window builds its own lock
+        window = gui_app.build_window(store, actor, session_id, idle_lock=False)
+    else:
+        from ketamon.gui.lock import install_access_controls
+
+        window = gui_app.build_window(store, actor, session_id)
+        install_access_controls(window, window.runner, idle_lock=False)
     window.resize(*SIZE)
     window.show()
     for _ in range(3):
@@ -629,14 +635,13 @@ def repeat_ms(fn, repeats: int, sql: SqlCounter | None = None) -> tuple[list[flo
 
 
 def screen_today_list(store, now):
-    """The sessions list: today's rows, then each row's next-due text
-    (main_window.SessionsPanel.reload/tick → alerts_panel.next_due_for_row)."""
+    """The sessions list: today's rows, then the next-due of all of them in one
+    call (main_window.SessionsPanel: reload, then its due cache's fetch)."""
     from ketamon.core import alerts
     from ketamon.core.chart import sessions_on
 
     rows = sessions_on(store, now=now)
-    for row in rows:
-        alerts.next_due_for_sessions(store, [row.session_id], now)
+    alerts.next_due_for_sessions(store, [r.session_id for r in rows], now)
     return rows
 
 
