@@ -634,10 +634,21 @@ def repeat_ms(fn, repeats: int, sql: SqlCounter | None = None) -> tuple[list[flo
 # screen changes what it calls, change it here.
 
 
+def screen_alerts():
+    """Where the screens read alerts from: core.alert_views once the read models
+    left core.alerts, else core.alerts."""
+    import importlib
+
+    try:
+        return importlib.import_module("ketamon.core.alert_views")
+    except ImportError:
+        return importlib.import_module("ketamon.core.alerts")
+
+
 def screen_today_list(store, now):
     """The sessions list: today's rows, then the next-due of all of them in one
     call (main_window.SessionsPanel: reload, then its due cache's fetch)."""
-    from ketamon.core import alerts
+    alerts = screen_alerts()
     from ketamon.core.chart import sessions_on
 
     rows = sessions_on(store, now=now)
@@ -648,7 +659,7 @@ def screen_today_list(store, now):
 def screen_alert_tick(store, now):
     """The alarm monitor's timer (sound.AlarmMonitor.poll): the core's tick, then
     the alarm status for the tone and the status line."""
-    from ketamon.core import alerts
+    alerts = screen_alerts()
     from ketamon.core.ops import alerting
     from ketamon.core.permissions import SYSTEM
 
@@ -659,7 +670,7 @@ def screen_alert_tick(store, now):
 def screen_review_queue(store, now):
     """The review page's reload (its default filter: unreviewed), and the context
     of the first alert (selected on load)."""
-    from ketamon.core import alerts
+    alerts = screen_alerts()
 
     rows = alerts.review_queue(store, unreviewed_only=True, priority=None, session_id=None)
     if rows:

@@ -7,10 +7,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from ketamon.core import alerts, lifecycle, ops, scenario
+from ketamon.core import lifecycle, ops, scenario
 from ketamon.core.chart import load_chart
 from ketamon.core.errors import ValidationError
-from ketamon.core.models import AuditEntry
+from ketamon.core.models import Alert, AuditEntry
 
 
 def test_a_device_session_is_charted_set_by_set_and_audited(store, nurse, clock):
@@ -38,7 +38,9 @@ def test_the_overdue_session_falls_overdue_when_it_says(store, nurse, clock):
     assert clock.now() == overdue_at - timedelta(seconds=5)  # the store's clock is put back
 
     def overdue():
-        return [a for a in alerts.session_alerts(store, sid) if a.active and "overdue" in a.key]
+        with store.read() as db:
+            return list(db.scalars(select(Alert.condition_key).where(
+                Alert.session_id == sid, Alert.cleared_at.is_(None), Alert.condition_key.contains("overdue"))))
 
     clock.set(overdue_at - timedelta(seconds=1))
     ops.tick(store)
