@@ -105,14 +105,14 @@ def _run(args, body) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     def body(store, actor) -> int:
-        from ketamon.gui import printing
+        from ketamon.documents import pdf
 
         paper = "Letter" if args.letter else "A4"
         if args.form:
-            pages = printing.write_form_pdf(store, actor, args.session, args.pdf, paper)
+            pages = pdf.write_form_pdf(store, actor, args.session, args.pdf, paper)
             what = "Esketamine monitoring form"
         else:
-            pages = printing.write_summary_pdf(store, actor, args.session, args.pdf, paper)
+            pages = pdf.write_summary_pdf(store, actor, args.session, args.pdf, paper)
             what = "Session summary"
         print(f"{what} of session {args.session}: {pages} page{'s' * (pages != 1)} ({paper}) → {args.pdf}")
         return 0
