@@ -1,7 +1,6 @@
 """The printed summary and monitoring form as headless PDFs (no widgets): checked
 for content (pdftotext), page size (pdfinfo) and for ink outside the printable
 area (pdftoppm). Moved from tests/gui/: printing needs no window."""
-import json
 import re
 import subprocess
 from datetime import timedelta
