@@ -120,14 +120,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     return _run(args, body)
 
 
-def _write(path: str, text: str) -> None:
-    """Write atomically, or to stdout for '-'."""
-    from ketamon.core.exporting import write_atomic
+def _write(store, session_id: int, fmt: str, path: str) -> None:
+    """Write the export as it is made: atomically to a file, or to stdout for '-'."""
+    from ketamon.core.exporting import export_to, write_export
 
     if path == "-":
-        sys.stdout.write(text)
+        export_to(store, session_id, fmt, sys.stdout)
     else:
-        write_atomic(path, text)
+        write_export(store, session_id, fmt, path)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -143,10 +143,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                 return 1
         # audited (and role-checked) first: a refusal writes nothing
         ops.record_export(store, actor, args.session, fmt, destination=path if path != "-" else "standard output")
-        from ketamon.core.exporting import export_text
-
-        text = export_text(store, args.session, fmt)
-        _write(path, text)
+        _write(store, args.session, fmt, path)
         if path != "-":
             print(f"Session {args.session} exported as {ops.exports.EXPORTS[fmt]} → {path}")
         return 0

@@ -392,9 +392,11 @@ def _merge(vital_lines: list[LogLine], others: list[LogLine]) -> list[LogLine]:
     return out
 
 
-def load_chart(store: Store, session_id: int, now: datetime | None = None, *, fresh: bool = False) -> Chart:
+def load_chart(store: Store, session_id: int, now: datetime | None = None, *, fresh: bool = False,
+               vitals: bool = True) -> Chart:
     """The session's chart as of now. Vital signs read before are kept (see
-    _SessionVitals); `fresh=True` reads them all again."""
+    _SessionVitals); `fresh=True` reads them all again. `vitals=False`: the chart
+    without its vital-sign sets, for exports that stream them from the database."""
     from ketamon.core.rules import rules_for
 
     now = now or store.clock.now()
@@ -415,9 +417,10 @@ def load_chart(store: Store, session_id: int, now: datetime | None = None, *, fr
         alerts = list(db.scalars(select(Alert).where(Alert.session_id == session_id).order_by(Alert.raised_at)))
         users = {u.id: u for u in db.scalars(select(User))}
         names = {uid: u.display_name for uid, u in users.items()}
-        cached = _vitals_cache.get(store, session_id, carry)
+        cached = _vitals_cache.get(store, session_id, carry) if vitals else _SessionVitals(carry)
         with cached.lock:
-            cached.add(cached.read_new(db, session_id), names)
+            if vitals:
+                cached.add(cached.read_new(db, session_id), names)
             vitals = list(cached.in_force)
             vital_lines, shown_lines = cached.lines, cached.shown
             device_readings = len(cached.lines) - len(cached.shown)

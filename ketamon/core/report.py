@@ -521,16 +521,18 @@ def _split(rows: list) -> tuple[list, dict[int, Any]]:
     return [r for r in rows if r.id not in replaced_by and not r.retracted], replaced_by
 
 
-def build_report(store: Store, session_id: int, *, printed_by: str = "", now: datetime | None = None) -> SessionReport:
+def build_report(store: Store, session_id: int, *, printed_by: str = "", now: datetime | None = None,
+                 vitals: bool = True) -> SessionReport:
     """Everything the summary prints, read in one pass. `printed_by` is a display
-    name for the footer (e.g. the acting user)."""
+    name for the footer (e.g. the acting user). `vitals=False`: without the vital-sign
+    sets (exports stream those: `ketamon.core.exporting.stored_vitals`)."""
     now = now or store.clock.now()
-    chart = load_chart(store, session_id, now)
+    chart = load_chart(store, session_id, now, vitals=vitals)
     s, p, protocol = chart.session, chart.patient, chart.protocol
     with store.read() as db:
         users = {u.id: u for u in db.scalars(select(User))}
         by_id = lambda m: list(db.scalars(select(m).where(m.session_id == session_id).order_by(m.id)))
-        all_vitals, all_doses, all_ses = by_id(VitalSigns), by_id(DoseEvent), by_id(SideEffect)
+        all_vitals, all_doses, all_ses = by_id(VitalSigns) if vitals else [], by_id(DoseEvent), by_id(SideEffect)
         all_notes, all_ass = by_id(Note), by_id(Assessment)
         states = list(db.scalars(select(StateChange).where(StateChange.session_id == session_id)
                                  .order_by(StateChange.at, StateChange.id)))

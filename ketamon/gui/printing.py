@@ -86,10 +86,10 @@ class ExportJob(QObject):
 
         class _Work(QRunnable):
             def run(self) -> None:  # worker thread: core only, no widgets
-                from ketamon.core.exporting import export_text, write_atomic
+                from ketamon.core.exporting import write_export
 
                 try:
-                    write_atomic(job.path, export_text(job.store, job.session_id, job.fmt))
+                    write_export(job.store, job.session_id, job.fmt, job.path)
                     job._result.emit(job.path, "")
                 except Exception as exc:  # reported to the user on the GUI thread
                     log.exception("export of session %s as %s failed", job.session_id, job.fmt)
