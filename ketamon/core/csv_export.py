@@ -17,7 +17,7 @@ import csv
 import heapq
 import io
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta
 from typing import IO, Any
 
 from ketamon.core.chart import describe_dose, describe_side_effect, describe_vitals
@@ -45,16 +45,24 @@ class _LocalTimes:
     of UTC (zones change offset on a quarter hour at the finest), not once per row."""
 
     def __init__(self):
-        self._offsets: dict[tuple, Any] = {}
+        self._offsets: dict[tuple, tuple[timedelta, str]] = {}
+        self._last: tuple[datetime | None, str] = (None, "")
 
     def __call__(self, when: datetime | None) -> str:
         if when is None:
             return ""
+        last, text = self._last
+        if when == last:  # a device set: entered when measured
+            return text
         key = (when.year, when.month, when.day, when.hour, when.minute // 15)
-        tz = self._offsets.get(key)
-        if tz is None:
-            tz = self._offsets[key] = when.astimezone().tzinfo
-        return when.astimezone(tz).replace(microsecond=0).isoformat()
+        offset = self._offsets.get(key)
+        if offset is None:
+            local = when.astimezone()
+            offset = self._offsets[key] = (local.utcoffset(), local.isoformat()[-6:] if local.utcoffset()
+                                           else "+00:00")
+        text = (when + offset[0]).replace(tzinfo=None).isoformat(timespec="seconds") + offset[1]
+        self._last = (when, text)
+        return text
 
 
 def _text(value: str | None) -> str:
@@ -91,9 +99,6 @@ def _status(row, replaced_by: dict[int, Any]) -> str:
     if getattr(row, "supersedes_id", None) is not None:
         return "correction"
     return "in force"
-
-
-_VITAL_COLUMNS = ("systolic", "diastolic", "mean_arterial", "heart_rate", "spo2", "resp_rate", "temperature")
 
 
 def _other_rows(report: SessionReport) -> list[tuple[datetime, datetime, dict]]:
@@ -172,16 +177,20 @@ def _vital_rows(report: SessionReport, vitals: Iterable[Any], replaced_by: dict[
     names = {uid: _text(u.display_name) for uid, u in users.items()}
     session_id, mrn = str(report.session_id), _text(report.mrn)
     when = _LocalTimes()
+    num = _num
     for v in vitals:
         measured, entered = v.measured_at, v.entered_at
-        mean = v.mean_arterial
+        mean, supersedes = v.mean_arterial, v.supersedes_id
+        if v.id in replaced_by or supersedes is not None or v.retracted:
+            status = _status(v, replaced_by)
+        else:
+            status = "in force"
         yield measured, entered or measured, [
             session_id, mrn, "vital_signs", str(v.id), when(measured), when(entered),
-            names.get(v.entered_by_id, ""), _status(v, replaced_by), _num(v.supersedes_id),
+            names.get(v.entered_by_id, ""), status, "" if supersedes is None else _num(supersedes),
             _text(v.correction_reason), _flag(v.late), v.source,
-            *[_num(getattr(v, c)) for c in _VITAL_COLUMNS[:3]],
-            "" if mean is None else _flag(v.mean_measured),
-            *[_num(getattr(v, c)) for c in _VITAL_COLUMNS[3:]],
+            num(v.systolic), num(v.diastolic), num(mean), "" if mean is None else _flag(v.mean_measured),
+            num(v.heart_rate), num(v.spo2), num(v.resp_rate), num(v.temperature),
             _flag(v.on_oxygen), v.consciousness or "", "", "", "",
             _text("Entered in error" if v.retracted else describe_vitals(v)), _text(v.comment)]
 

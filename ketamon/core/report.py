@@ -532,12 +532,15 @@ def build_report(store: Store, session_id: int, *, printed_by: str = "", now: da
     with store.read() as db:
         users = {u.id: u for u in db.scalars(select(User))}
         by_id = lambda m: list(db.scalars(select(m).where(m.session_id == session_id).order_by(m.id)))
-        all_vitals, all_doses, all_ses = by_id(VitalSigns) if vitals else [], by_id(DoseEvent), by_id(SideEffect)
+        all_doses, all_ses = by_id(DoseEvent), by_id(SideEffect)
         all_notes, all_ass = by_id(Note), by_id(Assessment)
         states = list(db.scalars(select(StateChange).where(StateChange.session_id == session_id)
                                  .order_by(StateChange.at, StateChange.id)))
         addenda = list(db.scalars(select(Addendum).where(Addendum.session_id == session_id)
                                   .order_by(Addendum.at, Addendum.id)))
+    # plain rows, not ORM objects: a 12-hour 1 Hz session has 43 200 sets (seconds as ORM objects)
+    from ketamon.core.exporting import stored_vitals
+    all_vitals = list(stored_vitals(store, session_id, by_id=True)) if vitals else []
     who = lambda uid: users[uid].display_name if uid in users else None
     name = lambda uid: who(uid) or "–"
 
@@ -564,7 +567,8 @@ def build_report(store: Store, session_id: int, *, printed_by: str = "", now: da
                 "Entered in error" if new.retracted else describe(new), new.correction_reason or "–"))
     corrections.sort(key=lambda c: (c.entered_at, c.at))
 
-    ordered = sorted(chart.vitals, key=lambda v: v.measured_at)
+    stored = {v.id: v for v in all_vitals}  # the same sets as plain rows: cheaper to read
+    ordered = [stored.get(v.id, v) for v in sorted(chart.vitals, key=lambda v: v.measured_at)]
     news2 = news2_column(ordered)
     vitals = [
         VitalRow(v.id, v.measured_at, v.entered_at, name(v.entered_by_id), v.systolic, v.diastolic,
