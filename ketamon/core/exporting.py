@@ -45,7 +45,7 @@ CHUNK_ROWS = 2000
 StoredVitalSigns = namedtuple("StoredVitalSigns", [c.key for c in VitalSigns.__table__.c])
 
 
-def stored_vitals(store: Store, session_id: int, *, by_id: bool = False, chunk: int = CHUNK_ROWS) -> Iterator[Any]:
+def stored_vitals(store: Store, session_id: int, *, by_id: bool = False, chunk: int | None = None) -> Iterator[Any]:
     """Every stored vital-sign set of the session (corrections and retractions
     included) as plain rows with the model's attribute names, ordered by
     (measured_at, entered_at, id) or, `by_id`, as stored; read `chunk` rows at a
@@ -55,7 +55,7 @@ def stored_vitals(store: Store, session_id: int, *, by_id: bool = False, chunk: 
     query = select(table).where(table.c.session_id == session_id).order_by(*order)
     make = StoredVitalSigns._make
     with store.read() as db:
-        result = db.connection().execution_options(yield_per=chunk).execute(query)
+        result = db.connection().execution_options(yield_per=chunk or CHUNK_ROWS).execute(query)
         for part in result.partitions():
             yield from map(make, part)
 

@@ -138,7 +138,7 @@ class BundleBuilder:
         if vitals is None:
             vitals = report.all_rows.get("vital_signs", [])
             replaced_by = {r.supersedes_id: r for r in vitals if r.supersedes_id is not None}
-            first_vitals_at = min((v.measured_at for v in chart.vitals), default=None)
+            first_vitals_at = min((v.measured_at for v in report.vitals), default=None)
         self.vital_rows = vitals
         self.vitals_replaced = replaced_by or {}
         self.first_vitals_at = first_vitals_at

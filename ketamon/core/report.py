@@ -527,7 +527,7 @@ def build_report(store: Store, session_id: int, *, printed_by: str = "", now: da
     name for the footer (e.g. the acting user). `vitals=False`: without the vital-sign
     sets (exports stream those: `ketamon.core.exporting.stored_vitals`)."""
     now = now or store.clock.now()
-    chart = load_chart(store, session_id, now, vitals=vitals)
+    chart = load_chart(store, session_id, now, vitals=False)  # the sets: read below as plain rows
     s, p, protocol = chart.session, chart.patient, chart.protocol
     with store.read() as db:
         users = {u.id: u for u in db.scalars(select(User))}
@@ -538,7 +538,7 @@ def build_report(store: Store, session_id: int, *, printed_by: str = "", now: da
                                  .order_by(StateChange.at, StateChange.id)))
         addenda = list(db.scalars(select(Addendum).where(Addendum.session_id == session_id)
                                   .order_by(Addendum.at, Addendum.id)))
-    # plain rows, not ORM objects: a 12-hour 1 Hz session has 43 200 sets (seconds as ORM objects)
+    # plain rows, not ORM objects nor the chart's log lines: a 12-hour 1 Hz session has 43 200 sets
     from ketamon.core.exporting import stored_vitals
     all_vitals = list(stored_vitals(store, session_id, by_id=True)) if vitals else []
     who = lambda uid: users[uid].display_name if uid in users else None
@@ -567,8 +567,7 @@ def build_report(store: Store, session_id: int, *, printed_by: str = "", now: da
                 "Entered in error" if new.retracted else describe(new), new.correction_reason or "–"))
     corrections.sort(key=lambda c: (c.entered_at, c.at))
 
-    stored = {v.id: v for v in all_vitals}  # the same sets as plain rows: cheaper to read
-    ordered = [stored.get(v.id, v) for v in sorted(chart.vitals, key=lambda v: v.measured_at)]
+    ordered = sorted(_split(all_vitals)[0], key=lambda v: (v.measured_at, v.entered_at, v.id))
     news2 = news2_column(ordered)
     vitals = [
         VitalRow(v.id, v.measured_at, v.entered_at, name(v.entered_by_id), v.systolic, v.diastolic,
