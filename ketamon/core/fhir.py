@@ -147,6 +147,7 @@ class BundleBuilder:
         self.panels: set[int] = set()
         self.users: dict[int, User] = report.users or chart.users
         self.practitioners: dict[int, str] = {}
+        self._who_refs: dict[int, dict] = {}  # a reference per user, made once (ids are hashes)
         self.patient_ref = self.ref("Patient", "patient")
         self.encounter_ref = self.ref("Encounter", "encounter")
 
@@ -175,7 +176,8 @@ class BundleBuilder:
             self.add({"resourceType": "Practitioner", "identifier": [{"system": KETAMON_USER, "value": u.username}],
                       "active": bool(u.active), "name": [{"text": u.display_name}]}, "user", u.id)
             self.practitioners[user_id] = u.display_name
-        return self.ref("Practitioner", "user", u.id, display=u.display_name)
+            self._who_refs[user_id] = self.ref("Practitioner", "user", u.id, display=u.display_name)
+        return dict(self._who_refs[user_id])
 
     # ---------------------------------------------------------------- resources
 
@@ -281,8 +283,7 @@ class BundleBuilder:
                 obs["component"] = components
                 if v.source == "device":
                     obs["device"] = {"display": "Patient monitor (device feed)"}
-                self.add(obs, "vital_signs", v.id, "bp")
-                members.append(self.ref("Observation", "vital_signs", v.id, "bp"))
+                members.append(_ref_to(self.add(obs, "vital_signs", v.id, "bp")))
             for attr, (code, display, unit, shown, profile) in VITALS.items():
                 value = getattr(v, attr)
                 if value is None:
@@ -297,8 +298,7 @@ class BundleBuilder:
                 obs["valueQuantity"] = _q(value, unit, shown)
                 if v.source == "device":
                     obs["device"] = {"display": "Patient monitor (device feed)"}
-                self.add(obs, "vital_signs", v.id, attr)
-                members.append(self.ref("Observation", "vital_signs", v.id, attr))
+                members.append(_ref_to(self.add(obs, "vital_signs", v.id, attr)))
             if members:
                 panel = self._obs(code=_cc(LOINC, *VS_PANEL, text="Vital signs"), profile="vitalspanel",
                                   note=[describe_vitals(v)] + notes, **common)
@@ -531,6 +531,11 @@ class BundleBuilder:
         self.emit = emit
         self.make_entries()
         out.write("]}\n")
+
+
+def _ref_to(resource: dict) -> dict:
+    """A reference to a resource just added (what `BundleBuilder.ref` gives for it)."""
+    return {"reference": f"urn:uuid:{resource['id']}", "type": resource["resourceType"]}
 
 
 def _component(key: str, value: Any) -> dict | None:
