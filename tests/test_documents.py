@@ -13,7 +13,7 @@ from ketamon.core import ops
 from ketamon.core.errors import PermissionDenied
 from ketamon.core.models import AuditEntry
 from ketamon.core.report import fmt_time
-from ketamon.documents import pdf as printing
+from ketamon.documents import pdf
 from records_data import AFTER_DOSE, BASELINE, full_session, predose
 
 
@@ -48,7 +48,7 @@ def test_summary_pdf_holds_the_whole_record(store, actors, charted, tmp_path, mo
     monkeypatch.setenv("KETAMON_CLINIC_NAME", "Harbour Street Clinic")
     sid, first = charted
     out = tmp_path / "summary.pdf"
-    pages = printing.write_summary_pdf(store, actors["staff"], sid, out)
+    pages = pdf.write_summary_pdf(store, actors["staff"], sid, out)
     text = pdf_text(out)
     for words in ["Harbour Street Clinic", "NGUYEN, Lan", "MRN-1", "12 Mar 1984", "Esketamine nasal spray 56 mg",
                   "Intranasal", "56 mg (2 devices × 28 mg)", "LOT-1", "Sam Carter RN", "Dr Priya Shah",
@@ -78,12 +78,12 @@ def test_summary_pdf_holds_the_whole_record(store, actors, charted, tmp_path, mo
 
 def test_a4_and_letter(store, actors, charted, tmp_path):
     sid, _ = charted
-    printing.write_summary_pdf(store, actors["staff"], sid, tmp_path / "a4.pdf", "A4")
-    printing.write_summary_pdf(store, actors["staff"], sid, tmp_path / "letter.pdf", "Letter")
+    pdf.write_summary_pdf(store, actors["staff"], sid, tmp_path / "a4.pdf", "A4")
+    pdf.write_summary_pdf(store, actors["staff"], sid, tmp_path / "letter.pdf", "Letter")
     assert page_size(tmp_path / "a4.pdf").endswith("(A4)")  # 210 × 297 mm
     assert page_size(tmp_path / "letter.pdf").startswith("612 x 792")  # 8.5 × 11 in
     with pytest.raises(ValueError, match="A4 or Letter"):
-        printing.write_summary_pdf(store, actors["staff"], sid, tmp_path / "x.pdf", "A3")
+        pdf.write_summary_pdf(store, actors["staff"], sid, tmp_path / "x.pdf", "A3")
     assert not (tmp_path / "x.pdf").exists()
 
 
@@ -99,7 +99,7 @@ def test_nothing_is_drawn_outside_the_printable_area(store, actors, charted, tmp
     """No clipped or overflowing table, chart or text: the outer 10 mm of every page stays white."""
     sid, _ = charted
     out = tmp_path / "summary.pdf"
-    pages = printing.write_summary_pdf(store, actors["staff"], sid, out, paper)
+    pages = pdf.write_summary_pdf(store, actors["staff"], sid, out, paper)
     subprocess.run(["pdftoppm", "-gray", "-r", "50", str(out), str(tmp_path / "p")], check=True)
     images = sorted(tmp_path.glob("p-*.pgm"))
     assert len(images) == pages
@@ -118,7 +118,7 @@ def test_unsigned_session_says_so_and_what_is_not_recorded(qapp, store, clock, a
     predose(store, clock, nurse, esketamine_session)
     ops.record_dose(store, nurse, esketamine_session, "nasal_device")
     out = tmp_path / "draft.pdf"
-    printing.write_summary_pdf(store, nurse, esketamine_session, out)
+    pdf.write_summary_pdf(store, nurse, esketamine_session, out)
     text = pdf_text(out)
     assert "NOT SIGNED — this record is not final" in text
     assert "Modified Aldrete score not recorded" in text
@@ -137,7 +137,7 @@ def test_a_long_table_continues_with_its_header_on_every_page(qapp, store, clock
                           spo2=97, comment="patient comfortable, talking quietly with the nurse about the weekend"
                           if hr == 100 else None)
     out = tmp_path / "long.pdf"
-    printing.write_summary_pdf(store, nurse, esketamine_session, out, "Letter")
+    pdf.write_summary_pdf(store, nurse, esketamine_session, out, "Letter")
     pages = pdf_pages(out)
     with_rows = [p for p in pages if "80 (" in p or "/80" in p]
     assert len(with_rows) >= 2
@@ -152,13 +152,13 @@ def test_a_long_table_continues_with_its_header_on_every_page(qapp, store, clock
 def test_printing_is_audited_and_role_checked(store, actors, charted, tmp_path):
     sid, _ = charted
     out = tmp_path / "s.pdf"
-    printing.write_summary_pdf(store, actors["staff"], sid, out)
+    pdf.write_summary_pdf(store, actors["staff"], sid, out)
     (row,) = audit_rows(store, "print")
     assert row.username == "desk" and row.session_id == sid and str(out) in row.detail
     assert row.detail.startswith("Session summary")
     denied = tmp_path / "admin.pdf"
     with pytest.raises(PermissionDenied, match="may not print session summaries"):
-        printing.write_summary_pdf(store, actors["admin"], sid, denied)
+        pdf.write_summary_pdf(store, actors["admin"], sid, denied)
     assert not denied.exists()
     assert len(audit_rows(store, "print")) == 1
     assert any("record_print" in (r.detail or "") for r in audit_rows(store, "refused"))
@@ -171,7 +171,7 @@ def test_monitoring_form_pdf_flags_missing_fields(qapp, store, clock, actors, nu
     ops.record_dose(store, nurse, sid, "nasal_device")
     first = clock.now()
     out = tmp_path / "form.pdf"
-    printing.write_form_pdf(store, actors["staff"], sid, out)
+    pdf.write_form_pdf(store, actors["staff"], sid, out)
     text = pdf_text(out)
     treated = first.astimezone().date()
     assert "Esketamine Monitoring Form" in text and "Template version 1" in text
@@ -186,7 +186,7 @@ def test_monitoring_form_pdf_flags_missing_fields(qapp, store, clock, actors, nu
 def test_complete_monitoring_form_pdf(store, actors, charted, tmp_path):
     sid, first = charted
     out = tmp_path / "form.pdf"
-    printing.write_form_pdf(store, actors["staff"], sid, out, "Letter")
+    pdf.write_form_pdf(store, actors["staff"], sid, out, "Letter")
     text = pdf_text(out)
     assert "All fields are filled from the session record." in text and "MISSING" not in text
     assert "COMPLETE" in text and "121" in text and "166/102 mmHg" in text

@@ -46,8 +46,12 @@ def _nice_step(span_minutes: float) -> int:
     return 480
 
 
-def draw_bp_hr_chart(report: SessionReport, ctx: Ctx) -> Callable[[QPainter, float, float, float, float], None]:
-    vit = [v for v in report.vitals_for_print()[0] if v.systolic is not None or v.heart_rate is not None]
+def draw_bp_hr_chart(report: SessionReport, ctx: Ctx, printed: list | None = None
+                     ) -> Callable[[QPainter, float, float, float, float], None]:
+    """The chart of the sets the summary prints (`printed`, default the report's
+    `vitals_for_print()`): a 1 Hz feed is thinned here exactly as in the table."""
+    printed = report.vitals_for_print()[0] if printed is None else printed
+    vit = [v for v in printed if v.systolic is not None or v.heart_rate is not None]
     marks = report.chart_marks
 
     def draw(p: QPainter, x0: float, y0: float, width: float, height: float) -> None:

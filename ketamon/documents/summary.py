@@ -31,7 +31,8 @@ def summary_fragments(report: SessionReport, ctx: Ctx) -> list[Fragment]:
         f.paragraph("Contraindications: " + ", ".join(report.contraindications), f.bold)
 
     f.heading("Blood pressure and heart rate")
-    f.block(210, draw_bp_hr_chart(report, ctx))
+    printed, thinned = report.vitals_for_print()
+    f.block(210, draw_bp_hr_chart(report, ctx, printed))
 
     f.heading("Vital signs")
     news = report.news2_available
@@ -42,7 +43,6 @@ def summary_fragments(report: SessionReport, ctx: Ctx) -> list[Fragment]:
         cols.append(("NEWS2", 38))
     cols += [("Entered by", 76), ("Notes", None)]
     rows = []
-    printed, thinned = report.vitals_for_print()
     for v in printed:
         notes = []
         if v.late:
