@@ -39,8 +39,7 @@ ESK_TEXT = (SHIPPED / "esketamine-56.toml").read_text(encoding="utf-8")
 
 
 def clinic_file(text: str, new_id: str, **replace: str) -> str:
-    """A shipped file given a new id, with `old=new` line replacements (keys use
-    `__` for spaces is not needed: pass a dict via **{...})."""
+    """A shipped file given a new id, with each `old` text replaced by `new` once."""
     out = re.sub(r'^id = ".*"$', f'id = "{new_id}"', text, count=1, flags=re.M)
     for old, new in replace.items():
         assert old in out, old

@@ -7,6 +7,7 @@ are kept as plain dicts for the alert engine.
 """
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
@@ -15,13 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Iterable, Literal, get_args
 
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, ValidationInfo, create_model, field_validator,
-                      model_validator)
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, ValidationInfo, create_model,
+                      field_validator, model_validator)
 from pydantic import ValidationError as PydanticValidationError
 
 from ketamon.core import hard_limits
 from ketamon.core.hard_limits import HardLimit
 from ketamon.core.resources import resources_dir
+
+log = logging.getLogger(__name__)
 
 ROUTES = ("nasal", "iv", "im")
 
@@ -191,8 +194,7 @@ class Protocol:
 # as [range] would otherwise drop a section); absolute ranges must lie inside the
 # hard limits built into the code (ketamon.core.hard_limits).
 
-_PRIORITIES = ("high", "medium", "low", "info")  # as ketamon.core.rules.PRIORITIES
-Priority = Literal["high", "medium", "low", "info"]
+Priority = Literal["high", "medium", "low", "info"]  # as ketamon.core.rules.PRIORITIES
 
 
 def _number(v: Any) -> float | int:
@@ -761,6 +763,8 @@ class ProtocolRegistry:
                     continue
                 protocols[(protocol.id, protocol.version)] = protocol
         problems.extend(_alarm_defaults_problems())
+        for problem in problems:  # file names and field paths only: no patient data
+            log.warning("protocol file refused: %s", problem)
         return cls(list(protocols.values()), problems)
 
     def get(self, protocol_id: str, version: int | None = None) -> Protocol:
