@@ -360,3 +360,22 @@ def test_every_shipped_absolute_range_lies_inside_the_hard_limits():
         for name, r in protocol.ranges.items():
             hard = hard_limits.VITALS[name]
             assert hard.low <= r.absolute.low <= r.absolute.high <= hard.high, (protocol.key, name)
+
+
+def test_a_broken_alarm_defaults_file_is_listed_with_the_protocol_refusals(monkeypatch, tmp_path):
+    import shutil
+
+    copy = tmp_path / "resources"
+    shutil.copytree(resources_dir() / "protocols", copy / "protocols")
+    (copy / "alarms").mkdir()
+    defaults = (resources_dir() / "alarms" / "defaults.toml").read_text(encoding="utf-8")
+    (copy / "alarms" / "defaults.toml").write_text(defaults.replace("above = 120", "above = 1200"),
+                                                   encoding="utf-8")
+    monkeypatch.setenv("KETAMON_RESOURCES", str(copy))
+    monkeypatch.delenv("KETAMON_PROTOCOLS", raising=False)
+
+    registry = ProtocolRegistry.load()
+    assert {p.id for p in registry.current()} == SHIPPED_IDS
+    (problem,) = registry.problems
+    assert problem.path == str(copy / "alarms" / "defaults.toml")
+    assert problem.field == "hr_sustained.above" and "1200 lies outside the hard limit 10–350 /min" in problem.why
