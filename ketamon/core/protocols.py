@@ -242,9 +242,9 @@ def parse_protocol(data: dict[str, Any], source: str = "") -> Protocol:
 
 def protocol_dirs() -> list[Path]:
     dirs = [resources_dir() / "protocols"]
-    extra = os.environ.get("KETAMON_PROTOCOLS")
-    if extra:
-        dirs.extend(Path(p) for p in extra.split(os.pathsep) if p)
+    from ketamon.core import settings
+
+    dirs.extend(settings.get("protocols"))
     return dirs
 
 
