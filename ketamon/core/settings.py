@@ -246,7 +246,8 @@ for _s in (
     Setting("clinic_name", Text(120), "Ketamine Treatment Clinic", C, "KETAMON_CLINIC_NAME",
             "The clinic's name on printed summaries and forms.", "Clinic name"),
     Setting("paper", Choice(("A4", "Letter")), None, C, "KETAMON_PAPER",
-            "Paper size for printing. Unset: Letter where the locale measures in US units, else A4.",
+            "Paper size for printing from the screen (the command line takes `--a4`/`--letter`). Unset: "
+            "Letter where the locale measures in US units, else A4.",
             "Paper size"),
     Setting("idle_lock_minutes", Whole(0, 24 * 60, "min"), 10, C, "KETAMON_IDLE_LOCK_MINUTES",
             "Minutes without input before the screen locks; 0 turns the idle lock off.", "Idle lock after"),
