@@ -793,13 +793,12 @@ SOUND_KEY = "alarm_sound"
 
 
 def sound_enabled(db: DbSession) -> tuple[bool, ClinicSetting | None]:
-    """The clinic's switch for alarm tones (newest setting wins; default from
-    resources/sounds/sounds.toml)."""
-    row = db.scalar(select(ClinicSetting).where(ClinicSetting.key == SOUND_KEY)
-                    .order_by(ClinicSetting.id.desc()).limit(1))
-    if row is None:
-        return bool(sound_config().get("enabled", True)), None
-    return bool(row.value.get("enabled")), row
+    """The clinic's switch for alarm tones: the clinic setting "alarm_sound"
+    (ketamon.core.settings; newest row wins, declared default on) and its row."""
+    from ketamon.core import settings
+
+    entry = settings.clinic_entry(db, SOUND_KEY)
+    return bool(entry.value), (db.get(ClinicSetting, entry.row_id) if entry.row_id is not None else None)
 
 
 _sound_config: dict | None = None

@@ -717,9 +717,9 @@ def read_protocol_file(path: Path) -> tuple[Protocol | None, list[ProtocolProble
 
 def protocol_dirs() -> list[Path]:
     dirs = [resources_dir() / "protocols"]
-    extra = os.environ.get("KETAMON_PROTOCOLS")
-    if extra:
-        dirs.extend(Path(p) for p in extra.split(os.pathsep) if p)
+    from ketamon.core import settings
+
+    dirs.extend(settings.get("protocols"))
     return dirs
 
 

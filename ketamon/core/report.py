@@ -36,7 +36,7 @@ from ketamon.core.models import (
 from ketamon.core.permissions import ROLE_LABELS
 from ketamon.core.store import Store
 
-DEFAULT_CLINIC_NAME = "Ketamine Treatment Clinic"
+DEFAULT_CLINIC_NAME = "Ketamine Treatment Clinic"  # = the declared default of settings "clinic_name"
 
 ROUTE_LABELS = {"nasal": "Intranasal (nasal spray)", "iv": "Intravenous infusion", "im": "Intramuscular injection"}
 
@@ -55,9 +55,12 @@ ASSESSMENT_KINDS: dict[str, tuple[str, float | None]] = {
 PHQ9_BANDS = ((4, "minimal"), (9, "mild"), (14, "moderate"), (19, "moderately severe"), (27, "severe"))
 
 
-def clinic_name() -> str:
-    """The clinic's name for printed headers (env KETAMON_CLINIC_NAME)."""
-    return os.environ.get("KETAMON_CLINIC_NAME", "").strip() or DEFAULT_CLINIC_NAME
+def clinic_name(db_or_store=None) -> str:
+    """The clinic's name for printed headers (clinic setting "clinic_name"; without a
+    database, this workstation's KETAMON_CLINIC_NAME)."""
+    from ketamon.core import settings
+
+    return settings.clinic_value(db_or_store, "clinic_name")
 
 
 # ---------------------------------------------------------------- formatting
@@ -605,7 +608,7 @@ def build_report(store: Store, session_id: int, *, printed_by: str = "", now: da
     marks += [ChartMark(e.observed_at, _side_effect_mark(e), "side_effect") for e in chart.side_effects]
 
     return SessionReport(
-        clinic=clinic_name(), session_id=s.id, printed_by=printed_by, printed_at=now,
+        clinic=clinic_name(store), session_id=s.id, printed_by=printed_by, printed_at=now,
         patient_name=p.display_name, mrn=p.mrn, birth_date=p.birth_date, sex=p.sex,
         age=p.age_on(to_local(first or s.scheduled_at).date()), weight_kg=s.dose_weight_kg or p.weight_kg,
         allergies=p.allergies or "",

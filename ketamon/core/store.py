@@ -11,6 +11,7 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib.resources import files
 from pathlib import Path
 
 import platformdirs
@@ -19,23 +20,24 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
 
+from ketamon.core import settings
 from ketamon.core.clock import Clock, SystemClock
 from ketamon.core.protocols import ProtocolRegistry, default_registry
 
 #: execution option marking a read-only transaction (SQLite: plain BEGIN)
 READ_ONLY = "ketamon_read_only"
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS_DIR = Path(str(files("ketamon") / "migrations"))  # installed with the package
 
 
 def data_dir() -> Path:
-    path = Path(os.environ.get("KETAMON_DATA_DIR") or platformdirs.user_data_dir("ketamon", appauthor=False))
+    path = settings.get("data_dir") or Path(platformdirs.user_data_dir("ketamon", appauthor=False))
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     return path
 
 
 def default_url(demo: bool = False) -> str:
-    env = os.environ.get("KETAMON_DATABASE_URL")
+    env = settings.get("database_url")
     if env and not demo:
         return env
     name = "demo.sqlite3" if demo else "ketamon.sqlite3"

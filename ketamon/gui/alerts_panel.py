@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ketamon.core import alerts, schedule
+from ketamon.core import alerts, schedule, settings
 from ketamon.core.chart import Chart, SessionRow
 from ketamon.core.ops import alerting
 from ketamon.core.ops.base import Changes
@@ -169,7 +169,7 @@ class AlertBanner(QFrame):
         silenced; acknowledged, low, none, or KETAMON_NO_FLASH=1: steady."""
         a = self.highest
         wanted = 0
-        if a is not None and a.priority in FLASH_MS and os.environ.get(NO_FLASH_ENV, "") in ("", "0"):
+        if a is not None and a.priority in FLASH_MS and not settings.get("no_flash"):
             if any(x.priority == a.priority and x.acknowledged_at is None and not x.silenced(now) for x in live):
                 wanted = FLASH_MS[a.priority]
         self._flash_wanted = wanted

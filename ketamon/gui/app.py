@@ -12,6 +12,7 @@ import sys
 
 from sqlalchemy import select
 
+from ketamon.core import settings
 from ketamon.core.models import User
 from ketamon.core.permissions import Actor
 from ketamon.core.store import Store
@@ -42,11 +43,11 @@ def choose_actor(store: Store, args: argparse.Namespace) -> Actor | None:
 
     --screenshot takes no input: it acts, without a dialog, as the demo nurse
     (--demo), else the user named by KETAMON_USER, else the first active nurse."""
-    if not getattr(args, "screenshot", None) and not os.environ.get("KETAMON_BENCH_STARTUP"):
+    if not getattr(args, "screenshot", None) and not settings.get("bench_startup"):
         from ketamon.gui.signin import sign_in_at_start
 
         return sign_in_at_start(store, demo=bool(getattr(args, "demo", False)))
-    wanted = os.environ.get("KETAMON_USER") or (DEMO_USER if getattr(args, "demo", False) else None)
+    wanted = settings.get("user") or (DEMO_USER if getattr(args, "demo", False) else None)
     with store.read() as db:
         if wanted:
             user = db.scalar(select(User).where(User.username == wanted, User.active.is_(True)))
@@ -148,7 +149,7 @@ def run_app(args: argparse.Namespace) -> int:
             return 0
         window.resize(*SCREENSHOT_SIZE)
         window.show()
-        if os.environ.get("KETAMON_BENCH_STARTUP"):  # benchmarks/bench.py: time to the shown window
+        if settings.get("bench_startup"):  # benchmarks/bench.py: time to the shown window
             import time
 
             from PySide6.QtCore import QTimer

@@ -282,7 +282,7 @@ class IdleLock(QObject):
                  tick_ms: int = 5000):
         super().__init__(window)
         self.window, self.runner = window, runner
-        self.policy = policy or AuthPolicy.from_env()
+        self.policy = policy or AuthPolicy.for_clinic(runner.store)
         self.minutes = self.policy.idle_lock_minutes
         self.last_input: datetime = runner.store.clock.now()
         self.covers: list[LockScreen] = []
@@ -433,7 +433,7 @@ def install_access_controls(window: QMainWindow, runner: OpRunner, policy: AuthP
     """Give the main window "Lock screen" (Ctrl+L) and "Switch user…" (in the
     status bar, beside who is signed in), the idle lock (without `idle_lock`,
     e.g. for a screenshot, only the button locks) and the administrators' Users page."""
-    policy = policy or AuthPolicy.from_env()
+    policy = policy or AuthPolicy.for_clinic(runner.store)
     if not idle_lock:
         policy = AuthPolicy(policy.max_failed_attempts, policy.lockout_minutes, idle_lock_minutes=0)
     idle = IdleLock(window, runner, policy)

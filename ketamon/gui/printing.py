@@ -83,11 +83,14 @@ ZEBRA = QColor("#f4f4f4")
 HR_INK = QColor("#1d3f8a")  # dark blue: reads as black on a mono printer, the line style carries it
 
 
-def default_paper() -> str:
-    """KETAMON_PAPER (A4 | Letter), else Letter where the locale measures in US units."""
-    env = os.environ.get("KETAMON_PAPER", "").strip().lower()
-    if env in ("a4", "letter"):
-        return "A4" if env == "a4" else "Letter"
+def default_paper(db_or_store=None) -> str:
+    """The clinic's paper size (settings "paper": A4 | Letter; `db_or_store` None: this
+    workstation's KETAMON_PAPER), else Letter where the locale measures in US units."""
+    from ketamon.core import settings
+
+    paper = settings.clinic_value(db_or_store, "paper")
+    if paper:
+        return paper
     return "Letter" if QLocale().measurementSystem() == QLocale.MeasurementSystem.ImperialUSSystem else "A4"
 
 
@@ -939,7 +942,7 @@ def print_preview(parent, runner, session_id: int, what: str = "summary", page_s
         render = lambda printer: render_summary(report, printer)  # noqa: E731
         title = f"Session summary — {report.patient_name}"
     printer = QPrinter(QPrinter.PrinterMode.HighResolution)
-    _setup(printer, page_size or default_paper())
+    _setup(printer, page_size or default_paper(runner.store))
     dialog = QPrintPreviewDialog(printer, parent)
     dialog.setWindowTitle(title)
     dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)

@@ -83,11 +83,11 @@ class SystemAlarmSound:
 def default_sound() -> AlarmSound:
     """The speaker, unless there is none to use: headless (offscreen, as in tests
     and screenshots) or KETAMON_SOUND=off gives a silent RecordingSound."""
-    import os
-
     from PySide6.QtGui import QGuiApplication
 
-    if os.environ.get("KETAMON_SOUND") == "off" or QGuiApplication.platformName() in ("offscreen", "minimal"):
+    from ketamon.core import settings
+
+    if not settings.get("sound") or QGuiApplication.platformName() in ("offscreen", "minimal"):
         return RecordingSound()
     return SystemAlarmSound()
 

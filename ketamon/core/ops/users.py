@@ -84,7 +84,7 @@ def sign_in(store: Store, username: str, password: str, *, purpose: str = "sign_
     """
     if purpose not in SIGN_IN_PURPOSES:
         raise ValueError(f"unknown sign-in purpose {purpose!r}")
-    policy = policy or AuthPolicy.from_env()
+    policy = policy or AuthPolicy.for_clinic(store)
     name = normalise_username(username)
     where = _workstation()
     failure: str | None = None
