@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import joinedload
 
 from ketamon.core import dosing
+from ketamon.core.in_force import split
 from ketamon.core.lifecycle import STATE_LABELS
 from ketamon.core.models import (
     SIDE_EFFECT_KINDS,
@@ -117,11 +118,6 @@ class Chart:
     def who(self, user_id: int | None) -> str:
         u = self.users.get(user_id) if user_id else None
         return u.display_name if u else "—"
-
-
-def _split(rows: list) -> tuple[list, set[int]]:
-    superseded = {r.supersedes_id for r in rows if r.supersedes_id is not None}
-    return [r for r in rows if r.id not in superseded and not r.retracted], superseded
 
 
 # ---------------------------------------------------------------- vital signs kept between loads
@@ -334,7 +330,7 @@ class _SessionVitals:
 
     def _rebuild(self) -> None:
         rows = sorted(self.rows.values(), key=_vkey)
-        self.in_force, self.superseded = _split(rows)
+        self.in_force, self.superseded = split(rows)
         self.with_temp = [v for v in self.in_force if v.temperature is not None]
         self.news2 = self._score_all()
         self.lines = [self._line(v) for v in rows]
@@ -421,10 +417,10 @@ def load_chart(store: Store, session_id: int, now: datetime | None = None, *, fr
             vitals = list(cached.in_force)
             vital_lines, shown_lines = cached.lines, cached.shown
             device_readings = len(cached.lines) - len(cached.shown)
-            doses, ds = _split(dose_all)
-            ses, ss = _split(se_all)
-            notes, ns = _split(note_all)
-            assessments, as_ = _split(ass_all)
+            doses, ds = split(dose_all)
+            ses, ss = split(se_all)
+            notes, ns = split(note_all)
+            assessments, as_ = split(ass_all)
             name = lambda uid: names.get(uid, "—")
             others: list[LogLine] = []
             for d in dose_all:

@@ -24,7 +24,8 @@ from sqlalchemy.orm import joinedload
 from ketamon.core import dosing, scores
 from ketamon.core.chart import Chart
 from ketamon.core.errors import ValidationError
-from ketamon.core.lifecycle import STATE_LABELS
+from ketamon.core.in_force import current
+from ketamon.core.lifecycle import BEFORE_DOSE, ENDED, ENDED_EARLY, IN_PROGRESS, STATE_LABELS, UNSIGNED
 from ketamon.core.models import (
     Addendum,
     Alert,
@@ -256,11 +257,6 @@ class SessionRecord:
 # ---------------------------------------------------------------- loading
 
 
-def _in_force(rows: list) -> list:
-    superseded = {r.supersedes_id for r in rows if r.supersedes_id is not None}
-    return [r for r in rows if r.id not in superseded and not r.retracted]
-
-
 def gather(db: DbSession, store: Store, session_id: int, now: datetime | None = None) -> SessionRecord:
     """Build the record from an open database session (an operation's own)."""
     from ketamon.core.errors import NotFound
@@ -279,11 +275,11 @@ def gather(db: DbSession, store: Store, session_id: int, now: datetime | None = 
         patient=s.patient,
         protocol=store.protocols.get(s.protocol_id, s.protocol_version),
         now=now,
-        vitals=_in_force(rows(VitalSigns, VitalSigns.measured_at)),
-        doses=_in_force(rows(DoseEvent, DoseEvent.at)),
-        side_effects=_in_force(rows(SideEffect, SideEffect.observed_at)),
-        notes=_in_force(rows(Note, Note.at)),
-        assessments=_in_force(assessments),
+        vitals=current(rows(VitalSigns, VitalSigns.measured_at)),
+        doses=current(rows(DoseEvent, DoseEvent.at)),
+        side_effects=current(rows(SideEffect, SideEffect.observed_at)),
+        notes=current(rows(Note, Note.at)),
+        assessments=current(assessments),
         alerts=list(db.scalars(select(Alert).where(Alert.session_id == session_id)
                                .order_by(Alert.raised_at, Alert.id))),
         log=[],
@@ -366,7 +362,7 @@ def _and(words: list[str]) -> str:
 def _missing_before_discharge(r: SessionRecord) -> list[str]:
     missing: list[str] = []
     state = r.state
-    if state in ("planned", "pre_dose", "dosing"):
+    if state in BEFORE_DOSE or state == "dosing":
         missing.append("Dosing is not complete")
     elif state == "monitoring":
         missing.append("Session is still in monitoring: move it to recovery")
@@ -375,7 +371,7 @@ def _missing_before_discharge(r: SessionRecord) -> list[str]:
     not_before = r.discharge_not_before
     minimum = _fmt(r.protocol.minimum_monitoring_minutes)
     if not_before is None:
-        if state not in ("planned", "pre_dose", "dosing"):
+        if not (state in BEFORE_DOSE or state == "dosing"):
             missing.append(f"Minimum monitoring time ({minimum} min from {r.monitoring_anchor}) has not started")
     elif r.now < not_before:
         left = int(-(-(not_before - r.now).total_seconds() // 60))  # whole minutes, rounded up
@@ -420,7 +416,7 @@ def _missing_before_sign(r: SessionRecord) -> list[str]:
     if r.state == "signed":
         return [f"Already signed by {r.signed_by} at {local_hm(r.signed_at)}"] if r.signed_at else ["Already signed"]
     missing: list[str] = []
-    if r.state not in ("discharged", "stopped", "cancelled"):
+    if r.state not in ENDED:
         missing.append("The patient has not been discharged (or the session stopped early or cancelled)")
     if r.phq9 is not None:
         missing += [m for m in _missing_phq9(r) if "item 9" in m]
@@ -446,13 +442,12 @@ def describe_items(scale: scores.Scale, items: dict[str, int] | None) -> list[tu
 #: state filters the records screen offers: key -> (label, states or None for any)
 STATE_FILTERS: dict[str, tuple[str, tuple[str, ...] | None]] = {
     "any": ("Any state", None),
-    "unsigned": ("Not signed yet", ("planned", "pre_dose", "dosing", "monitoring", "recovery", "discharged",
-                                    "stopped", "cancelled")),
-    "to_sign": ("Finished, waiting for signature", ("discharged", "stopped", "cancelled")),
+    "unsigned": ("Not signed yet", tuple(sorted(UNSIGNED))),
+    "to_sign": ("Finished, waiting for signature", tuple(sorted(ENDED))),
     "signed": ("Signed", ("signed",)),
-    "in_progress": ("In progress", ("pre_dose", "dosing", "monitoring", "recovery")),
+    "in_progress": ("In progress", tuple(sorted(IN_PROGRESS))),
     "planned": ("Planned", ("planned",)),
-    "cancelled_stopped": ("Cancelled or stopped early", ("cancelled", "stopped")),
+    "cancelled_stopped": ("Cancelled or stopped early", tuple(sorted(ENDED_EARLY))),
 }
 
 #: at most this many rows per search (the screen says when there were more)

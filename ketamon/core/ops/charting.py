@@ -11,6 +11,7 @@ from ketamon.core import alerts, dosing, lifecycle
 from ketamon.core.audit import snapshot
 from ketamon.core.clock import as_utc
 from ketamon.core.errors import NotFound, ValidationError
+from ketamon.core.in_force import current
 from ketamon.core.models import (
     CONCOMITANT_MEDICATIONS,
     CONTRAINDICATIONS,
@@ -439,7 +440,5 @@ def _current(op: Op, model, session_id: int) -> list:
 
 
 def current_entries(db, model, session_id: int) -> list:
-    """Entries in force: not superseded by a later entry, and not retractions."""
-    rows = list(db.scalars(select(model).where(model.session_id == session_id).order_by(model.id)))
-    superseded = {r.supersedes_id for r in rows if r.supersedes_id is not None}
-    return [r for r in rows if r.id not in superseded and not r.retracted]
+    """Entries in force (ketamon.core.in_force), in the order they were entered."""
+    return current(db.scalars(select(model).where(model.session_id == session_id).order_by(model.id)))
