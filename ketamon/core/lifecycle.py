@@ -3,6 +3,11 @@ step. planned → pre_dose → dosing → monitoring → recovery → discharged
 cancelled (before any dose) or stopped early (after dosing began), with a reason.
 A cancelled or stopped session is signed like a discharged one.
 
+The state machine itself (TRANSITIONS, the named state groups, `check_transition`,
+`available_steps`) is pure; `transition` records a step inside an operation.
+Moving the session with a dose (`advance_for_dose`) is in ops.charting: it needs
+the session record, and this module must not import the read models.
+
 Decisions:
 - The first dose event moves the session into dosing and is refused, with the
   list of what is missing, unless the pre-dose checklist, the PHQ-9 (and its
@@ -80,15 +85,21 @@ STEP_TARGETS = {"start_checks": "pre_dose", "recovery": "recovery", "discharge":
                 "sign": "signed", "cancel": "cancelled", "stop": "stopped"}
 
 
-def transition(op: "Op", session: "Session", to_state: str, reason: str | None = None) -> None:
-    """Move the session to `to_state`, refusing steps the lifecycle does not allow."""
-    if to_state not in TRANSITIONS.get(session.state, set()):
+def check_transition(state: str, to_state: str, reason: str | None = None) -> None:
+    """Refuse a step the lifecycle does not allow (InvalidTransition), or an early
+    end without a reason (ValidationError). Pure: no database."""
+    if to_state not in TRANSITIONS.get(state, set()):
         raise InvalidTransition(
-            f"A session that is {STATE_LABELS[session.state].lower()} cannot become "
+            f"A session that is {STATE_LABELS[state].lower()} cannot become "
             f"{STATE_LABELS.get(to_state, to_state).lower()}."
         )
     if to_state in NEED_REASON and not (reason or "").strip():
         raise ValidationError(f"Say why the session is {STATE_LABELS[to_state].lower()}.", "reason", reason)
+
+
+def transition(op: "Op", session: "Session", to_state: str, reason: str | None = None) -> None:
+    """Move the session to `to_state`, refusing steps the lifecycle does not allow."""
+    check_transition(session.state, to_state, reason)
     before = session.state
     op.db.add(StateChange(session_id=session.id, from_state=before, to_state=to_state, at=op.now,
                           by_id=op.actor.user_id, reason=reason))
@@ -123,24 +134,3 @@ def may_end_early(state: str) -> bool:
 def end_early_state(state: str) -> str:
     """What ending early makes of a live session: cancelled before any dose, stopped after."""
     return "cancelled" if state in BEFORE_DOSE else "stopped"
-
-
-def advance_for_dose(op: "Op", session: "Session", dosing_complete: bool) -> None:
-    """Dosing starts with the first dose event and ends when the dose is complete.
-
-    Called by record_dose after the dose row is flushed; the first dose is refused
-    (RecordIncomplete, the whole transaction rolls back) while pre-dose entries
-    are missing."""
-    if session.state in BEFORE_DOSE:
-        from ketamon.core.record import RecordIncomplete, gather, missing_for
-
-        op.db.flush()
-        missing = missing_for(gather(op.db, op.store, session.id, op.now), "dose")
-        if missing:
-            raise RecordIncomplete("Dosing cannot start yet. Still to record:", missing)
-    if session.state == "planned":
-        transition(op, session, "pre_dose")
-    if session.state == "pre_dose":
-        transition(op, session, "dosing")
-    if dosing_complete and session.state == "dosing":
-        transition(op, session, "monitoring")
