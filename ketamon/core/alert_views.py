@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session as DbSession
 
 from ketamon.core import schedule
 from ketamon.core.alarm_sound import sound_config, sound_enabled  # noqa: F401  (screens read both here)
-from ketamon.core.alerts import _vitals, limit_changes
+from ketamon.core.alerts import _vitals, doses_in_force, limit_changes, newest_bp_times
 from ketamon.core.in_force import current_rows
-from ketamon.core.lifecycle import LIVE
+from ketamon.core.lifecycle import LIVE, NOTHING_DUE
 from ketamon.core.models import Alert, DoseEvent, Patient, Session, SideEffect, User, VitalSigns
 from ketamon.core.rules import PRIORITY_LABEL, PRIORITY_MARK, PRIORITY_RANK, EffectiveLimits, LimitChange, effective_limits
 
@@ -101,6 +101,15 @@ def order_key(a: AlertView):
     return (not a.active, -PRIORITY_RANK[a.priority], -a.raised_at.timestamp())
 
 
+#: order_key in SQL: active first, then high before low, then newest first
+URGENCY_ORDER = (
+    Alert.cleared_at.is_not(None),
+    case(PRIORITY_RANK, value=Alert.priority, else_=-1).desc(),
+    Alert.raised_at.desc(),
+    Alert.id.desc(),
+)
+
+
 def session_alerts(store: "Store", session_id: int) -> list[AlertView]:
     """Every alert of a session, active ones first by priority."""
     with store.read() as db:
@@ -126,7 +135,9 @@ def review_queue(store: "Store", *, unreviewed_only: bool = True, open_only: boo
         q = q.where(Alert.session_id == session_id)
     if since is not None:
         q = q.where(Alert.raised_at >= since)
-    q = q.order_by(Alert.raised_at.desc()).limit(limit)
+    # most urgent first *before* the cut, so an old high alert is never hidden
+    # behind `limit` newer low ones
+    q = q.order_by(*URGENCY_ORDER).limit(limit)
     with store.read() as db:
         users = _user_names(db)
         rows = []
@@ -189,19 +200,22 @@ def patient_limit_history(store: "Store", patient_id: int) -> list[LimitChange]:
 def next_due_for_sessions(store: "Store", session_ids: Iterable[int], now: datetime | None = None
                           ) -> dict[int, schedule.DueItem | None]:
     """The next set due for each session, without loading charts (the sessions list
-    asks for every row): the dose events and the newest BP set are enough."""
+    asks for every row): the dose events and the newest BP set are enough. Three
+    statements however many sessions."""
     now = now or store.clock.now()
+    ids = list(dict.fromkeys(session_ids))
     out: dict[int, schedule.DueItem | None] = {}
+    if not ids:
+        return out
     with store.read() as db:
-        for sid in session_ids:
-            s = db.get(Session, sid)
-            if s is None:
-                continue
-            protocol = store.protocols.get(s.protocol_id, s.protocol_version)
-            last = _newest(db, sid, VitalSigns.systolic.is_not(None))
-            items = schedule.due_items(protocol, s.state, current_rows(db, DoseEvent, sid, DoseEvent.at),
-                                       last.measured_at if last else None, now)
-            out[sid] = items[0] if items else None
+        sessions = db.execute(select(Session.id, Session.protocol_id, Session.protocol_version, Session.state)
+                              .where(Session.id.in_(ids))).all()
+        doses = doses_in_force(db, [s.id for s in sessions])
+        last_bp = newest_bp_times(db, [s.id for s in sessions if s.state not in NOTHING_DUE])
+    for sid, protocol_id, version, state in sessions:
+        protocol = store.protocols.get(protocol_id, version)
+        items = schedule.due_items(protocol, state, doses[sid], last_bp.get(sid), now)
+        out[sid] = items[0] if items else None
     return out
 
 

@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session as DbSession
 from ketamon.core import dosing, news2, schedule
 from ketamon.core.audit import snapshot
 from ketamon.core.errors import ValidationError
-from ketamon.core.in_force import current_rows, in_force_clause
+from ketamon.core.in_force import current, current_rows, in_force_clause
 from ketamon.core.lifecycle import ENDED
 from ketamon.core.models import (
     Alert,
@@ -59,6 +59,7 @@ from ketamon.core.rules import (
     EffectiveLimits,
     LimitChange,
     effective_limits,
+    news2_carry_minutes,
     priority_up,
     rules_for,
 )
@@ -136,6 +137,72 @@ def _vitals(db: DbSession, session_id: int, *where, newest_first: bool = True, l
 def _newest(db: DbSession, session_id: int, *where) -> VitalSigns | None:
     rows = _vitals(db, session_id, *where)
     return rows[0] if rows else None
+
+
+def newest_bp_times(db: DbSession, session_ids: list[int]) -> dict[int, datetime]:
+    """When each session's newest BP set in force was measured (sessions without one
+    are left out). One statement: a correlated "newest row" per session, answered
+    from the (session_id, measured_at) index of the BP sets."""
+    if not session_ids:
+        return {}
+    v = VitalSigns
+    newest = (select(v.measured_at).where(v.session_id == Session.id, v.systolic.is_not(None), in_force_clause(v))
+              .order_by(v.measured_at.desc(), v.id.desc()).limit(1).correlate(Session).scalar_subquery())
+    rows = db.execute(select(Session.id, newest).where(Session.id.in_(session_ids)))
+    return {sid: at for sid, at in rows if at is not None}
+
+
+def doses_in_force(db: DbSession, session_ids: list[int]) -> dict[int, list[DoseEvent]]:
+    """Each session's dose events in force, by time (one statement for all)."""
+    by_session: dict[int, list[DoseEvent]] = {sid: [] for sid in session_ids}
+    if session_ids:
+        q = (select(DoseEvent).where(DoseEvent.session_id.in_(session_ids))
+             .order_by(DoseEvent.session_id, DoseEvent.at, DoseEvent.id))
+        for d in db.scalars(q):
+            by_session[d.session_id].append(d)
+    return {sid: current(rows) for sid, rows in by_session.items()}
+
+
+def sessions_to_evaluate(db: DbSession, store: "Store", session_ids: list[int], now: datetime) -> list[int]:
+    """Of these sessions, those whose alerts time alone may have changed since
+    their last evaluation: an overdue set (or one no longer overdue), an alert
+    not acknowledged for the escalation time, an ended session with alerts still
+    active. Every other finding depends only on entries, and every entry is
+    evaluated in its own transaction. A fixed number of statements (the timer
+    runs this every few seconds over all live sessions)."""
+    if not session_ids:
+        return []
+    sessions = db.execute(select(Session.id, Session.protocol_id, Session.protocol_version, Session.state)
+                          .where(Session.id.in_(session_ids))).all()
+    active: dict[int, list[Alert]] = {sid: [] for sid, *_ in sessions}
+    for alert in db.scalars(select(Alert).where(Alert.session_id.in_(list(active)), Alert.cleared_at.is_(None))):
+        active[alert.session_id].append(alert)
+    live = [sid for sid, _p, _v, state in sessions if state not in ENDED]
+    doses = doses_in_force(db, live)
+    last_bp = newest_bp_times(db, live)
+    out = []
+    for sid, protocol_id, version, state in sessions:
+        alerts_now = active[sid]
+        if state in ENDED:
+            if alerts_now:
+                out.append(sid)
+            continue
+        protocol = store.protocols.get(protocol_id, version)
+        rules = rules_for(protocol)
+        overdue_rule = rules.on("overdue")
+        due: set[str] = set()
+        if overdue_rule is not None:
+            due = {f"overdue:{item.key}" for item in schedule.due_items(protocol, state, doses[sid], last_bp.get(sid),
+                                                                       now) if item.is_overdue(now)}
+        shown = {a.condition_key: a for a in alerts_now if a.condition_key.startswith("overdue:")}
+        if due != set(shown) or (overdue_rule is not None and any(
+                PRIORITY_RANK[overdue_rule.priority] > PRIORITY_RANK[a.priority] for a in shown.values())):
+            out.append(sid)
+            continue
+        if any(a.acknowledged_at is None and a.priority in rules.escalate_priorities
+               and now - (a.escalated_at or a.raised_at) >= rules.escalate_after for a in alerts_now):
+            out.append(sid)
+    return out
 
 
 def limit_changes(db: DbSession, patient_id: int) -> list[LimitChange]:
@@ -309,7 +376,7 @@ def vitals_rules(ctx: Context) -> dict[str, Condition | None]:
         if isinstance(first_try, news2.Incomplete) and first_try.missing == ("temperature",):
             t = _newest(ctx.db, ctx.session.id, VitalSigns.temperature.is_not(None),
                         VitalSigns.measured_at <= v.measured_at,
-                        VitalSigns.measured_at >= v.measured_at - timedelta(minutes=rule["temperature_carry_minutes"]))
+                        VitalSigns.measured_at >= v.measured_at - timedelta(minutes=news2_carry_minutes(ctx.protocol)))
             earlier = t.temperature if t else None
         score = news2.score_vitals(v, earlier)
         if isinstance(score, news2.News2):

@@ -81,6 +81,10 @@ class Chart:
     log_without_device_readings: list[LogLine] = field(default_factory=list)
     #: how many routine device readings `log` has beyond `log_without_device_readings`
     device_readings: int = 0
+    #: NEWS2 of every complete set in force, by VitalSigns id, with the temperature
+    #: carried over as the session's protocol says (rules.news2_carry_minutes). The
+    #: screen, the printout and the exports read it here; never score again.
+    news2: dict[int, News2] = field(default_factory=dict)
 
     @property
     def first_dose_at(self) -> datetime | None:
@@ -391,7 +395,7 @@ def _merge(vital_lines: list[LogLine], others: list[LogLine]) -> list[LogLine]:
 def load_chart(store: Store, session_id: int, now: datetime | None = None, *, fresh: bool = False) -> Chart:
     """The session's chart as of now. Vital signs read before are kept (see
     _SessionVitals); `fresh=True` reads them all again."""
-    from ketamon.core.rules import rules_for
+    from ketamon.core.rules import news2_carry_minutes
 
     now = now or store.clock.now()
     if fresh:
@@ -402,7 +406,7 @@ def load_chart(store: Store, session_id: int, now: datetime | None = None, *, fr
             raise KeyError(session_id)
         protocol = store.protocols.get(s.protocol_id, s.protocol_version)
         # NEWS2 beside every complete set (alerts engineer; rules in resources/alarms)
-        carry = rules_for(protocol)["news2"].get("temperature_carry_minutes", 0)
+        carry = news2_carry_minutes(protocol)
         by_session = lambda m, order: list(db.scalars(select(m).where(m.session_id == session_id).order_by(order)))
         dose_all = by_session(DoseEvent, DoseEvent.at)
         se_all = by_session(SideEffect, SideEffect.observed_at)
@@ -415,6 +419,7 @@ def load_chart(store: Store, session_id: int, now: datetime | None = None, *, fr
         with cached.lock:
             cached.add(cached.read_new(db, session_id), names)
             vitals = list(cached.in_force)
+            news2 = dict(cached.news2)
             vital_lines, shown_lines = cached.lines, cached.shown
             device_readings = len(cached.lines) - len(cached.shown)
             doses, ds = split(dose_all)
@@ -447,7 +452,7 @@ def load_chart(store: Store, session_id: int, now: datetime | None = None, *, fr
             log = _merge(vital_lines, others)
             shown = _merge(shown_lines, others) if device_readings else log
     return Chart(s, s.patient, protocol, now, vitals, doses, ses, notes, assessments, alerts, log, users,
-                 log_without_device_readings=shown, device_readings=device_readings)
+                 log_without_device_readings=shown, device_readings=device_readings, news2=news2)
 
 
 def describe_vitals(v: VitalSigns) -> str:

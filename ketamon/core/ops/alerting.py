@@ -287,7 +287,7 @@ def tick(store: Store, actor: Actor = SYSTEM) -> Changes:
     now = store.clock.now()
     due: list[int] = []
     with store.read() as db:
-        for sid in _live_session_ids(db, now):
+        for sid in alerts.sessions_to_evaluate(db, store, _live_session_ids(db, now), now):
             s = db.get(Session, sid)
             ctx = alerts.load_context(db, s, store.protocols.get(s.protocol_id, s.protocol_version), now)
             if alerts.plan(ctx):
