@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import statistics
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Iterable
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session as DbSession
 
 from ketamon.core import dosing, news2, schedule
@@ -41,10 +41,8 @@ from ketamon.core.lifecycle import ENDED
 from ketamon.core.models import (
     Alert,
     Assessment,
-    ClinicSetting,
     DoseEvent,
     LimitOverride,
-    Patient,
     Session,
     SideEffect,
     User,
@@ -52,8 +50,6 @@ from ketamon.core.models import (
 )
 from ketamon.core.protocols import Protocol, _fmt
 from ketamon.core.rules import (
-    PRIORITY_LABEL,
-    PRIORITY_MARK,
     PRIORITY_RANK,
     AlertRules,
     EffectiveLimits,

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import joinedload
 
 from ketamon.core import dosing
-from ketamon.core.in_force import split
+from ketamon.core.in_force import current, split
 from ketamon.core.lifecycle import STATE_LABELS
 from ketamon.core.models import (
     SIDE_EFFECT_KINDS,
@@ -203,6 +203,20 @@ class _SessionVitals:
             q = select(VitalSigns).where(by_session, VitalSigns.id >= min(missing))
             return [v for v in db.scalars(q) if v.id not in self.rows]
         return list(db.scalars(select(VitalSigns).where(VitalSigns.id.in_(missing))))
+
+    def peek(self, db: DbSession, session_id: int) -> list[VitalSigns]:
+        """The sets in force as `db` sees them, without changing what is kept: for
+        an operation's own transaction, whose rows may still roll back. Cheap when
+        nothing was saved since the last load_chart (the usual case: the screen
+        loads the chart after every change)."""
+        checked_all_at = self.checked_all_at
+        new = self.read_new(db, session_id)
+        self.checked_all_at = checked_all_at  # a peek is not a full re-check
+        if not new:
+            return list(self.in_force)
+        rows = dict(self.rows)
+        rows.update((v.id, v) for v in new)
+        return current(sorted(rows.values(), key=_vkey))
 
     # ------------------------------------------------------------ merging
 
@@ -453,6 +467,34 @@ def load_chart(store: Store, session_id: int, now: datetime | None = None, *, fr
             shown = _merge(shown_lines, others) if device_readings else log
     return Chart(s, s.patient, protocol, now, vitals, doses, ses, notes, assessments, alerts, log, users,
                  log_without_device_readings=shown, device_readings=device_readings, news2=news2)
+
+
+def chart_in(db: DbSession, store: Store, session_id: int, now: datetime | None = None) -> Chart:
+    """The chart as an operation's own transaction sees it (its flushed rows
+    included), for the checks an operation makes (what is missing before a dose,
+    discharge or signing). The vital signs come from the sets load_chart keeps,
+    plus any saved since, without changing what is kept (the transaction may
+    still roll back). No event log: screens use load_chart."""
+    from ketamon.core.errors import NotFound
+    from ketamon.core.rules import news2_carry_minutes
+
+    now = now or store.clock.now()
+    s = db.get(Session, session_id, options=[joinedload(Session.patient)])
+    if s is None:
+        raise NotFound(f"There is no session {session_id}.")
+    protocol = store.protocols.get(s.protocol_id, s.protocol_version)
+    cached = _vitals_cache.get(store, session_id, news2_carry_minutes(protocol))
+    with cached.lock:
+        vitals = cached.peek(db, session_id)
+
+    def rows(model, order):
+        return current(db.scalars(select(model).where(model.session_id == session_id).order_by(order, model.id)))
+
+    return Chart(s, s.patient, protocol, now, vitals, rows(DoseEvent, DoseEvent.at),
+                 rows(SideEffect, SideEffect.observed_at), rows(Note, Note.at), rows(Assessment, Assessment.at),
+                 list(db.scalars(select(Alert).where(Alert.session_id == session_id)
+                                 .order_by(Alert.raised_at, Alert.id))),
+                 [], {u.id: u for u in db.scalars(select(User))})
 
 
 def describe_vitals(v: VitalSigns) -> str:

@@ -5,7 +5,8 @@ discharge and signing, and exactly what is still missing before each step.
 the printed summary use (state history, signature and addenda included).
 `gather(db, …)` builds the same from an open database session: operations use it
 inside their own transaction (on SQLite a second connection would wait for the
-operation's write lock).
+operation's write lock). Both are built on the chart (ketamon.core.chart), whose
+vital signs are kept between loads: never read the session a second way here.
 
 `missing_for(record, step)` returns human messages, one per missing thing, in the
 order a nurse would fix them. The operations refuse a step while the list is not
@@ -22,21 +23,16 @@ from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import joinedload
 
 from ketamon.core import dosing, scores
-from ketamon.core.chart import Chart
+from ketamon.core.chart import Chart, chart_in, load_chart
 from ketamon.core.errors import ValidationError
-from ketamon.core.in_force import current
 from ketamon.core.lifecycle import BEFORE_DOSE, ENDED, ENDED_EARLY, IN_PROGRESS, STATE_LABELS, UNSIGNED
 from ketamon.core.models import (
     Addendum,
     Alert,
     Assessment,
-    DoseEvent,
-    Note,
     Session,
-    SideEffect,
     StateChange,
     User,
-    VitalSigns,
 )
 from ketamon.core.protocols import Protocol, _fmt
 from ketamon.core.store import Store
@@ -90,8 +86,9 @@ def fasting_text(protocol: Protocol) -> str | None:
 @dataclass
 class SessionRecord:
     """Everything recorded for one session, entries in force only (corrections
-    applied). `chart` gives the charting view's helpers (baseline, first dose);
-    its `log` is empty here: screens that show the event log use chart.load_chart."""
+    applied), on the session's chart (`chart`: vital signs, doses, NEWS2, baseline,
+    first dose). From `load_record` the chart is load_chart's, event log included;
+    from `gather` (inside an operation) its log is empty."""
 
     chart: Chart
     state_changes: list[StateChange]
@@ -257,47 +254,35 @@ class SessionRecord:
 # ---------------------------------------------------------------- loading
 
 
-def gather(db: DbSession, store: Store, session_id: int, now: datetime | None = None) -> SessionRecord:
-    """Build the record from an open database session (an operation's own)."""
-    from ketamon.core.errors import NotFound
-
-    now = now or store.clock.now()
-    s = db.get(Session, session_id, options=[joinedload(Session.patient)])
-    if s is None:
-        raise NotFound(f"There is no session {session_id}.")
+def _record(db: DbSession, chart: Chart) -> SessionRecord:
+    """The record around a chart: what the chart does not hold (state history,
+    addenda, every assessment row for the printed history). Three statements."""
+    session_id = chart.session.id
 
     def rows(model, order):
         return list(db.scalars(select(model).where(model.session_id == session_id).order_by(order, model.id)))
 
-    assessments = rows(Assessment, Assessment.at)
-    chart = Chart(
-        session=s,
-        patient=s.patient,
-        protocol=store.protocols.get(s.protocol_id, s.protocol_version),
-        now=now,
-        vitals=current(rows(VitalSigns, VitalSigns.measured_at)),
-        doses=current(rows(DoseEvent, DoseEvent.at)),
-        side_effects=current(rows(SideEffect, SideEffect.observed_at)),
-        notes=current(rows(Note, Note.at)),
-        assessments=current(assessments),
-        alerts=list(db.scalars(select(Alert).where(Alert.session_id == session_id)
-                               .order_by(Alert.raised_at, Alert.id))),
-        log=[],
-        users={u.id: u for u in db.scalars(select(User))},
-    )
-    return SessionRecord(
-        chart=chart,
-        state_changes=list(db.scalars(select(StateChange).where(StateChange.session_id == session_id)
-                                      .order_by(StateChange.at, StateChange.id))),
-        addenda=list(db.scalars(select(Addendum).where(Addendum.session_id == session_id)
-                                .order_by(Addendum.at, Addendum.id))),
-        all_assessments=assessments,
-    )
+    return SessionRecord(chart=chart, state_changes=rows(StateChange, StateChange.at),
+                         addenda=rows(Addendum, Addendum.at), all_assessments=rows(Assessment, Assessment.at))
+
+
+def gather(db: DbSession, store: Store, session_id: int, now: datetime | None = None) -> SessionRecord:
+    """Build the record from an open database session (an operation's own): the
+    chart as that transaction sees it (chart.chart_in, on the kept vital signs)."""
+    return _record(db, chart_in(db, store, session_id, now))
 
 
 def load_record(store: Store, session_id: int, now: datetime | None = None) -> SessionRecord:
+    """The record for the screens and the printout, built on the cached chart
+    (chart.load_chart): a save on a 12-hour 1 Hz session costs milliseconds."""
+    from ketamon.core.errors import NotFound
+
+    try:
+        chart = load_chart(store, session_id, now)
+    except KeyError:
+        raise NotFound(f"There is no session {session_id}.") from None
     with store.read() as db:
-        return gather(db, store, session_id, now)
+        return _record(db, chart)
 
 
 # ---------------------------------------------------------------- what is missing
