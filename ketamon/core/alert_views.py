@@ -10,6 +10,7 @@ over rows here.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Iterable
 
@@ -92,6 +93,16 @@ def _view(a: Alert, users: dict[int, str], s: Session | None = None, patient: Pa
                      s.state if s else "")
 
 
+class _Named(SimpleNamespace):
+    """A patient or session as plain columns (no ORM object per row: the queue has
+    hundreds); `display_name` is the Patient model's own rule."""
+
+    def __init__(self, family_name=None, given_name=None, mrn=None, state=None):
+        super().__init__(family_name=family_name, given_name=given_name, mrn=mrn, state=state)
+
+    display_name = Patient.display_name
+
+
 def _user_names(db: DbSession) -> dict[int, str]:
     return dict(db.execute(select(User.id, User.display_name)).all())
 
@@ -123,8 +134,9 @@ def review_queue(store: "Store", *, unreviewed_only: bool = True, open_only: boo
                  limit: int = 500) -> list[AlertView]:
     """The physician's queue across all sessions, most urgent first: open
     (still active) before cleared, high before low, newest first."""
-    q = (select(Alert, Session, Patient).outerjoin(Session, Session.id == Alert.session_id)
-         .outerjoin(Patient, Patient.id == Session.patient_id))
+    q = (select(Alert, Session.protocol_id, Session.protocol_version, Session.state, Patient.family_name,
+                Patient.given_name, Patient.mrn)
+         .outerjoin(Session, Session.id == Alert.session_id).outerjoin(Patient, Patient.id == Session.patient_id))
     if unreviewed_only:
         q = q.where(Alert.reviewed_at.is_(None))
     if open_only:
@@ -135,15 +147,27 @@ def review_queue(store: "Store", *, unreviewed_only: bool = True, open_only: boo
         q = q.where(Alert.session_id == session_id)
     if since is not None:
         q = q.where(Alert.raised_at >= since)
-    # most urgent first *before* the cut, so an old high alert is never hidden
-    # behind `limit` newer low ones
-    q = q.order_by(*URGENCY_ORDER).limit(limit)
+    # Most urgent first *before* the cut, so an old high alert is never hidden
+    # behind `limit` newer low ones. One statement per band of the order (open,
+    # then cleared by priority, high first), each walking an index newest first
+    # and stopping at what is left of the limit: a fixed number of statements
+    # that do not sort the clinic's whole history.
+    bands = [q.where(Alert.cleared_at.is_(None)).order_by(*URGENCY_ORDER)]
+    if not open_only:
+        cleared = q.where(Alert.cleared_at.is_not(None))
+        for p in sorted(PRIORITY_RANK, key=PRIORITY_RANK.get, reverse=True):
+            if priority in (None, p):
+                bands.append(cleared.where(Alert.priority == p).order_by(Alert.raised_at.desc(), Alert.id.desc()))
+    rows: list[AlertView] = []
     with store.read() as db:
         users = _user_names(db)
-        rows = []
-        for a, s, p in db.execute(q):
-            name = store.protocols.get(s.protocol_id, s.protocol_version).name if s else ""
-            rows.append(_view(a, users, s, p, name))
+        for band in bands:
+            if len(rows) >= limit:
+                break
+            for a, protocol_id, version, state, family, given, mrn in db.execute(band.limit(limit - len(rows))):
+                name = store.protocols.get(protocol_id, version).name if protocol_id else ""
+                patient = _Named(family, given, mrn) if family is not None else None
+                rows.append(_view(a, users, _Named(state=state) if state else None, patient, name))
     return sorted(rows, key=order_key)
 
 

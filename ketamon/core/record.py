@@ -15,12 +15,12 @@ empty and the panel shows the same list, so the two can never disagree.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
-from sqlalchemy.orm import joinedload
 
 from ketamon.core import dosing, scores
 from ketamon.core.chart import Chart, chart_in, load_chart
@@ -28,6 +28,7 @@ from ketamon.core.errors import ValidationError
 from ketamon.core.lifecycle import BEFORE_DOSE, ENDED, ENDED_EARLY, IN_PROGRESS, STATE_LABELS, UNSIGNED
 from ketamon.core.models import (
     Addendum,
+    Patient,
     Alert,
     Assessment,
     Session,
@@ -462,6 +463,11 @@ class RecordRow:
         return self.state == "signed"
 
 
+def _patient_name(family_name: str, given_name: str) -> str:
+    """The Patient model's display name from plain columns (no object per row)."""
+    return Patient.display_name.fget(SimpleNamespace(family_name=family_name, given_name=given_name))
+
+
 def find_sessions(store: Store, text: str = "", date_from: Any = None, date_to: Any = None,
                   state_filter: str = "any", limit: int = SEARCH_LIMIT) -> tuple[list[RecordRow], bool]:
     """Sessions matching a patient name or MRN (every word must match the family
@@ -470,11 +476,12 @@ def find_sessions(store: Store, text: str = "", date_from: Any = None, date_to: 
     Newest first. Returns (rows, more) where `more` says the limit cut the list."""
     from sqlalchemy import or_
 
-    from ketamon.core.models import Patient
-
     if state_filter not in STATE_FILTERS:
         raise ValueError(f"unknown state filter {state_filter!r}")
-    q = select(Session).join(Session.patient).options(joinedload(Session.patient))
+    # plain columns, not ORM objects: 500 rows of objects cost more than the query
+    q = (select(Session.id, Session.scheduled_at, Patient.family_name, Patient.given_name, Patient.mrn,
+                Patient.birth_date, Session.protocol_id, Session.protocol_version, Session.route, Session.state,
+                Session.signed_at, Session.signed_by_id).join(Patient, Patient.id == Session.patient_id))
     for word in text.replace(",", " ").split():
         pattern = f"%{word}%"
         q = q.where(or_(Patient.family_name.ilike(pattern), Patient.given_name.ilike(pattern),
@@ -489,12 +496,13 @@ def find_sessions(store: Store, text: str = "", date_from: Any = None, date_to: 
         q = q.where(Session.state.in_(states))
     q = q.order_by(Session.scheduled_at.desc(), Session.id.desc()).limit(limit + 1)
     with store.read() as db:
-        sessions = list(db.scalars(q))
-        users = {u.id: u.display_name for u in db.scalars(select(User))}
+        sessions = db.execute(q).all()
+        users = dict(db.execute(select(User.id, User.display_name)).all())
     rows = []
-    for s in sessions[:limit]:
-        protocol = store.protocols.get(s.protocol_id, s.protocol_version)
-        rows.append(RecordRow(s.id, s.scheduled_at, s.patient.display_name, s.patient.mrn, s.patient.birth_date,
-                              protocol.name, s.route, s.state, STATE_LABELS[s.state], s.signed_at,
-                              users.get(s.signed_by_id) if s.signed_by_id else None, protocol.rems_form))
+    for (sid, scheduled_at, family, given, mrn, birth_date, protocol_id, version, route, state, signed_at,
+         signed_by_id) in sessions[:limit]:
+        protocol = store.protocols.get(protocol_id, version)
+        rows.append(RecordRow(sid, scheduled_at, _patient_name(family, given), mrn,
+                              birth_date, protocol.name, route, state, STATE_LABELS[state], signed_at,
+                              users.get(signed_by_id) if signed_by_id else None, protocol.rems_form))
     return rows, len(sessions) > limit
