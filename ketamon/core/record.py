@@ -218,6 +218,15 @@ class SessionRecord:
         return start + timedelta(minutes=self.protocol.minimum_monitoring_minutes)
 
     @property
+    def minutes_to_discharge(self) -> int | None:
+        """Whole minutes (rounded up) until the minimum monitoring time is reached;
+        None before it has started or once it is reached."""
+        not_before = self.discharge_not_before
+        if not_before is None or self.now >= not_before:
+            return None
+        return int(-(-(not_before - self.now).total_seconds() // 60))
+
+    @property
     def ready_to_leave_at(self) -> datetime | None:
         return self.session.ready_to_leave_at
 
@@ -360,7 +369,7 @@ def _missing_before_discharge(r: SessionRecord) -> list[str]:
         if not (state in BEFORE_DOSE or state == "dosing"):
             missing.append(f"Minimum monitoring time ({minimum} min from {r.monitoring_anchor}) has not started")
     elif r.now < not_before:
-        left = int(-(-(not_before - r.now).total_seconds() // 60))  # whole minutes, rounded up
+        left = r.minutes_to_discharge
         missing.append(f"Minimum monitoring time not reached: {minimum} min from {r.monitoring_anchor} "
                        f"ends at {local_hm(not_before)} ({left} min to go)")
     missing += _missing_discharge_vitals(r)
@@ -369,7 +378,7 @@ def _missing_before_discharge(r: SessionRecord) -> list[str]:
     threshold = r.protocol.discharge_threshold
     if assessment is None:
         missing.append(f"{scale.name} not recorded (needs {threshold} or more)")
-    elif (assessment.total or 0) < threshold:
+    elif not fit_for_discharge(assessment.total, threshold):
         missing.append(f"{scale.name} {_fmt(assessment.total or 0)} at {local_hm(assessment.at)} is below "
                        f"{threshold}: assess again")
     checklist = (r.discharge_checklist.items if r.discharge_checklist else {}) or {}
@@ -410,6 +419,13 @@ def _missing_before_sign(r: SessionRecord) -> list[str]:
         mark = PRIORITY_MARKS.get(a.priority, "")
         missing.append(f"Alert not reviewed: {mark} {a.message} ({local_hm(a.raised_at)})".replace("  ", " "))
     return missing
+
+
+def fit_for_discharge(total: float | None, threshold: float) -> bool:
+    """A discharge score (Aldrete or PADSS, as the protocol asks) reaches the
+    protocol's threshold (Protocol.discharge_threshold). The record panel's
+    verdict and `missing_for(record, "discharge")` both ask this."""
+    return (total or 0) >= threshold
 
 
 def describe_items(scale: scores.Scale, items: dict[str, int] | None) -> list[tuple[str, int | None, str]]:
