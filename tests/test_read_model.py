@@ -178,3 +178,24 @@ def test_state_groups_and_available_steps():
             lifecycle.check_transition(state, lifecycle.STEP_TARGETS[step], reason="why")  # never refused
     assert {lifecycle.end_early_state(s) for s in lifecycle.BEFORE_DOSE} == {"cancelled"}
     assert {lifecycle.end_early_state(s) for s in lifecycle.AFTER_FIRST_DOSE} == {"stopped"}
+
+
+def test_the_discharge_verdicts_come_from_the_core():
+    from ketamon.core.record import fit_for_discharge
+
+    assert fit_for_discharge(9, 9) and not fit_for_discharge(8, 9) and not fit_for_discharge(None, 9)
+
+
+def test_minutes_to_discharge_count_down_and_end(store, clock, nurse, esketamine_session):
+    from record_helpers import predose
+
+    sid = esketamine_session
+    predose(store, nurse, sid)
+    assert load_record(store, sid).minutes_to_discharge is None  # not started before a dose
+    ops.record_dose(store, nurse, sid, "nasal_device")
+    record = load_record(store, sid)
+    total = record.protocol.minimum_monitoring_minutes
+    clock.advance(seconds=30)
+    assert load_record(store, sid).minutes_to_discharge == -(-(total * 60 - 30) // 60)  # rounded up
+    clock.set(record.discharge_not_before)
+    assert load_record(store, sid).minutes_to_discharge is None

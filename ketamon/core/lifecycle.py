@@ -68,6 +68,8 @@ LIVE = frozenset({"planned", "pre_dose", "dosing", "monitoring", "recovery"})
 IN_PROGRESS = frozenset({"pre_dose", "dosing", "monitoring", "recovery"})
 #: dosing has begun and the session is not over (the clock since the first dose runs)
 AFTER_FIRST_DOSE = frozenset({"dosing", "monitoring", "recovery"})
+#: dosing is complete and the patient is still watched (discharge scores, checklist)
+AFTER_DOSING = frozenset({"monitoring", "recovery"})
 #: the session is over and waits for a signature; its alerts are cleared
 ENDED = frozenset({"discharged", "cancelled", "stopped"})
 #: ended early, with a reason

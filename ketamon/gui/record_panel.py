@@ -41,7 +41,7 @@ from ketamon.core.models import CONCOMITANT_MEDICATIONS, CONTRAINDICATIONS
 from ketamon.core.ops.base import Changes
 from ketamon.core.permissions import Permission
 from ketamon.core.protocols import _fmt
-from ketamon.core.lifecycle import BEFORE_DOSE, ENDED_EARLY, available_steps, may_end_early
+from ketamon.core.lifecycle import AFTER_DOSING, BEFORE_DOSE, ENDED_EARLY, available_steps, may_end_early
 from ketamon.core.record import DISCHARGE_ITEMS, PREDOSE_ITEMS, SessionRecord, fasting_text, load_record
 from ketamon.core.record import fit_for_discharge
 from ketamon.gui import prompts
@@ -617,7 +617,7 @@ class RecordPanel(QWidget):
         self.discharge_checklist.show_record(r)
         self.predose.setEnabled(can_chart and predose_open)
         self.phq9.setEnabled(can_chart and open_)
-        after_dose = r.state in ("monitoring", "recovery")
+        after_dose = r.state in AFTER_DOSING
         self.score.setEnabled(can_chart and after_dose)
         self.discharge_checklist.setEnabled(can_chart and after_dose)
         self.recovery_button.setVisible("recovery" in available_steps(r.state))
@@ -679,7 +679,7 @@ class RecordPanel(QWidget):
         if not_before is None:
             return f"Minimum monitoring time: {minimum} min from {r.monitoring_anchor}."
         text = f"Discharge not before {local_hm(not_before)} ({minimum} min from {r.monitoring_anchor})"
-        if r.state in ("monitoring", "recovery") and r.minutes_to_discharge is not None:
+        if r.state in AFTER_DOSING and r.minutes_to_discharge is not None:
             left = r.minutes_to_discharge
             text += f" — {left} min to go"
         return text + "."

@@ -16,7 +16,7 @@ from ketamon.core import lifecycle, scores
 from ketamon.core.audit import snapshot
 from ketamon.core.clock import as_utc
 from ketamon.core.errors import NotFound, PermissionDenied, ValidationError
-from ketamon.core.lifecycle import BEFORE_DOSE
+from ketamon.core.lifecycle import AFTER_DOSING, BEFORE_DOSE
 from ketamon.core.models import CONTRAINDICATIONS, Addendum, Assessment, Session
 from ketamon.core.ops.base import Op, operation
 from ketamon.core.ops.charting import chartable_session as _open_session
@@ -27,7 +27,7 @@ from ketamon.core.record import RecordIncomplete, gather, local_hm, missing_for
 from ketamon.core.validation import check_time
 
 PREDOSE_STATES = BEFORE_DOSE
-AFTER_DOSE_STATES = ("monitoring", "recovery")
+AFTER_DOSE_STATES = AFTER_DOSING
 
 
 def _latest(op: Op, session_id: int, kind: str) -> Assessment | None:
