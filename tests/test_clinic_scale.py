@@ -54,10 +54,10 @@ def the_list_with_next_due(store):
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def clinic(request, clock):
     """An empty clinic with one nurse, on SQLite and on PostgreSQL."""
-    from conftest import add_user
+    from record_helpers import make_user
 
     store = request.getfixturevalue("store" if request.param == "sqlite" else "pg_store")
-    add_user(store, "nurse", "nurse", "Sam Carter RN")
+    make_user(store, "nurse", "nurse", "Sam Carter RN")
     return store
 
 
