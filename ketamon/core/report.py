@@ -102,41 +102,14 @@ def _num(x: float | None) -> str:
 # ---------------------------------------------------------------- NEWS2 (owned by the alerts work)
 
 
-def _temperature_carry_minutes() -> float:
-    """How long a temperature stands in for later sets without one (alarm defaults)."""
-    try:
-        import tomllib
-
-        from ketamon.core.resources import resource
-
-        with open(resource("alarms", "defaults.toml"), "rb") as fh:
-            return float(tomllib.load(fh).get("news2", {}).get("temperature_carry_minutes", 60))
-    except (FileNotFoundError, ValueError, TypeError):
-        return 60.0
-
-
-def news2_column(vitals: list[VitalSigns]) -> list[str | None] | None:
+def news2_column(vitals: list[VitalSigns], scores: dict[int, Any]) -> list[str | None]:
     """NEWS2 per set as printed ("3", "5*" where the temperature was carried from
-    an earlier set, None without a complete set), or None when ketamon.core.news2
-    is not there (imported defensively: the summary prints without the column)."""
-    try:
-        from ketamon.core import news2
-        score_vitals = news2.score_vitals
-    except (ImportError, AttributeError):
-        return None
-    carry = timedelta(minutes=_temperature_carry_minutes())
+    an earlier set, None without a complete set). `scores` is the chart's
+    (Chart.news2): scored once, with the session's protocol, as the screen shows them."""
     out: list[str | None] = []
-    last_temp: tuple[datetime, float] | None = None
-    for v in sorted(vitals, key=lambda v: v.measured_at):
-        earlier = last_temp[1] if last_temp and v.measured_at - last_temp[0] <= carry else None
-        try:
-            result = score_vitals(v, earlier_temperature=earlier)
-        except Exception:
-            result = None
-        total = getattr(result, "total", None)
-        out.append(None if total is None else f"{total}" + ("*" if getattr(result, "carried", ()) else ""))
-        if v.temperature is not None:
-            last_temp = (v.measured_at, v.temperature)
+    for v in vitals:
+        score = scores.get(v.id)
+        out.append(None if score is None else f"{score.total}" + ("*" if score.carried else ""))
     return out
 
 
@@ -566,7 +539,7 @@ def build_report(store: Store, session_id: int, *, printed_by: str = "", now: da
     corrections.sort(key=lambda c: (c.entered_at, c.at))
 
     ordered = sorted(chart.vitals, key=lambda v: v.measured_at)
-    news2 = news2_column(ordered)
+    news2 = news2_column(ordered, chart.news2)
     vitals = [
         VitalRow(v.id, v.measured_at, v.entered_at, name(v.entered_by_id), v.systolic, v.diastolic,
                  v.mean_arterial, v.mean_measured, v.heart_rate, v.spo2, v.resp_rate, v.temperature, v.on_oxygen,
@@ -625,7 +598,7 @@ def build_report(store: Store, session_id: int, *, printed_by: str = "", now: da
         alerts=alerts, corrections=corrections, states=state_rows, discharge=discharge,
         signature=Signature(s.signed_at, who(s.signed_by_id)),
         addenda=[AddendumRow(a.at, name(a.author_id), a.reason, a.text) for a in addenda],
-        chart_marks=sorted(marks, key=lambda m: m.at), news2_available=news2 is not None, chart=chart,
+        chart_marks=sorted(marks, key=lambda m: m.at), news2_available=True, chart=chart,
         all_rows={"vital_signs": all_vitals, "dose_event": all_doses, "side_effect": all_ses, "note": all_notes,
                   "assessment": all_ass, "addendum": addenda},
         state_changes=states, users=users,

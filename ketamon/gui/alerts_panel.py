@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ketamon.core import alerts, schedule, settings
+from ketamon.core import alert_views as alerts, schedule, settings
 from ketamon.core.chart import Chart, SessionRow
 from ketamon.core.ops import alerting
 from ketamon.core.ops.base import Changes

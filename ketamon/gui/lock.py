@@ -60,7 +60,7 @@ BLOCKED = ACTIVITY | {E.ShortcutOverride, E.Shortcut, E.ContextMenu, E.InputMeth
 def alarm_summary(store) -> tuple[str, str | None]:
     """("2 active alerts, 1 high priority — unlock or switch user to see them", "high"),
     or ("", None). Counts only: a locked screen shows no patient data."""
-    from ketamon.core import alerts
+    from ketamon.core import alert_views as alerts
 
     try:
         status = alerts.alarm_status(store)

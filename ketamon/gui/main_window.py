@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from ketamon.core.chart import SessionRow, sessions_on
 from ketamon.core.errors import KetamonError, PermissionDenied, SessionLocked
+from ketamon.core.lifecycle import AFTER_FIRST_DOSE, BEFORE_DOSE
 from ketamon.core.ops.base import Changes
 from ketamon.core.store import Store
 from ketamon.gui import prompts
@@ -43,7 +44,7 @@ from ketamon.gui.widgets import format_elapsed, local_hm
 
 ROUTE_LABELS = {"nasal": "Nasal spray", "iv": "IV infusion", "im": "IM injection"}
 #: states of a session in progress (a "current" session)
-IN_PROGRESS = ("dosing", "monitoring", "recovery")
+IN_PROGRESS = AFTER_FIRST_DOSE
 #: Changes kinds that alter what the sessions list shows
 LIST_KINDS = {"session", "patient", "dose", "alerts"}
 
@@ -89,7 +90,7 @@ def current_session_id(rows: list[SessionRow]) -> int | None:
     running = [r for r in rows if r.state in IN_PROGRESS and r.first_dose_at is not None]
     if running:
         return min(running, key=lambda r: r.first_dose_at).session_id
-    waiting = [r for r in rows if r.state in ("planned", "pre_dose", "dosing")]
+    waiting = [r for r in rows if r.state in BEFORE_DOSE | {"dosing"}]
     return waiting[0].session_id if waiting else None
 
 

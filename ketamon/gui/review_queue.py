@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ketamon.core import alerts
+from ketamon.core import alert_views as alerts
 from ketamon.core.chart import describe_side_effect
 from ketamon.core.ops import alerting
 from ketamon.core.ops.base import Changes

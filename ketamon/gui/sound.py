@@ -27,7 +27,7 @@ from typing import Protocol
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from ketamon.core import alerts
+from ketamon.core import alert_views as alerts
 from ketamon.core.ops import alerting
 from ketamon.core.ops.base import Changes
 from ketamon.core.permissions import SYSTEM

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from ketamon.core.ops.base import Changes
+from ketamon.core.lifecycle import ENDED
 from ketamon.core.permissions import Permission
 from ketamon.core.record import STATE_FILTERS, RecordRow, find_sessions
 from ketamon.gui import prompts
@@ -47,7 +48,7 @@ def signature_text(row: RecordRow) -> str:
     if row.signed:
         when = row.signed_at.astimezone() if row.signed_at else None
         return f"✓ {row.signed_by or 'signed'}" + (f", {when:%d %b}" if when else "")
-    if row.state in ("discharged", "stopped", "cancelled"):
+    if row.state in ENDED:
         return "Waiting for signature"
     return "Open"
 

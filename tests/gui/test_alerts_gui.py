@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from PySide6.QtCore import Qt
 
-from ketamon.core import alerts, ops
+from ketamon.core import alert_views, alerts, ops
 from ketamon.core.models import Assessment
 from ketamon.gui.main_window import MainWindow
 from ketamon.gui.runner import OpRunner
@@ -33,7 +33,7 @@ def banner(chart):
 
 
 def db_alerts(store, sid):
-    return alerts.session_alerts(store, sid)
+    return alert_views.session_alerts(store, sid)
 
 
 @pytest.fixture
@@ -149,7 +149,7 @@ def test_the_plot_shows_the_limits_and_a_physicians_change(qtbot, store, clock, 
     qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
     assert dialog.saved
     qtbot.waitUntil(lambda: chart.alerts.limits_dialog is None)
-    limits = alerts.session_limits(store, infusion_session)
+    limits = alert_views.session_limits(store, infusion_session)
     assert limits.ranges["systolic"].abnormal.high == 170
     assert "SBP 170 (pt)" in [b.label for b in chart.plot.limit_bands]
     assert "Known hypertension" in chart.alerts.limits_box.text.text()

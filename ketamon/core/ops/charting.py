@@ -11,6 +11,7 @@ from ketamon.core import alerts, dosing, lifecycle
 from ketamon.core.audit import snapshot
 from ketamon.core.clock import as_utc
 from ketamon.core.errors import NotFound, ValidationError
+from ketamon.core.in_force import current
 from ketamon.core.models import (
     CONCOMITANT_MEDICATIONS,
     CONTRAINDICATIONS,
@@ -28,6 +29,7 @@ from ketamon.core.models import (
 )
 from ketamon.core.ops.base import Op, operation
 from ketamon.core.permissions import Permission
+from ketamon.core.record import RecordIncomplete, gather, missing_for
 from ketamon.core.validation import (
     LATE_AFTER,
     check_score,
@@ -322,7 +324,7 @@ def record_dose(op: Op, session_id: int, kind: str, *, at: datetime | None = Non
     op.db.flush()
     op.audit("create", entity="dose_event", entity_id=e.id, session_id=s.id, after=snapshot(e))
     complete = dosing.dose_end_at(events + [e], s.route, protocol.dose.devices) is not None
-    lifecycle.advance_for_dose(op, s, complete)
+    advance_for_dose(op, s, complete)
     op.changes.touch("dose", s.id)
     op.changes.created.append(("dose_event", e.id))
     label = f"Device {device_number}" if device_number else kind.replace("_", " ").capitalize()
@@ -434,12 +436,31 @@ def add_note(op: Op, session_id: int, text: str, *, at: datetime | None = None,
 # ---------------------------------------------------------------- helpers
 
 
+def advance_for_dose(op: Op, session: Session, dosing_complete: bool) -> None:
+    """Dosing starts with the first dose event and ends when the dose is complete.
+
+    Called by record_dose after the dose row is flushed; the first dose is refused
+    (RecordIncomplete, the whole transaction rolls back) while pre-dose entries
+    are missing."""
+    if session.state in lifecycle.BEFORE_DOSE:
+        op.db.flush()
+        missing = missing_for(gather(op.db, op.store, session.id, op.now), "dose")
+        if missing:
+            raise RecordIncomplete("Dosing cannot start yet. Still to record:", missing)
+    if session.state == "planned":
+        lifecycle.transition(op, session, "pre_dose")
+    if session.state == "pre_dose":
+        lifecycle.transition(op, session, "dosing")
+    if dosing_complete and session.state == "dosing":
+        lifecycle.transition(op, session, "monitoring")
+
+
+
+
 def _current(op: Op, model, session_id: int) -> list:
     return current_entries(op.db, model, session_id)
 
 
 def current_entries(db, model, session_id: int) -> list:
-    """Entries in force: not superseded by a later entry, and not retractions."""
-    rows = list(db.scalars(select(model).where(model.session_id == session_id).order_by(model.id)))
-    superseded = {r.supersedes_id for r in rows if r.supersedes_id is not None}
-    return [r for r in rows if r.id not in superseded and not r.retracted]
+    """Entries in force (ketamon.core.in_force), in the order they were entered."""
+    return current(db.scalars(select(model).where(model.session_id == session_id).order_by(model.id)))

@@ -16,6 +16,7 @@ from ketamon.core import lifecycle, scores
 from ketamon.core.audit import snapshot
 from ketamon.core.clock import as_utc
 from ketamon.core.errors import NotFound, PermissionDenied, ValidationError
+from ketamon.core.lifecycle import AFTER_DOSING, BEFORE_DOSE
 from ketamon.core.models import CONTRAINDICATIONS, Addendum, Assessment, Session
 from ketamon.core.ops.base import Op, operation
 from ketamon.core.ops.charting import chartable_session as _open_session
@@ -25,8 +26,8 @@ from ketamon.core.permissions import Permission
 from ketamon.core.record import RecordIncomplete, gather, local_hm, missing_for
 from ketamon.core.validation import check_time
 
-PREDOSE_STATES = ("planned", "pre_dose")
-AFTER_DOSE_STATES = ("monitoring", "recovery")
+PREDOSE_STATES = BEFORE_DOSE
+AFTER_DOSE_STATES = AFTER_DOSING
 
 
 def _latest(op: Op, session_id: int, kind: str) -> Assessment | None:
@@ -251,7 +252,7 @@ def discharge(op: Op, session_id: int) -> None:
 def cancel_session(op: Op, session_id: int, reason: str) -> None:
     """Cancel a session before any dose was given."""
     s = op.session(session_id)
-    if s.state not in ("planned", "pre_dose"):
+    if s.state not in BEFORE_DOSE:
         raise ValidationError("Dosing has started: stop the session early instead of cancelling it.",
                               "state", s.state)
     lifecycle.transition(op, s, "cancelled", _clean(reason))
@@ -262,7 +263,7 @@ def cancel_session(op: Op, session_id: int, reason: str) -> None:
 def stop_early(op: Op, session_id: int, reason: str) -> None:
     """Stop a session after dosing began (e.g. the patient asked, or a reaction)."""
     s = op.session(session_id)
-    if s.state in ("planned", "pre_dose"):
+    if s.state in BEFORE_DOSE:
         raise ValidationError("No dose has been given: cancel the session instead of stopping it.",
                               "state", s.state)
     lifecycle.transition(op, s, "stopped", _clean(reason))
