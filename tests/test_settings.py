@@ -167,7 +167,7 @@ def test_clinic_setting_round_trip(any_store, monkeypatch):
 
 
 def test_alarm_sound_is_one_setting_whichever_operation_sets_it(any_store):
-    from ketamon.core import alerts
+    from ketamon.core import alarm_sound as alerts
 
     store, admin = any_store, add_user(any_store, "admin", "admin", "Clinic Admin")
     with store.read() as db:
