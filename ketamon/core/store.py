@@ -63,15 +63,13 @@ def normalise_url(url: str) -> str:
 def _check_sqlite_file(path: Path) -> None:
     """Refuse, before SQLite touches it, a file ketamon must not open: read-only
     (nothing could be charted), or empty (SQLite would silently make a new, empty
-    clinic database over it). An empty file beside a non-empty `-wal` is a new
-    database whose first pages are still in the write-ahead log: that one is fine."""
+    clinic database over it, and whoever gave that path meant some other file)."""
     if not path.exists():
         return
     if not os.access(path, os.R_OK | os.W_OK):
         raise UnusableDatabase("the file is read-only, and ketamon must be able to write to its database "
                                "(copy it somewhere writable or fix its permissions)")
-    wal = Path(f"{path}-wal")
-    if path.stat().st_size == 0 and not (wal.exists() and wal.stat().st_size > 0):
+    if path.stat().st_size == 0:
         raise UnusableDatabase("it is an empty file, not a ketamon database (remove it to start a new clinic "
                                "database there)")
 
