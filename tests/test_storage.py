@@ -180,3 +180,14 @@ def test_a_read_only_file_is_refused(sqlite_template, tmp_path):
             subprocess.run(["chattr", "-i", str(db)], check=True)
         db.chmod(0o644)
 
+
+
+def test_someone_elses_database_is_not_given_ketamon_tables(tmp_path):
+    import sqlite3
+    from contextlib import closing
+
+    db = tmp_path / "clinic.sqlite3"
+    with closing(sqlite3.connect(db)) as other, other:
+        other.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)")
+    _assert_refused(db, tmp_path, "it is not a ketamon database (it holds other tables and no ketamon schema "
+                                  "version)")

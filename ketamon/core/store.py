@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import platformdirs
@@ -34,6 +35,9 @@ class UnusableDatabase(KetamonError):
     """This ketamon cannot open the database; the message says why, to follow
     "cannot open the database X: ". Raised before anything is written: the file
     stays as it was."""
+
+
+NOT_KETAMON = "it is not a ketamon database (it holds other tables and no ketamon schema version)"
 
 
 def data_dir() -> Path:
@@ -72,6 +76,15 @@ def _check_sqlite_file(path: Path) -> None:
     if path.stat().st_size == 0:
         raise UnusableDatabase("it is an empty file, not a ketamon database (remove it to start a new clinic "
                                "database there)")
+    # Looked at read-only first: the connection pragmas (WAL) would rewrite the header
+    # of any SQLite file, ketamon's or not.
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as con:
+            tables = {name for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError as exc:
+        raise UnusableDatabase(f"it is not a ketamon database, or it is damaged ({exc})") from None
+    if tables and "alembic_version" not in tables:
+        raise UnusableDatabase(NOT_KETAMON)
 
 
 def _create_private_file(path: Path) -> None:
@@ -121,11 +134,15 @@ def make_engine(url: str) -> Engine:
 
 def schema_revision(engine: Engine) -> str | None:
     """The Alembic revision the database says it is at; None for a new (empty)
-    database. Reads one row; never imports Alembic."""
+    database. Reads one row; never imports Alembic. Someone else's database (tables
+    but no ketamon version) is refused: ketamon must not add its tables to it."""
     from sqlalchemy import inspect, text
 
     with engine.connect() as conn:
-        if not inspect(conn).has_table("alembic_version"):
+        inspector = inspect(conn)
+        if not inspector.has_table("alembic_version"):
+            if inspector.get_table_names():
+                raise UnusableDatabase(NOT_KETAMON)
             return None
         versions = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
     if len(versions) != 1:
