@@ -15,7 +15,7 @@ from sqlalchemy import select
 from ketamon.core import settings
 from ketamon.core.models import User
 from ketamon.core.permissions import Actor
-from ketamon.core.store import Store
+from ketamon.core.store import Store, UnusableDatabase
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,18 @@ def run_app(args: argparse.Namespace) -> int:
     if screenshot:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     app = make_application()
-    store = open_store(args)
+    try:
+        store = open_store(args)
+    except UnusableDatabase as exc:  # one sentence instead of starting; the file is left as it was
+        from ketamon.cli import resolve_url
+
+        message = f"cannot open the database {resolve_url(args)}: {exc}"
+        print(message, file=sys.stderr)
+        if not screenshot and not os.environ.get("KETAMON_BENCH_STARTUP"):
+            from ketamon.gui import prompts
+
+            prompts.warn(None, "ketamon", message)
+        return 2
     try:
         actor = choose_actor(store, args)
         if actor is None and not screenshot:
