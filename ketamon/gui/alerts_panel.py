@@ -436,7 +436,7 @@ class SessionAlerts(QObject):
     def _on_changed(self, changes: Changes) -> None:
         # the chart reloads itself for its session's changes (then on_chart runs);
         # limits and clinic-wide settings arrive here
-        if changes.kinds & {"settings"} or (changes.kinds & {"limits"} and self.session_id in changes.sessions):
+        if changes.settings or (changes.limits and self.session_id in changes.sessions):
             self.refresh()
 
     def refresh(self) -> None:
@@ -549,7 +549,7 @@ def _add_to_window(window) -> None:
     window.review_queue = ReviewQueue(window.runner)
     window.review_queue.open_session.connect(window.open_session)
     window.review_page_index = window.add_page("Alert review", window.review_queue)
-    window.runner.changed.connect(lambda c: _due_cache.forget() if c.kinds else None)
+    window.runner.changed.connect(lambda c: _due_cache.forget() if c else None)
     window.alarm_monitor.start()
 
 

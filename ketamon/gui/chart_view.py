@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
 )
 
 from ketamon.core.chart import Chart, load_chart
+from ketamon.core.changes import CHART_FLAGS
 from ketamon.core.lifecycle import STATE_LABELS
 from ketamon.core.models import CONCOMITANT_MEDICATIONS, CONTRAINDICATIONS
 from ketamon.core.ops.base import Changes
@@ -248,7 +249,9 @@ class SessionChart(QWidget):
     # ------------------------------------------------------------ refresh
 
     def _on_changed(self, changes: Changes) -> None:
-        if self.session_id in changes.sessions or self.chart.patient.id in changes.patients:
+        # a print or an export is audited but changes nothing the chart shows
+        if (self.session_id in changes.sessions or self.chart.patient.id in changes.patient_ids) \
+                and changes.any_of(*CHART_FLAGS):
             self.refresh()
 
     def refresh(self) -> None:

@@ -44,8 +44,8 @@ from ketamon.gui.widgets import format_elapsed, local_hm
 ROUTE_LABELS = {"nasal": "Nasal spray", "iv": "IV infusion", "im": "IM injection"}
 #: states of a session in progress (a "current" session)
 IN_PROGRESS = ("dosing", "monitoring", "recovery")
-#: Changes kinds that alter what the sessions list shows
-LIST_KINDS = {"session", "patient", "dose", "alerts"}
+#: change flags that alter what the sessions list shows (who, state, first dose, alerts)
+LIST_FLAGS = ("lifecycle", "patients", "doses", "alerts")
 
 WINDOW_EXTENSIONS: list[Callable[["MainWindow"], None]] = []
 
@@ -309,7 +309,7 @@ class MainWindow(QMainWindow):
     def _on_changed(self, changes: Changes) -> None:
         if changes.message:
             self.show_status(changes.message)
-        if changes.kinds & LIST_KINDS or any(
+        if changes.any_of(*LIST_FLAGS) or any(
                 sid not in {r.session_id for r in self.sessions.rows} for sid in changes.sessions):
             self.sessions.reload()
 

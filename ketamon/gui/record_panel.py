@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 )
 
 from ketamon.core import ops, scores
+from ketamon.core.changes import CHART_FLAGS
 from ketamon.core.models import CONCOMITANT_MEDICATIONS, CONTRAINDICATIONS
 from ketamon.core.ops.base import Changes
 from ketamon.core.permissions import Permission
@@ -589,7 +590,7 @@ class RecordPanel(QWidget):
     # ------------------------------------------------------------ refresh
 
     def _on_changed(self, changes: Changes) -> None:
-        if self.session_id in changes.sessions:
+        if self.session_id in changes.sessions and changes.any_of(*CHART_FLAGS):
             self.refresh()
 
     def refresh(self) -> None:
@@ -766,7 +767,7 @@ class RecordBar(QWidget):
         self.show_record(self.record)
 
     def _on_changed(self, changes: Changes) -> None:
-        if self.session_id in changes.sessions:
+        if self.session_id in changes.sessions and changes.any_of(*CHART_FLAGS):
             self.record = load_record(self.runner.store, self.session_id)
             self.show_record(self.record)
 

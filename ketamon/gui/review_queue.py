@@ -222,7 +222,7 @@ class ReviewQueue(QWidget):
     # ------------------------------------------------------------ data
 
     def _on_changed(self, changes: Changes) -> None:
-        if changes.kinds & {"alerts", "session", "limits"}:
+        if changes.any_of("alerts", "lifecycle", "limits"):
             self.reload()
 
     def reload(self) -> None:

@@ -134,7 +134,7 @@ class AlarmMonitor(QObject):
         self.polled.emit(changes)
 
     def _on_changed(self, changes: Changes) -> None:
-        if changes.kinds & {"alerts", "settings", "vitals", "side_effect", "dose", "session"}:
+        if changes.any_of("alerts", "settings", "vitals", "side_effects", "doses", "lifecycle"):
             self.update_sound()
 
     def update_sound(self) -> None:
@@ -169,7 +169,7 @@ def measure_overdue_lateness(monitor: AlarmMonitor, session_id: int, overdue_at:
     raised: list[datetime] = []
 
     def seen(changes: Changes) -> None:
-        if session_id in changes.sessions and "alerts" in changes.kinds and not raised:
+        if session_id in changes.sessions and changes.alerts and not raised:
             raised.append(monitor.runner.store.clock.now())
 
     monitor.polled.connect(seen)

@@ -39,8 +39,10 @@ from ketamon.gui.widgets import MessageLine, local_hm
 COLUMNS = ("Date", "Patient", "MRN", "Protocol", "State", "Signed", "Monitoring form")
 #: monitoring-form status is worked out for at most this many rows per search (one record read each)
 FORM_STATUS_ROWS = 100
-#: Changes kinds after which the list is searched again
-RELOAD_KINDS = {"session", "patient", "assessment", "addendum", "records", "vitals", "dose", "side_effect"}
+#: change flags after which the list is searched again (what the table shows: state,
+#: signature, patient, and the monitoring form's status, which follows the entries)
+RELOAD_FLAGS = ("lifecycle", "session_details", "patients", "assessments", "record", "exports", "vitals",
+                "doses", "side_effects")
 
 
 def signature_text(row: RecordRow) -> str:
@@ -199,7 +201,7 @@ class RecordsPage(QWidget):
     def _on_changed(self, changes: Changes) -> None:
         """Searched again at once when shown; otherwise when next shown (the form
         status costs a record read per esketamine row)."""
-        if changes.kinds & RELOAD_KINDS:
+        if changes.any_of(*RELOAD_FLAGS):
             if self.isVisible():
                 self.run_search()
             else:

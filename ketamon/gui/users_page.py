@@ -174,7 +174,7 @@ class UsersPage(QWidget):
             self.enable_button.setEnabled(not active)
 
     def _on_changed(self, changes: Changes) -> None:
-        if "users" in changes.kinds:
+        if changes.users:
             self.reload()
 
     # ------------------------------------------------------------ actions
