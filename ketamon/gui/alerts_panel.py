@@ -4,9 +4,8 @@ countdown, Acknowledge = F9), the session's alert list (patient and technical
 apart), the patient's limits, and the limit lines on the plot.
 
 Everything shown comes from ketamon.core (alerts, schedule); acknowledging goes
-through the OpRunner. `install()` (run by the chart and the main window) hooks
-this into every SessionChart via its extension points; `SessionAlerts` can also
-be used on its own.
+through the OpRunner. The session chart (ketamon.gui.chart_view) builds one
+`SessionAlerts` and places its banner, list and limits box itself.
 """
 from __future__ import annotations
 
@@ -392,10 +391,12 @@ class PredoseDecisionDialog(QDialog):
 
 
 class SessionAlerts(QObject):
-    """Puts the banner, list and limits into a chart and keeps them current.
+    """The banner, list and limits of one session's chart, kept current; the chart
+    places the three widgets in its layout.
 
-    `chart` is a SessionChart (ketamon.gui.chart_view) or anything with the same
-    extension points: alert_area, side_area, plot, refreshed, ticked, session_id."""
+    `chart` is the SessionChart it belongs to (its plot, chart, session_id and
+    signals refreshed and ticked). The first data arrives with the chart's first
+    `refreshed`."""
 
     def __init__(self, runner: OpRunner, chart: QWidget):
         super().__init__(chart)
@@ -410,9 +411,6 @@ class SessionAlerts(QObject):
         self.limits_box = LimitsBox()
         self.limits_dialog = None
         self.decision_dialog: PredoseDecisionDialog | None = None
-        chart.alert_area.addWidget(self.banner)
-        chart.side_area.addWidget(self.list)
-        chart.side_area.addWidget(self.limits_box)
         self.banner.acknowledge_clicked.connect(self.acknowledge)
         self.banner.decision_clicked.connect(self.open_decision)
         self.limits_box.edit_clicked.connect(self.edit_limits)
@@ -425,7 +423,6 @@ class SessionAlerts(QObject):
         chart.ticked.connect(self.tick)
         runner.changed.connect(self._on_changed)
         runner.actor_changed.connect(lambda _a: self.refresh())
-        self.on_chart(chart.chart)
 
     # ------------------------------------------------------------ data
 
@@ -495,76 +492,35 @@ class SessionAlerts(QObject):
             dialog.deleteLater()
 
 
-# ---------------------------------------------------------------- wiring into the app
+# ---------------------------------------------------------------- the sessions list
 
 
-def next_due_for_row(row: SessionRow, *, store=None, now: datetime | None = None) -> str:
-    """The sessions list's 'next vitals due' text (main_window.next_due_text)."""
-    if store is None:
-        return ""
-    now = now or store.clock.now()
-    item = _due_cache.get(store, row.session_id, now)
-    return "" if item is None else f"Vitals {schedule.short_due_text(item, now)}"
+class DueCache:
+    """The sessions list's "next vitals due" per session, recomputed at most every
+    few seconds (the list asks every second for every row; a due time only moves
+    when an entry is saved, and the alarm monitor ticks alerts every 2 s). One per
+    sessions list; `forget()` after any change."""
 
-
-class _DueCache:
-    """Due items per session, recomputed at most every few seconds (the list asks
-    every second for every row; a due time only moves when an entry is saved, and
-    the main window's timer ticks alerts every 2 s)."""
-
-    def __init__(self, max_age_s: float = 3.0):
+    def __init__(self, store, max_age_s: float = 3.0):
+        self.store = store
         self.max_age_s = max_age_s
-        self._items: dict[tuple[int, int], tuple[datetime, schedule.DueItem | None]] = {}
+        self._items: dict[int, tuple[datetime, schedule.DueItem | None]] = {}
 
-    def get(self, store, session_id: int, now: datetime) -> schedule.DueItem | None:
-        key = (id(store), session_id)
-        hit = self._items.get(key)
+    def get(self, session_id: int, now: datetime) -> schedule.DueItem | None:
+        hit = self._items.get(session_id)
         if hit is not None and abs((now - hit[0]).total_seconds()) < self.max_age_s:
             return hit[1]
-        item = alerts.next_due_for_sessions(store, [session_id], now).get(session_id)
-        self._items[key] = (now, item)
+        item = alerts.next_due_for_sessions(self.store, [session_id], now).get(session_id)
+        self._items[session_id] = (now, item)
         return item
+
+    def text(self, row: SessionRow, now: datetime) -> str:
+        """'Vitals due 10:40', 'Vitals overdue 6 min', or '' when nothing is due."""
+        item = self.get(row.session_id, now)
+        return "" if item is None else f"Vitals {schedule.short_due_text(item, now)}"
 
     def forget(self, session_id: int | None = None) -> None:
         if session_id is None:
             self._items.clear()
         else:
-            for key in [k for k in self._items if k[1] == session_id]:
-                del self._items[key]
-
-
-_due_cache = _DueCache()
-
-
-def _add_to_chart(chart) -> None:
-    chart.alerts = SessionAlerts(chart.runner, chart)
-
-
-def _add_to_window(window) -> None:
-    """The review queue page (physicians) and the alarm monitor (tick + tone)."""
-    from ketamon.gui.review_queue import ReviewQueue
-    from ketamon.gui.sound import AlarmMonitor
-
-    window.alarm_monitor = AlarmMonitor(window.runner, parent=window)
-    window.review_queue = ReviewQueue(window.runner)
-    window.review_queue.open_session.connect(window.open_session)
-    window.review_page_index = window.add_page("Alert review", window.review_queue)
-    window.runner.changed.connect(lambda c: _due_cache.forget() if c else None)
-    window.alarm_monitor.start()
-
-
-_installed = False
-
-
-def install() -> None:
-    """Hook the alert banner into every SessionChart and the review page and alarm
-    timer into every MainWindow (idempotent; run lazily by those classes)."""
-    global _installed
-    if _installed:
-        return
-    from ketamon.gui.chart_view import register_chart_extension
-    from ketamon.gui.main_window import register_window_extension
-
-    register_chart_extension(_add_to_chart)
-    register_window_extension(_add_to_window)
-    _installed = True
+            self._items.pop(session_id, None)

@@ -81,21 +81,20 @@ def make_application():
     return app
 
 
-def build_window(store: Store, actor: Actor | None, session_id: int | None = None):
-    """The main window with a chart open: the asked-for session, else the current one."""
-    from ketamon.gui import record_panel, staff
+def build_window(store: Store, actor: Actor | None, session_id: int | None = None, *, idle_lock: bool = True):
+    """The main window with a chart open: the asked-for session, else the current one
+    (an administrator starts on the Users page)."""
     from ketamon.gui.main_window import MainWindow
     from ketamon.gui.runner import OpRunner
 
-    record_panel.install()  # the record bar in every session chart
-    staff.install()  # the Records page
     runner = OpRunner(store, actor)
-    window = MainWindow(runner)
+    window = MainWindow(runner, idle_lock=idle_lock)
     runner.setParent(window)
     if session_id is not None:
         window.open_session(session_id)
     else:
         window.open_current_session()
+    window.show_home_page()
     return window
 
 
@@ -132,10 +131,7 @@ def run_app(args: argparse.Namespace) -> int:
         actor = choose_actor(store, args)
         if actor is None and not screenshot:
             return 0  # sign-in cancelled
-        window = build_window(store, actor, getattr(args, "session", None))
-        from ketamon.gui.lock import install_access_controls
-
-        install_access_controls(window, window.runner, idle_lock=not screenshot)
+        window = build_window(store, actor, getattr(args, "session", None), idle_lock=not screenshot)
         if getattr(args, "demo", False):
             window.setWindowTitle(window.windowTitle() + "  (demo data)")
         if screenshot:

@@ -366,7 +366,7 @@ class VitalsPlot(pg.GraphicsLayoutWidget):
         self.fit()
         event.accept()
 
-    # ------------------------------------------------------------ extension points
+    # ------------------------------------------------------------ for the chart's other parts
 
     def plot_for(self, parameter: str) -> pg.PlotItem | None:
         """The PlotItem a parameter is drawn on (None for ones not plotted)."""

@@ -1,18 +1,16 @@
-"""The main window: today's sessions on the left, pages on the right (the
-session chart first; others add theirs with `add_page`), and a status line
-that always says what was last saved — or why it was not.
+"""The main window: today's sessions on the left, pages on the right, and a
+status line that always says what was last saved — or why it was not.
 
-Extension points:
-- `MainWindow.add_page(title, widget) -> int` adds a tab (e.g. "Review queue").
-- `register_window_extension(fn)`: `fn(window)` runs at the end of every
-  MainWindow's construction.
-- `next_due_text(row, store=..., now=...) -> str`: the sessions list's
-  "next vitals due" text (the alerts engineer fills it from core.schedule).
-- Signal `chart_opened(SessionChart)` when a session's chart is first built.
+The window builds all its parts itself, in `MainWindow.__init__`, in plain code:
+the pages (Session chart, Records, Alert review, Users for administrators), the
+alarm monitor (alert tick and tone) and the access controls (lock screen, switch
+user, idle lock). To add a page, add it there with `add_page(title, widget)`; no
+registry, nothing set on the window from outside.
+
+Signal `chart_opened(SessionChart)` when a session's chart is first built.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 
 from PySide6.QtCore import QTimer, Qt, Signal
@@ -30,15 +28,22 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ketamon.core.auth import AuthPolicy
 from ketamon.core.chart import SessionRow, sessions_on
 from ketamon.core.errors import KetamonError, PermissionDenied, SessionLocked
 from ketamon.core.ops.base import Changes
-from ketamon.core.store import Store
+from ketamon.core.permissions import Permission
 from ketamon.gui import prompts
+from ketamon.gui.alerts_panel import DueCache
 from ketamon.gui.chart_view import SessionChart
 from ketamon.gui.dialogs import NewPatientDialog, NewSessionDialog
+from ketamon.gui.lock import AccessControls
+from ketamon.gui.review_queue import ReviewQueue
 from ketamon.gui.runner import OpRunner
+from ketamon.gui.sound import AlarmMonitor
+from ketamon.gui.staff import RecordsPage
 from ketamon.gui.theme import set_role
+from ketamon.gui.users_page import UsersPage
 from ketamon.gui.widgets import format_elapsed, local_hm
 
 ROUTE_LABELS = {"nasal": "Nasal spray", "iv": "IV infusion", "im": "IM injection"}
@@ -46,26 +51,6 @@ ROUTE_LABELS = {"nasal": "Nasal spray", "iv": "IV infusion", "im": "IM injection
 IN_PROGRESS = ("dosing", "monitoring", "recovery")
 #: change flags that alter what the sessions list shows (who, state, first dose, alerts)
 LIST_FLAGS = ("lifecycle", "patients", "doses", "alerts")
-
-WINDOW_EXTENSIONS: list[Callable[["MainWindow"], None]] = []
-
-
-def register_window_extension(fn: Callable[["MainWindow"], None]) -> Callable[["MainWindow"], None]:
-    """Have `fn(window)` called for every MainWindow built from now on (e.g. to add a page)."""
-    if fn not in WINDOW_EXTENSIONS:
-        WINDOW_EXTENSIONS.append(fn)
-    return fn
-
-
-def next_due_text(row: SessionRow, *, store: Store | None = None, now: datetime | None = None) -> str:
-    """Hook: what the sessions list says about the next vital signs due for `row`
-    (e.g. "Vitals due 10:40" or "Vitals overdue 6 min"). "" shows nothing.
-
-    Called for every row each second, so it must not be slow (no query per call
-    when it can be avoided). Filled in by the alerts engineer (core.schedule)."""
-    from ketamon.gui.alerts_panel import next_due_for_row
-
-    return next_due_for_row(row, store=store, now=now)
 
 
 def row_text(row: SessionRow, now: datetime, due: str = "") -> str:
@@ -103,6 +88,9 @@ class SessionsPanel(QFrame):
         self.setObjectName("sessionsPanel")
         self.runner = runner
         self.rows: list[SessionRow] = []
+        #: "next vitals due" per row, asked every second, recomputed every few
+        self.due = DueCache(runner.store)
+        runner.changed.connect(lambda changes: self.due.forget() if changes else None)
         self.title = QLabel("Today")
         self.title.setObjectName("sessionsTitle")
         self.list = QListWidget()
@@ -148,10 +136,9 @@ class SessionsPanel(QFrame):
         self.tick(now)
 
     def tick(self, now: datetime) -> None:
-        store = self.runner.store
         for i, row in enumerate(self.rows):
             item = self.list.item(i)
-            text = row_text(row, now, next_due_text(row, store=store, now=now))
+            text = row_text(row, now, self.due.text(row, now))
             if item is not None and item.text() != text:
                 item.setText(text)
 
@@ -182,7 +169,10 @@ class MainWindow(QMainWindow):
     #: a session's chart was built (once per session)
     chart_opened = Signal(object)
 
-    def __init__(self, runner: OpRunner, parent: QWidget | None = None):
+    def __init__(self, runner: OpRunner, parent: QWidget | None = None, *, policy: AuthPolicy | None = None,
+                 idle_lock: bool = True):
+        """`policy` sets sign-in lock-out and the idle lock (default: the clinic's);
+        without `idle_lock` (a screenshot) only "Lock screen" locks."""
         super().__init__(parent)
         self.runner = runner
         self.setWindowTitle("ketamon")
@@ -204,6 +194,17 @@ class MainWindow(QMainWindow):
         self.empty_chart.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.chart_stack.addWidget(self.empty_chart)
         self.chart_page_index = self.add_page("Session chart", self.chart_stack)
+        #: finding past sessions; print, export, open a record
+        self.records_page = RecordsPage(runner, open_chart=self.open_session)
+        self.records_page_index = self.add_page("Records", self.records_page)
+        #: alerts across all chairs (physicians review them here)
+        self.review_queue = ReviewQueue(runner)
+        self.review_queue.open_session.connect(self.open_session)
+        self.review_page_index = self.add_page("Alert review", self.review_queue)
+        #: user accounts; its tab shows only to those who may manage users
+        self.users_page = UsersPage(runner)
+        self.users_page_index = self.add_page("Users", self.users_page)
+        # (the clinic's Settings page, for administrators, goes here beside Users)
 
         central = QWidget()
         layout = QHBoxLayout(central)
@@ -219,7 +220,15 @@ class MainWindow(QMainWindow):
         self.status_user.setObjectName("statusUser")
         self.statusBar().addWidget(self.status_message, 1)
         self.statusBar().addPermanentWidget(self.status_user)
-        self._show_actor(runner.actor)
+        #: Lock screen (Ctrl+L), Switch user…, and the idle lock
+        self.access = AccessControls(self, runner, policy, idle_lock=idle_lock)
+        self.lock_button = self.access.lock_button
+        self.switch_user_button = self.access.switch_user_button
+        self.idle_lock = self.access.idle_lock
+        self.statusBar().addPermanentWidget(self.lock_button)
+        self.statusBar().addPermanentWidget(self.switch_user_button)
+        #: the alert timer (overdue checks, escalation) and the alarm tone
+        self.alarm_monitor = AlarmMonitor(runner, parent=self)
 
         runner.changed.connect(self._on_changed)
         runner.refused.connect(self._on_refused)
@@ -229,11 +238,8 @@ class MainWindow(QMainWindow):
         self.timer.timeout.connect(self.tick)
         self.timer.start()
         self.sessions.reload()
-        from ketamon.gui import alerts_panel  # lazy: it imports this module
-
-        alerts_panel.install()  # registers the review page and the alarm timer/tone
-        for extend in list(WINDOW_EXTENSIONS):
-            extend(self)
+        self._show_actor(runner.actor)
+        self.alarm_monitor.start()
 
     # ------------------------------------------------------------ pages
 
@@ -324,6 +330,17 @@ class MainWindow(QMainWindow):
 
     def _show_actor(self, actor) -> None:
         self.status_user.setText(f"{actor.display_name} · {actor.role_label}" if actor else "Not signed in")
+        may_manage = actor is not None and actor.can(Permission.MANAGE_USERS)
+        self.tabs.setTabVisible(self.users_page_index, may_manage)
+        if may_manage:
+            self.users_page.reload()
+        self.show_home_page()
+
+    def show_home_page(self) -> None:
+        """Administrators do not chart: their work is on the Users page."""
+        actor = self.runner.actor
+        if actor is not None and actor.role == "admin":
+            self.tabs.setCurrentIndex(self.users_page_index)
 
     def tick(self) -> None:
         self.sessions.tick(self.runner.store.clock.now())

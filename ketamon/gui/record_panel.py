@@ -823,20 +823,3 @@ class RecordBar(QWidget):
         self.window_.raise_()
         self.window_.activateWindow()
         return self.window_
-
-
-def add_record_bar(chart) -> RecordBar:
-    """Chart extension (ketamon.gui.chart_view.register_chart_extension): the record
-    bar in the chart's actions bar, kept in time by the chart's clock."""
-    bar = RecordBar(chart.runner, chart.session_id, chart)
-    chart.actions_bar.addWidget(bar, 1)
-    chart.ticked.connect(bar.tick)
-    chart.record_bar = bar
-    return bar
-
-
-def install() -> None:
-    """Put the record bar into every session chart built from now on."""
-    from ketamon.gui.chart_view import register_chart_extension
-
-    register_chart_extension(add_record_bar)

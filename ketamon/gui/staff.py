@@ -289,18 +289,3 @@ class RecordsPage(QWidget):
                                            f"use `ketamon export {sid} --{fmt} FILE` on the command line.")
             return None
         return export_session(self, self.runner, sid, fmt)
-
-
-def add_records_page(window) -> RecordsPage:
-    """Window extension (ketamon.gui.main_window.register_window_extension)."""
-    page = RecordsPage(window.runner, open_chart=window.open_session)
-    window.add_page("Records", page)
-    window.records_page = page
-    return page
-
-
-def install() -> None:
-    """Add the Records page to every main window built from now on."""
-    from ketamon.gui.main_window import register_window_extension
-
-    register_window_extension(add_records_page)

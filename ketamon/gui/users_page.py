@@ -214,22 +214,3 @@ class UsersPage(QWidget):
         name = self.selected_username()
         if name is not None:
             self._done(self.runner.run(ops.enable_user, name))
-
-
-def install_users_page(window, runner: OpRunner) -> UsersPage:
-    """Add the page to the main window; its tab shows only while someone who may
-    manage users is signed in."""
-    page = UsersPage(runner)
-    index = window.add_page("Users", page)
-
-    def follow(actor) -> None:
-        allowed = actor is not None and actor.can(Permission.MANAGE_USERS)
-        window.tabs.setTabVisible(index, allowed)
-        if allowed:
-            page.reload()
-            if actor.role == "admin":  # administrators do not chart: their work is here
-                window.tabs.setCurrentIndex(index)
-
-    runner.actor_changed.connect(follow)
-    follow(runner.actor)
-    return page
