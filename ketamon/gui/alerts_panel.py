@@ -34,7 +34,6 @@ from PySide6.QtWidgets import (
 from ketamon.core import alerts, schedule
 from ketamon.core.chart import Chart, SessionRow
 from ketamon.core.ops import alerting
-from ketamon.core.ops.base import Changes
 from ketamon.core.permissions import Permission
 from ketamon.core.protocols import PARAMETERS, _fmt
 from ketamon.core.rules import EffectiveLimits
@@ -396,7 +395,8 @@ class SessionAlerts(QObject):
 
     `chart` is the SessionChart it belongs to (its plot, chart, session_id and
     signals refreshed and ticked). The first data arrives with the chart's first
-    `refreshed`."""
+    `refreshed`; the chart calls `refresh()` when only alerts, limits or the
+    clinic's alarm setting changed."""
 
     def __init__(self, runner: OpRunner, chart: QWidget):
         super().__init__(chart)
@@ -421,7 +421,6 @@ class SessionAlerts(QObject):
         self.shortcut.activated.connect(self.acknowledge)
         chart.refreshed.connect(self.on_chart)
         chart.ticked.connect(self.tick)
-        runner.changed.connect(self._on_changed)
         runner.actor_changed.connect(lambda _a: self.refresh())
 
     # ------------------------------------------------------------ data
@@ -429,12 +428,6 @@ class SessionAlerts(QObject):
     def on_chart(self, chart: Chart) -> None:
         self.due = schedule.next_due_item(chart)
         self.refresh()
-
-    def _on_changed(self, changes: Changes) -> None:
-        # the chart reloads itself for its session's changes (then on_chart runs);
-        # limits and clinic-wide settings arrive here
-        if changes.settings or (changes.limits and self.session_id in changes.sessions):
-            self.refresh()
 
     def refresh(self) -> None:
         store = self.runner.store

@@ -36,7 +36,6 @@ from PySide6.QtWidgets import (
 )
 
 from ketamon.core.chart import Chart, load_chart
-from ketamon.core.changes import CHART_FLAGS
 from ketamon.core.lifecycle import STATE_LABELS
 from ketamon.core.models import CONCOMITANT_MEDICATIONS, CONTRAINDICATIONS
 from ketamon.core.ops.base import Changes
@@ -50,6 +49,13 @@ from ketamon.gui.side_effects import SideEffectPanel
 from ketamon.gui.theme import set_role
 from ketamon.gui.vitals_row import VitalsRow
 from ketamon.gui.widgets import format_elapsed, local_hm
+
+#: change flags that alter an entry, the session or the patient: the whole chart reloads.
+#: Alerts, limits and the clinic's alarm setting reload only the alert parts; a
+#: print or an export changes nothing the chart shows.
+ENTRY_FLAGS = ("vitals", "doses", "side_effects", "notes", "assessments", "lifecycle", "session_details",
+               "record", "patients")
+
 
 def planned_dose_text(chart: Chart) -> str:
     """The planned dose, with the weight it came from for mg/kg protocols."""
@@ -232,21 +238,34 @@ class SessionChart(QWidget):
         self.timer = QTimer(self)
         self.timer.setInterval(1000)
         self.timer.timeout.connect(self.tick)
+        #: what changed while the chart was hidden (behind another chart or page),
+        #: reloaded when it is shown again: a hidden chart does no work
+        self._stale_chart = self._stale_alerts = False
+        self._was_shown = False  # before the first show, changes are shown at once
         runner.changed.connect(self._on_changed)
         self._show(self.chart)
 
     # ------------------------------------------------------------ refresh
 
     def _on_changed(self, changes: Changes) -> None:
-        # a print or an export is audited but changes nothing the chart shows
-        if (self.session_id in changes.sessions or self.chart.patient.id in changes.patient_ids) \
-                and changes.any_of(*CHART_FLAGS):
-            self.refresh()
+        mine = self.session_id in changes.sessions or self.chart.patient.id in changes.patient_ids
+        whole = mine and changes.any_of(*ENTRY_FLAGS)
+        alerts_only = not whole and (changes.settings or (mine and changes.any_of("alerts", "limits")))
+        if not (whole or alerts_only):
+            return
+        if not self.isVisible() and self._was_shown:
+            self._stale_chart |= whole
+            self._stale_alerts |= alerts_only
+        elif whole:
+            self.refresh()  # the alert parts follow through `refreshed`
+        else:
+            self.alerts.refresh()
 
     def refresh(self) -> None:
         """Reload the chart from the database and redraw every part. Runs after every
         saved entry, so each part must cost little with 43 200 sets: load_chart reads
         only new vital signs, the plot appends, the event log folds device readings."""
+        self._stale_chart = self._stale_alerts = False
         self.chart = load_chart(self.runner.store, self.session_id)
         self._show(self.chart)
 
@@ -268,6 +287,12 @@ class SessionChart(QWidget):
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt name)
         super().showEvent(event)
+        self._was_shown = True
+        if self._stale_chart:
+            self.refresh()
+        elif self._stale_alerts:
+            self._stale_alerts = False
+            self.alerts.refresh()
         self.tick()
         self.timer.start()
 

@@ -301,8 +301,7 @@ class MainWindow(QMainWindow):
     def _session_dialog_closed(self, _result: int) -> None:
         dialog, self.session_dialog = self.session_dialog, None
         if dialog is not None:
-            if dialog.session_id is not None:
-                self.sessions.reload()
+            if dialog.session_id is not None:  # the list has the new session already (_on_changed)
                 self.open_session(dialog.session_id)
             dialog.deleteLater()
 

@@ -129,11 +129,14 @@ class AlarmMonitor(QObject):
             log.exception("alert tick failed")
             changes = Changes()
         if changes:
+            changes.initiator = self
             self.runner.changed.emit(changes)
         self.update_sound()
         self.polled.emit(changes)
 
     def _on_changed(self, changes: Changes) -> None:
+        if changes.initiator is self:
+            return  # poll() updates the tone right after
         if changes.any_of("alerts", "settings", "vitals", "side_effects", "doses", "lifecycle"):
             self.update_sound()
 

@@ -75,7 +75,9 @@ class RecordsPage(QWidget):
         self.open_chart = open_chart
         self.rows: list[RecordRow] = []
         self.record_windows: dict[int, QWidget] = {}
-        self._stale = False
+        #: the list is searched when the page is first shown, and again when shown
+        #: after a change: a hidden page does no work (the search costs a query per row)
+        self._stale = True
 
         today = runner.store.clock.now().astimezone().date()
         self.search = QLineEdit()
@@ -151,7 +153,7 @@ class RecordsPage(QWidget):
 
         runner.changed.connect(self._on_changed)
         runner.actor_changed.connect(lambda _a: self._selection_changed())
-        self.run_search()
+        self._selection_changed()
 
     def _date_edit(self, day: date, name: str) -> QDateEdit:
         edit = QDateEdit(QDate(day.year, day.month, day.day))

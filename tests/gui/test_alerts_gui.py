@@ -252,6 +252,7 @@ def test_the_scripted_session_is_visible_to_the_nurse_and_in_the_physicians_queu
     doctor = OpRunner(store, actors["physician"])
     queue = ReviewQueue(doctor)
     qtbot.addWidget(queue)
+    queue.show()  # a page loads when shown
     shown = [queue.table.item(r, 3).text() for r in range(queue.table.rowCount())]
     assert [queue.table.item(r, 0).text() for r in range(queue.table.rowCount())] == ["***", "***", "***", "*"]
     assert shown[0].startswith("Vital signs overdue: 40 min after first device")
