@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from ketamon.core import alerts, schedule
-from ketamon.core.chart import Chart, SessionRow
+from ketamon.core.chart import Chart
 from ketamon.core.ops import alerting
 from ketamon.core.permissions import Permission
 from ketamon.core.protocols import PARAMETERS, _fmt
@@ -483,37 +483,3 @@ class SessionAlerts(QObject):
         dialog, self.limits_dialog = self.limits_dialog, None
         if dialog is not None:
             dialog.deleteLater()
-
-
-# ---------------------------------------------------------------- the sessions list
-
-
-class DueCache:
-    """The sessions list's "next vitals due" per session, recomputed at most every
-    few seconds (the list asks every second for every row; a due time only moves
-    when an entry is saved, and the alarm monitor ticks alerts every 2 s). One per
-    sessions list; `forget()` after any change."""
-
-    def __init__(self, store, max_age_s: float = 3.0):
-        self.store = store
-        self.max_age_s = max_age_s
-        self._items: dict[int, tuple[datetime, schedule.DueItem | None]] = {}
-
-    def get(self, session_id: int, now: datetime) -> schedule.DueItem | None:
-        hit = self._items.get(session_id)
-        if hit is not None and abs((now - hit[0]).total_seconds()) < self.max_age_s:
-            return hit[1]
-        item = alerts.next_due_for_sessions(self.store, [session_id], now).get(session_id)
-        self._items[session_id] = (now, item)
-        return item
-
-    def text(self, row: SessionRow, now: datetime) -> str:
-        """'Vitals due 10:40', 'Vitals overdue 6 min', or '' when nothing is due."""
-        item = self.get(row.session_id, now)
-        return "" if item is None else f"Vitals {schedule.short_due_text(item, now)}"
-
-    def forget(self, session_id: int | None = None) -> None:
-        if session_id is None:
-            self._items.clear()
-        else:
-            self._items.pop(session_id, None)

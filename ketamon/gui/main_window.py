@@ -28,13 +28,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ketamon.core import alerts, schedule
 from ketamon.core.auth import AuthPolicy
 from ketamon.core.chart import SessionRow, sessions_on
 from ketamon.core.errors import KetamonError, PermissionDenied, SessionLocked
 from ketamon.core.ops.base import Changes
 from ketamon.core.permissions import Permission
 from ketamon.gui import prompts
-from ketamon.gui.alerts_panel import DueCache
+from ketamon.gui.background import Background
 from ketamon.gui.chart_view import SessionChart
 from ketamon.gui.dialogs import NewPatientDialog, NewSessionDialog
 from ketamon.gui.lock import AccessControls
@@ -78,6 +79,39 @@ def current_session_id(rows: list[SessionRow]) -> int | None:
     return waiting[0].session_id if waiting else None
 
 
+class DueTimes:
+    """When the next vital signs are due for each of today's sessions. Asked every
+    second for every row, so it only reads what it holds; `fetch` recomputes all
+    rows at once, off the GUI thread, at most every few seconds (a due time only
+    moves when an entry is saved: `forget()` then)."""
+
+    def __init__(self, store, background: Background, max_age_s: float = 3.0):
+        self.store, self.background, self.max_age_s = store, background, max_age_s
+        self.items: dict[int, schedule.DueItem | None] = {}
+        self._fetched_at: datetime | None = None
+
+    def text(self, row: SessionRow, now: datetime) -> str:
+        """'Vitals due 10:40', 'Vitals overdue 6 min', or '' (nothing due, or not known yet)."""
+        item = self.items.get(row.session_id)
+        return "" if item is None else f"Vitals {schedule.short_due_text(item, now)}"
+
+    def fetch(self, session_ids: list[int], now: datetime, done) -> None:
+        """Recompute when older than max_age_s (or forgotten); `done()` on the GUI thread after."""
+        if self._fetched_at is not None and abs((now - self._fetched_at).total_seconds()) < self.max_age_s:
+            return
+        self._fetched_at = now
+        store, ids = self.store, list(session_ids)
+
+        def arrived(items: dict[int, schedule.DueItem | None]) -> None:
+            self.items = items
+            done()
+
+        self.background.run("next due", lambda: alerts.next_due_for_sessions(store, ids, now), arrived)
+
+    def forget(self) -> None:
+        self._fetched_at = None
+
+
 class SessionsPanel(QFrame):
     """Today's sessions, with New patient / New session."""
 
@@ -88,8 +122,10 @@ class SessionsPanel(QFrame):
         self.setObjectName("sessionsPanel")
         self.runner = runner
         self.rows: list[SessionRow] = []
-        #: "next vitals due" per row, asked every second, recomputed every few
-        self.due = DueCache(runner.store)
+        #: where "next vitals due" is worked out (never on the GUI thread)
+        self.background = Background(self)
+        #: "next vitals due" per row, shown every second, recomputed every few
+        self.due = DueTimes(runner.store, self.background)
         runner.changed.connect(lambda changes: self.due.forget() if changes else None)
         self.title = QLabel("Today")
         self.title.setObjectName("sessionsTitle")
@@ -136,11 +172,20 @@ class SessionsPanel(QFrame):
         self.tick(now)
 
     def tick(self, now: datetime) -> None:
+        self._show_texts(now)
+        self.due.fetch([r.session_id for r in self.rows], now,
+                       lambda: self._show_texts(self.runner.store.clock.now()))
+
+    def _show_texts(self, now: datetime) -> None:
         for i, row in enumerate(self.rows):
             item = self.list.item(i)
             text = row_text(row, now, self.due.text(row, now))
             if item is not None and item.text() != text:
                 item.setText(text)
+
+    def stop(self) -> None:
+        """The window closes: wait for a running query and drop its result."""
+        self.background.stop()
 
     def texts(self) -> list[str]:
         return [self.list.item(i).text() for i in range(self.list.count())]
@@ -343,3 +388,10 @@ class MainWindow(QMainWindow):
 
     def tick(self) -> None:
         self.sessions.tick(self.runner.store.clock.now())
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        """Nothing runs for a closed window: the timers stop and running queries are waited for."""
+        self.timer.stop()
+        self.alarm_monitor.stop()
+        self.sessions.stop()
+        super().closeEvent(event)
