@@ -111,7 +111,8 @@ def save_screenshot(window, path: str, page: str | None = None) -> bool:
             print(f"no page {page!r}; pages: {', '.join(titles)}", file=sys.stderr)
             return False
         window.tabs.setCurrentIndex(titles.index(page))
-    for _ in range(3):  # let layouts and the plot settle
+    for _ in range(3):  # background results (next due, alert tick) arrive; layouts and the plot settle
+        window.wait_for_background()
         QApplication.processEvents()
     chart = window.current_chart()
     if chart is not None:

@@ -52,6 +52,8 @@ ROUTE_LABELS = {"nasal": "Nasal spray", "iv": "IV infusion", "im": "IM injection
 IN_PROGRESS = ("dosing", "monitoring", "recovery")
 #: change flags that alter what the sessions list shows (who, state, first dose, alerts)
 LIST_FLAGS = ("lifecycle", "patients", "doses", "alerts")
+#: change flags that move when vital signs are next due (a set, a dose, the state)
+DUE_FLAGS = ("vitals", "doses", "lifecycle")
 
 
 def row_text(row: SessionRow, now: datetime, due: str = "") -> str:
@@ -126,7 +128,7 @@ class SessionsPanel(QFrame):
         self.background = Background(self)
         #: "next vitals due" per row, shown every second, recomputed every few
         self.due = DueTimes(runner.store, self.background)
-        runner.changed.connect(lambda changes: self.due.forget() if changes else None)
+        runner.changed.connect(lambda changes: self.due.forget() if changes.any_of(*DUE_FLAGS) else None)
         self.title = QLabel("Today")
         self.title.setObjectName("sessionsTitle")
         self.list = QListWidget()
@@ -388,6 +390,13 @@ class MainWindow(QMainWindow):
 
     def tick(self) -> None:
         self.sessions.tick(self.runner.store.clock.now())
+
+    def wait_for_background(self, timeout_ms: int = 5000) -> None:
+        """Block until the background queries (next due, alert tick) are done; their
+        results arrive with the next event-loop turn. For a screenshot or a benchmark
+        only: it stalls the window, which is what the background is there to avoid."""
+        for background in (self.sessions.background, self.alarm_monitor.background):
+            background.pool.waitForDone(timeout_ms)
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt name)
         """Nothing runs for a closed window: the timers stop and running queries are waited for."""
