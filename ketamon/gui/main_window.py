@@ -378,8 +378,6 @@ class MainWindow(QMainWindow):
         self.status_user.setText(f"{actor.display_name} · {actor.role_label}" if actor else "Not signed in")
         may_manage = actor is not None and actor.can(Permission.MANAGE_USERS)
         self.tabs.setTabVisible(self.users_page_index, may_manage)
-        if may_manage:
-            self.users_page.reload()
         self.show_home_page()
 
     def show_home_page(self) -> None:

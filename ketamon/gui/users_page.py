@@ -119,12 +119,23 @@ class UsersPage(QWidget):
         layout.setContentsMargins(10, 10, 10, 10)
         layout.addWidget(self.table, 3)
         layout.addLayout(side, 2)
+        #: listed when first shown, and again when shown after a change: most who
+        #: sign in never see this page, and a hidden page does no work
+        self._stale = True
         runner.changed.connect(self._on_changed)
-        self.reload()
+        # sign-ins (failed attempts, lock-outs) are not operations: look again for a new user
+        runner.actor_changed.connect(lambda _actor: self._reload_when_shown())
+        self._selection_changed()
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().showEvent(event)
+        if self._stale:
+            self.reload()
 
     # ------------------------------------------------------------ list
 
     def reload(self) -> None:
+        self._stale = False
         keep = self.selected_username()
         now = self.runner.store.clock.now()
         users = list_users(self.runner.store)
@@ -175,7 +186,13 @@ class UsersPage(QWidget):
 
     def _on_changed(self, changes: Changes) -> None:
         if changes.users:
+            self._reload_when_shown()
+
+    def _reload_when_shown(self) -> None:
+        if self.isVisible():
             self.reload()
+        else:
+            self._stale = True
 
     # ------------------------------------------------------------ actions
 

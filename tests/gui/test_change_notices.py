@@ -85,3 +85,19 @@ def test_hidden_pages_search_only_when_shown(qtbot, runner, esketamine_session, 
     w.tabs.setCurrentWidget(w.review_queue)
     assert queues == [1] and w.review_queue.rows
     assert "186" in w.review_queue.rows[0].message
+
+
+def test_the_users_page_lists_accounts_only_for_those_who_see_it(qtbot, runner, actors, monkeypatch):
+    from ketamon.gui import users_page
+
+    listed = []
+    real = users_page.list_users
+    monkeypatch.setattr(users_page, "list_users", lambda *a, **k: listed.append(1) or real(*a, **k))
+    w = MainWindow(runner)
+    qtbot.addWidget(w)
+    w.alarm_monitor.sound = RecordingSound()
+    w.show()
+    assert listed == [] and not w.tabs.isTabVisible(w.users_page_index)  # a nurse: hidden, and idle
+    runner.set_actor(actors["admin"])
+    assert w.tabs.currentWidget() is w.users_page and listed == [1]
+    assert "nurse" in [row[0] for row in w.users_page.rows()]
