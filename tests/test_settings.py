@@ -140,7 +140,7 @@ def test_clinic_setting_round_trip(any_store, monkeypatch):
     assert (entry.value, entry.source) == ("Workstation Name", "workstation")
 
     changes = ops.set_clinic_setting(store, admin, "clinic_name", "  Harbour Street Clinic ", "new sign on the door")
-    assert "settings" in changes.kinds and "Harbour Street Clinic" in changes.message
+    assert changes.settings and "Harbour Street Clinic" in changes.message
     entry = settings.clinic_entry(store, "clinic_name")
     assert (entry.value, entry.source, entry.set_by, entry.reason) == (
         "Harbour Street Clinic", "clinic", "Clinic Admin", "new sign on the door")

@@ -615,7 +615,7 @@ def apply(op: "Op", session: Session, actions: list[Action]) -> None:
             op.audit("escalate", entity="alert", entity_id=alert.id, session_id=session.id, before=before,
                      after=snapshot(alert), detail=a.detail)
     if actions:
-        op.changes.touch("alerts", session.id)
+        op.changes.mark(alerts=True, session_id=session.id)
 
 
 def evaluate(op: "Op", session: "Session") -> None:

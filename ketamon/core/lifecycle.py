@@ -110,7 +110,7 @@ def transition(op: "Op", session: "Session", to_state: str, reason: str | None =
         session.state_reason = reason
     op.audit("transition", entity="session", entity_id=session.id, session_id=session.id,
              before={"state": before}, after={"state": to_state}, detail=reason)
-    op.changes.touch("session", session.id)
+    op.changes.mark(lifecycle=True, session_id=session.id)
 
 
 def allowed_next(state: str) -> set[str]:

@@ -82,21 +82,20 @@ def make_application():
     return app
 
 
-def build_window(store: Store, actor: Actor | None, session_id: int | None = None):
-    """The main window with a chart open: the asked-for session, else the current one."""
-    from ketamon.gui import record_panel, staff
+def build_window(store: Store, actor: Actor | None, session_id: int | None = None, *, idle_lock: bool = True):
+    """The main window with a chart open: the asked-for session, else the current one
+    (an administrator starts on the Users page)."""
     from ketamon.gui.main_window import MainWindow
     from ketamon.gui.runner import OpRunner
 
-    record_panel.install()  # the record bar in every session chart
-    staff.install()  # the Records page
     runner = OpRunner(store, actor)
-    window = MainWindow(runner)
+    window = MainWindow(runner, idle_lock=idle_lock)
     runner.setParent(window)
     if session_id is not None:
         window.open_session(session_id)
     else:
         window.open_current_session()
+    window.show_home_page()
     return window
 
 
@@ -113,7 +112,8 @@ def save_screenshot(window, path: str, page: str | None = None) -> bool:
             print(f"no page {page!r}; pages: {', '.join(titles)}", file=sys.stderr)
             return False
         window.tabs.setCurrentIndex(titles.index(page))
-    for _ in range(3):  # let layouts and the plot settle
+    for _ in range(3):  # background results (next due, alert tick) arrive; layouts and the plot settle
+        window.wait_for_background()
         QApplication.processEvents()
     chart = window.current_chart()
     if chart is not None:
@@ -144,10 +144,7 @@ def run_app(args: argparse.Namespace) -> int:
         actor = choose_actor(store, args)
         if actor is None and not screenshot:
             return 0  # sign-in cancelled
-        window = build_window(store, actor, getattr(args, "session", None))
-        from ketamon.gui.lock import install_access_controls
-
-        install_access_controls(window, window.runner, idle_lock=not screenshot)
+        window = build_window(store, actor, getattr(args, "session", None), idle_lock=not screenshot)
         if getattr(args, "demo", False):
             window.setWindowTitle(window.windowTitle() + "  (demo data)")
         if screenshot:

@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 )
 
 from ketamon.core import ops, scores
+from ketamon.core.changes import CHART_FLAGS
 from ketamon.core.models import CONCOMITANT_MEDICATIONS, CONTRAINDICATIONS
 from ketamon.core.ops.base import Changes
 from ketamon.core.permissions import Permission
@@ -591,7 +592,7 @@ class RecordPanel(QWidget):
     # ------------------------------------------------------------ refresh
 
     def _on_changed(self, changes: Changes) -> None:
-        if self.session_id in changes.sessions:
+        if self.session_id in changes.sessions and changes.any_of(*CHART_FLAGS):
             self.refresh()
 
     def refresh(self) -> None:
@@ -768,7 +769,7 @@ class RecordBar(QWidget):
         self.show_record(self.record)
 
     def _on_changed(self, changes: Changes) -> None:
-        if self.session_id in changes.sessions:
+        if self.session_id in changes.sessions and changes.any_of(*CHART_FLAGS):
             self.record = load_record(self.runner.store, self.session_id)
             self.show_record(self.record)
 
@@ -824,20 +825,3 @@ class RecordBar(QWidget):
         self.window_.raise_()
         self.window_.activateWindow()
         return self.window_
-
-
-def add_record_bar(chart) -> RecordBar:
-    """Chart extension (ketamon.gui.chart_view.register_chart_extension): the record
-    bar in the chart's actions bar, kept in time by the chart's clock."""
-    bar = RecordBar(chart.runner, chart.session_id, chart)
-    chart.actions_bar.addWidget(bar, 1)
-    chart.ticked.connect(bar.tick)
-    chart.record_bar = bar
-    return bar
-
-
-def install() -> None:
-    """Put the record bar into every session chart built from now on."""
-    from ketamon.gui.chart_view import register_chart_extension
-
-    register_chart_extension(add_record_bar)

@@ -169,7 +169,7 @@ class SettingsPage(QWidget):
         self._update_note()
 
     def _on_changed(self, changes: Changes) -> None:
-        if "settings" in changes.kinds:
+        if changes.settings:
             self.reload()
 
     def save(self) -> bool:

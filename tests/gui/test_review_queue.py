@@ -113,6 +113,7 @@ def test_filters_by_priority_show_and_session(qtbot, queue, store, nurse, two_ch
 def test_a_nurse_sees_the_queue_but_cannot_review(qtbot, runner, two_chairs):
     q = ReviewQueue(runner)
     qtbot.addWidget(q)
+    q.show()  # a page loads when shown
     assert q.table.rowCount() == 3
     assert not q.review_button.isEnabled() and not q.limits_button.isVisibleTo(q)
     assert q.message.text() == "Only a physician can review alerts."
@@ -140,6 +141,7 @@ def test_the_main_window_has_the_review_page_and_opens_a_chart_from_it(qtbot, st
     r = OpRunner(store, actors["physician"])
     w = MainWindow(r)
     qtbot.addWidget(w)
+    w.show()
     w.alarm_monitor.sound = RecordingSound()
     assert w.tabs.tabText(w.review_page_index) == "Alert review"
     w.tabs.setCurrentIndex(w.review_page_index)

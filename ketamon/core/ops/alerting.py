@@ -51,7 +51,7 @@ def _acknowledge(op: Op, a: Alert) -> None:
         detail = "event acknowledged"
     op.audit("acknowledge", entity="alert", entity_id=a.id, session_id=a.session_id, before=before,
              after=snapshot(a), detail=detail)
-    op.changes.touch("alerts", a.session_id)
+    op.changes.mark(alerts=True, session_id=a.session_id)
 
 
 @operation(Permission.ACKNOWLEDGE)
@@ -106,7 +106,7 @@ def review_alerts(op: Op, alert_ids: list[int], comment: str) -> int:
         a.reviewed_at, a.reviewed_by_id, a.review_comment = op.now, op.actor.user_id, comment
         op.audit("review", entity="alert", entity_id=a.id, session_id=a.session_id, before=before,
                  after=snapshot(a), detail=comment)
-        op.changes.touch("alerts", a.session_id)
+        op.changes.mark(alerts=True, session_id=a.session_id)
     n = len(alert_ids)
     op.changes.message = f"{n} alert{'s' if n > 1 else ''} reviewed"
     return n
@@ -179,12 +179,12 @@ def _set_limits(op: Op, patient_id: int, changes, reason: str, session_id: int |
         else:
             said.append(f"{label} {tier} limits set to {_fmt(low) if low is not None else '—'}–"
                         f"{_fmt(high) if high is not None else '—'} {unit}")
-    op.changes.touch("limits", patient_id=patient_id)
+    op.changes.mark(limits=True, patient_id=patient_id)
     op.changes.message = (said[0] if len(said) == 1 else f"{len(said)} limits changed") + \
         f" for {patient.display_name}"
     for s in op.db.scalars(select(Session).where(Session.patient_id == patient_id,
                                                  Session.state.in_(LIVE))):
-        op.changes.touch("limits", s.id)
+        op.changes.mark(limits=True, session_id=s.id)
         alerts.evaluate(op, s)
     return ids
 
@@ -214,7 +214,7 @@ def record_predose_decision(op: Op, session_id: int, *, proceed: bool, reason: s
     op.db.add(a)
     op.db.flush()
     op.audit("create", entity="assessment", entity_id=a.id, session_id=s.id, after=snapshot(a), detail=reason)
-    op.changes.touch("assessment", s.id)
+    op.changes.mark(assessments=True, session_id=s.id)
     op.changes.created.append(("assessment", a.id))
     op.changes.message = "Decision recorded: " + ("proceed with dosing" if proceed else "do not dose")
     alerts.evaluate(op, s)
@@ -315,7 +315,7 @@ def set_alarm_sound(op: Op, enabled: bool, reason: str) -> int:
     op.db.flush()
     op.audit("setting", entity="clinic_setting", entity_id=row.id, before={"enabled": was},
              after={"enabled": bool(enabled)}, detail=reason)
-    op.changes.touch("settings")
+    op.changes.mark(settings=True)
     op.changes.message = "Alarm sound on" if enabled else "Alarm sound OFF for the clinic"
     return row.id
 

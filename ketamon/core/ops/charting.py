@@ -71,7 +71,7 @@ def create_patient(op: Op, *, mrn: str, family_name: str, given_name: str, birth
     op.db.add(p)
     op.db.flush()
     op.audit("create", entity="patient", entity_id=p.id, after=snapshot(p))
-    op.changes.touch("patient", patient_id=p.id)
+    op.changes.mark(patients=True, patient_id=p.id)
     op.changes.created.append(("patient", p.id))
     op.changes.message = f"Patient {p.display_name} registered"
     return p.id
@@ -96,7 +96,7 @@ def update_patient(op: Op, patient_id: int, **fields: Any) -> None:
     for k, v in fields.items():
         setattr(p, k, v)
     op.audit("update", entity="patient", entity_id=p.id, before=before, after=snapshot(p))
-    op.changes.touch("patient", patient_id=p.id)
+    op.changes.mark(patients=True, patient_id=p.id)
     op.changes.message = f"Patient {p.display_name} updated"
 
 
@@ -166,7 +166,7 @@ def create_session(op: Op, *, patient_id: int, protocol_id: str, scheduled_at: d
     op.db.add(s)
     op.db.flush()
     op.audit("create", entity="session", entity_id=s.id, session_id=s.id, after=snapshot(s))
-    op.changes.touch("session", s.id, patient.id)
+    op.changes.mark(lifecycle=True, session_id=s.id, patient_id=patient.id)
     op.changes.created.append(("session", s.id))
     op.changes.message = f"Session opened for {patient.display_name}"
     return s.id
@@ -179,7 +179,7 @@ def set_lot_number(op: Op, session_id: int, lot_number: str) -> None:
     s.lot_number = clean_text(lot_number) or None
     op.audit("update", entity="session", entity_id=s.id, session_id=s.id,
              before={"lot_number": before}, after={"lot_number": s.lot_number})
-    op.changes.touch("session", s.id)
+    op.changes.mark(session_details=True, session_id=s.id)
     op.changes.message = "Lot number saved"
 
 
@@ -253,7 +253,7 @@ def record_vitals(op: Op, session_id: int, *, measured_at: datetime | None = Non
     op.db.flush()
     op.audit("correct" if old else "create", entity="vital_signs", entity_id=v.id, session_id=s.id,
              before=snapshot(old) if old else None, after=snapshot(v))
-    op.changes.touch("vitals", s.id)
+    op.changes.mark(vitals=True, session_id=s.id)
     op.changes.created.append(("vital_signs", v.id))
     local = at.astimezone().strftime("%H:%M")
     op.changes.message = (f"Correction saved ({local})" if old else
@@ -325,7 +325,7 @@ def record_dose(op: Op, session_id: int, kind: str, *, at: datetime | None = Non
     op.audit("create", entity="dose_event", entity_id=e.id, session_id=s.id, after=snapshot(e))
     complete = dosing.dose_end_at(events + [e], s.route, protocol.dose.devices) is not None
     advance_for_dose(op, s, complete)
-    op.changes.touch("dose", s.id)
+    op.changes.mark(doses=True, session_id=s.id)
     op.changes.created.append(("dose_event", e.id))
     label = f"Device {device_number}" if device_number else kind.replace("_", " ").capitalize()
     op.changes.message = f"{label} recorded ({when.astimezone().strftime('%H:%M')})"
@@ -351,7 +351,7 @@ def correct_dose(op: Op, session_id: int, supersedes_id: int, *, reason: str, re
     op.db.flush()
     op.audit("correct", entity="dose_event", entity_id=e.id, session_id=s.id, before=snapshot(old),
              after=snapshot(e), detail=reason)
-    op.changes.touch("dose", s.id)
+    op.changes.mark(doses=True, session_id=s.id)
     op.changes.message = "Dose event retracted" if retract else "Dose event corrected"
     alerts.evaluate(op, s)
     return e.id
@@ -402,7 +402,7 @@ def record_side_effect(op: Op, session_id: int, kind: str, *, observed_at: datet
     op.db.flush()
     op.audit("correct" if old else "create", entity="side_effect", entity_id=e.id, session_id=s.id,
              before=snapshot(old) if old else None, after=snapshot(e))
-    op.changes.touch("side_effect", s.id)
+    op.changes.mark(side_effects=True, session_id=s.id)
     op.changes.created.append(("side_effect", e.id))
     op.changes.message = f"{SIDE_EFFECT_KINDS[kind]} recorded ({at.astimezone().strftime('%H:%M')})"
     alerts.evaluate(op, s)
@@ -428,7 +428,7 @@ def add_note(op: Op, session_id: int, text: str, *, at: datetime | None = None,
     op.db.flush()
     op.audit("correct" if old else "create", entity="note", entity_id=n.id, session_id=s.id,
              before=snapshot(old) if old else None, after=snapshot(n))
-    op.changes.touch("note", s.id)
+    op.changes.mark(notes=True, session_id=s.id)
     op.changes.message = "Note retracted" if retracted else ("Note corrected" if old else "Note saved")
     return n.id
 

@@ -46,7 +46,7 @@ def _add_assessment(op: Op, s: Session, kind: str, items: dict[str, Any], *, tot
     op.db.flush()
     op.audit("correct" if supersedes else "create", entity="assessment", entity_id=a.id, session_id=s.id,
              before=snapshot(supersedes) if supersedes else None, after=snapshot(a), detail=kind)
-    op.changes.touch("assessment", s.id)
+    op.changes.mark(assessments=True, session_id=s.id)
     op.changes.created.append(("assessment", a.id))
     return a
 
@@ -229,7 +229,7 @@ def record_discharge_checklist(op: Op, session_id: int, *, effects_resolved: boo
                         total=sum(bool(items[k]) for k in ("effects_resolved", "escort_present",
                                                           "instructions_given")),
                         comment=comment, supersedes=old, reason=reason)
-    op.changes.touch("session", s.id)
+    op.changes.mark(session_details=True, session_id=s.id)
     op.changes.message = f"Discharge checklist saved ({local_hm(op.now)})"
     return a.id
 
@@ -291,6 +291,7 @@ def sign_session(op: Op, session_id: int) -> None:
     s.signed_by_id = op.actor.user_id
     op.audit("sign", entity="session", entity_id=s.id, session_id=s.id, before=before,
              after={"physician_id": s.physician_id, "signed_at": s.signed_at, "signed_by_id": s.signed_by_id})
+    op.changes.mark(record=True, session_id=s.id)
     op.changes.message = f"Record signed by {op.actor.display_name} ({local_hm(op.now)})"
 
 
@@ -309,7 +310,7 @@ def add_addendum(op: Op, session_id: int, text: str, reason: str) -> int:
     op.db.add(a)
     op.db.flush()
     op.audit("create", entity="addendum", entity_id=a.id, session_id=s.id, after=snapshot(a))
-    op.changes.touch("addendum", s.id)
+    op.changes.mark(record=True, session_id=s.id)
     op.changes.created.append(("addendum", a.id))
     op.changes.message = f"Addendum added ({local_hm(op.now)})"
     return a.id

@@ -48,7 +48,7 @@ def set_clinic_setting(op: Op, name: str, value: Any, reason: str) -> int:
     op.db.flush()
     op.audit("setting", entity="clinic_setting", entity_id=row.id, before={name: was}, after={name: value},
              detail=f"{s.title}: {reason}")
-    op.changes.touch("settings")
+    op.changes.mark(settings=True)
     shown = s.type.show(value) if value is not None else "unset"
     op.changes.message = f"{s.title} for the clinic: {shown}"
     return row.id
