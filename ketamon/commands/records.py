@@ -13,7 +13,6 @@ to standard output.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from ketamon.core.permissions import Actor
@@ -58,9 +57,10 @@ def acting_user(store, username: str | None = None) -> Actor:
     """The user a command-line print or export runs as (see the module doc)."""
     from sqlalchemy import select
 
+    from ketamon.core import settings
     from ketamon.core.models import User
 
-    username = (username or os.environ.get("KETAMON_USER") or "").strip() or None
+    username = (username or settings.get("user") or "").strip() or None
     with store.read() as db:
         if username is not None:
             u = db.scalar(select(User).where(User.username == username))

@@ -31,7 +31,6 @@ memory, as dicts or as text. `session_bundle` builds the same bundle as dicts
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -60,8 +59,10 @@ KETAMON_USER = "urn:ketamon:user"
 
 
 def mrn_system() -> str:
-    """The clinic's MRN namespace (env KETAMON_MRN_SYSTEM), a URI."""
-    return os.environ.get("KETAMON_MRN_SYSTEM", "").strip() or "urn:ketamon:mrn"
+    """The clinic's MRN namespace (settings "mrn_system", env KETAMON_MRN_SYSTEM), a URI."""
+    from ketamon.core import settings
+
+    return settings.get("mrn_system")
 
 
 #: vital-sign parameter -> (LOINC code, display, UCUM unit, unit shown, profile)

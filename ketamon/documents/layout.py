@@ -16,7 +16,6 @@ points.
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -46,11 +45,14 @@ ZEBRA = QColor("#f4f4f4")
 HR_INK = QColor("#1d3f8a")  # dark blue: reads as black on a mono printer, the line style carries it
 
 
-def default_paper() -> str:
-    """KETAMON_PAPER (A4 | Letter), else Letter where the locale measures in US units."""
-    env = os.environ.get("KETAMON_PAPER", "").strip().lower()
-    if env in ("a4", "letter"):
-        return "A4" if env == "a4" else "Letter"
+def default_paper(db_or_store=None) -> str:
+    """The clinic's paper size (settings "paper": A4 | Letter; `db_or_store` None: this
+    workstation's KETAMON_PAPER), else Letter where the locale measures in US units."""
+    from ketamon.core import settings
+
+    paper = settings.clinic_value(db_or_store, "paper")
+    if paper:
+        return paper
     return "Letter" if QLocale().measurementSystem() == QLocale.MeasurementSystem.ImperialUSSystem else "A4"
 
 

@@ -47,7 +47,7 @@ def print_preview(parent, runner, session_id: int, what: str = "summary", page_s
         render = lambda printer: render_summary(report, printer)  # noqa: E731
         title = f"Session summary — {report.patient_name}"
     printer = QPrinter(QPrinter.PrinterMode.HighResolution)
-    setup_page(printer, page_size or default_paper())
+    setup_page(printer, page_size or default_paper(runner.store))
     dialog = QPrintPreviewDialog(printer, parent)
     dialog.setWindowTitle(title)
     dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
