@@ -135,7 +135,7 @@ def run_app(args: argparse.Namespace) -> int:
 
         message = f"cannot open the database {resolve_url(args)}: {exc}"
         print(message, file=sys.stderr)
-        if not screenshot and not os.environ.get("KETAMON_BENCH_STARTUP"):
+        if not screenshot and not settings.get("bench_startup"):
             from ketamon.gui import prompts
 
             prompts.warn(None, "ketamon", message)

@@ -105,3 +105,17 @@ def test_a_change_made_elsewhere_shows_without_losing_what_is_typed(qtbot, page_
     assert page.fields["lockout_minutes"].editor.value() == 45
     assert page.fields["lockout_minutes"].source.text().startswith("Set by Clinic Admin")
     assert page.fields["clinic_name"].editor.text() == "Half typed"
+
+
+def test_the_settings_tab_shows_for_an_administrator_only(qtbot, store, actors):
+    from ketamon.gui.main_window import MainWindow
+
+    runner = OpRunner(store, actors["admin"])
+    w = MainWindow(runner, idle_lock=False)
+    qtbot.addWidget(w)
+    w.show()
+    tabs = [w.tabs.tabText(i) for i in range(w.tabs.count())]
+    assert w.tabs.isTabVisible(tabs.index("Settings"))
+    runner.set_actor(actors["physician"])
+    assert not w.tabs.isTabVisible(tabs.index("Settings"))
+    w.close()
