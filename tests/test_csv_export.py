@@ -84,12 +84,12 @@ def test_a_long_device_session_is_written_whole_in_time_order(store, clock, nurs
     the same text as the report's rows in memory."""
     from datetime import datetime
 
-    from ketamon.core import exporting
+    from ketamon.core import exporting, stored_vitals
     from ketamon.core.alerts import build_device_session
     from ketamon.core.csv_export import to_csv
     from ketamon.core.report import build_report
 
-    monkeypatch.setattr(exporting, "CHUNK_ROWS", 100)
+    monkeypatch.setattr(stored_vitals, "CHUNK_ROWS", 100)
     sid = build_device_session(store, nurse, hours=0.25, hz=1)  # 900 sets
     stored = [r.id for r in exporting.stored_vitals(store, sid)]
     middle = stored[450]

@@ -224,10 +224,10 @@ def test_a_long_device_session_is_written_in_bounded_memory(store, actors, tmp_p
     """Six times the observations, not six times the memory: the vital-sign sets
     are read in chunks (small here, so both sessions take several) and each
     resource is written as it is made."""
-    from ketamon.core import exporting
+    from ketamon.core import stored_vitals
     from ketamon.core.alerts import build_device_session
 
-    monkeypatch.setattr(exporting, "CHUNK_ROWS", 300)
+    monkeypatch.setattr(stored_vitals, "CHUNK_ROWS", 300)
 
     small = build_device_session(store, actors["nurse"], hours=0.25, hz=1)  # 900 sets
     large = build_device_session(store, actors["nurse"], hours=1.5, hz=1)  # 5 400 sets

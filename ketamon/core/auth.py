@@ -120,6 +120,16 @@ def find_user(store: Store, username: str) -> User | None:
         return db.scalar(select(User).where(User.username == normalise_username(username)))
 
 
+def active_actor(store: Store, username: str | None = None, *, role: str = "nurse") -> Actor | None:
+    """The active user named `username`, else the first active user with `role`
+    (the demo's screenshot and the benchmark act without a sign-in dialog)."""
+    with store.read() as db:
+        q = select(User).where(User.active.is_(True))
+        q = q.where(User.username == username) if username else q.where(User.role == role).order_by(User.id)
+        user = db.scalar(q.limit(1))
+        return None if user is None else Actor(user.id, user.username, user.display_name, user.role)
+
+
 def list_users(store: Store) -> list[User]:
     with store.read() as db:
         return list(db.scalars(select(User).order_by(User.role, User.username)))

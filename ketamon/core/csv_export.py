@@ -228,7 +228,7 @@ def to_csv(report: SessionReport) -> str:
 def write_session_csv(store: Store, session_id: int, out: IO[str], now: datetime | None = None) -> None:
     """Write one session's CSV to `out`, the vital-sign sets streamed from the
     database (see the module doc)."""
-    from ketamon.core.exporting import stored_vitals, vitals_replaced
+    from ketamon.core.stored_vitals import stored_vitals, vitals_replaced
 
     report = build_report(store, session_id, now=now, vitals=False)
     write_csv(report, out, stored_vitals(store, session_id), vitals_replaced(store, session_id))

@@ -575,7 +575,7 @@ def session_bundle(store: Store, session_id: int, now: datetime | None = None) -
 
 def write_session_bundle(store: Store, session_id: int, out: IO[str], now: datetime | None = None) -> None:
     """Write the FHIR R4 Bundle of one session to `out`, streamed (see the module doc)."""
-    from ketamon.core.exporting import first_in_force_vitals_at, stored_vitals, vitals_replaced
+    from ketamon.core.stored_vitals import first_in_force_vitals_at, stored_vitals, vitals_replaced
 
     now = now or store.clock.now()
     report = build_report(store, session_id, now=now, vitals=False)

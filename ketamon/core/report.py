@@ -502,7 +502,7 @@ def build_report(store: Store, session_id: int, *, printed_by: str = "", now: da
                  vitals: bool = True) -> SessionReport:
     """Everything the summary prints, read in one pass. `printed_by` is a display
     name for the footer (e.g. the acting user). `vitals=False`: without the vital-sign
-    sets (exports stream those: `ketamon.core.exporting.stored_vitals`)."""
+    sets (exports stream those: `ketamon.core.stored_vitals.stored_vitals`)."""
     now = now or store.clock.now()
     chart = load_chart(store, session_id, now, vitals=False)  # the sets: read below as plain rows
     s, p, protocol = chart.session, chart.patient, chart.protocol
@@ -516,7 +516,7 @@ def build_report(store: Store, session_id: int, *, printed_by: str = "", now: da
         addenda = list(db.scalars(select(Addendum).where(Addendum.session_id == session_id)
                                   .order_by(Addendum.at, Addendum.id)))
     # plain rows, not ORM objects nor the chart's log lines: a 12-hour 1 Hz session has 43 200 sets
-    from ketamon.core.exporting import stored_vitals
+    from ketamon.core.stored_vitals import stored_vitals
     all_vitals = list(stored_vitals(store, session_id, by_id=True)) if vitals else []
     who = lambda uid: users[uid].display_name if uid in users else None
     name = lambda uid: who(uid) or "–"

@@ -10,10 +10,9 @@ import logging
 import os
 import sys
 
-from sqlalchemy import select
 
 from ketamon.core import settings
-from ketamon.core.models import User
+from ketamon.core.auth import active_actor
 from ketamon.core.permissions import Actor
 from ketamon.core.store import Store, UnusableDatabase
 
@@ -48,15 +47,10 @@ def choose_actor(store: Store, args: argparse.Namespace) -> Actor | None:
 
         return sign_in_at_start(store, demo=bool(getattr(args, "demo", False)))
     wanted = settings.get("user") or (DEMO_USER if getattr(args, "demo", False) else None)
-    with store.read() as db:
-        if wanted:
-            user = db.scalar(select(User).where(User.username == wanted, User.active.is_(True)))
-        else:
-            user = db.scalar(select(User).where(User.role == "nurse", User.active.is_(True)).order_by(User.id))
-    if user is None:
+    actor = active_actor(store, wanted)
+    if actor is None:
         log.warning("no user to act as (KETAMON_USER=%s)", wanted or "")
-        return None
-    return Actor(user.id, user.username, user.display_name, user.role)
+    return actor
 
 
 def make_application():
