@@ -47,7 +47,9 @@ def resolve_url(args: argparse.Namespace) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=os.environ.get("KETAMON_LOG", "WARNING"),
+    from ketamon.core import settings
+
+    logging.basicConfig(level=settings.get("log"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     parser = build_parser()
     args = parser.parse_args(argv)

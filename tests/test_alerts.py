@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from ketamon.core import alerts, ops
+from ketamon.core import alert_views, alerts, ops
 from ketamon.core.chart import load_chart
 from ketamon.core.protocols import ProtocolRegistry, default_registry, parse_protocol
 from ketamon.core.store import Store
@@ -14,11 +14,11 @@ from ketamon.core.store import Store
 
 def active(store, sid) -> dict[str, tuple[str, str]]:
     """key -> (priority, rule) of the alerts the nurse sees now."""
-    return {a.key: (a.priority, a.rule) for a in alerts.session_alerts(store, sid) if a.active}
+    return {a.key: (a.priority, a.rule) for a in alert_views.session_alerts(store, sid) if a.active}
 
 
 def all_rows(store, sid):
-    return alerts.session_alerts(store, sid)
+    return alert_views.session_alerts(store, sid)
 
 
 @pytest.fixture

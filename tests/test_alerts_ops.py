@@ -7,14 +7,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from ketamon.core import alerts, ops
+from ketamon.core import alert_views, alerts, ops
 from ketamon.core.errors import NotFound, PermissionDenied, SessionLocked, ValidationError
 from ketamon.core.models import Alert, AuditEntry, Session
 from ketamon.core.permissions import SYSTEM
 
 
 def active(store, sid):
-    return {a.key: (a.priority, a.rule) for a in alerts.session_alerts(store, sid) if a.active}
+    return {a.key: (a.priority, a.rule) for a in alert_views.session_alerts(store, sid) if a.active}
 
 
 def audit_rows(store, action=None):
@@ -34,7 +34,7 @@ def doctor(actors):
 def high_bp(store, nurse, infusion_session):
     """An IV session with one high alert (BP 186/92)."""
     ops.record_vitals(store, nurse, infusion_session, systolic=186, diastolic=92)
-    (a,) = alerts.session_alerts(store, infusion_session)
+    (a,) = alert_views.session_alerts(store, infusion_session)
     return a
 
 
@@ -43,18 +43,18 @@ def high_bp(store, nurse, infusion_session):
 
 def test_acknowledging_pauses_the_tone_for_two_minutes_and_the_alert_stays_shown(store, nurse, infusion_session,
                                                                                   high_bp, clock):
-    assert alerts.alarm_status(store).tone == "high"
+    assert alert_views.alarm_status(store).tone == "high"
     changes = ops.acknowledge_alert(store, nurse, session_id=infusion_session)
     assert changes.result == 1 and changes.message == "1 alert acknowledged — audio paused 2 min"
-    (a,) = alerts.session_alerts(store, infusion_session)
+    (a,) = alert_views.session_alerts(store, infusion_session)
     assert a.active and a.acknowledged_at == clock.now() and a.acknowledged_by == "Sam Carter RN"
-    status = alerts.alarm_status(store)
+    status = alert_views.alarm_status(store)
     assert status.tone is None and status.audio == "Audio paused 2:00"
     assert status.highest.id == a.id  # still shown
     clock.advance(minutes=1, seconds=30)
-    assert alerts.alarm_status(store).audio == "Audio paused 0:30"
+    assert alert_views.alarm_status(store).audio == "Audio paused 0:30"
     clock.advance(seconds=30)
-    status = alerts.alarm_status(store)  # condition persists: the tone comes back
+    status = alert_views.alarm_status(store)  # condition persists: the tone comes back
     assert status.tone == "high" and status.audio == ""
     (row,) = [r for r in audit_rows(store, "acknowledge")]
     assert row.entity == "alert" and row.entity_id == a.id and row.username == "nurse"
@@ -64,23 +64,23 @@ def test_the_visual_indication_clears_with_the_condition_and_the_alert_stays_in_
         store, nurse, infusion_session, high_bp, clock):
     clock.advance(minutes=3)
     ops.record_vitals(store, nurse, infusion_session, systolic=130, diastolic=80)
-    status = alerts.alarm_status(store)
+    status = alert_views.alarm_status(store)
     assert status.active == [] and status.tone is None
-    (a,) = alerts.session_alerts(store, infusion_session)
+    (a,) = alert_views.session_alerts(store, infusion_session)
     assert a.cleared_at == clock.now() and a.acknowledged_at is None and a.reviewed_at is None
 
 
 def test_left_unacknowledged_a_medium_alert_escalates_and_sounds_as_high(store, nurse, infusion_session, clock):
     ops.record_vitals(store, nurse, infusion_session, systolic=165, diastolic=85)
-    assert alerts.alarm_status(store).tone == "medium"
+    assert alert_views.alarm_status(store).tone == "medium"
     clock.advance(minutes=4, seconds=59)
     ops.tick(store)
     assert active(store, infusion_session) == {"bp_high": ("medium", "range_abnormal")}
     clock.advance(seconds=1)
     ops.tick(store)
-    (a,) = alerts.session_alerts(store, infusion_session)
+    (a,) = alert_views.session_alerts(store, infusion_session)
     assert a.priority == "high" and a.escalated_at == clock.now()
-    assert alerts.alarm_status(store).tone == "high"
+    assert alert_views.alarm_status(store).tone == "high"
     (row,) = audit_rows(store, "escalate")
     assert row.username == "system" and row.detail == "not acknowledged for 5 min"
     clock.advance(minutes=10)
@@ -110,9 +110,9 @@ def test_a_worse_condition_needs_a_new_acknowledgement(store, nurse, infusion_se
     ops.acknowledge_alert(store, nurse, session_id=infusion_session)
     clock.advance(seconds=30)
     ops.record_vitals(store, nurse, infusion_session, systolic=205, diastolic=85)
-    (a,) = alerts.session_alerts(store, infusion_session)
+    (a,) = alert_views.session_alerts(store, infusion_session)
     assert a.priority == "high" and a.acknowledged_at is None and a.silenced_until is None
-    assert alerts.alarm_status(store).tone == "high"
+    assert alert_views.alarm_status(store).tone == "high"
 
 
 def test_the_clinic_can_switch_the_tone_off_and_the_screen_says_so(store, nurse, actors, high_bp):
@@ -122,10 +122,10 @@ def test_the_clinic_can_switch_the_tone_off_and_the_screen_says_so(store, nurse,
     with pytest.raises(ValidationError, match="why"):
         ops.set_alarm_sound(store, admin, False, reason=" ")
     ops.set_alarm_sound(store, admin, False, reason="quiet room; visual alarms only (policy 12)")
-    status = alerts.alarm_status(store)
+    status = alert_views.alarm_status(store)
     assert status.tone is None and status.audio == "Audio off" and status.highest is not None
     ops.set_alarm_sound(store, admin, True, reason="policy reverted")
-    assert alerts.alarm_status(store).tone == "high"
+    assert alert_views.alarm_status(store).tone == "high"
     rows = audit_rows(store, "setting")
     assert [(r.before, r.after) for r in rows] == [({"enabled": True}, {"enabled": False}),
                                                    ({"enabled": False}, {"enabled": True})]
@@ -135,7 +135,7 @@ def test_technical_alerts_are_kept_apart_and_raised_once(store, nurse, infusion_
     first = ops.report_technical_problem(store, SYSTEM, "feed", "Monitor feed lost", session_id=infusion_session)
     again = ops.report_technical_problem(store, SYSTEM, "feed", "Monitor feed lost", session_id=infusion_session)
     assert first.result == again.result
-    (a,) = alerts.session_alerts(store, infusion_session)
+    (a,) = alert_views.session_alerts(store, infusion_session)
     assert a.category == "technical" and a.priority == "medium"
     ops.technical_problem_resolved(store, SYSTEM, "feed", session_id=infusion_session)
     assert active(store, infusion_session) == {}
@@ -158,20 +158,20 @@ def dosed(store, nurse, esketamine_session, ready_for_dose, clock):
 def test_the_40_minute_set_raises_an_overdue_alert_on_time_and_entering_it_clears(store, nurse, dosed, clock):
     sid, first = dosed
     clock.set(first + timedelta(minutes=42) - timedelta(seconds=1))
-    assert ops.tick(store).kinds == set()
+    assert not ops.tick(store)
     assert active(store, sid) == {}
     clock.set(first + timedelta(minutes=42))  # due at 40, grace 2
     changes = ops.tick(store)
-    assert changes.sessions == {sid} and "alerts" in changes.kinds
-    (a,) = alerts.session_alerts(store, sid)
+    assert changes.sessions == {sid} and changes.alerts
+    (a,) = alert_views.session_alerts(store, sid)
     assert (a.key, a.priority, a.raised_at) == ("overdue:first_dose+40", "medium", clock.now())
     assert a.message.startswith("Vital signs overdue: 40 min after first device (due ")
     assert audit_rows(store, "raise")[-1].username == "system"
     clock.advance(minutes=1)
     ops.tick(store)
-    assert len(alerts.session_alerts(store, sid)) == 1  # not raised again
+    assert len(alert_views.session_alerts(store, sid)) == 1  # not raised again
     ops.record_vitals(store, nurse, sid, systolic=134, diastolic=84, heart_rate=78)
-    (a,) = alerts.session_alerts(store, sid)
+    (a,) = alert_views.session_alerts(store, sid)
     assert a.cleared_at == clock.now()
 
 
@@ -199,7 +199,7 @@ def test_infusion_overdue_every_10_minutes_rearms_after_each_set(store, nurse, i
     clock.advance(seconds=1)
     ops.tick(store)
     assert active(store, infusion_session) == {"overdue:during_infusion": ("medium", "overdue")}
-    assert len(alerts.session_alerts(store, infusion_session)) == 2
+    assert len(alert_views.session_alerts(store, infusion_session)) == 2
 
 
 def test_when_the_session_ends_its_alerts_clear(store, nurse, dosed, clock):
@@ -207,7 +207,7 @@ def test_when_the_session_ends_its_alerts_clear(store, nurse, dosed, clock):
     ops.record_vitals(store, nurse, sid, systolic=186, diastolic=92)
     ops.stop_early(store, nurse, sid, reason="patient asked to stop")
     ops.tick(store)
-    (a,) = alerts.session_alerts(store, sid)
+    (a,) = alert_views.session_alerts(store, sid)
     assert a.cleared_at is not None
     assert audit_rows(store, "clear")[-1].detail == "session ended"
     clock.advance(hours=3)
@@ -224,10 +224,10 @@ def test_the_physician_reviews_with_a_comment_and_the_queue_empties(store, nurse
     assert audit_rows(store, "refused")[-1].detail.startswith("review_alert")
     with pytest.raises(ValidationError, match="comment"):
         ops.review_alert(store, doctor, high_bp.id, "  ")
-    assert [a.id for a in alerts.review_queue(store)] == [high_bp.id]
+    assert [a.id for a in alert_views.review_queue(store)] == [high_bp.id]
     ops.review_alert(store, doctor, high_bp.id, "Repeat BP in 5 min; amlodipine taken this morning")
-    assert alerts.review_queue(store) == []
-    (a,) = alerts.review_queue(store, unreviewed_only=False)
+    assert alert_views.review_queue(store) == []
+    (a,) = alert_views.review_queue(store, unreviewed_only=False)
     assert a.reviewed_by == "Dr Priya Shah" and a.review_comment.startswith("Repeat BP")
     assert a.reviewed_at == clock.now() and a.active  # reviewing does not clear the condition
     with pytest.raises(ValidationError, match="already reviewed"):
@@ -243,29 +243,29 @@ def test_the_queue_lists_across_sessions_by_priority_and_filters(store, nurse, d
     ops.record_side_effect(store, nurse, esketamine_session, "nausea", score=8)  # low
     clock.advance(minutes=1)
     ops.record_side_effect(store, nurse, esketamine_session, "sedation", score=1)  # high
-    queue = alerts.review_queue(store)
+    queue = alert_views.review_queue(store)
     assert [(a.session_id, a.priority) for a in queue] == [
         (esketamine_session, "high"), (infusion_session, "medium"), (esketamine_session, "low")]
     assert queue[0].patient_name == "NGUYEN, Lan" and queue[0].mrn == "MRN-1"
     assert queue[0].protocol_name == "Esketamine nasal spray 56 mg"
-    assert [a.priority for a in alerts.review_queue(store, priority="medium")] == ["medium"]
-    assert {a.session_id for a in alerts.review_queue(store, session_id=esketamine_session)} == {esketamine_session}
+    assert [a.priority for a in alert_views.review_queue(store, priority="medium")] == ["medium"]
+    assert {a.session_id for a in alert_views.review_queue(store, session_id=esketamine_session)} == {esketamine_session}
     ops.record_side_effect(store, nurse, esketamine_session, "nausea", score=2)  # nausea clears
-    assert [a.priority for a in alerts.review_queue(store, open_only=True)] == ["high", "medium"]
+    assert [a.priority for a in alert_views.review_queue(store, open_only=True)] == ["high", "medium"]
     n = ops.review_alerts(store, doctor, [a.id for a in queue[1:]], "reviewed at the round").result
-    assert n == 2 and [a.priority for a in alerts.review_queue(store)] == ["high"]
+    assert n == 2 and [a.priority for a in alert_views.review_queue(store)] == ["high"]
 
 
 def test_alert_context_shows_the_readings_around_it(store, nurse, infusion_session, clock):
     for minute, sbp in ((0, 130), (10, 150), (20, 186), (30, 170), (70, 128)):
         clock.set(clock.now().replace(hour=9, minute=0) + timedelta(minutes=minute))
         ops.record_vitals(store, nurse, infusion_session, systolic=sbp, diastolic=85)
-    alert = [a for a in alerts.session_alerts(store, infusion_session) if a.rule == "range_critical"][0]
-    ctx = alerts.alert_context(store, alert.id, minutes=30)
+    alert = [a for a in alert_views.session_alerts(store, infusion_session) if a.rule == "range_critical"][0]
+    ctx = alert_views.alert_context(store, alert.id, minutes=30)
     # raised at 09:20, cleared at 10:10 (back to 128): the window runs 08:50–10:40
     assert [v.systolic for v in ctx.vitals] == [130, 150, 186, 170, 128]
     assert ctx.source.systolic == 186
-    narrow = alerts.alert_context(store, alert.id, minutes=5)  # 09:15–10:15
+    narrow = alert_views.alert_context(store, alert.id, minutes=5)  # 09:15–10:15
     assert [v.systolic for v in narrow.vitals] == [186, 170, 128]
     assert narrow.window == (alert.raised_at - timedelta(minutes=5), narrow.alert.cleared_at + timedelta(minutes=5))
 
@@ -294,21 +294,21 @@ def test_a_physician_sets_a_patients_limits_with_a_reason_and_they_apply_at_once
                                      reason="Known hypertension, usual SBP 160s")
     assert changes.message == "Systolic BP abnormal limits set to 90–170 mmHg for NGUYEN, Lan"
     assert active(store, infusion_session) == {}  # re-evaluated with the new limits
-    limits = alerts.session_limits(store, infusion_session)
+    limits = alert_views.session_limits(store, infusion_session)
     assert limits.ranges["systolic"].abnormal.high == 170
     assert limits.overridden[("systolic", "abnormal")].reason == "Known hypertension, usual SBP 160s"
     assert limits.overridden[("systolic", "abnormal")].set_by == "Dr Priya Shah"
     clock.advance(minutes=1)
     ops.record_vitals(store, nurse, infusion_session, systolic=171, diastolic=85)
-    (a,) = [x for x in alerts.session_alerts(store, infusion_session) if x.active]
+    (a,) = [x for x in alert_views.session_alerts(store, infusion_session) if x.active]
     assert a.message.endswith("above the abnormal limit 170 (patient's limit)")
     row = audit_rows(store, "set_limits")[-1]
     assert row.before == {"low": 90, "high": 160} and row.after["high"] == 170
     ops.set_patient_limits(store, doctor, patient_id, "systolic", "abnormal", low=None, high=None,
                            reason="back to protocol")
-    assert alerts.session_limits(store, infusion_session).ranges["systolic"].abnormal.high == 160
-    assert alerts.session_limits(store, infusion_session).overridden == {}
-    assert len(alerts.patient_limit_history(store, patient_id)) == 2  # append-only
+    assert alert_views.session_limits(store, infusion_session).ranges["systolic"].abnormal.high == 160
+    assert alert_views.session_limits(store, infusion_session).overridden == {}
+    assert len(alert_views.patient_limit_history(store, patient_id)) == 2  # append-only
 
 
 @pytest.mark.parametrize("tier, low, high, words", [
@@ -322,7 +322,7 @@ def test_impossible_limits_are_refused_with_a_reason(store, doctor, patient_id, 
     with pytest.raises(ValidationError) as err:
         ops.set_patient_limits(store, doctor, patient_id, "systolic", tier, low=low, high=high, reason="r")
     assert words in str(err.value)
-    assert alerts.patient_limit_history(store, patient_id) == []
+    assert alert_views.patient_limit_history(store, patient_id) == []
 
 
 # ---------------------------------------------------------------- pre-dose gate

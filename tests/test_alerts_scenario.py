@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from ketamon.core import alerts, ops
+from ketamon.core import alert_views, alerts, ops
 
 #: the test clock's start (tests/conftest.py T0), when the session is opened
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
@@ -61,7 +61,7 @@ def play(store, nurse, sid, clock, ready, until: int = 60, each_minute=None) -> 
 
 def summary(store, sid):
     return [(a.key, a.rule, a.priority, a.raised_at, a.escalated_at, a.cleared_at)
-            for a in sorted(alerts.session_alerts(store, sid), key=lambda a: a.raised_at)]
+            for a in sorted(alert_views.session_alerts(store, sid), key=lambda a: a.raised_at)]
 
 
 def test_the_scripted_session_raises_exactly_the_expected_alerts(store, nurse, esketamine_session, clock,
@@ -86,7 +86,7 @@ def test_the_tone_follows_the_script(store, nurse, esketamine_session, clock, re
     tones = {}
 
     def listen(minute: int) -> None:
-        status = alerts.alarm_status(store)
+        status = alert_views.alarm_status(store)
         tones[minute] = (status.tone, status.audio)
 
     play(store, nurse, esketamine_session, clock, lambda s: ready_for_dose(s, baseline=False), each_minute=listen)
@@ -108,7 +108,7 @@ def test_after_the_session_every_alert_waits_for_the_physician(store, nurse, act
                                                                ready_for_dose):
     sid = esketamine_session
     play(store, nurse, sid, clock, lambda s: ready_for_dose(s, baseline=False))
-    queue = alerts.review_queue(store)
+    queue = alert_views.review_queue(store)
     # most urgent first, newest first within a priority
     assert [(a.key, a.priority) for a in queue] == [
         ("overdue:first_dose+40", "high"), ("sedation", "high"), ("bp_high", "high"), ("news2", "low")]

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from ketamon.core import alerts, ops
+from ketamon.core import alert_views, alerts, ops
 from ketamon.core.permissions import Actor
 
 from test_alerts_scenario import T0, at, play, summary
@@ -59,9 +59,9 @@ def test_the_scripted_session_on_both_databases(any_store, people, session_id, c
         ("news2", "news2_single_three", "low", at(30), at(55)),
         ("overdue:first_dose+40", "overdue", "high", at(47), at(55)),
     ]
-    queue = alerts.review_queue(any_store)
+    queue = alert_views.review_queue(any_store)
     ops.review_alerts(any_store, people["doctor"], [a.id for a in queue], "Reviewed with the nurse at 10:00")
-    assert alerts.review_queue(any_store) == []
+    assert alert_views.review_queue(any_store) == []
 
 
 def test_a_correction_and_a_late_entry_on_both_databases(any_store, people, session_id, clock):
@@ -73,7 +73,7 @@ def test_a_correction_and_a_late_entry_on_both_databases(any_store, people, sess
     ops.record_vitals(any_store, nurse, session_id, systolic=125, diastolic=80)
     ops.record_vitals(any_store, nurse, session_id, systolic=171, diastolic=80,
                       measured_at=clock.now() - timedelta(minutes=6))
-    rows = sorted(alerts.session_alerts(any_store, session_id), key=lambda a: a.id)
+    rows = sorted(alert_views.session_alerts(any_store, session_id), key=lambda a: a.id)
     # the typo raised BP > 200 and (before dosing) the esketamine pre-dose gate; the correction cleared both
     assert [(a.rule, a.active) for a in rows] == [("bp_single", False), ("predose_gate", False),
                                                    ("range_abnormal", False)]

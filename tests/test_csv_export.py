@@ -76,3 +76,40 @@ def test_text_a_spreadsheet_would_run_as_a_formula_is_defused(store, clock, nurs
     ops.add_note(store, nurse, esketamine_session, "=HYPERLINK(\"http://x\")")
     (note,) = [r for r in read(session_csv(store, esketamine_session)) if r["record"] == "note"]
     assert note["description"] == "'=HYPERLINK(\"http://x\")"
+
+
+def test_a_long_device_session_is_written_whole_in_time_order(store, clock, nurse, monkeypatch, tmp_path):
+    """The sets are read in chunks (small here) and merged with the other entries:
+    every stored set once, a correction beside its original, time order kept, and
+    the same text as the report's rows in memory."""
+    from datetime import datetime
+
+    from ketamon.core import exporting, stored_vitals
+    from ketamon.core.scenario import device_session
+    from ketamon.core.csv_export import to_csv
+    from ketamon.core.report import build_report
+
+    monkeypatch.setattr(stored_vitals, "CHUNK_ROWS", 100)
+    sid = device_session(store, nurse, hours=0.25, hz=1)  # 900 sets
+    stored = [r.id for r in exporting.stored_vitals(store, sid)]
+    middle = stored[450]
+    start = clock.now() - timedelta(seconds=900)
+    ops.record_vitals(store, nurse, sid, measured_at=start + timedelta(seconds=450), heart_rate=71,
+                      source="manual", supersedes_id=middle, correction_reason="artefact")
+    ops.add_note(store, nurse, sid, "monitor repositioned")
+    ops.record_vitals(store, nurse, sid, systolic=118, diastolic=76, heart_rate=68)
+    out = tmp_path / "vitals.csv"
+    exporting.write_export(store, sid, "csv", out)
+    text = out.read_bytes().decode("utf-8")  # RFC 4180 line ends, as written
+    rows = read(text)
+    vit = [r for r in rows if r["record"] == "vital_signs"]
+    assert sorted(int(r["entry_id"]) for r in vit) == sorted(r.id for r in exporting.stored_vitals(store, sid))
+    assert len(vit) == 902
+    times = [datetime.fromisoformat(r["measured_at"]) for r in rows]
+    assert times == sorted(times)
+    (old,) = [r for r in vit if r["entry_id"] == str(middle)]
+    (new,) = [r for r in vit if r["supersedes_id"] == str(middle)]
+    assert (old["status"], new["status"], new["correction_reason"]) == ("superseded", "correction", "artefact")
+    assert rows.index(old) + 1 == rows.index(new), "measured at the same second: the original first"
+    assert [r["description"] for r in rows if r["record"] == "note"] == ["monitor repositioned"]
+    assert text == to_csv(build_report(store, sid))

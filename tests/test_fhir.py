@@ -187,3 +187,56 @@ def test_exporting_twice_gives_the_same_ids(store, charted):
     a = [e["fullUrl"] for e in session_bundle(store, charted[0])["entry"]]
     b = [e["fullUrl"] for e in session_bundle(store, charted[0])["entry"]]
     assert a == b
+
+
+def test_the_written_file_is_the_same_bundle_compact_and_valid(store, charted, tmp_path):
+    """What `export --fhir` writes (streamed, entry by entry) is the bundle the
+    tests above check, as compact JSON, and validates as FHIR R4."""
+    from ketamon.core.exporting import write_export
+
+    out = tmp_path / "bundle.json"
+    write_export(store, charted[0], "fhir", out)
+    text = out.read_text(encoding="utf-8")
+    assert text.count("\n") == 1 and text.endswith("}\n") and ": " not in text.split('"entry"')[0]
+    written = json.loads(text)
+    Bundle.model_validate(written)
+    assert written == session_bundle(store, charted[0])
+
+
+def _peak_while_writing(store, sid, path) -> int:
+    import gc
+    import tracemalloc
+
+    from ketamon.core.chart import forget_chart_cache
+    from ketamon.core.exporting import write_export
+
+    forget_chart_cache()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        write_export(store, sid, "fhir", path)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_long_device_session_is_written_in_bounded_memory(store, actors, tmp_path, monkeypatch):
+    """Six times the observations, not six times the memory: the vital-sign sets
+    are read in chunks (small here, so both sessions take several) and each
+    resource is written as it is made."""
+    from ketamon.core import stored_vitals
+    from ketamon.core.scenario import device_session
+
+    monkeypatch.setattr(stored_vitals, "CHUNK_ROWS", 100)
+
+    small = device_session(store, actors["nurse"], hours=0.1, hz=1)  # 360 sets
+    large = device_session(store, actors["nurse"], hours=0.6, hz=1)  # 2 160 sets
+    peak_small = _peak_while_writing(store, small, tmp_path / "small.json")
+    peak_large = _peak_while_writing(store, large, tmp_path / "large.json")
+    size_small, size_large = (tmp_path / "small.json").stat().st_size, (tmp_path / "large.json").stat().st_size
+    assert size_large > 5 * size_small
+    assert peak_large < 1.5 * peak_small, (peak_small, peak_large)
+    assert peak_large < size_large / 4
+    bundle = json.loads((tmp_path / "large.json").read_text())
+    # heart rate, SpO2, respiratory rate and the panel for every set
+    assert sum(1 for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation") >= 4 * 2160

@@ -62,6 +62,7 @@ EXPECTED: dict[str, Permission | None] = {
     "set_patient_limits": P.SET_LIMITS,
     "set_patient_limit_changes": P.SET_LIMITS,
     "set_alarm_sound": P.MANAGE_PROTOCOLS,
+    "set_clinic_setting": P.MANAGE_SETTINGS,
     "evaluate_sessions": None,
     "report_technical_problem": None,
     "technical_problem_resolved": None,
@@ -144,7 +145,8 @@ def test_the_role_table_says_what_the_issue_says():
     assert not {P.REVIEW, P.SET_LIMITS, P.SIGN, P.DECIDE, P.MANAGE_USERS, P.MANAGE_PROTOCOLS} & can["nurse"]
     assert can["nurse"] | {P.REVIEW, P.SET_LIMITS, P.SIGN, P.DECIDE} == can["physician"]
     assert can["staff"] == {P.VIEW, P.PRINT, P.EXPORT}
-    assert {P.MANAGE_USERS, P.MANAGE_PROTOCOLS} <= can["admin"]
+    assert {P.MANAGE_USERS, P.MANAGE_PROTOCOLS, P.MANAGE_SETTINGS} <= can["admin"]
+    assert all(P.MANAGE_SETTINGS not in can[r] for r in ROLES if r != "admin")
     assert not {P.CHART, P.REGISTER, P.ACKNOWLEDGE, P.REVIEW, P.SIGN, P.SET_LIMITS, P.DECIDE,
                 P.ADDENDUM} & can["admin"]
 
@@ -263,6 +265,8 @@ RECIPES = {
     "set_patient_limit_changes": (lambda s, a, w: ops.set_patient_limit_changes(
         s, a, w["patient"], [("systolic", "abnormal", None, 170)], reason="known hypertension"), True),
     "set_alarm_sound": (lambda s, a, w: ops.set_alarm_sound(s, a, False, "silent test of the alarm"), True),
+    "set_clinic_setting": (lambda s, a, w: ops.set_clinic_setting(s, a, "clinic_name", "Harbour Clinic",
+                                                                  "new name on the door"), True),
     "evaluate_sessions": (lambda s, a, w: ops.evaluate_sessions(s, a, [w["open"]]), True),
     "report_technical_problem": (lambda s, a, w: ops.report_technical_problem(
         s, a, "monitor-feed", "Monitor feed lost"), True),

@@ -113,3 +113,29 @@ def test_report_runs_headless_as_its_own_process(sqlite_url, charted, tmp_path):
                             timeout=120, cwd=root)
     assert result.returncode == 0, result.stderr
     assert "(Letter)" in result.stdout and "NGUYEN, Lan" in pdf_text(out)
+
+
+@pytest.mark.parametrize("command", [["report", "--pdf", "s.pdf"], ["report", "--pdf", "f.pdf", "--form"],
+                                     ["export", "--csv", "v.csv"], ["export", "--fhir", "b.json"]])
+def test_the_command_line_never_loads_the_gui(sqlite_url, charted, tmp_path, command):
+    """Printing and exporting from the command line load neither the GUI package
+    nor QtWidgets (a server or a script has no widgets to offer)."""
+    verb, *rest = command
+    args = ["--db", sqlite_url, verb, str(charted)] + [str(tmp_path / a) if "." in a else a for a in rest]
+    code = (
+        "import sys\n"
+        "from ketamon.cli import main\n"
+        f"rc = main({args!r})\n"
+        "gui = sorted(m for m in sys.modules if m == 'ketamon.gui' or m.startswith('ketamon.gui.')"
+        " or m.startswith('PySide6.QtWidgets') or m.startswith('PySide6.QtPrintSupport') or m == 'pyqtgraph')\n"
+        "print('LOADED', gui)\n"
+        "sys.exit(rc or (1 if gui else 0))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env["QT_QPA_PLATFORM"] = "offscreen"
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
+                            cwd=root)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "LOADED []" in result.stdout
+    assert (tmp_path / rest[1]).stat().st_size > 0

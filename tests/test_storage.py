@@ -104,3 +104,90 @@ def test_a_screen_can_read_while_another_workstation_writes(store, nurse, esketa
     finally:
         other.execute("ROLLBACK")
         other.close()
+
+
+# --- files ketamon must not open: one sentence, non-zero exit, the file untouched -----------------
+
+def _verify_in_a_subprocess(db, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "KETAMON_DATA_DIR": str(tmp_path / "data")}
+    return subprocess.run([sys.executable, "-m", "ketamon", "audit", "verify", "--db", str(db)], env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def _files_beside(db):
+    return sorted(p.name for p in db.parent.iterdir() if p.name.startswith(db.name))
+
+
+def _assert_refused(db, tmp_path, reason: str) -> None:
+    before = db.read_bytes()
+    out = _verify_in_a_subprocess(db, tmp_path)
+    assert out.returncode == 2
+    assert out.stdout == ""
+    assert out.stderr.strip() == f"cannot open the database {db}: {reason}"
+    assert db.read_bytes() == before
+    assert _files_beside(db) == [db.name]  # no -wal / -shm left behind either
+
+
+def test_an_empty_file_is_not_turned_into_a_new_clinic_database(tmp_path):
+    db = tmp_path / "clinic.sqlite3"
+    db.touch()
+    _assert_refused(db, tmp_path, "it is an empty file, not a ketamon database (remove it to start a new clinic "
+                                  "database there)")
+
+
+def test_a_damaged_file_is_refused(tmp_path):
+    db = tmp_path / "clinic.sqlite3"
+    db.write_bytes(b"this is a spreadsheet, not a database\n" * 200)
+    _assert_refused(db, tmp_path, "it is not a ketamon database, or it is damaged (file is not a database)")
+
+
+def test_a_database_from_a_newer_ketamon_is_refused(sqlite_template, tmp_path):
+    import shutil
+    import sqlite3
+    from contextlib import closing
+
+    db = tmp_path / "clinic.sqlite3"
+    shutil.copy(sqlite_template, db)
+    with closing(sqlite3.connect(db)) as other, other:
+        other.execute("UPDATE alembic_version SET version_num = 'aaaabbbbcccc'")
+    _assert_refused(db, tmp_path, "it was made by a newer version of ketamon (schema aaaabbbbcccc): update "
+                                  "ketamon to open it")
+
+
+def test_a_read_only_file_is_refused(sqlite_template, tmp_path):
+    """chmod does not stop root, so as root the file is made immutable instead."""
+    import os
+    import shutil
+    import subprocess
+
+    db = tmp_path / "clinic.sqlite3"
+    shutil.copy(sqlite_template, db)
+    db.chmod(0o444)
+    immutable = False
+    if os.geteuid() == 0:
+        immutable = subprocess.run(["chattr", "+i", str(db)], capture_output=True).returncode == 0
+        if not immutable:
+            pytest.skip("running as root where chattr is unavailable: no file can be read-only")
+    try:
+        _assert_refused(db, tmp_path, "the file is read-only, and ketamon must be able to write to its database "
+                                      "(copy it somewhere writable or fix its permissions)")
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(db)], check=True)
+        db.chmod(0o644)
+
+
+
+def test_someone_elses_database_is_not_given_ketamon_tables(tmp_path):
+    import sqlite3
+    from contextlib import closing
+
+    db = tmp_path / "clinic.sqlite3"
+    with closing(sqlite3.connect(db)) as other, other:
+        other.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)")
+    _assert_refused(db, tmp_path, "it is not a ketamon database (it holds other tables and no ketamon schema "
+                                  "version)")

@@ -4,7 +4,9 @@
 
 Exit status 0 and "audit trail intact: N rows" when the hash chain and its head
 agree; exit status 1 and the first bad row otherwise (2 when the database cannot
-be opened). Reads only: verifying changes nothing.
+be opened: an empty, damaged, read-only or newer database, named in one sentence).
+Reads only: verifying changes nothing. The trail is streamed in id order, so a
+clinic's millions of rows are checked in a few megabytes of memory.
 """
 from __future__ import annotations
 

@@ -13,7 +13,6 @@ to standard output.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from ketamon.core.permissions import Actor
@@ -58,9 +57,10 @@ def acting_user(store, username: str | None = None) -> Actor:
     """The user a command-line print or export runs as (see the module doc)."""
     from sqlalchemy import select
 
+    from ketamon.core import settings
     from ketamon.core.models import User
 
-    username = (username or os.environ.get("KETAMON_USER") or "").strip() or None
+    username = (username or settings.get("user") or "").strip() or None
     with store.read() as db:
         if username is not None:
             u = db.scalar(select(User).where(User.username == username))
@@ -105,14 +105,14 @@ def _run(args, body) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     def body(store, actor) -> int:
-        from ketamon.gui import printing
+        from ketamon.documents import pdf
 
         paper = "Letter" if args.letter else "A4"
         if args.form:
-            pages = printing.write_form_pdf(store, actor, args.session, args.pdf, paper)
+            pages = pdf.write_form_pdf(store, actor, args.session, args.pdf, paper)
             what = "Esketamine monitoring form"
         else:
-            pages = printing.write_summary_pdf(store, actor, args.session, args.pdf, paper)
+            pages = pdf.write_summary_pdf(store, actor, args.session, args.pdf, paper)
             what = "Session summary"
         print(f"{what} of session {args.session}: {pages} page{'s' * (pages != 1)} ({paper}) → {args.pdf}")
         return 0
@@ -120,14 +120,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     return _run(args, body)
 
 
-def _write(path: str, text: str) -> None:
-    """Write atomically, or to stdout for '-'."""
-    from ketamon.core.exporting import write_atomic
+def _write(store, session_id: int, fmt: str, path: str) -> None:
+    """Write the export as it is made: atomically to a file, or to stdout for '-'."""
+    from ketamon.core.exporting import export_to, write_export
 
     if path == "-":
-        sys.stdout.write(text)
+        export_to(store, session_id, fmt, sys.stdout)
     else:
-        write_atomic(path, text)
+        write_export(store, session_id, fmt, path)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -143,10 +143,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                 return 1
         # audited (and role-checked) first: a refusal writes nothing
         ops.record_export(store, actor, args.session, fmt, destination=path if path != "-" else "standard output")
-        from ketamon.core.exporting import export_text
-
-        text = export_text(store, args.session, fmt)
-        _write(path, text)
+        _write(store, args.session, fmt, path)
         if path != "-":
             print(f"Session {args.session} exported as {ops.exports.EXPORTS[fmt]} → {path}")
         return 0

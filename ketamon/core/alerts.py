@@ -24,24 +24,23 @@ How it works (and what must not change):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Iterable
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session as DbSession
-from sqlalchemy.orm import aliased
 
 from ketamon.core import dosing, news2, schedule
 from ketamon.core.audit import snapshot
 from ketamon.core.errors import ValidationError
+from ketamon.core.in_force import current, current_rows, in_force_clause
+from ketamon.core.lifecycle import ENDED
 from ketamon.core.models import (
     Alert,
     Assessment,
-    ClinicSetting,
     DoseEvent,
     LimitOverride,
-    Patient,
     Session,
     SideEffect,
     User,
@@ -49,13 +48,12 @@ from ketamon.core.models import (
 )
 from ketamon.core.protocols import Protocol, _fmt
 from ketamon.core.rules import (
-    PRIORITY_LABEL,
-    PRIORITY_MARK,
     PRIORITY_RANK,
     AlertRules,
     EffectiveLimits,
     LimitChange,
     effective_limits,
+    news2_carry_minutes,
     priority_up,
     rules_for,
 )
@@ -64,10 +62,6 @@ if TYPE_CHECKING:
     from ketamon.core.ops.base import Op
     from ketamon.core.store import Store
 
-#: sessions whose alerts the timer keeps up to date
-LIVE_STATES = ("planned", "pre_dose", "dosing", "monitoring", "recovery")
-#: states after which a session's alerts are cleared ("session ended")
-ENDED_STATES = ("discharged", "cancelled", "stopped")
 
 # Within one condition key, a finding replaces the active alert's message and
 # priority only when it ranks higher: (priority, severity below).
@@ -125,14 +119,8 @@ def alert_rank(a: Alert) -> tuple[int, int]:
 # ---------------------------------------------------------------- reading the record
 
 
-def in_force(model=VitalSigns):
-    """WHERE clause: entries not retracted and not superseded by a later entry."""
-    newer = aliased(model)
-    return and_(model.retracted.is_(False), ~exists().where(newer.supersedes_id == model.id))
-
-
 def _vitals(db: DbSession, session_id: int, *where, newest_first: bool = True, limit: int | None = 1):
-    q = select(VitalSigns).where(VitalSigns.session_id == session_id, in_force(), *where)
+    q = select(VitalSigns).where(VitalSigns.session_id == session_id, in_force_clause(VitalSigns), *where)
     order = (VitalSigns.measured_at.desc(), VitalSigns.id.desc()) if newest_first else (VitalSigns.measured_at,)
     q = q.order_by(*order)
     if limit:
@@ -145,10 +133,70 @@ def _newest(db: DbSession, session_id: int, *where) -> VitalSigns | None:
     return rows[0] if rows else None
 
 
-def _current(db: DbSession, model, session_id: int, order) -> list:
-    rows = list(db.scalars(select(model).where(model.session_id == session_id).order_by(order, model.id)))
-    superseded = {r.supersedes_id for r in rows if r.supersedes_id is not None}
-    return [r for r in rows if r.id not in superseded and not r.retracted]
+def newest_bp_times(db: DbSession, session_ids: list[int]) -> dict[int, datetime]:
+    """When each session's newest BP set in force was measured (sessions without one
+    are left out). One statement: a correlated "newest row" per session, answered
+    from the (session_id, measured_at) index of the BP sets."""
+    if not session_ids:
+        return {}
+    v = VitalSigns
+    newest = (select(v.measured_at).where(v.session_id == Session.id, v.systolic.is_not(None), in_force_clause(v))
+              .order_by(v.measured_at.desc(), v.id.desc()).limit(1).correlate(Session).scalar_subquery())
+    rows = db.execute(select(Session.id, newest).where(Session.id.in_(session_ids)))
+    return {sid: at for sid, at in rows if at is not None}
+
+
+def doses_in_force(db: DbSession, session_ids: list[int]) -> dict[int, list[DoseEvent]]:
+    """Each session's dose events in force, by time (one statement for all)."""
+    by_session: dict[int, list[DoseEvent]] = {sid: [] for sid in session_ids}
+    if session_ids:
+        q = (select(DoseEvent).where(DoseEvent.session_id.in_(session_ids))
+             .order_by(DoseEvent.session_id, DoseEvent.at, DoseEvent.id))
+        for d in db.scalars(q):
+            by_session[d.session_id].append(d)
+    return {sid: current(rows) for sid, rows in by_session.items()}
+
+
+def sessions_to_evaluate(db: DbSession, store: "Store", session_ids: list[int], now: datetime) -> list[int]:
+    """Of these sessions, those whose alerts time alone may have changed since
+    their last evaluation: an overdue set (or one no longer overdue), an alert
+    not acknowledged for the escalation time, an ended session with alerts still
+    active. Every other finding depends only on entries, and every entry is
+    evaluated in its own transaction. A fixed number of statements (the timer
+    runs this every few seconds over all live sessions)."""
+    if not session_ids:
+        return []
+    sessions = db.execute(select(Session.id, Session.protocol_id, Session.protocol_version, Session.state)
+                          .where(Session.id.in_(session_ids))).all()
+    active: dict[int, list[Alert]] = {sid: [] for sid, *_ in sessions}
+    for alert in db.scalars(select(Alert).where(Alert.session_id.in_(list(active)), Alert.cleared_at.is_(None))):
+        active[alert.session_id].append(alert)
+    live = [sid for sid, _p, _v, state in sessions if state not in ENDED]
+    doses = doses_in_force(db, live)
+    last_bp = newest_bp_times(db, live)
+    out = []
+    for sid, protocol_id, version, state in sessions:
+        alerts_now = active[sid]
+        if state in ENDED:
+            if alerts_now:
+                out.append(sid)
+            continue
+        protocol = store.protocols.get(protocol_id, version)
+        rules = rules_for(protocol)
+        overdue_rule = rules.on("overdue")
+        due: set[str] = set()
+        if overdue_rule is not None:
+            due = {f"overdue:{item.key}" for item in schedule.due_items(protocol, state, doses[sid], last_bp.get(sid),
+                                                                       now) if item.is_overdue(now)}
+        shown = {a.condition_key: a for a in alerts_now if a.condition_key.startswith("overdue:")}
+        if due != set(shown) or (overdue_rule is not None and any(
+                PRIORITY_RANK[overdue_rule.priority] > PRIORITY_RANK[a.priority] for a in shown.values())):
+            out.append(sid)
+            continue
+        if any(a.acknowledged_at is None and a.priority in rules.escalate_priorities
+               and now - (a.escalated_at or a.raised_at) >= rules.escalate_after for a in alerts_now):
+            out.append(sid)
+    return out
 
 
 def limit_changes(db: DbSession, patient_id: int) -> list[LimitChange]:
@@ -158,7 +206,7 @@ def limit_changes(db: DbSession, patient_id: int) -> list[LimitChange]:
 
 
 def _predose_decision(db: DbSession, session_id: int) -> Assessment | None:
-    rows = [a for a in _current(db, Assessment, session_id, Assessment.at) if a.kind == "predose_decision"]
+    rows = [a for a in current_rows(db, Assessment, session_id, Assessment.at) if a.kind == "predose_decision"]
     return rows[-1] if rows else None
 
 
@@ -196,12 +244,12 @@ class Context:
 
 
 def load_context(db: DbSession, session: Session, protocol: Protocol, now: datetime) -> Context:
-    doses = _current(db, DoseEvent, session.id, DoseEvent.at)
+    doses = current_rows(db, DoseEvent, session.id, DoseEvent.at)
     active = {a.condition_key: a for a in db.scalars(
         select(Alert).where(Alert.session_id == session.id, Alert.cleared_at.is_(None)))}
     return Context(db, session, protocol, rules_for(protocol),
                    effective_limits(protocol, limit_changes(db, session.patient_id)), now, doses,
-                   _newest(db, session.id), _current(db, SideEffect, session.id, SideEffect.observed_at),
+                   _newest(db, session.id), current_rows(db, SideEffect, session.id, SideEffect.observed_at),
                    active, dosing.first_dose_at(doses))
 
 
@@ -322,7 +370,7 @@ def vitals_rules(ctx: Context) -> dict[str, Condition | None]:
         if isinstance(first_try, news2.Incomplete) and first_try.missing == ("temperature",):
             t = _newest(ctx.db, ctx.session.id, VitalSigns.temperature.is_not(None),
                         VitalSigns.measured_at <= v.measured_at,
-                        VitalSigns.measured_at >= v.measured_at - timedelta(minutes=rule["temperature_carry_minutes"]))
+                        VitalSigns.measured_at >= v.measured_at - timedelta(minutes=news2_carry_minutes(ctx.protocol)))
             earlier = t.temperature if t else None
         score = news2.score_vitals(v, earlier)
         if isinstance(score, news2.News2):
@@ -433,7 +481,7 @@ def overdue_rules(ctx: Context) -> dict[str, Condition | None]:
 
 def findings(ctx: Context) -> dict[str, Condition | None]:
     """Every rule's findings for the session now."""
-    if ctx.session.state in ENDED_STATES:
+    if ctx.session.state in ENDED:
         return {k: None for k in ctx.active}  # session ended: nothing is monitored any more
     out: dict[str, Condition | None] = {}
     for rule in (vitals_rules, side_effect_rules, predose_rules, overdue_rules):
@@ -478,13 +526,13 @@ def plan(ctx: Context, late_vitals: Iterable[int] = ()) -> list[Action]:
     actions: list[Action] = []
     found = findings(ctx)
     records: list[Action] = []
-    if ctx.session.state not in ENDED_STATES:
+    if ctx.session.state not in ENDED:
         records = _late_findings(ctx, late_vitals, found)
     for key, cond in found.items():
         alert = ctx.active.get(key)
         if cond is None:
             if alert is not None:
-                ended = ctx.session.state in ENDED_STATES
+                ended = ctx.session.state in ENDED
                 actions.append(Action("clear", key, alert=alert,
                                       detail="session ended" if ended else "condition cleared"))
         elif alert is None:
@@ -565,7 +613,7 @@ def apply(op: "Op", session: Session, actions: list[Action]) -> None:
             op.audit("escalate", entity="alert", entity_id=alert.id, session_id=session.id, before=before,
                      after=snapshot(alert), detail=a.detail)
     if actions:
-        op.changes.touch("alerts", session.id)
+        op.changes.mark(alerts=True, session_id=session.id)
 
 
 def evaluate(op: "Op", session: "Session") -> None:
@@ -583,7 +631,7 @@ def check_dose_allowed(op: "Op", session: "Session") -> None:
     rule = rules_for(op.protocol(session)).on("predose_gate")
     if rule is None:
         return
-    if dosing.first_dose_at(_current(op.db, DoseEvent, session.id, DoseEvent.at)) is not None:
+    if dosing.first_dose_at(current_rows(op.db, DoseEvent, session.id, DoseEvent.at)) is not None:
         return
     base = _newest(op.db, session.id, VitalSigns.systolic.is_not(None))
     if base is None:
@@ -605,262 +653,3 @@ def check_dose_allowed(op: "Op", session: "Session") -> None:
             f"{who.display_name if who else 'The physician'} decided not to dose at {_local(decision.at)}: "
             f"{decision.comment}. A new decision is needed before dosing.", "predose_decision", None)
 
-
-# ---------------------------------------------------------------- what the screens read
-
-
-@dataclass(frozen=True)
-class AlertView:
-    """An alert as a screen shows it (plain values, no database session needed)."""
-
-    id: int
-    session_id: int | None
-    category: str
-    key: str
-    rule: str | None
-    priority: str
-    message: str
-    raised_at: datetime
-    cleared_at: datetime | None
-    acknowledged_at: datetime | None
-    acknowledged_by: str | None
-    silenced_until: datetime | None
-    escalated_at: datetime | None
-    reviewed_at: datetime | None
-    reviewed_by: str | None
-    review_comment: str | None
-    patient_name: str = ""
-    mrn: str = ""
-    protocol_name: str = ""
-    session_state: str = ""
-
-    @property
-    def active(self) -> bool:
-        return self.cleared_at is None
-
-    @property
-    def mark(self) -> str:
-        return PRIORITY_MARK[self.priority]
-
-    @property
-    def priority_label(self) -> str:
-        return PRIORITY_LABEL[self.priority]
-
-    def silenced(self, now: datetime) -> bool:
-        return self.silenced_until is not None and now < self.silenced_until
-
-    def sounds(self, now: datetime) -> bool:
-        return self.active and self.priority in ("high", "medium") and not self.silenced(now)
-
-    def state_text(self, now: datetime) -> str:
-        if not self.active:
-            return "cleared"
-        if self.silenced(now):
-            return "acknowledged, audio paused"
-        if self.acknowledged_at is not None:
-            return "acknowledged"
-        return "ACTIVE"
-
-
-def _view(a: Alert, users: dict[int, str], s: Session | None = None, patient: Patient | None = None,
-          protocol_name: str = "") -> AlertView:
-    return AlertView(a.id, a.session_id, a.category, a.condition_key, a.rule, a.priority, a.message, a.raised_at,
-                     a.cleared_at, a.acknowledged_at, users.get(a.acknowledged_by_id), a.silenced_until,
-                     a.escalated_at, a.reviewed_at, users.get(a.reviewed_by_id), a.review_comment,
-                     patient.display_name if patient else "", patient.mrn if patient else "", protocol_name,
-                     s.state if s else "")
-
-
-def _user_names(db: DbSession) -> dict[int, str]:
-    return dict(db.execute(select(User.id, User.display_name)).all())
-
-
-def order_key(a: AlertView):
-    """Active first, then by priority (high first), then newest first."""
-    return (not a.active, -PRIORITY_RANK[a.priority], -a.raised_at.timestamp())
-
-
-def session_alerts(store: "Store", session_id: int) -> list[AlertView]:
-    """Every alert of a session, active ones first by priority."""
-    with store.read() as db:
-        users = _user_names(db)
-        rows = [_view(a, users) for a in db.scalars(select(Alert).where(Alert.session_id == session_id))]
-    return sorted(rows, key=order_key)
-
-
-def review_queue(store: "Store", *, unreviewed_only: bool = True, open_only: bool = False,
-                 priority: str | None = None, session_id: int | None = None, since: datetime | None = None,
-                 limit: int = 500) -> list[AlertView]:
-    """The physician's queue across all sessions, most urgent first: open
-    (still active) before cleared, high before low, newest first."""
-    q = (select(Alert, Session, Patient).outerjoin(Session, Session.id == Alert.session_id)
-         .outerjoin(Patient, Patient.id == Session.patient_id))
-    if unreviewed_only:
-        q = q.where(Alert.reviewed_at.is_(None))
-    if open_only:
-        q = q.where(Alert.cleared_at.is_(None))
-    if priority:
-        q = q.where(Alert.priority == priority)
-    if session_id is not None:
-        q = q.where(Alert.session_id == session_id)
-    if since is not None:
-        q = q.where(Alert.raised_at >= since)
-    q = q.order_by(Alert.raised_at.desc()).limit(limit)
-    with store.read() as db:
-        users = _user_names(db)
-        rows = []
-        for a, s, p in db.execute(q):
-            name = store.protocols.get(s.protocol_id, s.protocol_version).name if s else ""
-            rows.append(_view(a, users, s, p, name))
-    return sorted(rows, key=order_key)
-
-
-@dataclass(frozen=True)
-class AlertContext:
-    """An alert with what was happening around it, for the physician's review."""
-
-    alert: AlertView
-    vitals: list[VitalSigns]  # in force, around the alert, by measured time
-    side_effects: list[SideEffect]
-    doses: list[DoseEvent]
-    source: VitalSigns | SideEffect | None
-    window: tuple[datetime, datetime]
-
-
-def alert_context(store: "Store", alert_id: int, minutes: float = 30) -> AlertContext:
-    with store.read() as db:
-        a = db.get(Alert, alert_id)
-        if a is None:
-            raise KeyError(alert_id)
-        s = db.get(Session, a.session_id) if a.session_id else None
-        p = db.get(Patient, s.patient_id) if s else None
-        name = store.protocols.get(s.protocol_id, s.protocol_version).name if s else ""
-        view = _view(a, _user_names(db), s, p, name)
-        start = a.raised_at - timedelta(minutes=minutes)
-        end = (a.cleared_at or a.raised_at) + timedelta(minutes=minutes)
-        vitals, ses, doses, source = [], [], [], None
-        if s is not None:
-            vitals = _vitals(db, s.id, VitalSigns.measured_at >= start, VitalSigns.measured_at <= end,
-                             newest_first=False, limit=None)
-            ses = [e for e in _current(db, SideEffect, s.id, SideEffect.observed_at) if start <= e.observed_at <= end]
-            doses = _current(db, DoseEvent, s.id, DoseEvent.at)
-        if a.source_kind == "vital_signs" and a.source_id:
-            source = db.get(VitalSigns, a.source_id)
-        elif a.source_kind == "side_effect" and a.source_id:
-            source = db.get(SideEffect, a.source_id)
-    return AlertContext(view, vitals, ses, doses, source, (start, end))
-
-
-def session_limits(store: "Store", session_id: int) -> EffectiveLimits:
-    """The limits in force for a session (protocol ranges + the patient's overrides),
-    e.g. for the plot's limit bands."""
-    with store.read() as db:
-        s = db.get(Session, session_id)
-        protocol = store.protocols.get(s.protocol_id, s.protocol_version)
-        return effective_limits(protocol, limit_changes(db, s.patient_id))
-
-
-def patient_limit_history(store: "Store", patient_id: int) -> list[LimitChange]:
-    with store.read() as db:
-        return limit_changes(db, patient_id)
-
-
-def next_due_for_sessions(store: "Store", session_ids: Iterable[int], now: datetime | None = None
-                          ) -> dict[int, schedule.DueItem | None]:
-    """The next set due for each session, without loading charts (the sessions list
-    asks for every row): the dose events and the newest BP set are enough."""
-    now = now or store.clock.now()
-    out: dict[int, schedule.DueItem | None] = {}
-    with store.read() as db:
-        for sid in session_ids:
-            s = db.get(Session, sid)
-            if s is None:
-                continue
-            protocol = store.protocols.get(s.protocol_id, s.protocol_version)
-            last = _newest(db, sid, VitalSigns.systolic.is_not(None))
-            items = schedule.due_items(protocol, s.state, _current(db, DoseEvent, sid, DoseEvent.at),
-                                       last.measured_at if last else None, now)
-            out[sid] = items[0] if items else None
-    return out
-
-
-# ---------------------------------------------------------------- sound
-
-
-SOUND_KEY = "alarm_sound"
-
-
-def sound_enabled(db: DbSession) -> tuple[bool, ClinicSetting | None]:
-    """The clinic's switch for alarm tones (newest setting wins; default from
-    resources/sounds/sounds.toml)."""
-    row = db.scalar(select(ClinicSetting).where(ClinicSetting.key == SOUND_KEY)
-                    .order_by(ClinicSetting.id.desc()).limit(1))
-    if row is None:
-        return bool(sound_config().get("enabled", True)), None
-    return bool(row.value.get("enabled")), row
-
-
-_sound_config: dict | None = None
-
-
-def sound_config() -> dict:
-    global _sound_config
-    if _sound_config is None:
-        import tomllib
-
-        from ketamon.core.resources import resource
-
-        with open(resource("sounds", "sounds.toml"), "rb") as fh:
-            _sound_config = tomllib.load(fh)
-    return _sound_config
-
-
-@dataclass(frozen=True)
-class AlarmStatus:
-    """What the speaker and the status line should do now.
-
-    `tone` is the priority to sound (high/medium) or None. `audio` is the state the
-    screen must show: "" (normal), "Audio paused m:ss" (acknowledged), "Audio off"
-    (the clinic switched tones off)."""
-
-    tone: str | None
-    audio: str
-    sound_enabled: bool
-    active: list[AlertView] = field(default_factory=list)
-
-    @property
-    def highest(self) -> AlertView | None:
-        return self.active[0] if self.active else None
-
-    def counts(self) -> dict[str, int]:
-        out = {p: 0 for p in PRIORITY_RANK}
-        for a in self.active:
-            out[a.priority] += 1
-        return out
-
-
-def alarm_status(store: "Store", now: datetime | None = None, session_ids: Iterable[int] | None = None
-                 ) -> AlarmStatus:
-    """Active alerts of live sessions (optionally only `session_ids`) and the tone
-    they call for. Read-only and cheap: the GUI polls it every second."""
-    now = now or store.clock.now()
-    q = (select(Alert, Session, Patient).outerjoin(Session, Session.id == Alert.session_id)
-         .outerjoin(Patient, Patient.id == Session.patient_id)
-         .where(Alert.cleared_at.is_(None), or_(Alert.session_id.is_(None), Session.state.in_(LIVE_STATES))))
-    if session_ids is not None:
-        q = q.where(Alert.session_id.in_(list(session_ids)))
-    with store.read() as db:
-        users = _user_names(db)
-        enabled, _row = sound_enabled(db)
-        active = sorted((_view(a, users, s, p) for a, s, p in db.execute(q)), key=order_key)
-    sounding = [a for a in active if a.sounds(now)]
-    tone = max((a.priority for a in sounding), key=PRIORITY_RANK.get, default=None)
-    paused = [a for a in active if a.priority in ("high", "medium") and a.silenced(now)]
-    if not enabled:
-        audio = "Audio off"
-    elif tone is None and paused:
-        left = min(a.silenced_until for a in paused) - now
-        audio = f"Audio paused {schedule.countdown(left)}"
-    else:
-        audio = ""
-    return AlarmStatus(tone if enabled else None, audio, enabled, active)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,30 +30,23 @@ GENESIS = "0" * 64
 _PG_LOCK_KEY = 0x6B6574  # "ket"
 
 
-def _canonical(row: AuditEntry) -> str:
-    return json.dumps(
-        {
-            "id": row.id,
-            "at": row.at.isoformat(timespec="microseconds"),
-            "user_id": row.user_id,
-            "username": row.username,
-            "action": row.action,
-            "entity": row.entity,
-            "entity_id": row.entity_id,
-            "session_id": row.session_id,
-            "before": row.before,
-            "after": row.after,
-            "detail": row.detail,
-            "prev_hash": row.prev_hash,
-        },
-        sort_keys=True,
-        default=str,
-        separators=(",", ":"),
-    )
+#: the columns a row's hash covers (every column but the hash itself)
+HASHED_COLUMNS = ("id", "at", "user_id", "username", "action", "entity", "entity_id", "session_id", "before",
+                  "after", "detail", "prev_hash")
 
 
-def row_hash(row: AuditEntry) -> str:
-    return hashlib.sha256(_canonical(row).encode()).hexdigest()
+def _digest(content: dict[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of a row's hashed columns, `at` already as ISO text.
+    Never change the encoding: every stored hash depends on it."""
+    canonical = json.dumps(content, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def row_hash(row: Any) -> str:
+    """The chain hash of one row: an `AuditEntry` or anything with the same attributes."""
+    content = {name: getattr(row, name) for name in HASHED_COLUMNS}
+    content["at"] = row.at.isoformat(timespec="microseconds")
+    return _digest(content)
 
 
 def jsonable(value: Any) -> Any:
@@ -132,30 +126,68 @@ class VerifyResult:
     problem: str = ""
 
 
-def verify(db: DbSession) -> VerifyResult:
+#: rows per batch while verifying: memory stays bounded by this, not by the trail
+VERIFY_BATCH = 2000
+
+
+def _chain_rows(db: DbSession, batch: int = VERIFY_BATCH) -> Iterator[Any]:
+    """Every audit row in id order as a tuple (HASHED_COLUMNS, then the hash), `batch`
+    at a time.
+
+    Never load the trail as ORM objects in one go: a clinic's trail runs to
+    millions of rows, and the identity map would hold them all (4 GB for a million).
+    PostgreSQL streams one statement through a server-side cursor (one snapshot);
+    SQLite pages by id (keyset), each page a short indexed range scan."""
+    table = AuditEntry.__table__
+    columns = select(*(table.c[name] for name in HASHED_COLUMNS), table.c.hash)
+    if db.get_bind().dialect.name == "postgresql":
+        result = db.execute(columns.order_by(AuditEntry.id).execution_options(yield_per=batch))
+        try:
+            for part in result.partitions():
+                yield from part
+        finally:
+            result.close()
+        return
+    after: int | None = None
+    while True:
+        stmt = columns.order_by(AuditEntry.id).limit(batch)
+        if after is not None:
+            stmt = stmt.where(AuditEntry.id > after)
+        rows = db.execute(stmt).all()
+        yield from rows
+        if len(rows) < batch:
+            return
+        after = rows[-1][0]
+
+
+def verify(db: DbSession, batch: int = VERIFY_BATCH) -> VerifyResult:
     """Walk the chain in id order; report the first row that does not fit.
 
     Checks, per row: ids run 1, 2, 3… without gaps (a deleted row), the row's
     `prev_hash` is the previous row's hash (reordered or removed rows), and the
     row's own hash matches its content (an edited row). Then the tail must match
-    `audit_head` (rows removed from the end)."""
+    `audit_head` (rows removed from the end). Rows are streamed `batch` at a time
+    and checked as they come, so memory does not grow with the trail."""
     prev = GENESIS
     expected_id = 1
     count = 0
-    for row in db.scalars(select(AuditEntry).order_by(AuditEntry.id)):
+    for row in _chain_rows(db, batch):
         count += 1
-        if row.id != expected_id:
-            if row.id > expected_id:
+        row_id = row[0]
+        if row_id != expected_id:
+            if row_id > expected_id:
                 return VerifyResult(False, count, expected_id,
-                                    f"row {expected_id} is missing (the next row is {row.id})")
-            return VerifyResult(False, count, row.id, f"row {row.id} is out of order")
-        if row_hash(row) != row.hash:
-            return VerifyResult(False, count, row.id, f"row {row.id} was altered (its content does not match "
+                                    f"row {expected_id} is missing (the next row is {row_id})")
+            return VerifyResult(False, count, row_id, f"row {row_id} is out of order")
+        content = dict(zip(HASHED_COLUMNS, row))
+        content["at"] = content["at"].isoformat(timespec="microseconds")
+        if _digest(content) != row[-1]:
+            return VerifyResult(False, count, row_id, f"row {row_id} was altered (its content does not match "
                                                       "its hash)")
-        if row.prev_hash != prev:
-            return VerifyResult(False, count, row.id, f"row {row.id} does not follow row {row.id - 1} "
+        if content["prev_hash"] != prev:
+            return VerifyResult(False, count, row_id, f"row {row_id} does not follow row {row_id - 1} "
                                                       "(the chain is broken: rows altered, removed or reordered)")
-        prev = row.hash
+        prev = row[-1]
         expected_id += 1
     head = db.get(AuditHead, 1)
     last_id = expected_id - 1

@@ -36,21 +36,12 @@ _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 WRONG_CREDENTIALS = "Wrong user name or password."
 
 
-def _env_int(name: str, default: int, low: int, high: int) -> int:
-    raw = os.environ.get(name)
-    if raw is None or not raw.strip():
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        return default
-    return min(max(value, low), high)
-
-
 @dataclass(frozen=True)
 class AuthPolicy:
-    """How strict sign-in is. Defaults suit a treatment room; a clinic may change
-    them per workstation with the environment variables named in `from_env`."""
+    """How strict sign-in is. Defaults suit a treatment room; an administrator
+    changes them for the whole clinic on the Settings page (ketamon.core.settings:
+    signin_attempts, lockout_minutes, idle_lock_minutes). Until then each
+    workstation's environment variables named below apply."""
 
     #: wrong passwords in a row before the account is locked (KETAMON_SIGNIN_ATTEMPTS)
     max_failed_attempts: int = 5
@@ -60,12 +51,18 @@ class AuthPolicy:
     idle_lock_minutes: int = 10
 
     @classmethod
+    def for_clinic(cls, db_or_store=None) -> "AuthPolicy":
+        """The clinic's policy as in force (`db_or_store` None: no database at hand,
+        this workstation's variables, else the defaults)."""
+        from ketamon.core import settings
+
+        names = ("signin_attempts", "lockout_minutes", "idle_lock_minutes")
+        return cls(*(e.value for e in settings.clinic_entries(db_or_store, names)))
+
+    @classmethod
     def from_env(cls) -> "AuthPolicy":
-        return cls(
-            max_failed_attempts=_env_int("KETAMON_SIGNIN_ATTEMPTS", cls.max_failed_attempts, 1, 100),
-            lockout_minutes=_env_int("KETAMON_LOCKOUT_MINUTES", cls.lockout_minutes, 1, 24 * 60),
-            idle_lock_minutes=_env_int("KETAMON_IDLE_LOCK_MINUTES", cls.idle_lock_minutes, 0, 24 * 60),
-        )
+        """This workstation's variables only; prefer `for_clinic(store)`."""
+        return cls.for_clinic(None)
 
 
 def actor_for(user: User) -> Actor:
@@ -121,6 +118,16 @@ def needs_first_admin(store: Store) -> bool:
 def find_user(store: Store, username: str) -> User | None:
     with store.read() as db:
         return db.scalar(select(User).where(User.username == normalise_username(username)))
+
+
+def active_actor(store: Store, username: str | None = None, *, role: str = "nurse") -> Actor | None:
+    """The active user named `username`, else the first active user with `role`
+    (the demo's screenshot and the benchmark act without a sign-in dialog)."""
+    with store.read() as db:
+        q = select(User).where(User.active.is_(True))
+        q = q.where(User.username == username) if username else q.where(User.role == role).order_by(User.id)
+        user = db.scalar(q.limit(1))
+        return None if user is None else Actor(user.id, user.username, user.display_name, user.role)
 
 
 def list_users(store: Store) -> list[User]:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import joinedload
 
 from ketamon.core import dosing
+from ketamon.core.in_force import current, split
 from ketamon.core.lifecycle import STATE_LABELS
 from ketamon.core.models import (
     SIDE_EFFECT_KINDS,
@@ -80,6 +81,10 @@ class Chart:
     log_without_device_readings: list[LogLine] = field(default_factory=list)
     #: how many routine device readings `log` has beyond `log_without_device_readings`
     device_readings: int = 0
+    #: NEWS2 of every complete set in force, by VitalSigns id, with the temperature
+    #: carried over as the session's protocol says (rules.news2_carry_minutes). The
+    #: screen, the printout and the exports read it here; never score again.
+    news2: dict[int, News2] = field(default_factory=dict)
 
     @property
     def first_dose_at(self) -> datetime | None:
@@ -119,11 +124,6 @@ class Chart:
         return u.display_name if u else "—"
 
 
-def _split(rows: list) -> tuple[list, set[int]]:
-    superseded = {r.supersedes_id for r in rows if r.supersedes_id is not None}
-    return [r for r in rows if r.id not in superseded and not r.retracted], superseded
-
-
 # ---------------------------------------------------------------- vital signs kept between loads
 #
 # A 12-hour session with 1 Hz device data has 43 200 vital-sign sets; reading and
@@ -155,6 +155,29 @@ def _lkey(line: LogLine) -> tuple:
 
 def _time_key(line: LogLine) -> tuple:
     return (line.at, line.entered_at)
+
+
+def score_news2(in_force: list, carry_minutes: float) -> dict[int, News2]:
+    """NEWS2 of every complete set in force ({set id: score}), the temperature
+    carried from an earlier set within `carry_minutes` (the session's protocol,
+    rules.news2_carry_minutes). The one scoring of a session's sets: the chart's
+    cache, the printed report and the exports all call it. `in_force`: sets (or
+    plain rows with the same attribute names) ordered by measured time."""
+    out: dict[int, News2] = {}
+    carry = timedelta(minutes=carry_minutes)
+    last_temp = None
+    for v in in_force:
+        measured_at, temperature = v.measured_at, v.temperature
+        if v.consciousness is not None and v.resp_rate is not None and v.systolic is not None:
+            earlier = None
+            if temperature is None and last_temp is not None and measured_at - last_temp[0] <= carry:
+                earlier = last_temp[1]
+            score = score_vitals(v, earlier)
+            if isinstance(score, News2):
+                out[v.id] = score
+        if temperature is not None:
+            last_temp = (measured_at, temperature)
+    return out
 
 
 class _SessionVitals:
@@ -203,6 +226,20 @@ class _SessionVitals:
             q = select(VitalSigns).where(by_session, VitalSigns.id >= min(missing))
             return [v for v in db.scalars(q) if v.id not in self.rows]
         return list(db.scalars(select(VitalSigns).where(VitalSigns.id.in_(missing))))
+
+    def peek(self, db: DbSession, session_id: int) -> list[VitalSigns]:
+        """The sets in force as `db` sees them, without changing what is kept: for
+        an operation's own transaction, whose rows may still roll back. Cheap when
+        nothing was saved since the last load_chart (the usual case: the screen
+        loads the chart after every change)."""
+        checked_all_at = self.checked_all_at
+        new = self.read_new(db, session_id)
+        self.checked_all_at = checked_all_at  # a peek is not a full re-check
+        if not new:
+            return list(self.in_force)
+        rows = dict(self.rows)
+        rows.update((v.id, v) for v in new)
+        return current(sorted(rows.values(), key=_vkey))
 
     # ------------------------------------------------------------ merging
 
@@ -291,16 +328,7 @@ class _SessionVitals:
         return result if isinstance(result, News2) else None
 
     def _score_all(self) -> dict[int, News2]:
-        out: dict[int, News2] = {}
-        last_temp = None
-        for v in self.in_force:
-            measured_at, temperature = v.measured_at, v.temperature
-            score = self._score(v, temperature, measured_at, last_temp)
-            if score is not None:
-                out[v.id] = score
-            if temperature is not None:
-                last_temp = (measured_at, temperature)
-        return out
+        return score_news2(self.in_force, self.carry_minutes)
 
     def _line(self, v: VitalSigns) -> LogLine:
         vid, retracted = v.id, v.retracted
@@ -334,7 +362,7 @@ class _SessionVitals:
 
     def _rebuild(self) -> None:
         rows = sorted(self.rows.values(), key=_vkey)
-        self.in_force, self.superseded = _split(rows)
+        self.in_force, self.superseded = split(rows)
         self.with_temp = [v for v in self.in_force if v.temperature is not None]
         self.news2 = self._score_all()
         self.lines = [self._line(v) for v in rows]
@@ -392,10 +420,13 @@ def _merge(vital_lines: list[LogLine], others: list[LogLine]) -> list[LogLine]:
     return out
 
 
-def load_chart(store: Store, session_id: int, now: datetime | None = None, *, fresh: bool = False) -> Chart:
+def load_chart(store: Store, session_id: int, now: datetime | None = None, *, fresh: bool = False,
+               vitals: bool = True) -> Chart:
     """The session's chart as of now. Vital signs read before are kept (see
-    _SessionVitals); `fresh=True` reads them all again."""
-    from ketamon.core.rules import rules_for
+    _SessionVitals); `fresh=True` reads them all again. `vitals=False`: the chart
+    without its vital-sign sets, for readers that read the stored sets themselves
+    (the session report, exports): no ORM objects, no log lines for 43 200 sets."""
+    from ketamon.core.rules import news2_carry_minutes
 
     now = now or store.clock.now()
     if fresh:
@@ -406,7 +437,7 @@ def load_chart(store: Store, session_id: int, now: datetime | None = None, *, fr
             raise KeyError(session_id)
         protocol = store.protocols.get(s.protocol_id, s.protocol_version)
         # NEWS2 beside every complete set (alerts engineer; rules in resources/alarms)
-        carry = rules_for(protocol)["news2"].get("temperature_carry_minutes", 0)
+        carry = news2_carry_minutes(protocol)
         by_session = lambda m, order: list(db.scalars(select(m).where(m.session_id == session_id).order_by(order)))
         dose_all = by_session(DoseEvent, DoseEvent.at)
         se_all = by_session(SideEffect, SideEffect.observed_at)
@@ -415,16 +446,18 @@ def load_chart(store: Store, session_id: int, now: datetime | None = None, *, fr
         alerts = list(db.scalars(select(Alert).where(Alert.session_id == session_id).order_by(Alert.raised_at)))
         users = {u.id: u for u in db.scalars(select(User))}
         names = {uid: u.display_name for uid, u in users.items()}
-        cached = _vitals_cache.get(store, session_id, carry)
+        cached = _vitals_cache.get(store, session_id, carry) if vitals else _SessionVitals(carry)
         with cached.lock:
-            cached.add(cached.read_new(db, session_id), names)
+            if vitals:
+                cached.add(cached.read_new(db, session_id), names)
             vitals = list(cached.in_force)
+            news2 = dict(cached.news2)
             vital_lines, shown_lines = cached.lines, cached.shown
             device_readings = len(cached.lines) - len(cached.shown)
-            doses, ds = _split(dose_all)
-            ses, ss = _split(se_all)
-            notes, ns = _split(note_all)
-            assessments, as_ = _split(ass_all)
+            doses, ds = split(dose_all)
+            ses, ss = split(se_all)
+            notes, ns = split(note_all)
+            assessments, as_ = split(ass_all)
             name = lambda uid: names.get(uid, "—")
             others: list[LogLine] = []
             for d in dose_all:
@@ -451,7 +484,35 @@ def load_chart(store: Store, session_id: int, now: datetime | None = None, *, fr
             log = _merge(vital_lines, others)
             shown = _merge(shown_lines, others) if device_readings else log
     return Chart(s, s.patient, protocol, now, vitals, doses, ses, notes, assessments, alerts, log, users,
-                 log_without_device_readings=shown, device_readings=device_readings)
+                 log_without_device_readings=shown, device_readings=device_readings, news2=news2)
+
+
+def chart_in(db: DbSession, store: Store, session_id: int, now: datetime | None = None) -> Chart:
+    """The chart as an operation's own transaction sees it (its flushed rows
+    included), for the checks an operation makes (what is missing before a dose,
+    discharge or signing). The vital signs come from the sets load_chart keeps,
+    plus any saved since, without changing what is kept (the transaction may
+    still roll back). No event log: screens use load_chart."""
+    from ketamon.core.errors import NotFound
+    from ketamon.core.rules import news2_carry_minutes
+
+    now = now or store.clock.now()
+    s = db.get(Session, session_id, options=[joinedload(Session.patient)])
+    if s is None:
+        raise NotFound(f"There is no session {session_id}.")
+    protocol = store.protocols.get(s.protocol_id, s.protocol_version)
+    cached = _vitals_cache.get(store, session_id, news2_carry_minutes(protocol))
+    with cached.lock:
+        vitals = cached.peek(db, session_id)
+
+    def rows(model, order):
+        return current(db.scalars(select(model).where(model.session_id == session_id).order_by(order, model.id)))
+
+    return Chart(s, s.patient, protocol, now, vitals, rows(DoseEvent, DoseEvent.at),
+                 rows(SideEffect, SideEffect.observed_at), rows(Note, Note.at), rows(Assessment, Assessment.at),
+                 list(db.scalars(select(Alert).where(Alert.session_id == session_id)
+                                 .order_by(Alert.raised_at, Alert.id))),
+                 [], {u.id: u for u in db.scalars(select(User))})
 
 
 def describe_vitals(v: VitalSigns) -> str:

@@ -6,13 +6,19 @@ Times are ISO 8601 in the clinic's zone with the offset (unambiguous, and what a
 reader expects to see); `measured_at` is when it happened, `entered_at` when it
 was typed. Empty means not measured, never zero. Free text that a spreadsheet
 would run as a formula (starting with = + - @) is prefixed with an apostrophe.
+
+Written as it is read (`write_session_csv`): the vital-sign sets come from the
+database in chunks and are merged in time order with the other entries, so a
+12-hour 1 Hz session is never held in memory.
 """
 from __future__ import annotations
 
 import csv
+import heapq
 import io
-from datetime import datetime
-from typing import Any
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta
+from typing import IO, Any
 
 from ketamon.core.chart import describe_dose, describe_side_effect, describe_vitals
 from ketamon.core.lifecycle import STATE_LABELS
@@ -32,6 +38,31 @@ _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 def _time(when: datetime | None) -> str:
     return when.astimezone().isoformat(timespec="seconds") if when else ""
+
+
+class _LocalTimes:
+    """`_time` for many rows: the local offset is looked up once per quarter hour
+    of UTC (zones change offset on a quarter hour at the finest), not once per row."""
+
+    def __init__(self):
+        self._offsets: dict[tuple, tuple[timedelta, str]] = {}
+        self._last: tuple[datetime | None, str] = (None, "")
+
+    def __call__(self, when: datetime | None) -> str:
+        if when is None:
+            return ""
+        last, text = self._last
+        if when == last:  # a device set: entered when measured
+            return text
+        key = (when.year, when.month, when.day, when.hour, when.minute // 15)
+        offset = self._offsets.get(key)
+        if offset is None:
+            local = when.astimezone()
+            offset = self._offsets[key] = (local.utcoffset(), local.isoformat()[-6:] if local.utcoffset()
+                                           else "+00:00")
+        text = (when + offset[0]).replace(tzinfo=None).isoformat(timespec="seconds") + offset[1]
+        self._last = (when, text)
+        return text
 
 
 def _text(value: str | None) -> str:
@@ -70,8 +101,9 @@ def _status(row, replaced_by: dict[int, Any]) -> str:
     return "in force"
 
 
-def rows(report: SessionReport) -> list[dict[str, str]]:
-    """The CSV rows as dicts keyed by COLUMNS, in time order."""
+def _other_rows(report: SessionReport) -> list[tuple[datetime, datetime, dict]]:
+    """Every entry except the vital-sign sets, as (at, entered, row), sorted stably
+    by (at, entered)."""
     users = report.users
     name = lambda uid: users[uid].display_name if uid in users else ""  # noqa: E731
     base = {"session_id": str(report.session_id), "mrn": _text(report.mrn)}
@@ -93,15 +125,6 @@ def rows(report: SessionReport) -> list[dict[str, str]]:
         rs = report.all_rows.get(entity, [])
         return rs, {r.supersedes_id: r for r in rs if r.supersedes_id is not None}
 
-    vit, rep = replaced("vital_signs")
-    for v in vit:
-        add(v.measured_at, v.entered_at, record="vital_signs", **entry_fields(v, rep, v.entered_by_id),
-            source=v.source, systolic=_num(v.systolic), diastolic=_num(v.diastolic),
-            mean_arterial=_num(v.mean_arterial),
-            mean_measured="" if v.mean_arterial is None else _flag(v.mean_measured),
-            heart_rate=_num(v.heart_rate), spo2=_num(v.spo2), resp_rate=_num(v.resp_rate),
-            temperature=_num(v.temperature), on_oxygen=_flag(v.on_oxygen), consciousness=v.consciousness or "",
-            description=_text("Entered in error" if v.retracted else describe_vitals(v)), comment=_text(v.comment))
     doses, rep = replaced("dose_event")
     for d in doses:
         add(d.at, d.entered_at, record="dose", **entry_fields(d, rep, d.entered_by_id), event=d.kind,
@@ -143,17 +166,76 @@ def rows(report: SessionReport) -> list[dict[str, str]]:
         add(ad.at, ad.at, record="addendum", entry_id=str(ad.id), entered_by=_text(name(ad.author_id)),
             status="in force", event="addendum", description=_text(ad.text), comment=_text(ad.reason))
     out.sort(key=lambda t: (t[0], t[1]))
-    return [r for _, _, r in out]
+    return out
+
+
+def _vital_rows(report: SessionReport, vitals: Iterable[Any], replaced_by: dict[int, Any]
+                ) -> Iterator[tuple[datetime, datetime, list[str]]]:
+    """The vital-sign sets as (measured_at, entered_at, row as a list in COLUMNS
+    order). The hot path of a long session: one list per set, no dict."""
+    users = report.users
+    names = {uid: _text(u.display_name) for uid, u in users.items()}
+    session_id, mrn = str(report.session_id), _text(report.mrn)
+    when = _LocalTimes()
+    num = _num
+    for v in vitals:
+        measured, entered = v.measured_at, v.entered_at
+        mean, supersedes = v.mean_arterial, v.supersedes_id
+        if v.id in replaced_by or supersedes is not None or v.retracted:
+            status = _status(v, replaced_by)
+        else:
+            status = "in force"
+        yield measured, entered or measured, [
+            session_id, mrn, "vital_signs", str(v.id), when(measured), when(entered),
+            names.get(v.entered_by_id, ""), status, "" if supersedes is None else _num(supersedes),
+            _text(v.correction_reason), _flag(v.late), v.source,
+            num(v.systolic), num(v.diastolic), num(mean), "" if mean is None else _flag(v.mean_measured),
+            num(v.heart_rate), num(v.spo2), num(v.resp_rate), num(v.temperature),
+            _flag(v.on_oxygen), v.consciousness or "", "", "", "",
+            _text("Entered in error" if v.retracted else describe_vitals(v)), _text(v.comment)]
+
+
+def rows(report: SessionReport, vitals: Iterable[Any] | None = None,
+         replaced_by: dict[int, Any] | None = None) -> Iterator[list[str]]:
+    """The CSV rows as lists in COLUMNS order, in time order (at one time: vital
+    signs by id first, then doses, side effects, notes, assessments, steps, alerts,
+    addenda). `vitals`: the stored sets ordered by (measured_at, entered_at, id),
+    with `replaced_by` ({superseded id: replacing row}); default the report's."""
+    if vitals is None:
+        stored = report.all_rows.get("vital_signs", [])
+        vitals = sorted(stored, key=lambda v: (v.measured_at, v.entered_at or v.measured_at, v.id))
+        replaced_by = {r.supersedes_id: r for r in stored if r.supersedes_id is not None}
+    others = ((at, entered, [row[c] for c in COLUMNS]) for at, entered, row in _other_rows(report))
+    for _, _, row in heapq.merge(_vital_rows(report, vitals, replaced_by or {}), others,
+                                 key=lambda t: (t[0], t[1])):
+        yield row
+
+
+def write_csv(report: SessionReport, out: IO[str], vitals: Iterable[Any] | None = None,
+              replaced_by: dict[int, Any] | None = None) -> None:
+    """Write the CSV (RFC 4180 line ends) to `out`, row by row."""
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(COLUMNS)
+    writer.writerows(rows(report, vitals, replaced_by))
 
 
 def to_csv(report: SessionReport) -> str:
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\r\n")
-    writer.writeheader()
-    writer.writerows(rows(report))
+    write_csv(report, buf)
     return buf.getvalue()
+
+
+def write_session_csv(store: Store, session_id: int, out: IO[str], now: datetime | None = None) -> None:
+    """Write one session's CSV to `out`, the vital-sign sets streamed from the
+    database (see the module doc)."""
+    from ketamon.core.stored_vitals import stored_vitals, vitals_replaced
+
+    report = build_report(store, session_id, now=now, vitals=False)
+    write_csv(report, out, stored_vitals(store, session_id), vitals_replaced(store, session_id))
 
 
 def session_csv(store: Store, session_id: int, now: datetime | None = None) -> str:
     """The CSV text of one session (UTF-8 when written; RFC 4180 line ends)."""
-    return to_csv(build_report(store, session_id, now=now))
+    buf = io.StringIO()
+    write_session_csv(store, session_id, buf, now)
+    return buf.getvalue()

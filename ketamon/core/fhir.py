@@ -21,13 +21,20 @@ the structure needs an element). A corrected entry is exported with status
 with a note naming the correction, so a receiver that kept an earlier export can
 update by id. Ids are stable UUIDs derived from the session and the row, so
 exporting the same session twice gives the same ids.
+
+`write_session_bundle` writes the bundle as it is built, one entry at a time,
+compact (no indentation), with the vital-sign sets read from the database in
+chunks: a 12-hour 1 Hz session (about 200 000 resources) is never held in
+memory, as dicts or as text. `session_bundle` builds the same bundle as dicts
+(small sessions, tests).
 """
 from __future__ import annotations
 
-import os
+import json
 import uuid
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import IO, Any
 
 from ketamon.core.chart import describe_dose, describe_side_effect, describe_vitals
 from ketamon.core.models import SIDE_EFFECT_KINDS, Alert, Assessment, DoseEvent, SideEffect, User, VitalSigns
@@ -52,8 +59,10 @@ KETAMON_USER = "urn:ketamon:user"
 
 
 def mrn_system() -> str:
-    """The clinic's MRN namespace (env KETAMON_MRN_SYSTEM), a URI."""
-    return os.environ.get("KETAMON_MRN_SYSTEM", "").strip() or "urn:ketamon:mrn"
+    """The clinic's MRN namespace (settings "mrn_system", env KETAMON_MRN_SYSTEM), a URI."""
+    from ketamon.core import settings
+
+    return settings.get("mrn_system")
 
 
 #: vital-sign parameter -> (LOINC code, display, UCUM unit, unit shown, profile)
@@ -109,7 +118,15 @@ EXAM = [{"coding": [{"system": OBS_CATEGORY, "code": "exam", "display": "Exam"}]
 
 
 class BundleBuilder:
-    def __init__(self, report: SessionReport, now: datetime):
+    """Makes the bundle's entries in order and hands each to `emit` as it is made
+    (default: kept in `entries`). `vitals` are the stored vital-sign sets (every
+    row, ordered by id; default the report's), `replaced_by` {superseded id:
+    replacing row} and `first_vitals_at` the first in-force set's time, for a
+    report built without its vital signs."""
+
+    def __init__(self, report: SessionReport, now: datetime, *, emit: Callable[[dict], None] | None = None,
+                 vitals: Iterable[Any] | None = None, replaced_by: dict[int, Any] | None = None,
+                 first_vitals_at: datetime | None = None):
         self.r = report
         self.now = now
         chart = report.chart
@@ -118,8 +135,20 @@ class BundleBuilder:
         s = chart.session
         self.seed = f"ketamon:{chart.patient.mrn}:{_t(s.created_at)}:{s.id}"
         self.entries: list[dict] = []
+        self.emit = emit or self.entries.append
+        if vitals is None:
+            vitals = report.all_rows.get("vital_signs", [])
+            replaced_by = {r.supersedes_id: r for r in vitals if r.supersedes_id is not None}
+            first_vitals_at = min((v.measured_at for v in report.vitals), default=None)
+        self.vital_rows = vitals
+        self.vitals_replaced = replaced_by or {}
+        self.first_vitals_at = first_vitals_at
+        #: sets an alert points at, and those of them that got a panel in the bundle
+        self.implicated = {a.source_id for a in chart.alerts if a.source_kind == "vital_signs"}
+        self.panels: set[int] = set()
         self.users: dict[int, User] = report.users or chart.users
         self.practitioners: dict[int, str] = {}
+        self._who_refs: dict[int, dict] = {}  # a reference per user, made once (ids are hashes)
         self.patient_ref = self.ref("Patient", "patient")
         self.encounter_ref = self.ref("Encounter", "encounter")
 
@@ -136,7 +165,7 @@ class BundleBuilder:
     def add(self, resource: dict, *parts: Any) -> dict:
         rid = self.uid(*parts)
         resource = {"resourceType": resource.pop("resourceType"), "id": rid, **resource}
-        self.entries.append({"fullUrl": f"urn:uuid:{rid}", "resource": resource})
+        self.emit({"fullUrl": f"urn:uuid:{rid}", "resource": resource})
         return resource
 
     def who(self, user_id: int | None) -> dict | None:
@@ -148,7 +177,8 @@ class BundleBuilder:
             self.add({"resourceType": "Practitioner", "identifier": [{"system": KETAMON_USER, "value": u.username}],
                       "active": bool(u.active), "name": [{"text": u.display_name}]}, "user", u.id)
             self.practitioners[user_id] = u.display_name
-        return self.ref("Practitioner", "user", u.id, display=u.display_name)
+            self._who_refs[user_id] = self.ref("Practitioner", "user", u.id, display=u.display_name)
+        return dict(self._who_refs[user_id])
 
     # ---------------------------------------------------------------- resources
 
@@ -179,8 +209,9 @@ class BundleBuilder:
         }
         if participants:
             enc["participant"] = participants
-        times = [c.at for c in r.state_changes] + [v.measured_at for v in self.chart.vitals] + \
-                [d.at for d in self.chart.doses]
+        times = [c.at for c in r.state_changes] + [d.at for d in self.chart.doses]
+        if self.first_vitals_at is not None:
+            times.append(self.first_vitals_at)
         if times:
             period = {"start": _t(min(times))}
             end = r.discharge.ended_at or next((c.at for c in reversed(r.state_changes)
@@ -222,8 +253,8 @@ class BundleBuilder:
         return "final", notes
 
     def vitals(self) -> None:
-        rows: list[VitalSigns] = self.r.all_rows.get("vital_signs", [])
-        replaced_by = {r.supersedes_id: r for r in rows if r.supersedes_id is not None}
+        rows: Iterable[VitalSigns] = self.vital_rows
+        replaced_by = self.vitals_replaced
         for v in rows:
             if v.retracted:
                 continue  # the retraction itself: shown as the original's status
@@ -253,8 +284,7 @@ class BundleBuilder:
                 obs["component"] = components
                 if v.source == "device":
                     obs["device"] = {"display": "Patient monitor (device feed)"}
-                self.add(obs, "vital_signs", v.id, "bp")
-                members.append(self.ref("Observation", "vital_signs", v.id, "bp"))
+                members.append(_ref_to(self.add(obs, "vital_signs", v.id, "bp")))
             for attr, (code, display, unit, shown, profile) in VITALS.items():
                 value = getattr(v, attr)
                 if value is None:
@@ -269,13 +299,14 @@ class BundleBuilder:
                 obs["valueQuantity"] = _q(value, unit, shown)
                 if v.source == "device":
                     obs["device"] = {"display": "Patient monitor (device feed)"}
-                self.add(obs, "vital_signs", v.id, attr)
-                members.append(self.ref("Observation", "vital_signs", v.id, attr))
+                members.append(_ref_to(self.add(obs, "vital_signs", v.id, attr)))
             if members:
                 panel = self._obs(code=_cc(LOINC, *VS_PANEL, text="Vital signs"), profile="vitalspanel",
                                   note=[describe_vitals(v)] + notes, **common)
                 panel["hasMember"] = members
                 self.add(panel, "vital_signs", v.id, "panel")
+                if v.id in self.implicated:
+                    self.panels.add(v.id)
 
     def weight(self) -> None:
         s = self.chart.session
@@ -442,7 +473,8 @@ class BundleBuilder:
             }
             if a.priority in SEVERITY:
                 issue["severity"] = SEVERITY[a.priority]
-            if a.source_kind == "vital_signs" and a.source_id is not None:
+            # only a set that is in the bundle (a set without values has no panel)
+            if a.source_kind == "vital_signs" and a.source_id in self.panels:
                 issue["implicated"] = [self.ref("Observation", "vital_signs", a.source_id, "panel")]
             mitigation = []
             if a.acknowledged_at:
@@ -462,7 +494,8 @@ class BundleBuilder:
                 issue["mitigation"] = mitigation
             self.add(issue, "alert", a.id)
 
-    def build(self) -> dict:
+    def make_entries(self) -> None:
+        """Every entry, in bundle order, handed to `emit`."""
         self.patient()
         self.encounter()
         self.weight()
@@ -471,21 +504,39 @@ class BundleBuilder:
         self.side_effects()
         self.assessments()
         self.alerts()
-        # drop implicated references to observations not in the bundle (e.g. a set without values)
-        urls = {e["fullUrl"] for e in self.entries}
-        for e in self.entries:
-            res = e["resource"]
-            if "implicated" in res:
-                res["implicated"] = [r for r in res["implicated"] if r["reference"] in urls]
-                if not res["implicated"]:
-                    del res["implicated"]
+
+    def head(self) -> dict:
+        """The bundle without its entries."""
         return {
             "resourceType": "Bundle",
             "identifier": {"system": KETAMON_SESSION, "value": f"{self.chart.session.id}-{_t(self.now)}"},
             "type": "collection",
             "timestamp": _t(self.now),
-            "entry": self.entries,
         }
+
+    def build(self) -> dict:
+        self.make_entries()
+        return {**self.head(), "entry": self.entries}
+
+    def write(self, out: IO[str]) -> None:
+        """Write the bundle to `out` as compact JSON, each entry as it is made."""
+        encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+        out.write(encode(self.head())[:-1] + ',"entry":[')
+        first = True
+
+        def emit(entry: dict) -> None:
+            nonlocal first
+            out.write(encode(entry) if first else "," + encode(entry))
+            first = False
+
+        self.emit = emit
+        self.make_entries()
+        out.write("]}\n")
+
+
+def _ref_to(resource: dict) -> dict:
+    """A reference to a resource just added (what `BundleBuilder.ref` gives for it)."""
+    return {"reference": f"urn:uuid:{resource['id']}", "type": resource["resourceType"]}
 
 
 def _component(key: str, value: Any) -> dict | None:
@@ -516,6 +567,18 @@ def bundle_from_report(report: SessionReport, now: datetime | None = None) -> di
 
 
 def session_bundle(store: Store, session_id: int, now: datetime | None = None) -> dict:
-    """The FHIR R4 Bundle of one session (plain JSON-ready dicts)."""
+    """The FHIR R4 Bundle of one session (plain JSON-ready dicts; the whole
+    bundle in memory: for a long session use `write_session_bundle`)."""
     now = now or store.clock.now()
     return bundle_from_report(build_report(store, session_id, now=now), now)
+
+
+def write_session_bundle(store: Store, session_id: int, out: IO[str], now: datetime | None = None) -> None:
+    """Write the FHIR R4 Bundle of one session to `out`, streamed (see the module doc)."""
+    from ketamon.core.stored_vitals import first_in_force_vitals_at, stored_vitals, vitals_replaced
+
+    now = now or store.clock.now()
+    report = build_report(store, session_id, now=now, vitals=False)
+    replaced_by = vitals_replaced(store, session_id)
+    BundleBuilder(report, now, vitals=stored_vitals(store, session_id, by_id=True), replaced_by=replaced_by,
+                  first_vitals_at=first_in_force_vitals_at(store, session_id, replaced_by)).write(out)

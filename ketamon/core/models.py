@@ -353,6 +353,16 @@ class Alert(Base):
     change is also written to the audit trail."""
 
     __tablename__ = "alerts"
+    #: the clinic keeps years of alerts (~300 000): the screens that poll or list
+    #: them must walk an index, never the table (see core/alert_views)
+    __table_args__ = (
+        #: active alerts (alarm status, the timer, a session's active alerts)
+        Index("ix_alerts_active", "cleared_at", "session_id"),
+        #: the physician's queue: unreviewed, by priority, newest first
+        Index("ix_alerts_review", "reviewed_at", "priority", "raised_at"),
+        #: the queue with reviewed alerts shown too
+        Index("ix_alerts_priority_raised", "priority", "raised_at"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     session_id: Mapped[int | None] = mapped_column(ForeignKey("sessions.id"), index=True)
     category: Mapped[str] = mapped_column(String(16), default="patient")  # patient | technical

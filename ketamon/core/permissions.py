@@ -30,6 +30,7 @@ class Permission(str, Enum):
     MANAGE_USERS = "manage users"
     MANAGE_PROTOCOLS = "manage protocols"
     AUDIT = "verify the audit trail"
+    MANAGE_SETTINGS = "change the clinic's settings"
 
 
 _NURSE = {
@@ -47,7 +48,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
         _NURSE | {Permission.REVIEW, Permission.SET_LIMITS, Permission.DECIDE, Permission.SIGN}
     ),
     "staff": frozenset({Permission.VIEW, Permission.PRINT, Permission.EXPORT}),
-    "admin": frozenset({Permission.VIEW, Permission.MANAGE_USERS, Permission.MANAGE_PROTOCOLS, Permission.AUDIT}),
+    "admin": frozenset({Permission.VIEW, Permission.MANAGE_USERS, Permission.MANAGE_PROTOCOLS, Permission.AUDIT,
+                        Permission.MANAGE_SETTINGS}),
 }
 
 

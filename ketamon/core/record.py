@@ -5,7 +5,8 @@ discharge and signing, and exactly what is still missing before each step.
 the printed summary use (state history, signature and addenda included).
 `gather(db, …)` builds the same from an open database session: operations use it
 inside their own transaction (on SQLite a second connection would wait for the
-operation's write lock).
+operation's write lock). Both are built on the chart (ketamon.core.chart), whose
+vital signs are kept between loads: never read the session a second way here.
 
 `missing_for(record, step)` returns human messages, one per missing thing, in the
 order a nurse would fix them. The operations refuse a step while the list is not
@@ -14,28 +15,25 @@ empty and the panel shows the same list, so the two can never disagree.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
-from sqlalchemy.orm import joinedload
 
 from ketamon.core import dosing, scores
-from ketamon.core.chart import Chart
+from ketamon.core.chart import Chart, chart_in, load_chart
 from ketamon.core.errors import ValidationError
-from ketamon.core.lifecycle import STATE_LABELS
+from ketamon.core.lifecycle import BEFORE_DOSE, ENDED, ENDED_EARLY, IN_PROGRESS, STATE_LABELS, UNSIGNED
 from ketamon.core.models import (
     Addendum,
+    Patient,
     Alert,
     Assessment,
-    DoseEvent,
-    Note,
     Session,
-    SideEffect,
     StateChange,
     User,
-    VitalSigns,
 )
 from ketamon.core.protocols import Protocol, _fmt
 from ketamon.core.store import Store
@@ -89,8 +87,9 @@ def fasting_text(protocol: Protocol) -> str | None:
 @dataclass
 class SessionRecord:
     """Everything recorded for one session, entries in force only (corrections
-    applied). `chart` gives the charting view's helpers (baseline, first dose);
-    its `log` is empty here: screens that show the event log use chart.load_chart."""
+    applied), on the session's chart (`chart`: vital signs, doses, NEWS2, baseline,
+    first dose). From `load_record` the chart is load_chart's, event log included;
+    from `gather` (inside an operation) its log is empty."""
 
     chart: Chart
     state_changes: list[StateChange]
@@ -219,6 +218,15 @@ class SessionRecord:
         return start + timedelta(minutes=self.protocol.minimum_monitoring_minutes)
 
     @property
+    def minutes_to_discharge(self) -> int | None:
+        """Whole minutes (rounded up) until the minimum monitoring time is reached;
+        None before it has started or once it is reached."""
+        not_before = self.discharge_not_before
+        if not_before is None or self.now >= not_before:
+            return None
+        return int(-(-(not_before - self.now).total_seconds() // 60))
+
+    @property
     def ready_to_leave_at(self) -> datetime | None:
         return self.session.ready_to_leave_at
 
@@ -256,52 +264,35 @@ class SessionRecord:
 # ---------------------------------------------------------------- loading
 
 
-def _in_force(rows: list) -> list:
-    superseded = {r.supersedes_id for r in rows if r.supersedes_id is not None}
-    return [r for r in rows if r.id not in superseded and not r.retracted]
-
-
-def gather(db: DbSession, store: Store, session_id: int, now: datetime | None = None) -> SessionRecord:
-    """Build the record from an open database session (an operation's own)."""
-    from ketamon.core.errors import NotFound
-
-    now = now or store.clock.now()
-    s = db.get(Session, session_id, options=[joinedload(Session.patient)])
-    if s is None:
-        raise NotFound(f"There is no session {session_id}.")
+def _record(db: DbSession, chart: Chart) -> SessionRecord:
+    """The record around a chart: what the chart does not hold (state history,
+    addenda, every assessment row for the printed history). Three statements."""
+    session_id = chart.session.id
 
     def rows(model, order):
         return list(db.scalars(select(model).where(model.session_id == session_id).order_by(order, model.id)))
 
-    assessments = rows(Assessment, Assessment.at)
-    chart = Chart(
-        session=s,
-        patient=s.patient,
-        protocol=store.protocols.get(s.protocol_id, s.protocol_version),
-        now=now,
-        vitals=_in_force(rows(VitalSigns, VitalSigns.measured_at)),
-        doses=_in_force(rows(DoseEvent, DoseEvent.at)),
-        side_effects=_in_force(rows(SideEffect, SideEffect.observed_at)),
-        notes=_in_force(rows(Note, Note.at)),
-        assessments=_in_force(assessments),
-        alerts=list(db.scalars(select(Alert).where(Alert.session_id == session_id)
-                               .order_by(Alert.raised_at, Alert.id))),
-        log=[],
-        users={u.id: u for u in db.scalars(select(User))},
-    )
-    return SessionRecord(
-        chart=chart,
-        state_changes=list(db.scalars(select(StateChange).where(StateChange.session_id == session_id)
-                                      .order_by(StateChange.at, StateChange.id))),
-        addenda=list(db.scalars(select(Addendum).where(Addendum.session_id == session_id)
-                                .order_by(Addendum.at, Addendum.id))),
-        all_assessments=assessments,
-    )
+    return SessionRecord(chart=chart, state_changes=rows(StateChange, StateChange.at),
+                         addenda=rows(Addendum, Addendum.at), all_assessments=rows(Assessment, Assessment.at))
+
+
+def gather(db: DbSession, store: Store, session_id: int, now: datetime | None = None) -> SessionRecord:
+    """Build the record from an open database session (an operation's own): the
+    chart as that transaction sees it (chart.chart_in, on the kept vital signs)."""
+    return _record(db, chart_in(db, store, session_id, now))
 
 
 def load_record(store: Store, session_id: int, now: datetime | None = None) -> SessionRecord:
+    """The record for the screens and the printout, built on the cached chart
+    (chart.load_chart): a save on a 12-hour 1 Hz session costs milliseconds."""
+    from ketamon.core.errors import NotFound
+
+    try:
+        chart = load_chart(store, session_id, now)
+    except KeyError:
+        raise NotFound(f"There is no session {session_id}.") from None
     with store.read() as db:
-        return gather(db, store, session_id, now)
+        return _record(db, chart)
 
 
 # ---------------------------------------------------------------- what is missing
@@ -366,7 +357,7 @@ def _and(words: list[str]) -> str:
 def _missing_before_discharge(r: SessionRecord) -> list[str]:
     missing: list[str] = []
     state = r.state
-    if state in ("planned", "pre_dose", "dosing"):
+    if state in BEFORE_DOSE or state == "dosing":
         missing.append("Dosing is not complete")
     elif state == "monitoring":
         missing.append("Session is still in monitoring: move it to recovery")
@@ -375,10 +366,10 @@ def _missing_before_discharge(r: SessionRecord) -> list[str]:
     not_before = r.discharge_not_before
     minimum = _fmt(r.protocol.minimum_monitoring_minutes)
     if not_before is None:
-        if state not in ("planned", "pre_dose", "dosing"):
+        if not (state in BEFORE_DOSE or state == "dosing"):
             missing.append(f"Minimum monitoring time ({minimum} min from {r.monitoring_anchor}) has not started")
     elif r.now < not_before:
-        left = int(-(-(not_before - r.now).total_seconds() // 60))  # whole minutes, rounded up
+        left = r.minutes_to_discharge
         missing.append(f"Minimum monitoring time not reached: {minimum} min from {r.monitoring_anchor} "
                        f"ends at {local_hm(not_before)} ({left} min to go)")
     missing += _missing_discharge_vitals(r)
@@ -387,7 +378,7 @@ def _missing_before_discharge(r: SessionRecord) -> list[str]:
     threshold = r.protocol.discharge_threshold
     if assessment is None:
         missing.append(f"{scale.name} not recorded (needs {threshold} or more)")
-    elif (assessment.total or 0) < threshold:
+    elif not fit_for_discharge(assessment.total, threshold):
         missing.append(f"{scale.name} {_fmt(assessment.total or 0)} at {local_hm(assessment.at)} is below "
                        f"{threshold}: assess again")
     checklist = (r.discharge_checklist.items if r.discharge_checklist else {}) or {}
@@ -420,7 +411,7 @@ def _missing_before_sign(r: SessionRecord) -> list[str]:
     if r.state == "signed":
         return [f"Already signed by {r.signed_by} at {local_hm(r.signed_at)}"] if r.signed_at else ["Already signed"]
     missing: list[str] = []
-    if r.state not in ("discharged", "stopped", "cancelled"):
+    if r.state not in ENDED:
         missing.append("The patient has not been discharged (or the session stopped early or cancelled)")
     if r.phq9 is not None:
         missing += [m for m in _missing_phq9(r) if "item 9" in m]
@@ -428,6 +419,13 @@ def _missing_before_sign(r: SessionRecord) -> list[str]:
         mark = PRIORITY_MARKS.get(a.priority, "")
         missing.append(f"Alert not reviewed: {mark} {a.message} ({local_hm(a.raised_at)})".replace("  ", " "))
     return missing
+
+
+def fit_for_discharge(total: float | None, threshold: float) -> bool:
+    """A discharge score (Aldrete or PADSS, as the protocol asks) reaches the
+    protocol's threshold (Protocol.discharge_threshold). The record panel's
+    verdict and `missing_for(record, "discharge")` both ask this."""
+    return (total or 0) >= threshold
 
 
 def describe_items(scale: scores.Scale, items: dict[str, int] | None) -> list[tuple[str, int | None, str]]:
@@ -446,13 +444,12 @@ def describe_items(scale: scores.Scale, items: dict[str, int] | None) -> list[tu
 #: state filters the records screen offers: key -> (label, states or None for any)
 STATE_FILTERS: dict[str, tuple[str, tuple[str, ...] | None]] = {
     "any": ("Any state", None),
-    "unsigned": ("Not signed yet", ("planned", "pre_dose", "dosing", "monitoring", "recovery", "discharged",
-                                    "stopped", "cancelled")),
-    "to_sign": ("Finished, waiting for signature", ("discharged", "stopped", "cancelled")),
+    "unsigned": ("Not signed yet", tuple(sorted(UNSIGNED))),
+    "to_sign": ("Finished, waiting for signature", tuple(sorted(ENDED))),
     "signed": ("Signed", ("signed",)),
-    "in_progress": ("In progress", ("pre_dose", "dosing", "monitoring", "recovery")),
+    "in_progress": ("In progress", tuple(sorted(IN_PROGRESS))),
     "planned": ("Planned", ("planned",)),
-    "cancelled_stopped": ("Cancelled or stopped early", ("cancelled", "stopped")),
+    "cancelled_stopped": ("Cancelled or stopped early", tuple(sorted(ENDED_EARLY))),
 }
 
 #: at most this many rows per search (the screen says when there were more)
@@ -482,6 +479,11 @@ class RecordRow:
         return self.state == "signed"
 
 
+def _patient_name(family_name: str, given_name: str) -> str:
+    """The Patient model's display name from plain columns (no object per row)."""
+    return Patient.display_name.fget(SimpleNamespace(family_name=family_name, given_name=given_name))
+
+
 def find_sessions(store: Store, text: str = "", date_from: Any = None, date_to: Any = None,
                   state_filter: str = "any", limit: int = SEARCH_LIMIT) -> tuple[list[RecordRow], bool]:
     """Sessions matching a patient name or MRN (every word must match the family
@@ -490,11 +492,12 @@ def find_sessions(store: Store, text: str = "", date_from: Any = None, date_to: 
     Newest first. Returns (rows, more) where `more` says the limit cut the list."""
     from sqlalchemy import or_
 
-    from ketamon.core.models import Patient
-
     if state_filter not in STATE_FILTERS:
         raise ValueError(f"unknown state filter {state_filter!r}")
-    q = select(Session).join(Session.patient).options(joinedload(Session.patient))
+    # plain columns, not ORM objects: 500 rows of objects cost more than the query
+    q = (select(Session.id, Session.scheduled_at, Patient.family_name, Patient.given_name, Patient.mrn,
+                Patient.birth_date, Session.protocol_id, Session.protocol_version, Session.route, Session.state,
+                Session.signed_at, Session.signed_by_id).join(Patient, Patient.id == Session.patient_id))
     for word in text.replace(",", " ").split():
         pattern = f"%{word}%"
         q = q.where(or_(Patient.family_name.ilike(pattern), Patient.given_name.ilike(pattern),
@@ -509,12 +512,13 @@ def find_sessions(store: Store, text: str = "", date_from: Any = None, date_to: 
         q = q.where(Session.state.in_(states))
     q = q.order_by(Session.scheduled_at.desc(), Session.id.desc()).limit(limit + 1)
     with store.read() as db:
-        sessions = list(db.scalars(q))
-        users = {u.id: u.display_name for u in db.scalars(select(User))}
+        sessions = db.execute(q).all()
+        users = dict(db.execute(select(User.id, User.display_name)).all())
     rows = []
-    for s in sessions[:limit]:
-        protocol = store.protocols.get(s.protocol_id, s.protocol_version)
-        rows.append(RecordRow(s.id, s.scheduled_at, s.patient.display_name, s.patient.mrn, s.patient.birth_date,
-                              protocol.name, s.route, s.state, STATE_LABELS[s.state], s.signed_at,
-                              users.get(s.signed_by_id) if s.signed_by_id else None, protocol.rems_form))
+    for (sid, scheduled_at, family, given, mrn, birth_date, protocol_id, version, route, state, signed_at,
+         signed_by_id) in sessions[:limit]:
+        protocol = store.protocols.get(protocol_id, version)
+        rows.append(RecordRow(sid, scheduled_at, _patient_name(family, given), mrn,
+                              birth_date, protocol.name, route, state, STATE_LABELS[state], signed_at,
+                              users.get(signed_by_id) if signed_by_id else None, protocol.rems_form))
     return rows, len(sessions) > limit

@@ -17,7 +17,8 @@ from typing import Any, Callable
 from sqlalchemy import select
 
 from ketamon.core import dosing
-from ketamon.core.chart import Chart, describe_dose, describe_side_effect, describe_vitals, load_chart
+from ketamon.core.chart import Chart, describe_dose, describe_side_effect, describe_vitals, load_chart, score_news2
+from ketamon.core.rules import news2_carry_minutes
 from ketamon.core.clock import to_local
 from ketamon.core.lifecycle import STATE_LABELS
 from ketamon.core.models import (
@@ -36,7 +37,7 @@ from ketamon.core.models import (
 from ketamon.core.permissions import ROLE_LABELS
 from ketamon.core.store import Store
 
-DEFAULT_CLINIC_NAME = "Ketamine Treatment Clinic"
+DEFAULT_CLINIC_NAME = "Ketamine Treatment Clinic"  # = the declared default of settings "clinic_name"
 
 ROUTE_LABELS = {"nasal": "Intranasal (nasal spray)", "iv": "Intravenous infusion", "im": "Intramuscular injection"}
 
@@ -55,9 +56,12 @@ ASSESSMENT_KINDS: dict[str, tuple[str, float | None]] = {
 PHQ9_BANDS = ((4, "minimal"), (9, "mild"), (14, "moderate"), (19, "moderately severe"), (27, "severe"))
 
 
-def clinic_name() -> str:
-    """The clinic's name for printed headers (env KETAMON_CLINIC_NAME)."""
-    return os.environ.get("KETAMON_CLINIC_NAME", "").strip() or DEFAULT_CLINIC_NAME
+def clinic_name(db_or_store=None) -> str:
+    """The clinic's name for printed headers (clinic setting "clinic_name"; without a
+    database, this workstation's KETAMON_CLINIC_NAME)."""
+    from ketamon.core import settings
+
+    return settings.clinic_value(db_or_store, "clinic_name")
 
 
 # ---------------------------------------------------------------- formatting
@@ -99,41 +103,14 @@ def _num(x: float | None) -> str:
 # ---------------------------------------------------------------- NEWS2 (owned by the alerts work)
 
 
-def _temperature_carry_minutes() -> float:
-    """How long a temperature stands in for later sets without one (alarm defaults)."""
-    try:
-        import tomllib
-
-        from ketamon.core.resources import resource
-
-        with open(resource("alarms", "defaults.toml"), "rb") as fh:
-            return float(tomllib.load(fh).get("news2", {}).get("temperature_carry_minutes", 60))
-    except (FileNotFoundError, ValueError, TypeError):
-        return 60.0
-
-
-def news2_column(vitals: list[VitalSigns]) -> list[str | None] | None:
+def news2_column(vitals: list[VitalSigns], scores: dict[int, Any]) -> list[str | None]:
     """NEWS2 per set as printed ("3", "5*" where the temperature was carried from
-    an earlier set, None without a complete set), or None when ketamon.core.news2
-    is not there (imported defensively: the summary prints without the column)."""
-    try:
-        from ketamon.core import news2
-        score_vitals = news2.score_vitals
-    except (ImportError, AttributeError):
-        return None
-    carry = timedelta(minutes=_temperature_carry_minutes())
+    an earlier set, None without a complete set). `scores` is the chart's
+    (Chart.news2): scored once, with the session's protocol, as the screen shows them."""
     out: list[str | None] = []
-    last_temp: tuple[datetime, float] | None = None
-    for v in sorted(vitals, key=lambda v: v.measured_at):
-        earlier = last_temp[1] if last_temp and v.measured_at - last_temp[0] <= carry else None
-        try:
-            result = score_vitals(v, earlier_temperature=earlier)
-        except Exception:
-            result = None
-        total = getattr(result, "total", None)
-        out.append(None if total is None else f"{total}" + ("*" if getattr(result, "carried", ()) else ""))
-        if v.temperature is not None:
-            last_temp = (v.measured_at, v.temperature)
+    for v in vitals:
+        score = scores.get(v.id)
+        out.append(None if score is None else f"{score.total}" + ("*" if score.carried else ""))
     return out
 
 
@@ -521,21 +498,26 @@ def _split(rows: list) -> tuple[list, dict[int, Any]]:
     return [r for r in rows if r.id not in replaced_by and not r.retracted], replaced_by
 
 
-def build_report(store: Store, session_id: int, *, printed_by: str = "", now: datetime | None = None) -> SessionReport:
+def build_report(store: Store, session_id: int, *, printed_by: str = "", now: datetime | None = None,
+                 vitals: bool = True) -> SessionReport:
     """Everything the summary prints, read in one pass. `printed_by` is a display
-    name for the footer (e.g. the acting user)."""
+    name for the footer (e.g. the acting user). `vitals=False`: without the vital-sign
+    sets (exports stream those: `ketamon.core.stored_vitals.stored_vitals`)."""
     now = now or store.clock.now()
-    chart = load_chart(store, session_id, now)
+    chart = load_chart(store, session_id, now, vitals=False)  # the sets: read below as plain rows
     s, p, protocol = chart.session, chart.patient, chart.protocol
     with store.read() as db:
         users = {u.id: u for u in db.scalars(select(User))}
         by_id = lambda m: list(db.scalars(select(m).where(m.session_id == session_id).order_by(m.id)))
-        all_vitals, all_doses, all_ses = by_id(VitalSigns), by_id(DoseEvent), by_id(SideEffect)
+        all_doses, all_ses = by_id(DoseEvent), by_id(SideEffect)
         all_notes, all_ass = by_id(Note), by_id(Assessment)
         states = list(db.scalars(select(StateChange).where(StateChange.session_id == session_id)
                                  .order_by(StateChange.at, StateChange.id)))
         addenda = list(db.scalars(select(Addendum).where(Addendum.session_id == session_id)
                                   .order_by(Addendum.at, Addendum.id)))
+    # plain rows, not ORM objects nor the chart's log lines: a 12-hour 1 Hz session has 43 200 sets
+    from ketamon.core.stored_vitals import stored_vitals
+    all_vitals = list(stored_vitals(store, session_id, by_id=True)) if vitals else []
     who = lambda uid: users[uid].display_name if uid in users else None
     name = lambda uid: who(uid) or "–"
 
@@ -562,8 +544,9 @@ def build_report(store: Store, session_id: int, *, printed_by: str = "", now: da
                 "Entered in error" if new.retracted else describe(new), new.correction_reason or "–"))
     corrections.sort(key=lambda c: (c.entered_at, c.at))
 
-    ordered = sorted(chart.vitals, key=lambda v: v.measured_at)
-    news2 = news2_column(ordered)
+    ordered = sorted(_split(all_vitals)[0], key=lambda v: (v.measured_at, v.entered_at, v.id))
+    # scored as the screen scores them: one function, the session's protocol
+    news2 = news2_column(ordered, score_news2(ordered, news2_carry_minutes(protocol)))
     vitals = [
         VitalRow(v.id, v.measured_at, v.entered_at, name(v.entered_by_id), v.systolic, v.diastolic,
                  v.mean_arterial, v.mean_measured, v.heart_rate, v.spo2, v.resp_rate, v.temperature, v.on_oxygen,
@@ -605,7 +588,7 @@ def build_report(store: Store, session_id: int, *, printed_by: str = "", now: da
     marks += [ChartMark(e.observed_at, _side_effect_mark(e), "side_effect") for e in chart.side_effects]
 
     return SessionReport(
-        clinic=clinic_name(), session_id=s.id, printed_by=printed_by, printed_at=now,
+        clinic=clinic_name(store), session_id=s.id, printed_by=printed_by, printed_at=now,
         patient_name=p.display_name, mrn=p.mrn, birth_date=p.birth_date, sex=p.sex,
         age=p.age_on(to_local(first or s.scheduled_at).date()), weight_kg=s.dose_weight_kg or p.weight_kg,
         allergies=p.allergies or "",
@@ -622,7 +605,7 @@ def build_report(store: Store, session_id: int, *, printed_by: str = "", now: da
         alerts=alerts, corrections=corrections, states=state_rows, discharge=discharge,
         signature=Signature(s.signed_at, who(s.signed_by_id)),
         addenda=[AddendumRow(a.at, name(a.author_id), a.reason, a.text) for a in addenda],
-        chart_marks=sorted(marks, key=lambda m: m.at), news2_available=news2 is not None, chart=chart,
+        chart_marks=sorted(marks, key=lambda m: m.at), news2_available=True, chart=chart,
         all_rows={"vital_signs": all_vitals, "dose_event": all_doses, "side_effect": all_ses, "note": all_notes,
                   "assessment": all_ass, "addendum": addenda},
         state_changes=states, users=users,

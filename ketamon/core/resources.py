@@ -1,15 +1,27 @@
-"""The one way code finds files under resources/ (never relative to the cwd)."""
+"""The one way code finds files under resources/ (never relative to the cwd or
+to a source file).
+
+resources/ sits at the top of the repository and is installed as the package
+ketamon.resources (pyproject.toml maps it, for a wheel and for an editable
+install alike), so it is found through importlib.resources wherever ketamon is
+installed. KETAMON_RESOURCES (settings "resources") points elsewhere for development.
+"""
 from __future__ import annotations
 
-import os
+from importlib.resources import files
 from pathlib import Path
 
-_DEFAULT = Path(__file__).resolve().parents[2] / "resources"
+from ketamon.core import settings
 
 
 def resources_dir() -> Path:
-    override = os.environ.get("KETAMON_RESOURCES")
-    return Path(override) if override else _DEFAULT
+    override = settings.get("resources")
+    if override:
+        return override
+    root = files("ketamon.resources")
+    if not isinstance(root, Path):  # e.g. imported from a zip: Qt and open() need real files
+        raise FileNotFoundError(f"ketamon resources are not on the file system ({root}); install ketamon unzipped")
+    return root
 
 
 def resource(*parts: str) -> Path:

@@ -128,6 +128,13 @@ def rules_for(protocol: Protocol) -> AlertRules:
     return r
 
 
+def news2_carry_minutes(protocol: Protocol) -> float:
+    """How long a temperature stands in for later sets without one, for NEWS2, under
+    this protocol (its rules over the alarm defaults). The chart, the alert rule,
+    the printout and the exports all take it from here."""
+    return float(rules_for(protocol)["news2"].get("temperature_carry_minutes", 0))
+
+
 # ---------------------------------------------------------------- limits
 
 

@@ -14,10 +14,11 @@ from datetime import datetime, timedelta
 from typing import Sequence
 
 from ketamon.core import dosing
+from ketamon.core.lifecycle import NOTHING_DUE
 from ketamon.core.protocols import Protocol
 
 #: states in which nothing is due any more
-ENDED = {"discharged", "signed", "cancelled", "stopped"}
+ENDED = NOTHING_DUE
 
 
 @dataclass(frozen=True)

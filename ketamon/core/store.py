@@ -9,33 +9,47 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
+from importlib.resources import files
 from pathlib import Path
 
 import platformdirs
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
 
+from ketamon.core import settings
 from ketamon.core.clock import Clock, SystemClock
+from ketamon.core.errors import KetamonError
 from ketamon.core.protocols import ProtocolRegistry, default_registry
 
 #: execution option marking a read-only transaction (SQLite: plain BEGIN)
 READ_ONLY = "ketamon_read_only"
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS_DIR = Path(str(files("ketamon") / "migrations"))  # installed with the package
+
+
+class UnusableDatabase(KetamonError):
+    """This ketamon cannot open the database; the message says why, to follow
+    "cannot open the database X: ". Raised before anything is written: the file
+    stays as it was."""
+
+
+NOT_KETAMON = "it is not a ketamon database (it holds other tables and no ketamon schema version)"
 
 
 def data_dir() -> Path:
-    path = Path(os.environ.get("KETAMON_DATA_DIR") or platformdirs.user_data_dir("ketamon", appauthor=False))
+    path = settings.get("data_dir") or Path(platformdirs.user_data_dir("ketamon", appauthor=False))
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     return path
 
 
 def default_url(demo: bool = False) -> str:
-    env = os.environ.get("KETAMON_DATABASE_URL")
+    env = settings.get("database_url")
     if env and not demo:
         return env
     name = "demo.sqlite3" if demo else "ketamon.sqlite3"
@@ -50,6 +64,29 @@ def normalise_url(url: str) -> str:
     if u.drivername in ("postgresql", "postgres"):
         u = u.set(drivername="postgresql+psycopg")
     return u.render_as_string(hide_password=False)
+
+
+def _check_sqlite_file(path: Path) -> None:
+    """Refuse, before SQLite touches it, a file ketamon must not open: read-only
+    (nothing could be charted), or empty (SQLite would silently make a new, empty
+    clinic database over it, and whoever gave that path meant some other file)."""
+    if not path.exists():
+        return
+    if not os.access(path, os.R_OK | os.W_OK):
+        raise UnusableDatabase("the file is read-only, and ketamon must be able to write to its database "
+                               "(copy it somewhere writable or fix its permissions)")
+    if path.stat().st_size == 0:
+        raise UnusableDatabase("it is an empty file, not a ketamon database (remove it to start a new clinic "
+                               "database there)")
+    # Looked at read-only first: the connection pragmas (WAL) would rewrite the header
+    # of any SQLite file, ketamon's or not.
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as con:
+            tables = {name for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError as exc:
+        raise UnusableDatabase(f"it is not a ketamon database, or it is damaged ({exc})") from None
+    if tables and "alembic_version" not in tables:
+        raise UnusableDatabase(NOT_KETAMON)
 
 
 def _create_private_file(path: Path) -> None:
@@ -72,6 +109,7 @@ def make_engine(url: str) -> Engine:
     u = make_url(url)
     if u.get_backend_name() == "sqlite":
         if u.database and u.database != ":memory:":
+            _check_sqlite_file(Path(u.database))
             _create_private_file(Path(u.database))
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
                                hide_parameters=True)
@@ -96,13 +134,50 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
+def schema_revision(engine: Engine) -> str | None:
+    """The Alembic revision the database says it is at; None for a new (empty)
+    database. Reads one row; never imports Alembic. Someone else's database (tables
+    but no ketamon version) is refused: ketamon must not add its tables to it."""
+    from sqlalchemy import inspect, text
+
+    with engine.connect() as conn:
+        inspector = inspect(conn)
+        if not inspector.has_table("alembic_version"):
+            if inspector.get_table_names():
+                raise UnusableDatabase(NOT_KETAMON)
+            return None
+        versions = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    if len(versions) != 1:
+        return ",".join(sorted(versions)) or None
+    return versions[0]
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision (run on every start)."""
+    """Bring the schema to the newest revision (run on every start).
+
+    A warm start, the database already at `ketamon.migrations.HEAD`, is one query;
+    Alembic is imported only for a new database or an upgrade. A database made by
+    a newer ketamon (a revision this code does not know) is refused, never touched."""
+    from ketamon.migrations import HEAD
+
+    current = schema_revision(engine)
+    if current == HEAD:
+        return
     from alembic import command
     from alembic.config import Config
+    from alembic.script import ScriptDirectory
+    from alembic.util.exc import CommandError
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if current is not None:
+        try:
+            for revision in current.split(","):
+                if ScriptDirectory.from_config(cfg).get_revision(revision) is None:
+                    raise CommandError(revision)
+        except CommandError:
+            raise UnusableDatabase(f"it was made by a newer version of ketamon (schema {current}): update "
+                                   "ketamon to open it") from None
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
@@ -122,7 +197,16 @@ class Store:
         self.url = normalise_url(url or default_url())
         self.engine = make_engine(self.url)
         if run_migrations:
-            migrate(self.engine)
+            try:
+                migrate(self.engine)
+            except DBAPIError as exc:
+                self.engine.dispose()
+                if self.engine.dialect.name != "sqlite":
+                    raise
+                raise UnusableDatabase(f"it is not a ketamon database, or it is damaged ({exc.orig})") from exc
+            except BaseException:
+                self.engine.dispose()
+                raise
         self.clock: Clock = clock or SystemClock()
         self.protocols = protocols or default_registry()
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)

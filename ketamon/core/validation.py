@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from ketamon.core.errors import ValidationError
+from ketamon.core.hard_limits import vital_limit
 from ketamon.core.protocols import PARAMETERS, Protocol, _fmt
 
 #: an entry may claim to be at most this far in the future (clock skew between machines)
@@ -23,13 +24,27 @@ def check_time(label: str, when: datetime, now: datetime) -> None:
 
 
 def check_vitals(protocol: Protocol, values: dict[str, float | None]) -> None:
+    """Refuse impossible values: outside the hard limits built into the code
+    (ketamon.core.hard_limits), whatever the protocol says or leaves out, and
+    outside the protocol's absolute range, which lies inside them."""
     for name, value in values.items():
-        if value is None or name not in protocol.ranges:
+        if value is None:
             continue
-        r = protocol.ranges[name]
-        if not r.absolute.contains(value):
+        hard = vital_limit(name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            label = hard.label if hard else name
+            raise ValidationError(f"{label} must be a number, not {value!r}. Nothing was saved.", name, value)
+        r = protocol.ranges.get(name)
+        if r is not None and not r.absolute.contains(value):
             raise ValidationError(
                 f"{r.label} {_fmt(value)} {r.unit} is not possible: allowed {r.absolute.describe(r.unit)}. "
+                "Nothing was saved.",
+                name,
+                value,
+            )
+        if hard is not None and not hard.contains(value):
+            raise ValidationError(
+                f"{hard.label} {_fmt(value)} {hard.unit} is not possible: allowed {hard.describe()}. "
                 "Nothing was saved.",
                 name,
                 value,

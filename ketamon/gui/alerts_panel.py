@@ -4,9 +4,8 @@ countdown, Acknowledge = F9), the session's alert list (patient and technical
 apart), the patient's limits, and the limit lines on the plot.
 
 Everything shown comes from ketamon.core (alerts, schedule); acknowledging goes
-through the OpRunner. `install()` (run by the chart and the main window) hooks
-this into every SessionChart via its extension points; `SessionAlerts` can also
-be used on its own.
+through the OpRunner. The session chart (ketamon.gui.chart_view) builds one
+`SessionAlerts` and places its banner, list and limits box itself.
 """
 from __future__ import annotations
 
@@ -32,10 +31,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ketamon.core import alerts, schedule
-from ketamon.core.chart import Chart, SessionRow
+from ketamon.core import alert_views as alerts, schedule, settings
+from ketamon.core.chart import Chart
 from ketamon.core.ops import alerting
-from ketamon.core.ops.base import Changes
 from ketamon.core.permissions import Permission
 from ketamon.core.protocols import PARAMETERS, _fmt
 from ketamon.core.rules import EffectiveLimits
@@ -169,7 +167,7 @@ class AlertBanner(QFrame):
         silenced; acknowledged, low, none, or KETAMON_NO_FLASH=1: steady."""
         a = self.highest
         wanted = 0
-        if a is not None and a.priority in FLASH_MS and os.environ.get(NO_FLASH_ENV, "") in ("", "0"):
+        if a is not None and a.priority in FLASH_MS and not settings.get("no_flash"):
             if any(x.priority == a.priority and x.acknowledged_at is None and not x.silenced(now) for x in live):
                 wanted = FLASH_MS[a.priority]
         self._flash_wanted = wanted
@@ -392,10 +390,13 @@ class PredoseDecisionDialog(QDialog):
 
 
 class SessionAlerts(QObject):
-    """Puts the banner, list and limits into a chart and keeps them current.
+    """The banner, list and limits of one session's chart, kept current; the chart
+    places the three widgets in its layout.
 
-    `chart` is a SessionChart (ketamon.gui.chart_view) or anything with the same
-    extension points: alert_area, side_area, plot, refreshed, ticked, session_id."""
+    `chart` is the SessionChart it belongs to (its plot, chart, session_id and
+    signals refreshed and ticked). The first data arrives with the chart's first
+    `refreshed`; the chart calls `refresh()` when only alerts, limits or the
+    clinic's alarm setting changed."""
 
     def __init__(self, runner: OpRunner, chart: QWidget):
         super().__init__(chart)
@@ -410,9 +411,6 @@ class SessionAlerts(QObject):
         self.limits_box = LimitsBox()
         self.limits_dialog = None
         self.decision_dialog: PredoseDecisionDialog | None = None
-        chart.alert_area.addWidget(self.banner)
-        chart.side_area.addWidget(self.list)
-        chart.side_area.addWidget(self.limits_box)
         self.banner.acknowledge_clicked.connect(self.acknowledge)
         self.banner.decision_clicked.connect(self.open_decision)
         self.limits_box.edit_clicked.connect(self.edit_limits)
@@ -423,21 +421,13 @@ class SessionAlerts(QObject):
         self.shortcut.activated.connect(self.acknowledge)
         chart.refreshed.connect(self.on_chart)
         chart.ticked.connect(self.tick)
-        runner.changed.connect(self._on_changed)
         runner.actor_changed.connect(lambda _a: self.refresh())
-        self.on_chart(chart.chart)
 
     # ------------------------------------------------------------ data
 
     def on_chart(self, chart: Chart) -> None:
         self.due = schedule.next_due_item(chart)
         self.refresh()
-
-    def _on_changed(self, changes: Changes) -> None:
-        # the chart reloads itself for its session's changes (then on_chart runs);
-        # limits and clinic-wide settings arrive here
-        if changes.kinds & {"settings"} or (changes.kinds & {"limits"} and self.session_id in changes.sessions):
-            self.refresh()
 
     def refresh(self) -> None:
         store = self.runner.store
@@ -493,78 +483,3 @@ class SessionAlerts(QObject):
         dialog, self.limits_dialog = self.limits_dialog, None
         if dialog is not None:
             dialog.deleteLater()
-
-
-# ---------------------------------------------------------------- wiring into the app
-
-
-def next_due_for_row(row: SessionRow, *, store=None, now: datetime | None = None) -> str:
-    """The sessions list's 'next vitals due' text (main_window.next_due_text)."""
-    if store is None:
-        return ""
-    now = now or store.clock.now()
-    item = _due_cache.get(store, row.session_id, now)
-    return "" if item is None else f"Vitals {schedule.short_due_text(item, now)}"
-
-
-class _DueCache:
-    """Due items per session, recomputed at most every few seconds (the list asks
-    every second for every row; a due time only moves when an entry is saved, and
-    the main window's timer ticks alerts every 2 s)."""
-
-    def __init__(self, max_age_s: float = 3.0):
-        self.max_age_s = max_age_s
-        self._items: dict[tuple[int, int], tuple[datetime, schedule.DueItem | None]] = {}
-
-    def get(self, store, session_id: int, now: datetime) -> schedule.DueItem | None:
-        key = (id(store), session_id)
-        hit = self._items.get(key)
-        if hit is not None and abs((now - hit[0]).total_seconds()) < self.max_age_s:
-            return hit[1]
-        item = alerts.next_due_for_sessions(store, [session_id], now).get(session_id)
-        self._items[key] = (now, item)
-        return item
-
-    def forget(self, session_id: int | None = None) -> None:
-        if session_id is None:
-            self._items.clear()
-        else:
-            for key in [k for k in self._items if k[1] == session_id]:
-                del self._items[key]
-
-
-_due_cache = _DueCache()
-
-
-def _add_to_chart(chart) -> None:
-    chart.alerts = SessionAlerts(chart.runner, chart)
-
-
-def _add_to_window(window) -> None:
-    """The review queue page (physicians) and the alarm monitor (tick + tone)."""
-    from ketamon.gui.review_queue import ReviewQueue
-    from ketamon.gui.sound import AlarmMonitor
-
-    window.alarm_monitor = AlarmMonitor(window.runner, parent=window)
-    window.review_queue = ReviewQueue(window.runner)
-    window.review_queue.open_session.connect(window.open_session)
-    window.review_page_index = window.add_page("Alert review", window.review_queue)
-    window.runner.changed.connect(lambda c: _due_cache.forget() if c.kinds else None)
-    window.alarm_monitor.start()
-
-
-_installed = False
-
-
-def install() -> None:
-    """Hook the alert banner into every SessionChart and the review page and alarm
-    timer into every MainWindow (idempotent; run lazily by those classes)."""
-    global _installed
-    if _installed:
-        return
-    from ketamon.gui.chart_view import register_chart_extension
-    from ketamon.gui.main_window import register_window_extension
-
-    register_chart_extension(_add_to_chart)
-    register_window_extension(_add_to_window)
-    _installed = True

@@ -10,11 +10,11 @@ import logging
 import os
 import sys
 
-from sqlalchemy import select
 
-from ketamon.core.models import User
+from ketamon.core import settings
+from ketamon.core.auth import active_actor
 from ketamon.core.permissions import Actor
-from ketamon.core.store import Store
+from ketamon.core.store import Store, UnusableDatabase
 
 log = logging.getLogger(__name__)
 
@@ -42,20 +42,15 @@ def choose_actor(store: Store, args: argparse.Namespace) -> Actor | None:
 
     --screenshot takes no input: it acts, without a dialog, as the demo nurse
     (--demo), else the user named by KETAMON_USER, else the first active nurse."""
-    if not getattr(args, "screenshot", None) and not os.environ.get("KETAMON_BENCH_STARTUP"):
+    if not getattr(args, "screenshot", None) and not settings.get("bench_startup"):
         from ketamon.gui.signin import sign_in_at_start
 
         return sign_in_at_start(store, demo=bool(getattr(args, "demo", False)))
-    wanted = os.environ.get("KETAMON_USER") or (DEMO_USER if getattr(args, "demo", False) else None)
-    with store.read() as db:
-        if wanted:
-            user = db.scalar(select(User).where(User.username == wanted, User.active.is_(True)))
-        else:
-            user = db.scalar(select(User).where(User.role == "nurse", User.active.is_(True)).order_by(User.id))
-    if user is None:
+    wanted = settings.get("user") or (DEMO_USER if getattr(args, "demo", False) else None)
+    actor = active_actor(store, wanted)
+    if actor is None:
         log.warning("no user to act as (KETAMON_USER=%s)", wanted or "")
-        return None
-    return Actor(user.id, user.username, user.display_name, user.role)
+    return actor
 
 
 def make_application():
@@ -81,21 +76,20 @@ def make_application():
     return app
 
 
-def build_window(store: Store, actor: Actor | None, session_id: int | None = None):
-    """The main window with a chart open: the asked-for session, else the current one."""
-    from ketamon.gui import record_panel, staff
+def build_window(store: Store, actor: Actor | None, session_id: int | None = None, *, idle_lock: bool = True):
+    """The main window with a chart open: the asked-for session, else the current one
+    (an administrator starts on the Users page)."""
     from ketamon.gui.main_window import MainWindow
     from ketamon.gui.runner import OpRunner
 
-    record_panel.install()  # the record bar in every session chart
-    staff.install()  # the Records page
     runner = OpRunner(store, actor)
-    window = MainWindow(runner)
+    window = MainWindow(runner, idle_lock=idle_lock)
     runner.setParent(window)
     if session_id is not None:
         window.open_session(session_id)
     else:
         window.open_current_session()
+    window.show_home_page()
     return window
 
 
@@ -112,7 +106,8 @@ def save_screenshot(window, path: str, page: str | None = None) -> bool:
             print(f"no page {page!r}; pages: {', '.join(titles)}", file=sys.stderr)
             return False
         window.tabs.setCurrentIndex(titles.index(page))
-    for _ in range(3):  # let layouts and the plot settle
+    for _ in range(3):  # background results (next due, alert tick) arrive; layouts and the plot settle
+        window.wait_for_background()
         QApplication.processEvents()
     chart = window.current_chart()
     if chart is not None:
@@ -127,15 +122,23 @@ def run_app(args: argparse.Namespace) -> int:
     if screenshot:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     app = make_application()
-    store = open_store(args)
+    try:
+        store = open_store(args)
+    except UnusableDatabase as exc:  # one sentence instead of starting; the file is left as it was
+        from ketamon.cli import resolve_url
+
+        message = f"cannot open the database {resolve_url(args)}: {exc}"
+        print(message, file=sys.stderr)
+        if not screenshot and not settings.get("bench_startup"):
+            from ketamon.gui import prompts
+
+            prompts.warn(None, "ketamon", message)
+        return 2
     try:
         actor = choose_actor(store, args)
         if actor is None and not screenshot:
             return 0  # sign-in cancelled
-        window = build_window(store, actor, getattr(args, "session", None))
-        from ketamon.gui.lock import install_access_controls
-
-        install_access_controls(window, window.runner, idle_lock=not screenshot)
+        window = build_window(store, actor, getattr(args, "session", None), idle_lock=not screenshot)
         if getattr(args, "demo", False):
             window.setWindowTitle(window.windowTitle() + "  (demo data)")
         if screenshot:
@@ -148,7 +151,7 @@ def run_app(args: argparse.Namespace) -> int:
             return 0
         window.resize(*SCREENSHOT_SIZE)
         window.show()
-        if os.environ.get("KETAMON_BENCH_STARTUP"):  # benchmarks/bench.py: time to the shown window
+        if settings.get("bench_startup"):  # benchmarks/bench.py: time to the shown window
             import time
 
             from PySide6.QtCore import QTimer

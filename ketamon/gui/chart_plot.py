@@ -3,7 +3,7 @@ anaesthesia record is: systolic ▼ and diastolic ▲ joined by a bar, heart rat
 SpO2 on its own panel below, dose events and side effects marked on an events
 lane at the top with lines down through the plots.
 
-Extension points (used by the alerts engineer):
+For the chart's other parts (the alert parts draw the limit lines):
 - `VitalsPlot.set_limit_bands(bands)` draws limit lines/bands (`LimitBand`).
 - `VitalsPlot.plot_for(parameter)` gives the pyqtgraph PlotItem a parameter is
   drawn on, for anything else that needs to be drawn there.
@@ -366,7 +366,7 @@ class VitalsPlot(pg.GraphicsLayoutWidget):
         self.fit()
         event.accept()
 
-    # ------------------------------------------------------------ extension points
+    # ------------------------------------------------------------ for the chart's other parts
 
     def plot_for(self, parameter: str) -> pg.PlotItem | None:
         """The PlotItem a parameter is drawn on (None for ones not plotted)."""

@@ -1,32 +1,26 @@
 """The session chart: everything a nurse at the chair needs on one screen.
 
     header (patient, age, sex, weight, MRN, protocol, dose, lot, state, elapsed clock)
-    alert_area            ← extension point: the alerts engineer inserts the banner
-    actions_bar           ← extension point: lifecycle / discharge / sign / print buttons
-    plot | dose panel, side_area   ← extension point under the dose panel
-    vital-signs row
-    side effects
-    event log
+    alert banner (most urgent alert, audio, what is due next)       self.alerts.banner
+    record bar (pre-dose checks, discharge, signing)                self.record_bar
+    plot | dose panel, alert list, limits                            self.plot, self.dose_panel, self.alerts
+    vital-signs row                                                  self.vitals_row
+    side effects                                                     self.side_effects
+    event log                                                        self.event_log
+
+The chart builds every part itself, here, in plain code: to add a part, add it
+to `__init__` (no registry, nothing inserted from outside).
 
 Data comes only from `ketamon.core.chart.load_chart` (after each saved entry:
 OpRunner.changed) and the clock (`tick`, every second while shown; no query).
-
-Extension points, for other screens to build on without editing this file:
-- `SessionChart.alert_area` (QVBoxLayout, empty, at the top),
-  `SessionChart.actions_bar` (QHBoxLayout, empty, under the header) and
-  `SessionChart.side_area` (QVBoxLayout, empty, under the dose panel).
-- `SessionChart.plot` is a `VitalsPlot`: `plot.set_limit_bands([...])`,
-  `plot.plot_for(parameter)` gives its pyqtgraph PlotItem.
-- Signals `refreshed(Chart)` after every reload and `ticked(datetime)` each second.
-  A `refreshed` listener runs after every saved entry: it must not walk every set
-  (`chart.vitals` can hold 43 200 with a 1 Hz monitor; it is in measured order, so
-  the newest are at the end; don't mutate it or the sets in it: they are kept).
-- `register_chart_extension(fn)`: `fn(chart_widget)` runs at the end of every
-  SessionChart's construction (insert a banner, buttons, connect signals).
+Signals `refreshed(Chart)` after every reload and `ticked(datetime)` each second
+keep the parts in step. A `refreshed` listener runs after every saved entry: it
+must not walk every set (`chart.vitals` can hold 43 200 with a 1 Hz monitor; it is
+in measured order, so the newest are at the end; don't mutate it or the sets in
+it: they are kept).
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 
 from PySide6.QtCore import QTimer, Qt, Signal
@@ -45,24 +39,22 @@ from ketamon.core.chart import Chart, load_chart
 from ketamon.core.lifecycle import STATE_LABELS
 from ketamon.core.models import CONCOMITANT_MEDICATIONS, CONTRAINDICATIONS
 from ketamon.core.ops.base import Changes
+from ketamon.gui.alerts_panel import SessionAlerts
 from ketamon.gui.chart_plot import VitalsPlot
 from ketamon.gui.dose_panel import DosePanel, dose_panel_for
 from ketamon.gui.event_log import EventLog
+from ketamon.gui.record_panel import RecordBar
 from ketamon.gui.runner import OpRunner
 from ketamon.gui.side_effects import SideEffectPanel
 from ketamon.gui.theme import set_role
 from ketamon.gui.vitals_row import VitalsRow
 from ketamon.gui.widgets import format_elapsed, local_hm
 
-#: functions run with each new SessionChart (see register_chart_extension)
-CHART_EXTENSIONS: list[Callable[["SessionChart"], None]] = []
-
-
-def register_chart_extension(fn: Callable[["SessionChart"], None]) -> Callable[["SessionChart"], None]:
-    """Have `fn(chart)` called for every SessionChart built from now on (usable as a decorator)."""
-    if fn not in CHART_EXTENSIONS:
-        CHART_EXTENSIONS.append(fn)
-    return fn
+#: change flags that alter an entry, the session or the patient: the whole chart reloads.
+#: Alerts, limits and the clinic's alarm setting reload only the alert parts; a
+#: print or an export changes nothing the chart shows.
+ENTRY_FLAGS = ("vitals", "doses", "side_effects", "notes", "assessments", "lifecycle", "session_details",
+               "record", "patients")
 
 
 def planned_dose_text(chart: Chart) -> str:
@@ -173,29 +165,38 @@ class SessionChart(QWidget):
         self.chart: Chart = load_chart(runner.store, session_id)
 
         self.header = ChartHeader()
-        #: extension point: alert banners go here (top of the chart)
-        self.alert_area = QVBoxLayout()
-        self.alert_area.setContentsMargins(0, 0, 0, 0)
-        self.alert_area.setSpacing(4)
-        #: extension point: lifecycle / discharge / sign / print buttons
-        self.actions_bar = QHBoxLayout()
-        self.actions_bar.setContentsMargins(0, 0, 0, 0)
-        self.actions_bar.setSpacing(8)
-
         self.plot = VitalsPlot()
         self.dose_panel: DosePanel = dose_panel_for(runner, session_id, self.chart)
         self.side_effects = SideEffectPanel(runner, session_id)
         self.vitals_row = VitalsRow(runner, session_id)
         self.event_log = EventLog(runner, session_id)
+        #: the alert banner, the session's alert list, its limits (and the plot's limit lines)
+        self.alerts = SessionAlerts(runner, self)
+        #: what the record still needs: pre-dose checks, discharge, signing, addenda
+        self.record_bar = RecordBar(runner, session_id)
+        self.ticked.connect(self.record_bar.tick)
+
+        #: the top of the chart: the alert banner
+        self.alert_area = QVBoxLayout()
+        self.alert_area.setContentsMargins(0, 0, 0, 0)
+        self.alert_area.setSpacing(4)
+        self.alert_area.addWidget(self.alerts.banner)
+        #: under the header: the record bar
+        self.actions_bar = QHBoxLayout()
+        self.actions_bar.setContentsMargins(0, 0, 0, 0)
+        self.actions_bar.setSpacing(8)
+        self.actions_bar.addWidget(self.record_bar, 1)
 
         side = QWidget()
         side_layout = QVBoxLayout(side)
         side_layout.setContentsMargins(0, 0, 4, 0)
         side_layout.setSpacing(8)
         side_layout.addWidget(self.dose_panel)
-        #: extension point: under the dose panel (e.g. the alert list, "next vitals due")
+        #: under the dose panel: the session's alerts and the patient's limits
         self.side_area = QVBoxLayout()
         self.side_area.setSpacing(8)
+        self.side_area.addWidget(self.alerts.list)
+        self.side_area.addWidget(self.alerts.limits_box)
         side_layout.addLayout(self.side_area)
         side_layout.addStretch(1)
         self.side_scroll = QScrollArea()
@@ -237,24 +238,34 @@ class SessionChart(QWidget):
         self.timer = QTimer(self)
         self.timer.setInterval(1000)
         self.timer.timeout.connect(self.tick)
+        #: what changed while the chart was hidden (behind another chart or page),
+        #: reloaded when it is shown again: a hidden chart does no work
+        self._stale_chart = self._stale_alerts = False
+        self._was_shown = False  # before the first show, changes are shown at once
         runner.changed.connect(self._on_changed)
         self._show(self.chart)
-        from ketamon.gui import alerts_panel  # lazy: it imports this module
-
-        alerts_panel.install()  # registers the alert banner, list and limit lines
-        for extend in list(CHART_EXTENSIONS):
-            extend(self)
 
     # ------------------------------------------------------------ refresh
 
     def _on_changed(self, changes: Changes) -> None:
-        if self.session_id in changes.sessions or self.chart.patient.id in changes.patients:
-            self.refresh()
+        mine = self.session_id in changes.sessions or self.chart.patient.id in changes.patient_ids
+        whole = mine and changes.any_of(*ENTRY_FLAGS)
+        alerts_only = not whole and (changes.settings or (mine and changes.any_of("alerts", "limits")))
+        if not (whole or alerts_only):
+            return
+        if not self.isVisible() and self._was_shown:
+            self._stale_chart |= whole
+            self._stale_alerts |= alerts_only
+        elif whole:
+            self.refresh()  # the alert parts follow through `refreshed`
+        else:
+            self.alerts.refresh()
 
     def refresh(self) -> None:
         """Reload the chart from the database and redraw every part. Runs after every
         saved entry, so each part must cost little with 43 200 sets: load_chart reads
         only new vital signs, the plot appends, the event log folds device readings."""
+        self._stale_chart = self._stale_alerts = False
         self.chart = load_chart(self.runner.store, self.session_id)
         self._show(self.chart)
 
@@ -276,6 +287,12 @@ class SessionChart(QWidget):
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt name)
         super().showEvent(event)
+        self._was_shown = True
+        if self._stale_chart:
+            self.refresh()
+        elif self._stale_alerts:
+            self._stale_alerts = False
+            self.alerts.refresh()
         self.tick()
         self.timer.start()
 

@@ -60,7 +60,7 @@ BLOCKED = ACTIVITY | {E.ShortcutOverride, E.Shortcut, E.ContextMenu, E.InputMeth
 def alarm_summary(store) -> tuple[str, str | None]:
     """("2 active alerts, 1 high priority — unlock or switch user to see them", "high"),
     or ("", None). Counts only: a locked screen shows no patient data."""
-    from ketamon.core import alerts
+    from ketamon.core import alert_views as alerts
 
     try:
         status = alerts.alarm_status(store)
@@ -282,7 +282,7 @@ class IdleLock(QObject):
                  tick_ms: int = 5000):
         super().__init__(window)
         self.window, self.runner = window, runner
-        self.policy = policy or AuthPolicy.from_env()
+        self.policy = policy or AuthPolicy.for_clinic(runner.store)
         self.minutes = self.policy.idle_lock_minutes
         self.last_input: datetime = runner.store.clock.now()
         self.covers: list[LockScreen] = []
@@ -428,38 +428,35 @@ class IdleLock(QObject):
         self.locked_changed.emit(False)
 
 
-def install_access_controls(window: QMainWindow, runner: OpRunner, policy: AuthPolicy | None = None, *,
-                            idle_lock: bool = True) -> IdleLock:
-    """Give the main window "Lock screen" (Ctrl+L) and "Switch user…" (in the
-    status bar, beside who is signed in), the idle lock (without `idle_lock`,
-    e.g. for a screenshot, only the button locks) and the administrators' Users page."""
-    policy = policy or AuthPolicy.from_env()
-    if not idle_lock:
-        policy = AuthPolicy(policy.max_failed_attempts, policy.lockout_minutes, idle_lock_minutes=0)
-    idle = IdleLock(window, runner, policy)
-    lock_button = QToolButton()
-    lock_button.setObjectName("lockButton")
-    lock_button.setText("Lock screen")
-    lock_button.setToolTip("Lock the screen now (Ctrl+L). Anything typed is kept.")
-    switch_button = QToolButton()
-    switch_button.setObjectName("switchUserButton")
-    switch_button.setText("Switch user…")
-    switch_button.setToolTip("Someone else signs in at this workstation; what is typed stays on screen")
-    window.statusBar().addPermanentWidget(lock_button)
-    window.statusBar().addPermanentWidget(switch_button)
+class AccessControls(QObject):
+    """"Lock screen" (Ctrl+L) and "Switch user…" for the status bar, and the idle
+    lock (without `idle_lock`, e.g. for a screenshot, only the button locks). The
+    main window builds one and puts the two buttons in its status bar."""
 
-    def lock_now() -> None:
-        idle.lock()
+    def __init__(self, window: QMainWindow, runner: OpRunner, policy: AuthPolicy | None = None, *,
+                 idle_lock: bool = True):
+        super().__init__(window)
+        self.window, self.runner = window, runner
+        policy = policy or AuthPolicy.for_clinic(runner.store)
+        if not idle_lock:
+            policy = AuthPolicy(policy.max_failed_attempts, policy.lockout_minutes, idle_lock_minutes=0)
+        self.policy = policy
+        self.idle_lock = IdleLock(window, runner, policy)
+        self.lock_button = QToolButton()
+        self.lock_button.setObjectName("lockButton")
+        self.lock_button.setText("Lock screen")
+        self.lock_button.setToolTip("Lock the screen now (Ctrl+L). Anything typed is kept.")
+        self.switch_user_button = QToolButton()
+        self.switch_user_button.setObjectName("switchUserButton")
+        self.switch_user_button.setText("Switch user…")
+        self.switch_user_button.setToolTip("Someone else signs in at this workstation; what is typed stays on screen")
+        self.lock_button.clicked.connect(self.lock_now)
+        self.switch_user_button.clicked.connect(self.switch)
+        self.shortcut = QShortcut(QKeySequence("Ctrl+L"), window)
+        self.shortcut.activated.connect(self.lock_now)
 
-    def switch() -> None:
-        switch_user(runner, window, policy=policy)
+    def lock_now(self) -> None:
+        self.idle_lock.lock()
 
-    lock_button.clicked.connect(lock_now)
-    switch_button.clicked.connect(switch)
-    shortcut = QShortcut(QKeySequence("Ctrl+L"), window)
-    shortcut.activated.connect(lock_now)
-    window.lock_button, window.switch_user_button, window.idle_lock = lock_button, switch_button, idle
-    from ketamon.gui.users_page import install_users_page
-
-    window.users_page = install_users_page(window, runner)
-    return idle
+    def switch(self) -> None:
+        switch_user(self.runner, self.window, policy=self.policy)

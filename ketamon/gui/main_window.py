@@ -1,18 +1,16 @@
-"""The main window: today's sessions on the left, pages on the right (the
-session chart first; others add theirs with `add_page`), and a status line
-that always says what was last saved — or why it was not.
+"""The main window: today's sessions on the left, pages on the right, and a
+status line that always says what was last saved — or why it was not.
 
-Extension points:
-- `MainWindow.add_page(title, widget) -> int` adds a tab (e.g. "Review queue").
-- `register_window_extension(fn)`: `fn(window)` runs at the end of every
-  MainWindow's construction.
-- `next_due_text(row, store=..., now=...) -> str`: the sessions list's
-  "next vitals due" text (the alerts engineer fills it from core.schedule).
-- Signal `chart_opened(SessionChart)` when a session's chart is first built.
+The window builds all its parts itself, in `MainWindow.__init__`, in plain code:
+the pages (Session chart, Records, Alert review, Users for administrators), the
+alarm monitor (alert tick and tone) and the access controls (lock screen, switch
+user, idle lock). To add a page, add it there with `add_page(title, widget)`; no
+registry, nothing set on the window from outside.
+
+Signal `chart_opened(SessionChart)` when a session's chart is first built.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 
 from PySide6.QtCore import QTimer, Qt, Signal
@@ -30,42 +28,34 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ketamon.core import alert_views as alerts, schedule
+from ketamon.core.auth import AuthPolicy
 from ketamon.core.chart import SessionRow, sessions_on
 from ketamon.core.errors import KetamonError, PermissionDenied, SessionLocked
+from ketamon.core.lifecycle import AFTER_FIRST_DOSE, BEFORE_DOSE
 from ketamon.core.ops.base import Changes
-from ketamon.core.store import Store
+from ketamon.core.permissions import Permission
 from ketamon.gui import prompts
+from ketamon.gui.background import Background
 from ketamon.gui.chart_view import SessionChart
 from ketamon.gui.dialogs import NewPatientDialog, NewSessionDialog
+from ketamon.gui.lock import AccessControls
+from ketamon.gui.review_queue import ReviewQueue
 from ketamon.gui.runner import OpRunner
+from ketamon.gui.settings_page import SettingsPage
+from ketamon.gui.sound import AlarmMonitor
+from ketamon.gui.staff import RecordsPage
 from ketamon.gui.theme import set_role
+from ketamon.gui.users_page import UsersPage
 from ketamon.gui.widgets import format_elapsed, local_hm
 
 ROUTE_LABELS = {"nasal": "Nasal spray", "iv": "IV infusion", "im": "IM injection"}
 #: states of a session in progress (a "current" session)
-IN_PROGRESS = ("dosing", "monitoring", "recovery")
-#: Changes kinds that alter what the sessions list shows
-LIST_KINDS = {"session", "patient", "dose", "alerts"}
-
-WINDOW_EXTENSIONS: list[Callable[["MainWindow"], None]] = []
-
-
-def register_window_extension(fn: Callable[["MainWindow"], None]) -> Callable[["MainWindow"], None]:
-    """Have `fn(window)` called for every MainWindow built from now on (e.g. to add a page)."""
-    if fn not in WINDOW_EXTENSIONS:
-        WINDOW_EXTENSIONS.append(fn)
-    return fn
-
-
-def next_due_text(row: SessionRow, *, store: Store | None = None, now: datetime | None = None) -> str:
-    """Hook: what the sessions list says about the next vital signs due for `row`
-    (e.g. "Vitals due 10:40" or "Vitals overdue 6 min"). "" shows nothing.
-
-    Called for every row each second, so it must not be slow (no query per call
-    when it can be avoided). Filled in by the alerts engineer (core.schedule)."""
-    from ketamon.gui.alerts_panel import next_due_for_row
-
-    return next_due_for_row(row, store=store, now=now)
+IN_PROGRESS = AFTER_FIRST_DOSE
+#: change flags that alter what the sessions list shows (who, state, first dose, alerts)
+LIST_FLAGS = ("lifecycle", "patients", "doses", "alerts")
+#: change flags that move when vital signs are next due (a set, a dose, the state)
+DUE_FLAGS = ("vitals", "doses", "lifecycle")
 
 
 def row_text(row: SessionRow, now: datetime, due: str = "") -> str:
@@ -89,8 +79,41 @@ def current_session_id(rows: list[SessionRow]) -> int | None:
     running = [r for r in rows if r.state in IN_PROGRESS and r.first_dose_at is not None]
     if running:
         return min(running, key=lambda r: r.first_dose_at).session_id
-    waiting = [r for r in rows if r.state in ("planned", "pre_dose", "dosing")]
+    waiting = [r for r in rows if r.state in BEFORE_DOSE | {"dosing"}]
     return waiting[0].session_id if waiting else None
+
+
+class DueTimes:
+    """When the next vital signs are due for each of today's sessions. Asked every
+    second for every row, so it only reads what it holds; `fetch` recomputes all
+    rows at once, off the GUI thread, at most every few seconds (a due time only
+    moves when an entry is saved: `forget()` then)."""
+
+    def __init__(self, store, background: Background, max_age_s: float = 3.0):
+        self.store, self.background, self.max_age_s = store, background, max_age_s
+        self.items: dict[int, schedule.DueItem | None] = {}
+        self._fetched_at: datetime | None = None
+
+    def text(self, row: SessionRow, now: datetime) -> str:
+        """'Vitals due 10:40', 'Vitals overdue 6 min', or '' (nothing due, or not known yet)."""
+        item = self.items.get(row.session_id)
+        return "" if item is None else f"Vitals {schedule.short_due_text(item, now)}"
+
+    def fetch(self, session_ids: list[int], now: datetime, done) -> None:
+        """Recompute when older than max_age_s (or forgotten); `done()` on the GUI thread after."""
+        if self._fetched_at is not None and abs((now - self._fetched_at).total_seconds()) < self.max_age_s:
+            return
+        self._fetched_at = now
+        store, ids = self.store, list(session_ids)
+
+        def arrived(items: dict[int, schedule.DueItem | None]) -> None:
+            self.items = items
+            done()
+
+        self.background.run("next due", lambda: alerts.next_due_for_sessions(store, ids, now), arrived)
+
+    def forget(self) -> None:
+        self._fetched_at = None
 
 
 class SessionsPanel(QFrame):
@@ -103,6 +126,11 @@ class SessionsPanel(QFrame):
         self.setObjectName("sessionsPanel")
         self.runner = runner
         self.rows: list[SessionRow] = []
+        #: where "next vitals due" is worked out (never on the GUI thread)
+        self.background = Background(self)
+        #: "next vitals due" per row, shown every second, recomputed every few
+        self.due = DueTimes(runner.store, self.background)
+        runner.changed.connect(lambda changes: self.due.forget() if changes.any_of(*DUE_FLAGS) else None)
         self.title = QLabel("Today")
         self.title.setObjectName("sessionsTitle")
         self.list = QListWidget()
@@ -148,12 +176,20 @@ class SessionsPanel(QFrame):
         self.tick(now)
 
     def tick(self, now: datetime) -> None:
-        store = self.runner.store
+        self._show_texts(now)
+        self.due.fetch([r.session_id for r in self.rows], now,
+                       lambda: self._show_texts(self.runner.store.clock.now()))
+
+    def _show_texts(self, now: datetime) -> None:
         for i, row in enumerate(self.rows):
             item = self.list.item(i)
-            text = row_text(row, now, next_due_text(row, store=store, now=now))
+            text = row_text(row, now, self.due.text(row, now))
             if item is not None and item.text() != text:
                 item.setText(text)
+
+    def stop(self) -> None:
+        """The window closes: wait for a running query and drop its result."""
+        self.background.stop()
 
     def texts(self) -> list[str]:
         return [self.list.item(i).text() for i in range(self.list.count())]
@@ -182,7 +218,10 @@ class MainWindow(QMainWindow):
     #: a session's chart was built (once per session)
     chart_opened = Signal(object)
 
-    def __init__(self, runner: OpRunner, parent: QWidget | None = None):
+    def __init__(self, runner: OpRunner, parent: QWidget | None = None, *, policy: AuthPolicy | None = None,
+                 idle_lock: bool = True):
+        """`policy` sets sign-in lock-out and the idle lock (default: the clinic's);
+        without `idle_lock` (a screenshot) only "Lock screen" locks."""
         super().__init__(parent)
         self.runner = runner
         self.setWindowTitle("ketamon")
@@ -204,6 +243,19 @@ class MainWindow(QMainWindow):
         self.empty_chart.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.chart_stack.addWidget(self.empty_chart)
         self.chart_page_index = self.add_page("Session chart", self.chart_stack)
+        #: finding past sessions; print, export, open a record
+        self.records_page = RecordsPage(runner, open_chart=self.open_session)
+        self.records_page_index = self.add_page("Records", self.records_page)
+        #: alerts across all chairs (physicians review them here)
+        self.review_queue = ReviewQueue(runner)
+        self.review_queue.open_session.connect(self.open_session)
+        self.review_page_index = self.add_page("Alert review", self.review_queue)
+        #: user accounts; its tab shows only to those who may manage users
+        self.users_page = UsersPage(runner)
+        self.users_page_index = self.add_page("Users", self.users_page)
+        #: clinic-wide settings; its tab shows only to those who may change them
+        self.settings_page = SettingsPage(runner)
+        self.settings_page_index = self.add_page("Settings", self.settings_page)
 
         central = QWidget()
         layout = QHBoxLayout(central)
@@ -219,7 +271,15 @@ class MainWindow(QMainWindow):
         self.status_user.setObjectName("statusUser")
         self.statusBar().addWidget(self.status_message, 1)
         self.statusBar().addPermanentWidget(self.status_user)
-        self._show_actor(runner.actor)
+        #: Lock screen (Ctrl+L), Switch user…, and the idle lock
+        self.access = AccessControls(self, runner, policy, idle_lock=idle_lock)
+        self.lock_button = self.access.lock_button
+        self.switch_user_button = self.access.switch_user_button
+        self.idle_lock = self.access.idle_lock
+        self.statusBar().addPermanentWidget(self.lock_button)
+        self.statusBar().addPermanentWidget(self.switch_user_button)
+        #: the alert timer (overdue checks, escalation) and the alarm tone
+        self.alarm_monitor = AlarmMonitor(runner, parent=self)
 
         runner.changed.connect(self._on_changed)
         runner.refused.connect(self._on_refused)
@@ -229,11 +289,8 @@ class MainWindow(QMainWindow):
         self.timer.timeout.connect(self.tick)
         self.timer.start()
         self.sessions.reload()
-        from ketamon.gui import alerts_panel  # lazy: it imports this module
-
-        alerts_panel.install()  # registers the review page and the alarm timer/tone
-        for extend in list(WINDOW_EXTENSIONS):
-            extend(self)
+        self._show_actor(runner.actor)
+        self.alarm_monitor.start()
 
     # ------------------------------------------------------------ pages
 
@@ -295,8 +352,7 @@ class MainWindow(QMainWindow):
     def _session_dialog_closed(self, _result: int) -> None:
         dialog, self.session_dialog = self.session_dialog, None
         if dialog is not None:
-            if dialog.session_id is not None:
-                self.sessions.reload()
+            if dialog.session_id is not None:  # the list has the new session already (_on_changed)
                 self.open_session(dialog.session_id)
             dialog.deleteLater()
 
@@ -309,7 +365,7 @@ class MainWindow(QMainWindow):
     def _on_changed(self, changes: Changes) -> None:
         if changes.message:
             self.show_status(changes.message)
-        if changes.kinds & LIST_KINDS or any(
+        if changes.any_of(*LIST_FLAGS) or any(
                 sid not in {r.session_id for r in self.sessions.rows} for sid in changes.sessions):
             self.sessions.reload()
 
@@ -324,6 +380,31 @@ class MainWindow(QMainWindow):
 
     def _show_actor(self, actor) -> None:
         self.status_user.setText(f"{actor.display_name} · {actor.role_label}" if actor else "Not signed in")
+        may_manage = actor is not None and actor.can(Permission.MANAGE_USERS)
+        self.tabs.setTabVisible(self.users_page_index, may_manage)
+        self.tabs.setTabVisible(self.settings_page_index,
+                                actor is not None and actor.can(Permission.MANAGE_SETTINGS))
+        self.show_home_page()
+
+    def show_home_page(self) -> None:
+        """Administrators do not chart: their work is on the Users page."""
+        actor = self.runner.actor
+        if actor is not None and actor.role == "admin":
+            self.tabs.setCurrentIndex(self.users_page_index)
 
     def tick(self) -> None:
         self.sessions.tick(self.runner.store.clock.now())
+
+    def wait_for_background(self, timeout_ms: int = 5000) -> None:
+        """Block until the background queries (next due, alert tick) are done; their
+        results arrive with the next event-loop turn. For a screenshot or a benchmark
+        only: it stalls the window, which is what the background is there to avoid."""
+        for background in (self.sessions.background, self.alarm_monitor.background):
+            background.pool.waitForDone(timeout_ms)
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        """Nothing runs for a closed window: the timers stop and running queries are waited for."""
+        self.timer.stop()
+        self.alarm_monitor.stop()
+        self.sessions.stop()
+        super().closeEvent(event)

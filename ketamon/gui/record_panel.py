@@ -37,11 +37,14 @@ from PySide6.QtWidgets import (
 )
 
 from ketamon.core import ops, scores
+from ketamon.core.changes import CHART_FLAGS
 from ketamon.core.models import CONCOMITANT_MEDICATIONS, CONTRAINDICATIONS
 from ketamon.core.ops.base import Changes
 from ketamon.core.permissions import Permission
 from ketamon.core.protocols import _fmt
+from ketamon.core.lifecycle import AFTER_DOSING, BEFORE_DOSE, ENDED_EARLY, available_steps, may_end_early
 from ketamon.core.record import DISCHARGE_ITEMS, PREDOSE_ITEMS, SessionRecord, fasting_text, load_record
+from ketamon.core.record import fit_for_discharge
 from ketamon.gui import prompts
 from ketamon.gui.runner import OpRunner
 from ketamon.gui.theme import set_role
@@ -366,7 +369,7 @@ class DischargeScoreForm(QGroupBox):
         maximum = self.scale.maximum if self.scale else 10
         threshold = getattr(self, "threshold", 9)
         if given and len(given) == len(answers):
-            verdict = "fit for discharge" if total >= threshold else f"below {threshold}: not yet"
+            verdict = "fit for discharge" if fit_for_discharge(total, threshold) else f"below {threshold}: not yet"
             self.total.setText(f"Total {total}/{maximum}  ·  {verdict}")
         else:
             self.total.setText(f"Total so far {total}/{maximum}  ·  {len(answers) - len(given)} not answered")
@@ -589,7 +592,7 @@ class RecordPanel(QWidget):
     # ------------------------------------------------------------ refresh
 
     def _on_changed(self, changes: Changes) -> None:
-        if self.session_id in changes.sessions:
+        if self.session_id in changes.sessions and changes.any_of(*CHART_FLAGS):
             self.refresh()
 
     def refresh(self) -> None:
@@ -607,7 +610,7 @@ class RecordPanel(QWidget):
         can_chart = bool(actor and actor.can(Permission.CHART))
         can_sign = bool(actor and actor.can(Permission.SIGN))
         open_ = r.state not in ("signed", "cancelled")
-        predose_open = r.state in ("planned", "pre_dose")
+        predose_open = r.state in BEFORE_DOSE
         self.state_line.setText(self._state_text(r))
         self.predose.show_record(r)
         self.phq9.show_record(r)
@@ -615,13 +618,13 @@ class RecordPanel(QWidget):
         self.discharge_checklist.show_record(r)
         self.predose.setEnabled(can_chart and predose_open)
         self.phq9.setEnabled(can_chart and open_)
-        after_dose = r.state in ("monitoring", "recovery")
+        after_dose = r.state in AFTER_DOSING
         self.score.setEnabled(can_chart and after_dose)
         self.discharge_checklist.setEnabled(can_chart and after_dose)
-        self.recovery_button.setVisible(r.state == "monitoring")
+        self.recovery_button.setVisible("recovery" in available_steps(r.state))
         self.recovery_button.setEnabled(can_chart)
-        self.discharge_button.setEnabled(can_chart and r.state == "recovery")
-        self.sign_button.setEnabled(can_sign and r.state in ("discharged", "stopped", "cancelled"))
+        self.discharge_button.setEnabled(can_chart and "discharge" in available_steps(r.state))
+        self.sign_button.setEnabled(can_sign and "sign" in available_steps(r.state))
         self.sign_button.setToolTip("" if can_sign else "Only the supervising physician signs the record.")
         self.sign_button.setVisible(r.state != "signed")
         self.signature.setText(self._signature_text(r, can_sign))
@@ -632,7 +635,7 @@ class RecordPanel(QWidget):
             f"{a.at.astimezone():%d %b %Y} {local_hm(a.at)} · {r.who(a.author_id)} · reason: {a.reason}\n{a.text}"
             for a in r.addenda) or ("No addenda." if r.signed else "Addenda are added once the record is signed."))
         self.end_button.setText("Cancel session…" if predose_open else "Stop early…")
-        self.end_button.setVisible(r.state in ("planned", "pre_dose", "dosing", "monitoring", "recovery"))
+        self.end_button.setVisible(may_end_early(r.state))
         self.end_button.setEnabled(can_chart)
         self._show_lists(r)
         self.refreshed.emit(r)
@@ -640,13 +643,13 @@ class RecordPanel(QWidget):
     def _show_lists(self, r: SessionRecord) -> None:
         from ketamon.core.record import missing_for
 
-        if r.state in ("planned", "pre_dose"):
+        if r.state in BEFORE_DOSE:
             self.dose_missing.show_missing("Still needed before the first dose:", missing_for(r, "dose"),
                                            "Ready for the first dose.")
         else:
             self.dose_missing.show_missing("", [], f"Pre-dose checks done; first dose at {local_hm(r.first_dose_at)}."
                                            if r.first_dose_at else "No dose was given.")
-        if r.state in ("discharged", "signed") or r.outcome in ("stopped", "cancelled"):
+        if r.state in ("discharged", "signed") or r.outcome in ENDED_EARLY:
             when = r.discharged_at
             self.discharge_missing.show_missing("", [], f"Discharged at {local_hm(when)}." if when else
                                                 f"Session {r.outcome}: no discharge.")
@@ -664,9 +667,9 @@ class RecordPanel(QWidget):
     def _state_text(r: SessionRecord) -> str:
         p = r.chart.patient
         text = f"{p.display_name} · {r.protocol.name} · {r.state_label}"
-        if r.state in ("stopped", "cancelled") and r.session.state_reason:
+        if r.state in ENDED_EARLY and r.session.state_reason:
             text += f" — {r.session.state_reason}"
-        if r.signed and r.outcome in ("stopped", "cancelled"):
+        if r.signed and r.outcome in ENDED_EARLY:
             text += f" (session {r.outcome})"
         return text
 
@@ -677,8 +680,8 @@ class RecordPanel(QWidget):
         if not_before is None:
             return f"Minimum monitoring time: {minimum} min from {r.monitoring_anchor}."
         text = f"Discharge not before {local_hm(not_before)} ({minimum} min from {r.monitoring_anchor})"
-        if r.state in ("monitoring", "recovery") and r.now < not_before:
-            left = int(-(-(not_before - r.now).total_seconds() // 60))
+        if r.state in AFTER_DOSING and r.minutes_to_discharge is not None:
+            left = r.minutes_to_discharge
             text += f" — {left} min to go"
         return text + "."
 
@@ -714,7 +717,7 @@ class RecordPanel(QWidget):
 
     def end_early(self) -> None:
         """Cancel (before any dose) or stop early (after), with the reason asked for."""
-        cancel = self.record.state in ("planned", "pre_dose")
+        cancel = self.record.state in BEFORE_DOSE
         title = "Cancel the session" if cancel else "Stop the session early"
         reason = prompts.ask_text(self, title, "Reason:" if cancel else "Why is the session stopped early?")
         if reason is None:
@@ -766,7 +769,7 @@ class RecordBar(QWidget):
         self.show_record(self.record)
 
     def _on_changed(self, changes: Changes) -> None:
-        if self.session_id in changes.sessions:
+        if self.session_id in changes.sessions and changes.any_of(*CHART_FLAGS):
             self.record = load_record(self.runner.store, self.session_id)
             self.show_record(self.record)
 
@@ -795,8 +798,8 @@ class RecordBar(QWidget):
             text = "Dosing in progress"
         elif r.state == "monitoring":
             not_before = r.discharge_not_before
-            if not_before is not None and r.now < not_before:
-                left = int(-(-(not_before - r.now).total_seconds() // 60))
+            if r.minutes_to_discharge is not None:
+                left = r.minutes_to_discharge
                 text = f"Monitoring · discharge not before {local_hm(not_before)} ({left} min to go)"
             else:
                 text = "Monitoring · minimum time reached: move to recovery when the patient is ready"
@@ -822,20 +825,3 @@ class RecordBar(QWidget):
         self.window_.raise_()
         self.window_.activateWindow()
         return self.window_
-
-
-def add_record_bar(chart) -> RecordBar:
-    """Chart extension (ketamon.gui.chart_view.register_chart_extension): the record
-    bar in the chart's actions bar, kept in time by the chart's clock."""
-    bar = RecordBar(chart.runner, chart.session_id, chart)
-    chart.actions_bar.addWidget(bar, 1)
-    chart.ticked.connect(bar.tick)
-    chart.record_bar = bar
-    return bar
-
-
-def install() -> None:
-    """Put the record bar into every session chart built from now on."""
-    from ketamon.gui.chart_view import register_chart_extension
-
-    register_chart_extension(add_record_bar)

@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ketamon.core import alerts
+from ketamon.core import alert_views as alerts
 from ketamon.core.chart import describe_side_effect
 from ketamon.core.ops import alerting
 from ketamon.core.ops.base import Changes
@@ -215,17 +215,29 @@ class ReviewQueue(QWidget):
         layout.addLayout(filters)
         layout.addWidget(split, 1)
 
+        #: loaded when first shown, and again when shown after a change: a hidden
+        #: page does no work (alerts change every few seconds on a busy day)
+        self._stale = True
         runner.changed.connect(self._on_changed)
         runner.actor_changed.connect(lambda _a: self._update_buttons())
-        self.reload()
+        self._update_buttons()
 
     # ------------------------------------------------------------ data
 
     def _on_changed(self, changes: Changes) -> None:
-        if changes.kinds & {"alerts", "session", "limits"}:
+        if changes.any_of("alerts", "lifecycle", "limits"):
+            if self.isVisible():
+                self.reload()
+            else:
+                self._stale = True
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().showEvent(event)
+        if self._stale:
             self.reload()
 
     def reload(self) -> None:
+        self._stale = False
         kwargs = dict(SHOW[self.show_filter.currentIndex()][1])
         kwargs["priority"] = self.priority_filter.currentData()
         kwargs["session_id"] = self.session_filter.currentData()

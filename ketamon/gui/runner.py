@@ -1,6 +1,7 @@
 """OpRunner: how widgets run operations. It supplies the store and the signed-in
 actor, turns a refusal into a message the user reads (nothing is stored then),
-and broadcasts the Changes so every screen refreshes from one signal."""
+and broadcasts the typed OpChanges so every screen refreshes from one signal
+(each deciding from its flags, and from `initiator`, whether what it shows changed)."""
 from __future__ import annotations
 
 import logging
@@ -19,7 +20,7 @@ log = logging.getLogger(__name__)
 
 class OpRunner(QObject):
     #: emitted after every successful operation
-    changed = Signal(object)  # Changes
+    changed = Signal(object)  # OpChanges
     #: emitted when an operation was refused: (title, message)
     refused = Signal(str, str)
     #: the signed-in user changed (sign-in, switch user, sign-out → None)
@@ -42,9 +43,13 @@ class OpRunner(QObject):
         self._actor = actor
         self.actor_changed.emit(actor)
 
-    def run(self, operation: Callable[..., Changes], *args: Any, **kwargs: Any) -> Changes | None:
-        """Run `operation(store, actor, *args, **kwargs)`. Returns its Changes, or
-        None when it was refused (the reason has been emitted via `refused`)."""
+    def run(self, operation: Callable[..., Changes], *args: Any, initiator: object | None = None,
+            **kwargs: Any) -> Changes | None:
+        """Run `operation(store, actor, *args, **kwargs)`. Returns its changes, or
+        None when it was refused (the reason has been emitted via `refused`).
+
+        `initiator` (the screen that asked) goes into `changes.initiator`, so that
+        screen may skip refreshing what it has already updated itself."""
         self.last_refusal, self.last_error = None, None
         if self._actor is None:
             self.last_refusal = "Sign in first."
@@ -62,5 +67,6 @@ class OpRunner(QObject):
                                                   "The details are in the log; please tell the clinic IT."), exc
             self.refused.emit("Not saved", self.last_refusal)
             return None
+        changes.initiator = initiator
         self.changed.emit(changes)
         return changes

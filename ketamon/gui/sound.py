@@ -8,7 +8,9 @@
   time while nobody types; unacknowledged alerts escalate) and sounds the tone the
   active alerts call for (core.alerts.alarm_status), repeating it at the interval
   in resources/sounds/sounds.toml until acknowledged or cleared. The logic is in
-  the core; this only connects it to a timer and a speaker.
+  the core; this only connects it to a timer and a speaker. The tick and the
+  status query run off the GUI thread (ketamon.gui.background): their cost grows
+  with the clinic's data and must never stall typing.
 
 `python -m ketamon.gui.sound --write-tones` regenerates the WAV files.
 """
@@ -27,11 +29,12 @@ from typing import Protocol
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from ketamon.core import alerts
+from ketamon.core import alert_views as alerts
 from ketamon.core.ops import alerting
 from ketamon.core.ops.base import Changes
 from ketamon.core.permissions import SYSTEM
 from ketamon.core.resources import resource, resources_dir
+from ketamon.gui.background import Background
 from ketamon.gui.runner import OpRunner
 
 log = logging.getLogger(__name__)
@@ -83,17 +86,19 @@ class SystemAlarmSound:
 def default_sound() -> AlarmSound:
     """The speaker, unless there is none to use: headless (offscreen, as in tests
     and screenshots) or KETAMON_SOUND=off gives a silent RecordingSound."""
-    import os
-
     from PySide6.QtGui import QGuiApplication
 
-    if os.environ.get("KETAMON_SOUND") == "off" or QGuiApplication.platformName() in ("offscreen", "minimal"):
+    from ketamon.core import settings
+
+    if not settings.get("sound") or QGuiApplication.platformName() in ("offscreen", "minimal"):
         return RecordingSound()
     return SystemAlarmSound()
 
 
 class AlarmMonitor(QObject):
-    """One per main window. `status_changed(AlarmStatus)` after every poll."""
+    """One per main window. `status_changed(AlarmStatus)` after every poll and
+    after every change the runner broadcasts; `polled(changes)` when a tick's
+    result has arrived (both on the GUI thread)."""
 
     status_changed = Signal(object)
     #: after every tick of the timer, with what the tick changed (maybe nothing)
@@ -110,6 +115,8 @@ class AlarmMonitor(QObject):
         self.timer = QTimer(self)
         self.timer.setInterval(interval_ms)
         self.timer.timeout.connect(self.poll)
+        #: where the tick and the status query run (never the GUI thread)
+        self.background = Background(self)
         runner.changed.connect(self._on_changed)
 
     def start(self) -> None:
@@ -117,30 +124,50 @@ class AlarmMonitor(QObject):
         self.poll()
 
     def stop(self) -> None:
+        """For good (the window closes): the timer stops and a running tick is waited for."""
         self.timer.stop()
+        self.background.stop()
 
     def poll(self) -> None:
-        """Run the core's tick (as the system: it must go on while the screen is
-        locked), broadcast what changed, then update the tone."""
+        """Start the core's tick and the alarm status off the GUI thread (as the
+        system: it must go on while the screen is locked); `_polled` broadcasts what
+        changed and updates the tone when they are back."""
         store = self.runner.store
-        try:
+
+        def tick() -> tuple[Changes, alerts.AlarmStatus]:
             changes = alerting.tick(store, SYSTEM)
-        except Exception:  # the timer must survive a database hiccup; the next tick retries
-            log.exception("alert tick failed")
-            changes = Changes()
+            return changes, alerts.alarm_status(store, store.clock.now())
+
+        self.background.run("tick", tick, self._polled, self._tick_failed)
+
+    def _polled(self, result: tuple[Changes, alerts.AlarmStatus]) -> None:
+        changes, status = result
         if changes:
+            changes.initiator = self
             self.runner.changed.emit(changes)
-        self.update_sound()
+        self._sound(status)
         self.polled.emit(changes)
 
+    def _tick_failed(self, error: BaseException) -> None:
+        # the timer must survive a database hiccup; the next tick retries
+        log.error("alert tick failed", exc_info=error)
+        self.update_sound()
+        self.polled.emit(Changes())
+
     def _on_changed(self, changes: Changes) -> None:
-        if changes.kinds & {"alerts", "settings", "vitals", "side_effect", "dose", "session"}:
+        if changes.initiator is self:
+            return  # poll() updates the tone right after
+        if changes.any_of("alerts", "settings", "vitals", "side_effects", "doses", "lifecycle"):
             self.update_sound()
 
     def update_sound(self) -> None:
+        """Ask the core which tone the active alerts call for (off the GUI thread),
+        then sound it."""
         store = self.runner.store
-        now = store.clock.now()
-        status = alerts.alarm_status(store, now)
+        self.background.run("status", lambda: alerts.alarm_status(store, store.clock.now()), self._sound)
+
+    def _sound(self, status: alerts.AlarmStatus) -> None:
+        now = self.runner.store.clock.now()
         self.status = status
         tone = status.tone
         if tone is not None:
@@ -159,7 +186,7 @@ class AlarmMonitor(QObject):
 def measure_overdue_lateness(monitor: AlarmMonitor, session_id: int, overdue_at: datetime, *,
                              busy=None, timeout_s: float = 30.0) -> float:
     """For the benchmark: seconds from `overdue_at` (see
-    core.alerts.build_overdue_session) until the monitor's timer has raised the
+    core.scenario.overdue_session) until the monitor's timer has raised the
     overdue alert, while `busy()` keeps the window busy (e.g. redrawing a 12-hour
     plot) between event-loop turns. Uses the store's (real) clock."""
     import time
@@ -169,7 +196,7 @@ def measure_overdue_lateness(monitor: AlarmMonitor, session_id: int, overdue_at:
     raised: list[datetime] = []
 
     def seen(changes: Changes) -> None:
-        if session_id in changes.sessions and "alerts" in changes.kinds and not raised:
+        if session_id in changes.sessions and changes.alerts and not raised:
             raised.append(monitor.runner.store.clock.now())
 
     monitor.polled.connect(seen)

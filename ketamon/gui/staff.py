@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from ketamon.core.ops.base import Changes
+from ketamon.core.lifecycle import ENDED
 from ketamon.core.permissions import Permission
 from ketamon.core.record import STATE_FILTERS, RecordRow, find_sessions
 from ketamon.gui import prompts
@@ -39,15 +40,17 @@ from ketamon.gui.widgets import MessageLine, local_hm
 COLUMNS = ("Date", "Patient", "MRN", "Protocol", "State", "Signed", "Monitoring form")
 #: monitoring-form status is worked out for at most this many rows per search (one record read each)
 FORM_STATUS_ROWS = 100
-#: Changes kinds after which the list is searched again
-RELOAD_KINDS = {"session", "patient", "assessment", "addendum", "records", "vitals", "dose", "side_effect"}
+#: change flags after which the list is searched again (what the table shows: state,
+#: signature, patient, and the monitoring form's status, which follows the entries)
+RELOAD_FLAGS = ("lifecycle", "session_details", "patients", "assessments", "record", "exports", "vitals",
+                "doses", "side_effects")
 
 
 def signature_text(row: RecordRow) -> str:
     if row.signed:
         when = row.signed_at.astimezone() if row.signed_at else None
         return f"✓ {row.signed_by or 'signed'}" + (f", {when:%d %b}" if when else "")
-    if row.state in ("discharged", "stopped", "cancelled"):
+    if row.state in ENDED:
         return "Waiting for signature"
     return "Open"
 
@@ -73,7 +76,9 @@ class RecordsPage(QWidget):
         self.open_chart = open_chart
         self.rows: list[RecordRow] = []
         self.record_windows: dict[int, QWidget] = {}
-        self._stale = False
+        #: the list is searched when the page is first shown, and again when shown
+        #: after a change: a hidden page does no work (the search costs a query per row)
+        self._stale = True
 
         today = runner.store.clock.now().astimezone().date()
         self.search = QLineEdit()
@@ -149,7 +154,7 @@ class RecordsPage(QWidget):
 
         runner.changed.connect(self._on_changed)
         runner.actor_changed.connect(lambda _a: self._selection_changed())
-        self.run_search()
+        self._selection_changed()
 
     def _date_edit(self, day: date, name: str) -> QDateEdit:
         edit = QDateEdit(QDate(day.year, day.month, day.day))
@@ -199,7 +204,7 @@ class RecordsPage(QWidget):
     def _on_changed(self, changes: Changes) -> None:
         """Searched again at once when shown; otherwise when next shown (the form
         status costs a record read per esketamine row)."""
-        if changes.kinds & RELOAD_KINDS:
+        if changes.any_of(*RELOAD_FLAGS):
             if self.isVisible():
                 self.run_search()
             else:
@@ -287,18 +292,3 @@ class RecordsPage(QWidget):
                                            f"use `ketamon export {sid} --{fmt} FILE` on the command line.")
             return None
         return export_session(self, self.runner, sid, fmt)
-
-
-def add_records_page(window) -> RecordsPage:
-    """Window extension (ketamon.gui.main_window.register_window_extension)."""
-    page = RecordsPage(window.runner, open_chart=window.open_session)
-    window.add_page("Records", page)
-    window.records_page = page
-    return page
-
-
-def install() -> None:
-    """Add the Records page to every main window built from now on."""
-    from ketamon.gui.main_window import register_window_extension
-
-    register_window_extension(add_records_page)

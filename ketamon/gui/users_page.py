@@ -119,12 +119,23 @@ class UsersPage(QWidget):
         layout.setContentsMargins(10, 10, 10, 10)
         layout.addWidget(self.table, 3)
         layout.addLayout(side, 2)
+        #: listed when first shown, and again when shown after a change: most who
+        #: sign in never see this page, and a hidden page does no work
+        self._stale = True
         runner.changed.connect(self._on_changed)
-        self.reload()
+        # sign-ins (failed attempts, lock-outs) are not operations: look again for a new user
+        runner.actor_changed.connect(lambda _actor: self._reload_when_shown())
+        self._selection_changed()
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().showEvent(event)
+        if self._stale:
+            self.reload()
 
     # ------------------------------------------------------------ list
 
     def reload(self) -> None:
+        self._stale = False
         keep = self.selected_username()
         now = self.runner.store.clock.now()
         users = list_users(self.runner.store)
@@ -174,8 +185,14 @@ class UsersPage(QWidget):
             self.enable_button.setEnabled(not active)
 
     def _on_changed(self, changes: Changes) -> None:
-        if "users" in changes.kinds:
+        if changes.users:
+            self._reload_when_shown()
+
+    def _reload_when_shown(self) -> None:
+        if self.isVisible():
             self.reload()
+        else:
+            self._stale = True
 
     # ------------------------------------------------------------ actions
 
@@ -214,22 +231,3 @@ class UsersPage(QWidget):
         name = self.selected_username()
         if name is not None:
             self._done(self.runner.run(ops.enable_user, name))
-
-
-def install_users_page(window, runner: OpRunner) -> UsersPage:
-    """Add the page to the main window; its tab shows only while someone who may
-    manage users is signed in."""
-    page = UsersPage(runner)
-    index = window.add_page("Users", page)
-
-    def follow(actor) -> None:
-        allowed = actor is not None and actor.can(Permission.MANAGE_USERS)
-        window.tabs.setTabVisible(index, allowed)
-        if allowed:
-            page.reload()
-            if actor.role == "admin":  # administrators do not chart: their work is here
-                window.tabs.setCurrentIndex(index)
-
-    runner.actor_changed.connect(follow)
-    follow(runner.actor)
-    return page

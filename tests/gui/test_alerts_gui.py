@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from PySide6.QtCore import Qt
 
-from ketamon.core import alerts, ops
+from ketamon.core import alert_views, alerts, ops
 from ketamon.core.models import Assessment
 from ketamon.gui.main_window import MainWindow
 from ketamon.gui.runner import OpRunner
@@ -33,7 +33,7 @@ def banner(chart):
 
 
 def db_alerts(store, sid):
-    return alerts.session_alerts(store, sid)
+    return alert_views.session_alerts(store, sid)
 
 
 @pytest.fixture
@@ -56,7 +56,7 @@ def test_a_high_bp_shows_red_at_once_and_f9_acknowledges(qtbot, open_chart, stor
     assert "BP 186/92: systolic 186 above the critical limit 180" in b.message.text()
     assert chart.alerts.list.items_text("patient")[0].startswith("***")
     assert "ACTIVE" in chart.alerts.list.items_text("patient")[0]
-    assert monitor.sound.requests == ["high"]  # the tone sounds the moment it is saved
+    qtbot.waitUntil(lambda: monitor.sound.requests == ["high"])  # the tone sounds once it is saved
 
     qtbot.waitUntil(chart.isActiveWindow)
     chart.vitals_row.fields["systolic"].setFocus()  # typing the next set: F9 still works
@@ -69,10 +69,12 @@ def test_a_high_bp_shows_red_at_once_and_f9_acknowledges(qtbot, open_chart, stor
     clock.advance(seconds=90)
     chart.tick()
     assert b.audio.text() == "Audio paused 0:30"
-    monitor.poll()
+    with qtbot.waitSignal(monitor.polled):
+        monitor.poll()
     assert monitor.sound.requests == ["high"]  # silenced: no new tone
     clock.advance(seconds=30)
-    monitor.poll()
+    with qtbot.waitSignal(monitor.polled):
+        monitor.poll()
     assert monitor.sound.requests == ["high", "high"]  # still high after 2 min: it sounds again
 
 
@@ -120,7 +122,7 @@ def test_the_overdue_alert_arrives_from_the_timer_while_nobody_types(qtbot, stor
     chart.tick()
     assert banner(chart).due.text() == "Vitals OVERDUE 2 min — 40 min after first device"
     assert banner(chart).due.property("role") == "overdue"
-    assert "Vitals overdue 2 min" in window.sessions.texts()[0]
+    qtbot.waitUntil(lambda: "Vitals overdue 2 min" in window.sessions.texts()[0])
     enter_vitals(qtbot, chart, systolic=132, diastolic=84, heart_rate=76)
     assert banner(chart).message.text() == "No active alerts"
 
@@ -149,7 +151,7 @@ def test_the_plot_shows_the_limits_and_a_physicians_change(qtbot, store, clock, 
     qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
     assert dialog.saved
     qtbot.waitUntil(lambda: chart.alerts.limits_dialog is None)
-    limits = alerts.session_limits(store, infusion_session)
+    limits = alert_views.session_limits(store, infusion_session)
     assert limits.ranges["systolic"].abnormal.high == 170
     assert "SBP 170 (pt)" in [b.label for b in chart.plot.limit_bands]
     assert "Known hypertension" in chart.alerts.limits_box.text.text()
@@ -202,7 +204,8 @@ def test_audio_off_is_shown_when_the_clinic_switched_tones_off(qtbot, open_chart
     enter_vitals(qtbot, chart, systolic=186, diastolic=92)
     assert banner(chart).property("role") == "high"
     assert banner(chart).audio.text() == "Audio off"
-    monitor.poll()
+    with qtbot.waitSignal(monitor.polled):
+        monitor.poll()
     assert monitor.sound.requests == [] and monitor.status.audio == "Audio off"
 
 
@@ -252,6 +255,7 @@ def test_the_scripted_session_is_visible_to_the_nurse_and_in_the_physicians_queu
     doctor = OpRunner(store, actors["physician"])
     queue = ReviewQueue(doctor)
     qtbot.addWidget(queue)
+    queue.show()  # a page loads when shown
     shown = [queue.table.item(r, 3).text() for r in range(queue.table.rowCount())]
     assert [queue.table.item(r, 0).text() for r in range(queue.table.rowCount())] == ["***", "***", "***", "*"]
     assert shown[0].startswith("Vital signs overdue: 40 min after first device")

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from ketamon.core import ops, passwords
 from ketamon.core.auth import AuthPolicy
 from ketamon.core.models import AuditEntry, VitalSigns
-from ketamon.gui.lock import LOCKED_TITLE, install_access_controls
+from ketamon.gui.lock import LOCKED_TITLE
 from ketamon.gui.main_window import MainWindow
 from ketamon.gui.runner import OpRunner
 
@@ -37,14 +37,14 @@ def people(store, actors):
 def desk(qtbot, store, people, esketamine_session):
     """The main window with the session's chart open, Lan signed in, the idle lock on."""
     runner = OpRunner(store, people["lan"])
-    window = MainWindow(runner)
+    window = MainWindow(runner, policy=POLICY)
     runner.setParent(window)
     qtbot.addWidget(window)
     window.resize(1280, 820)
     window.show()
     qtbot.waitExposed(window)
     chart = window.open_session(esketamine_session)
-    idle = install_access_controls(window, runner, POLICY)
+    idle = window.idle_lock
     yield window, runner, chart, idle
     idle.uninstall()
 

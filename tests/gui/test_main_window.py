@@ -1,5 +1,5 @@
 """The main window: today's sessions, the new patient / new session dialogs,
-the status line, the extension points, and `--screenshot`."""
+the status line, the parts the window and chart build, and `--screenshot`."""
 from __future__ import annotations
 
 from datetime import date
@@ -11,8 +11,7 @@ from PySide6.QtGui import QImage
 from ketamon.core import ops
 from ketamon.core.chart import list_patients, load_chart
 from ketamon.gui.chart_plot import LimitBand
-from ketamon.gui.chart_view import CHART_EXTENSIONS, register_chart_extension
-from ketamon.gui.main_window import WINDOW_EXTENSIONS, MainWindow, register_window_extension
+from ketamon.gui.main_window import MainWindow
 
 
 @pytest.fixture
@@ -162,37 +161,26 @@ def test_status_line_says_what_was_saved_and_what_was_refused(qtbot, window, sto
     assert "Alex Morgan · Front desk" == window.status_user.text()
 
 
-def test_extension_points(qtbot, runner, esketamine_session):
-    from PySide6.QtWidgets import QLabel, QPushButton
+def test_the_window_and_the_chart_build_their_own_parts(qtbot, runner, esketamine_session):
+    """Every window has the same pages and every chart the same parts, whatever was
+    built before (nothing is registered process-wide)."""
+    from PySide6.QtWidgets import QLabel
 
-    seen = []
-
-    def banner(chart):
-        chart.alert_area.addWidget(QLabel("*** Systolic 190 ***"))
-        chart.actions_bar.addWidget(QPushButton("Discharge…"))
-        chart.side_area.addWidget(QLabel("Next vitals due 10:40"))
-        seen.append(chart.session_id)
-
-    def review_page(window):
-        window.add_page("Review queue", QLabel("queue"))
-
-    register_chart_extension(banner)
-    register_window_extension(review_page)
-    try:
+    for _ in range(2):
         w = MainWindow(runner)
         qtbot.addWidget(w)
+        w.show()
         tabs = [w.tabs.tabText(i) for i in range(w.tabs.count())]
-        assert tabs[0] == "Session chart" and tabs[-1] == "Review queue"
+        assert tabs == ["Session chart", "Records", "Alert review", "Users", "Settings"]
+        assert not w.tabs.isTabVisible(tabs.index("Users"))  # a nurse does not manage users
+        assert not w.tabs.isTabVisible(tabs.index("Settings"))  # nor change clinic settings
+        assert w.lock_button.isVisible() and w.switch_user_button.isVisible()
         chart = w.open_session(esketamine_session)
-        assert seen == [esketamine_session]
-        texts = lambda layout: [layout.itemAt(i).widget().text() for i in range(layout.count())
-                                if isinstance(layout.itemAt(i).widget(), (QLabel, QPushButton))]
-        assert "*** Systolic 190 ***" in texts(chart.alert_area)
-        assert "Discharge…" in texts(chart.actions_bar)
-        assert "Next vitals due 10:40" in texts(chart.side_area)
-    finally:
-        CHART_EXTENSIONS.remove(banner)
-        WINDOW_EXTENSIONS.remove(review_page)
+        assert chart.alerts.banner.isVisibleTo(chart) and chart.alerts.banner.message.text() == "No active alerts"
+        assert chart.record_bar.isVisibleTo(chart) and chart.record_bar.open_button.text() == "Pre-dose checks…"
+        assert chart.alerts.list.isVisibleTo(chart) and chart.alerts.limits_box.isVisibleTo(chart)
+        assert w.add_page("Extra", QLabel("extra")) == len(tabs)
+        w.close()
 
     plot = chart.plot
     plot.set_limit_bands([])

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QApplication, QCheckBox
 
 from ketamon.core import ops
 from ketamon.core.record import load_record
-from ketamon.gui.record_panel import RecordPanel, RecordWindow, add_record_bar
+from ketamon.gui.record_panel import RecordPanel, RecordWindow
 from ketamon.gui.widgets import local_hm
 
 
@@ -112,7 +112,7 @@ def test_from_pre_dose_checks_to_a_signed_record(qtbot, open_chart, runner, stor
     """A demo-like esketamine session taken through the chart and its record window."""
     sid = esketamine_session
     chart = open_chart(sid)
-    bar = add_record_bar(chart)  # what ketamon.gui.record_panel.install() does for every chart
+    bar = chart.record_bar
     qtbot.waitUntil(bar.isVisible)
     assert bar.summary.text() == ("Before the first dose: 6 still needed — Consent to treatment not confirmed"
                                   "  (+5 more)")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt
 
-from ketamon.core import alerts, ops
+from ketamon.core import alert_views, alerts, ops
 from ketamon.gui.main_window import MainWindow
 from ketamon.gui.review_queue import ReviewQueue
 from ketamon.gui.runner import OpRunner
@@ -73,11 +73,11 @@ def test_the_chosen_alert_shows_its_context_and_is_reviewed_with_a_comment(qtbot
 
     click(qtbot, q.review_button)  # no comment: refused, nothing stored
     assert "comment" in q.message.text() and q.message.property("role") == "refusal"
-    assert len(alerts.review_queue(store)) == 3
+    assert len(alert_views.review_queue(store)) == 3
 
     qtbot.keyClicks(q.comment, "Rechecked manually 150/85; continue, BP q5 min")
     click(qtbot, q.review_button)
-    (reviewed,) = [a for a in alerts.review_queue(store, unreviewed_only=False) if a.reviewed_at]
+    (reviewed,) = [a for a in alert_views.review_queue(store, unreviewed_only=False) if a.reviewed_at]
     assert reviewed.session_id == iv and reviewed.reviewed_by == "Dr Priya Shah"
     assert reviewed.review_comment == "Rechecked manually 150/85; continue, BP q5 min"
     assert reviewed.reviewed_at == clock.now()
@@ -91,7 +91,7 @@ def test_several_alerts_reviewed_at_once(qtbot, queue, store, two_chairs):
     assert "(+1 selected)" in q.detail_title.text()
     qtbot.keyClicks(q.comment, "Seen at the round")
     click(qtbot, q.review_button)
-    assert [a.priority for a in alerts.review_queue(store)] == ["high"]
+    assert [a.priority for a in alert_views.review_queue(store)] == ["high"]
 
 
 def test_filters_by_priority_show_and_session(qtbot, queue, store, nurse, two_chairs):
@@ -113,6 +113,7 @@ def test_filters_by_priority_show_and_session(qtbot, queue, store, nurse, two_ch
 def test_a_nurse_sees_the_queue_but_cannot_review(qtbot, runner, two_chairs):
     q = ReviewQueue(runner)
     qtbot.addWidget(q)
+    q.show()  # a page loads when shown
     assert q.table.rowCount() == 3
     assert not q.review_button.isEnabled() and not q.limits_button.isVisibleTo(q)
     assert q.message.text() == "Only a physician can review alerts."
@@ -129,7 +130,7 @@ def test_limits_are_edited_from_the_queue(qtbot, queue, store, two_chairs, patie
     qtbot.keyClicks(dialog.reason, "Usual SBP 160-170 (GP letter)")
     click(qtbot, dialog.save_button)
     qtbot.waitUntil(lambda: q.limits_dialog is None)
-    assert alerts.session_limits(store, iv).ranges["systolic"].abnormal.high == 175
+    assert alert_views.session_limits(store, iv).ranges["systolic"].abnormal.high == 175
     # the BP alert's condition no longer holds under the new limit: it cleared
     q.show_filter.setCurrentIndex(1)
     assert [a.priority for a in q.rows] == ["high", "low"]
@@ -140,6 +141,7 @@ def test_the_main_window_has_the_review_page_and_opens_a_chart_from_it(qtbot, st
     r = OpRunner(store, actors["physician"])
     w = MainWindow(r)
     qtbot.addWidget(w)
+    w.show()
     w.alarm_monitor.sound = RecordingSound()
     assert w.tabs.tabText(w.review_page_index) == "Alert review"
     w.tabs.setCurrentIndex(w.review_page_index)
@@ -162,5 +164,5 @@ def test_f9_in_the_main_window_acknowledges_the_chart_on_screen(qtbot, store, ru
     w.open_session(esk)
     w.sessions.list.setFocus()
     qtbot.keyClick(w.sessions.list, Qt.Key.Key_F9)
-    acked = {a.session_id for a in alerts.review_queue(store) if a.acknowledged_at}
+    acked = {a.session_id for a in alert_views.review_queue(store) if a.acknowledged_at}
     assert acked == {esk}  # only the chart on screen

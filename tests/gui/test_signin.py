@@ -14,7 +14,6 @@ from ketamon.core import ops, passwords
 from ketamon.core.auth import AuthPolicy, needs_first_admin
 from ketamon.core.demo import ensure_demo_users
 from ketamon.core.models import AuditEntry, VitalSigns
-from ketamon.gui.lock import install_access_controls
 from ketamon.gui.main_window import MainWindow
 from ketamon.gui.runner import OpRunner
 from ketamon.gui.signin import (
@@ -229,12 +228,12 @@ def test_switch_user_from_the_main_window_keeps_the_chart_and_records_the_new_us
     ops.add_user(store, actors["admin"], username="kim", display_name="Kim Lee RN", role="nurse",
                  password="Kim-pass-2026")
     runner = OpRunner(store, ops.sign_in(store, "lan", "Lan-pass-2026", policy=POLICY).actor)
-    window = MainWindow(runner)
+    window = MainWindow(runner, policy=POLICY)
     runner.setParent(window)
     qtbot.addWidget(window)
     window.show()
     chart = window.open_session(esketamine_session)
-    idle = install_access_controls(window, runner, POLICY)
+    idle = window.idle_lock
     try:
         row = chart.vitals_row
         qtbot.keyClicks(row.fields["systolic"], "131")

@@ -9,7 +9,6 @@ from PySide6.QtCore import Qt
 from ketamon.core import ops, passwords
 from ketamon.core.auth import AuthPolicy
 from ketamon.core.errors import AuthenticationError
-from ketamon.gui.lock import install_access_controls
 from ketamon.gui.main_window import MainWindow
 from ketamon.gui.runner import OpRunner
 from ketamon.gui.signin import take_over
@@ -25,14 +24,13 @@ def fast_hashing(monkeypatch):
 @pytest.fixture
 def admin_desk(qtbot, store, actors):
     runner = OpRunner(store, actors["admin"])
-    window = MainWindow(runner)
+    window = MainWindow(runner, policy=POLICY)
     runner.setParent(window)
     qtbot.addWidget(window)
     window.resize(1280, 820)
     window.show()
-    idle = install_access_controls(window, runner, POLICY)
     yield window, runner, window.users_page
-    idle.uninstall()
+    window.idle_lock.uninstall()
 
 
 def click(qtbot, w):

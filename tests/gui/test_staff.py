@@ -167,6 +167,7 @@ def test_front_desk_can_print_but_not_chart(qtbot, runner, actors, history):
     runner.set_actor(actors["staff"])
     p = RecordsPage(runner)
     qtbot.addWidget(p)
+    p.show()  # a page searches when shown
     assert p.print_summary_button.isEnabled() and p.export_csv_button.isEnabled()
     window = p.open_record()
     assert not window.panel.predose.isEnabled() and not window.panel.sign_button.isEnabled()

@@ -17,6 +17,7 @@ from ketamon.core.ops.charting import (  # noqa: F401
     update_patient,
 )
 from ketamon.core.ops.exports import record_export, record_print  # noqa: F401
+from ketamon.core.ops.settings import set_clinic_setting  # noqa: F401
 from ketamon.core.ops.users import (  # noqa: F401
     SignedIn,
     add_user,

@@ -11,8 +11,10 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from ketamon.core import alerts
+from ketamon.core.alarm_sound import SOUND_KEY, sound_enabled
 from ketamon.core.audit import snapshot
 from ketamon.core.errors import NotFound, ValidationError
+from ketamon.core.lifecycle import ENDED, LIVE
 from ketamon.core.models import Alert, Assessment, ClinicSetting, LimitOverride, Patient, Session, VitalSigns
 from ketamon.core.ops.base import Changes, Op, operation
 from ketamon.core.permissions import SYSTEM, Actor, Permission
@@ -49,7 +51,7 @@ def _acknowledge(op: Op, a: Alert) -> None:
         detail = "event acknowledged"
     op.audit("acknowledge", entity="alert", entity_id=a.id, session_id=a.session_id, before=before,
              after=snapshot(a), detail=detail)
-    op.changes.touch("alerts", a.session_id)
+    op.changes.mark(alerts=True, session_id=a.session_id)
 
 
 @operation(Permission.ACKNOWLEDGE)
@@ -104,7 +106,7 @@ def review_alerts(op: Op, alert_ids: list[int], comment: str) -> int:
         a.reviewed_at, a.reviewed_by_id, a.review_comment = op.now, op.actor.user_id, comment
         op.audit("review", entity="alert", entity_id=a.id, session_id=a.session_id, before=before,
                  after=snapshot(a), detail=comment)
-        op.changes.touch("alerts", a.session_id)
+        op.changes.mark(alerts=True, session_id=a.session_id)
     n = len(alert_ids)
     op.changes.message = f"{n} alert{'s' if n > 1 else ''} reviewed"
     return n
@@ -177,12 +179,12 @@ def _set_limits(op: Op, patient_id: int, changes, reason: str, session_id: int |
         else:
             said.append(f"{label} {tier} limits set to {_fmt(low) if low is not None else '—'}–"
                         f"{_fmt(high) if high is not None else '—'} {unit}")
-    op.changes.touch("limits", patient_id=patient_id)
+    op.changes.mark(limits=True, patient_id=patient_id)
     op.changes.message = (said[0] if len(said) == 1 else f"{len(said)} limits changed") + \
         f" for {patient.display_name}"
     for s in op.db.scalars(select(Session).where(Session.patient_id == patient_id,
-                                                 Session.state.in_(alerts.LIVE_STATES))):
-        op.changes.touch("limits", s.id)
+                                                 Session.state.in_(LIVE))):
+        op.changes.mark(limits=True, session_id=s.id)
         alerts.evaluate(op, s)
     return ids
 
@@ -198,7 +200,7 @@ def record_predose_decision(op: Op, session_id: int, *, proceed: bool, reason: s
     if not reason:
         raise ValidationError("Give the reason for the decision.", "reason", reason)
     s = op.session(session_id)
-    if s.state in alerts.ENDED_STATES:
+    if s.state in ENDED:
         raise ValidationError("This session has ended.", "state", s.state)
     ctx = alerts.load_context(op.db, s, op.protocol(s), op.now)
     if ctx.first_dose_at is not None:
@@ -212,7 +214,7 @@ def record_predose_decision(op: Op, session_id: int, *, proceed: bool, reason: s
     op.db.add(a)
     op.db.flush()
     op.audit("create", entity="assessment", entity_id=a.id, session_id=s.id, after=snapshot(a), detail=reason)
-    op.changes.touch("assessment", s.id)
+    op.changes.mark(assessments=True, session_id=s.id)
     op.changes.created.append(("assessment", a.id))
     op.changes.message = "Decision recorded: " + ("proceed with dosing" if proceed else "do not dose")
     alerts.evaluate(op, s)
@@ -249,7 +251,7 @@ TICK_HORIZON = timedelta(hours=24)
 def _live_session_ids(db, now) -> list[int]:
     """Today's live sessions, and any session whose alerts are still active (to
     escalate or clear them)."""
-    live = select(Session.id).where(Session.state.in_(alerts.LIVE_STATES),
+    live = select(Session.id).where(Session.state.in_(LIVE),
                                     Session.scheduled_at >= now - TICK_HORIZON)
     with_alerts = (select(Alert.session_id).join(Session, Session.id == Alert.session_id)
                    .where(Alert.cleared_at.is_(None), Session.state != "signed"))
@@ -285,7 +287,7 @@ def tick(store: Store, actor: Actor = SYSTEM) -> Changes:
     now = store.clock.now()
     due: list[int] = []
     with store.read() as db:
-        for sid in _live_session_ids(db, now):
+        for sid in alerts.sessions_to_evaluate(db, store, _live_session_ids(db, now), now):
             s = db.get(Session, sid)
             ctx = alerts.load_context(db, s, store.protocols.get(s.protocol_id, s.protocol_version), now)
             if alerts.plan(ctx):
@@ -306,14 +308,14 @@ def set_alarm_sound(op: Op, enabled: bool, reason: str) -> int:
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError("Say why the alarm sound changes.", "reason", reason)
-    was, _row = alerts.sound_enabled(op.db)
-    row = ClinicSetting(key=alerts.SOUND_KEY, value={"enabled": bool(enabled)}, reason=reason, set_at=op.now,
+    was, _row = sound_enabled(op.db)
+    row = ClinicSetting(key=SOUND_KEY, value={"enabled": bool(enabled)}, reason=reason, set_at=op.now,
                         set_by_id=op.actor.user_id)
     op.db.add(row)
     op.db.flush()
     op.audit("setting", entity="clinic_setting", entity_id=row.id, before={"enabled": was},
              after={"enabled": bool(enabled)}, detail=reason)
-    op.changes.touch("settings")
+    op.changes.mark(settings=True)
     op.changes.message = "Alarm sound on" if enabled else "Alarm sound OFF for the clinic"
     return row.id
 

@@ -3,8 +3,9 @@
 An operation is a function `def name(op: Op, ...)` decorated with
 `@operation(Permission.X)`. Callers (GUI, CLI, device feed, tests) call it as
 `name(store, actor, ...)`; it runs in one transaction, checks the actor's role
-first, validates its input, writes the audit trail, and returns a `Changes`
-describing what changed so each screen can decide whether to refresh.
+first, validates its input, writes the audit trail, and returns a typed `OpChanges`
+(ketamon.core.changes, also called `Changes`) describing what changed so each
+screen can decide whether to refresh.
 
 Operations never touch widgets and never prompt: a refusal is an exception whose
 message is fit to show (ketamon.core.errors).
@@ -22,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 
 from ketamon.core import audit
+from ketamon.core.changes import OpChanges
 from ketamon.core.errors import NotFound, PermissionDenied, SessionLocked
 from ketamon.core.models import Session, User
 from ketamon.core.permissions import Actor, Permission
@@ -29,40 +31,8 @@ from ketamon.core.protocols import Protocol
 from ketamon.core.store import Store
 
 
-@dataclass
-class Changes:
-    """What an operation changed. Screens refresh from this, not from polling."""
-
-    #: sessions whose chart changed
-    sessions: set[int] = field(default_factory=set)
-    patients: set[int] = field(default_factory=set)
-    #: kinds of thing that changed: vitals, dose, side_effect, note, assessment,
-    #: session, patient, alerts, limits, users, addendum
-    kinds: set[str] = field(default_factory=set)
-    #: (entity, id) of rows created
-    created: list[tuple[str, int]] = field(default_factory=list)
-    #: one line for the status bar, e.g. "Vital signs saved (14:32)"
-    message: str = ""
-    #: what the operation returns besides (e.g. the new Session's id)
-    result: Any = None
-
-    def touch(self, kind: str, session_id: int | None = None, patient_id: int | None = None) -> None:
-        self.kinds.add(kind)
-        if session_id is not None:
-            self.sessions.add(session_id)
-        if patient_id is not None:
-            self.patients.add(patient_id)
-
-    def merge(self, other: "Changes") -> "Changes":
-        self.sessions |= other.sessions
-        self.patients |= other.patients
-        self.kinds |= other.kinds
-        self.created += other.created
-        self.message = other.message or self.message
-        return self
-
-    def __bool__(self) -> bool:
-        return bool(self.kinds)
+#: the name operations and screens have always used; OpChanges is the notice itself
+Changes = OpChanges
 
 
 @dataclass

@@ -11,6 +11,7 @@ from ketamon.core import alerts, dosing, lifecycle
 from ketamon.core.audit import snapshot
 from ketamon.core.clock import as_utc
 from ketamon.core.errors import NotFound, ValidationError
+from ketamon.core.in_force import current
 from ketamon.core.models import (
     CONCOMITANT_MEDICATIONS,
     CONTRAINDICATIONS,
@@ -28,6 +29,7 @@ from ketamon.core.models import (
 )
 from ketamon.core.ops.base import Op, operation
 from ketamon.core.permissions import Permission
+from ketamon.core.record import RecordIncomplete, gather, missing_for
 from ketamon.core.validation import (
     LATE_AFTER,
     check_score,
@@ -69,7 +71,7 @@ def create_patient(op: Op, *, mrn: str, family_name: str, given_name: str, birth
     op.db.add(p)
     op.db.flush()
     op.audit("create", entity="patient", entity_id=p.id, after=snapshot(p))
-    op.changes.touch("patient", patient_id=p.id)
+    op.changes.mark(patients=True, patient_id=p.id)
     op.changes.created.append(("patient", p.id))
     op.changes.message = f"Patient {p.display_name} registered"
     return p.id
@@ -94,7 +96,7 @@ def update_patient(op: Op, patient_id: int, **fields: Any) -> None:
     for k, v in fields.items():
         setattr(p, k, v)
     op.audit("update", entity="patient", entity_id=p.id, before=before, after=snapshot(p))
-    op.changes.touch("patient", patient_id=p.id)
+    op.changes.mark(patients=True, patient_id=p.id)
     op.changes.message = f"Patient {p.display_name} updated"
 
 
@@ -164,7 +166,7 @@ def create_session(op: Op, *, patient_id: int, protocol_id: str, scheduled_at: d
     op.db.add(s)
     op.db.flush()
     op.audit("create", entity="session", entity_id=s.id, session_id=s.id, after=snapshot(s))
-    op.changes.touch("session", s.id, patient.id)
+    op.changes.mark(lifecycle=True, session_id=s.id, patient_id=patient.id)
     op.changes.created.append(("session", s.id))
     op.changes.message = f"Session opened for {patient.display_name}"
     return s.id
@@ -177,7 +179,7 @@ def set_lot_number(op: Op, session_id: int, lot_number: str) -> None:
     s.lot_number = clean_text(lot_number) or None
     op.audit("update", entity="session", entity_id=s.id, session_id=s.id,
              before={"lot_number": before}, after={"lot_number": s.lot_number})
-    op.changes.touch("session", s.id)
+    op.changes.mark(session_details=True, session_id=s.id)
     op.changes.message = "Lot number saved"
 
 
@@ -251,7 +253,7 @@ def record_vitals(op: Op, session_id: int, *, measured_at: datetime | None = Non
     op.db.flush()
     op.audit("correct" if old else "create", entity="vital_signs", entity_id=v.id, session_id=s.id,
              before=snapshot(old) if old else None, after=snapshot(v))
-    op.changes.touch("vitals", s.id)
+    op.changes.mark(vitals=True, session_id=s.id)
     op.changes.created.append(("vital_signs", v.id))
     local = at.astimezone().strftime("%H:%M")
     op.changes.message = (f"Correction saved ({local})" if old else
@@ -322,8 +324,8 @@ def record_dose(op: Op, session_id: int, kind: str, *, at: datetime | None = Non
     op.db.flush()
     op.audit("create", entity="dose_event", entity_id=e.id, session_id=s.id, after=snapshot(e))
     complete = dosing.dose_end_at(events + [e], s.route, protocol.dose.devices) is not None
-    lifecycle.advance_for_dose(op, s, complete)
-    op.changes.touch("dose", s.id)
+    advance_for_dose(op, s, complete)
+    op.changes.mark(doses=True, session_id=s.id)
     op.changes.created.append(("dose_event", e.id))
     label = f"Device {device_number}" if device_number else kind.replace("_", " ").capitalize()
     op.changes.message = f"{label} recorded ({when.astimezone().strftime('%H:%M')})"
@@ -349,7 +351,7 @@ def correct_dose(op: Op, session_id: int, supersedes_id: int, *, reason: str, re
     op.db.flush()
     op.audit("correct", entity="dose_event", entity_id=e.id, session_id=s.id, before=snapshot(old),
              after=snapshot(e), detail=reason)
-    op.changes.touch("dose", s.id)
+    op.changes.mark(doses=True, session_id=s.id)
     op.changes.message = "Dose event retracted" if retract else "Dose event corrected"
     alerts.evaluate(op, s)
     return e.id
@@ -400,7 +402,7 @@ def record_side_effect(op: Op, session_id: int, kind: str, *, observed_at: datet
     op.db.flush()
     op.audit("correct" if old else "create", entity="side_effect", entity_id=e.id, session_id=s.id,
              before=snapshot(old) if old else None, after=snapshot(e))
-    op.changes.touch("side_effect", s.id)
+    op.changes.mark(side_effects=True, session_id=s.id)
     op.changes.created.append(("side_effect", e.id))
     op.changes.message = f"{SIDE_EFFECT_KINDS[kind]} recorded ({at.astimezone().strftime('%H:%M')})"
     alerts.evaluate(op, s)
@@ -426,7 +428,7 @@ def add_note(op: Op, session_id: int, text: str, *, at: datetime | None = None,
     op.db.flush()
     op.audit("correct" if old else "create", entity="note", entity_id=n.id, session_id=s.id,
              before=snapshot(old) if old else None, after=snapshot(n))
-    op.changes.touch("note", s.id)
+    op.changes.mark(notes=True, session_id=s.id)
     op.changes.message = "Note retracted" if retracted else ("Note corrected" if old else "Note saved")
     return n.id
 
@@ -434,12 +436,31 @@ def add_note(op: Op, session_id: int, text: str, *, at: datetime | None = None,
 # ---------------------------------------------------------------- helpers
 
 
+def advance_for_dose(op: Op, session: Session, dosing_complete: bool) -> None:
+    """Dosing starts with the first dose event and ends when the dose is complete.
+
+    Called by record_dose after the dose row is flushed; the first dose is refused
+    (RecordIncomplete, the whole transaction rolls back) while pre-dose entries
+    are missing."""
+    if session.state in lifecycle.BEFORE_DOSE:
+        op.db.flush()
+        missing = missing_for(gather(op.db, op.store, session.id, op.now), "dose")
+        if missing:
+            raise RecordIncomplete("Dosing cannot start yet. Still to record:", missing)
+    if session.state == "planned":
+        lifecycle.transition(op, session, "pre_dose")
+    if session.state == "pre_dose":
+        lifecycle.transition(op, session, "dosing")
+    if dosing_complete and session.state == "dosing":
+        lifecycle.transition(op, session, "monitoring")
+
+
+
+
 def _current(op: Op, model, session_id: int) -> list:
     return current_entries(op.db, model, session_id)
 
 
 def current_entries(db, model, session_id: int) -> list:
-    """Entries in force: not superseded by a later entry, and not retractions."""
-    rows = list(db.scalars(select(model).where(model.session_id == session_id).order_by(model.id)))
-    superseded = {r.supersedes_id for r in rows if r.supersedes_id is not None}
-    return [r for r in rows if r.id not in superseded and not r.retracted]
+    """Entries in force (ketamon.core.in_force), in the order they were entered."""
+    return current(db.scalars(select(model).where(model.session_id == session_id).order_by(model.id)))

@@ -24,7 +24,7 @@ def record_print(op: Op, session_id: int, what: str = "summary", *, destination:
     s = op.session(session_id, for_change=False)
     op.audit("print", entity="session", entity_id=s.id, session_id=s.id,
              detail=PRINTS[what] + (f" → {destination}" if destination else ""))
-    op.changes.touch("records", s.id)
+    op.changes.mark(exports=True, session_id=s.id)
     op.changes.message = f"{PRINTS[what]} printed"
 
 
@@ -36,5 +36,5 @@ def record_export(op: Op, session_id: int, fmt: str, *, destination: str | None 
     s = op.session(session_id, for_change=False)
     op.audit("export", entity="session", entity_id=s.id, session_id=s.id,
              detail=EXPORTS[fmt] + (f" → {destination}" if destination else ""))
-    op.changes.touch("records", s.id)
+    op.changes.mark(exports=True, session_id=s.id)
     op.changes.message = f"{EXPORTS[fmt]} exported"

@@ -16,6 +16,7 @@ from ketamon.core import lifecycle, scores
 from ketamon.core.audit import snapshot
 from ketamon.core.clock import as_utc
 from ketamon.core.errors import NotFound, PermissionDenied, ValidationError
+from ketamon.core.lifecycle import AFTER_DOSING, BEFORE_DOSE
 from ketamon.core.models import CONTRAINDICATIONS, Addendum, Assessment, Session
 from ketamon.core.ops.base import Op, operation
 from ketamon.core.ops.charting import chartable_session as _open_session
@@ -25,8 +26,8 @@ from ketamon.core.permissions import Permission
 from ketamon.core.record import RecordIncomplete, gather, local_hm, missing_for
 from ketamon.core.validation import check_time
 
-PREDOSE_STATES = ("planned", "pre_dose")
-AFTER_DOSE_STATES = ("monitoring", "recovery")
+PREDOSE_STATES = BEFORE_DOSE
+AFTER_DOSE_STATES = AFTER_DOSING
 
 
 def _latest(op: Op, session_id: int, kind: str) -> Assessment | None:
@@ -45,7 +46,7 @@ def _add_assessment(op: Op, s: Session, kind: str, items: dict[str, Any], *, tot
     op.db.flush()
     op.audit("correct" if supersedes else "create", entity="assessment", entity_id=a.id, session_id=s.id,
              before=snapshot(supersedes) if supersedes else None, after=snapshot(a), detail=kind)
-    op.changes.touch("assessment", s.id)
+    op.changes.mark(assessments=True, session_id=s.id)
     op.changes.created.append(("assessment", a.id))
     return a
 
@@ -228,7 +229,7 @@ def record_discharge_checklist(op: Op, session_id: int, *, effects_resolved: boo
                         total=sum(bool(items[k]) for k in ("effects_resolved", "escort_present",
                                                           "instructions_given")),
                         comment=comment, supersedes=old, reason=reason)
-    op.changes.touch("session", s.id)
+    op.changes.mark(session_details=True, session_id=s.id)
     op.changes.message = f"Discharge checklist saved ({local_hm(op.now)})"
     return a.id
 
@@ -251,7 +252,7 @@ def discharge(op: Op, session_id: int) -> None:
 def cancel_session(op: Op, session_id: int, reason: str) -> None:
     """Cancel a session before any dose was given."""
     s = op.session(session_id)
-    if s.state not in ("planned", "pre_dose"):
+    if s.state not in BEFORE_DOSE:
         raise ValidationError("Dosing has started: stop the session early instead of cancelling it.",
                               "state", s.state)
     lifecycle.transition(op, s, "cancelled", _clean(reason))
@@ -262,7 +263,7 @@ def cancel_session(op: Op, session_id: int, reason: str) -> None:
 def stop_early(op: Op, session_id: int, reason: str) -> None:
     """Stop a session after dosing began (e.g. the patient asked, or a reaction)."""
     s = op.session(session_id)
-    if s.state in ("planned", "pre_dose"):
+    if s.state in BEFORE_DOSE:
         raise ValidationError("No dose has been given: cancel the session instead of stopping it.",
                               "state", s.state)
     lifecycle.transition(op, s, "stopped", _clean(reason))
@@ -290,6 +291,7 @@ def sign_session(op: Op, session_id: int) -> None:
     s.signed_by_id = op.actor.user_id
     op.audit("sign", entity="session", entity_id=s.id, session_id=s.id, before=before,
              after={"physician_id": s.physician_id, "signed_at": s.signed_at, "signed_by_id": s.signed_by_id})
+    op.changes.mark(record=True, session_id=s.id)
     op.changes.message = f"Record signed by {op.actor.display_name} ({local_hm(op.now)})"
 
 
@@ -308,7 +310,7 @@ def add_addendum(op: Op, session_id: int, text: str, reason: str) -> int:
     op.db.add(a)
     op.db.flush()
     op.audit("create", entity="addendum", entity_id=a.id, session_id=s.id, after=snapshot(a))
-    op.changes.touch("addendum", s.id)
+    op.changes.mark(record=True, session_id=s.id)
     op.changes.created.append(("addendum", a.id))
     op.changes.message = f"Addendum added ({local_hm(op.now)})"
     return a.id

@@ -84,7 +84,7 @@ def sign_in(store: Store, username: str, password: str, *, purpose: str = "sign_
     """
     if purpose not in SIGN_IN_PURPOSES:
         raise ValueError(f"unknown sign-in purpose {purpose!r}")
-    policy = policy or AuthPolicy.from_env()
+    policy = policy or AuthPolicy.for_clinic(store)
     name = normalise_username(username)
     where = _workstation()
     failure: str | None = None
@@ -208,7 +208,7 @@ def add_user(op: Op, *, username: str, display_name: str, role: str, password: s
     op.db.add(u)
     op.db.flush()
     op.audit("create", entity="user", entity_id=u.id, after=user_snapshot(u))
-    op.changes.touch("users")
+    op.changes.mark(users=True)
     op.changes.created.append(("user", u.id))
     op.changes.message = f"{ROLE_LABELS[role]} {display} ({name}) added"
     return u.id
@@ -228,7 +228,7 @@ def disable_user(op: Op, user: int | str, *, reason: str | None = None) -> None:
     before = user_snapshot(u)
     u.active = False
     op.audit("disable", entity="user", entity_id=u.id, before=before, after=user_snapshot(u), detail=reason)
-    op.changes.touch("users")
+    op.changes.mark(users=True)
     op.changes.message = f"{u.display_name} ({u.username}) disabled"
 
 
@@ -240,7 +240,7 @@ def enable_user(op: Op, user: int | str) -> None:
     before = user_snapshot(u)
     u.active = True
     op.audit("enable", entity="user", entity_id=u.id, before=before, after=user_snapshot(u))
-    op.changes.touch("users")
+    op.changes.mark(users=True)
     op.changes.message = f"{u.display_name} ({u.username}) enabled"
 
 
@@ -255,7 +255,7 @@ def reset_password(op: Op, user: int | str, new_password: str, *, must_change: b
     u.locked_until = None
     u.must_change_password = must_change
     op.audit("reset_password", entity="user", entity_id=u.id, before=before, after=user_snapshot(u))
-    op.changes.touch("users")
+    op.changes.mark(users=True)
     op.changes.message = f"Password of {u.username} reset"
 
 
@@ -274,5 +274,5 @@ def change_password(op: Op, current_password: str, new_password: str) -> None:
     u.password_hash = hash_password(new_password)
     u.must_change_password = False
     op.audit("change_password", entity="user", entity_id=u.id, before=before, after=user_snapshot(u))
-    op.changes.touch("users")
+    op.changes.mark(users=True)
     op.changes.message = "Password changed"

@@ -1,0 +1,53 @@
+"""Which clinical entries are in force: the one rule, in Python and in SQL.
+
+Clinical entries are append-only. A correction is a new row whose
+`supersedes_id` names the row it replaces; "entered in error" is such a row with
+`retracted` set, and it retracts the entry it supersedes. So an entry is in force
+when it is not a retraction and no other row supersedes it.
+
+Every read model (chart, record, alert rules, screens, exports) asks this module;
+never write the rule out again, or print and screen can disagree.
+"""
+from __future__ import annotations
+
+from typing import Iterable, TypeVar
+
+from sqlalchemy import and_, exists, select
+from sqlalchemy.orm import Session as DbSession
+from sqlalchemy.orm import aliased
+
+T = TypeVar("T")
+
+
+def superseded_ids(rows: Iterable) -> set[int]:
+    """Ids of the rows some other row replaces (corrected or retracted)."""
+    return {r.supersedes_id for r in rows if r.supersedes_id is not None}
+
+
+def current(rows: Iterable[T]) -> list[T]:
+    """The rows in force, in the order given. `rows` must hold every row of the
+    session for that kind of entry (a superseding row outside it is not seen)."""
+    rows = list(rows)
+    gone = superseded_ids(rows)
+    return [r for r in rows if r.id not in gone and not r.retracted]
+
+
+def split(rows: Iterable[T]) -> tuple[list[T], set[int]]:
+    """(rows in force, ids of the superseded rows): what the event log needs to
+    strike through the replaced lines."""
+    rows = list(rows)
+    gone = superseded_ids(rows)
+    return [r for r in rows if r.id not in gone and not r.retracted], gone
+
+
+def in_force_clause(model):
+    """WHERE clause: `model` rows not retracted and not superseded by another row
+    (a NOT EXISTS on the superseding row, answered by the supersedes_id index)."""
+    newer = aliased(model)
+    return and_(model.retracted.is_(False), ~exists().where(newer.supersedes_id == model.id))
+
+
+def current_rows(db: DbSession, model, session_id: int, order) -> list:
+    """One session's rows of `model` in force, by `order` then id (one query)."""
+    rows = db.scalars(select(model).where(model.session_id == session_id).order_by(order, model.id))
+    return current(rows)

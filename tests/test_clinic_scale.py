@@ -1,0 +1,154 @@
+"""The screens that list or poll across the clinic ask a fixed number of SQL
+statements however many sessions and alerts there are (one query per row is what
+made them stall on a clinic's two years of data), and the review queue sorts by
+urgency before it cuts, so an old high alert is never hidden."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import event, insert, select
+
+from clinic_data import fill_clinic
+from ketamon.core import alert_views
+from ketamon.core.chart import load_chart, sessions_on
+from ketamon.core.models import Alert, Session
+from ketamon.core.ops import alerting
+from ketamon.core.record import find_sessions
+
+
+class Statements:
+    """Counts the SQL statements a block of code sends (transaction control left out)."""
+
+    def __init__(self, store):
+        self.store = store
+        self.seen: list[str] = []
+
+    def _count(self, conn, cursor, statement, *args):
+        self.seen.append(statement)
+
+    def __enter__(self):
+        event.listen(self.store.engine, "before_cursor_execute", self._count)
+        return self
+
+    def __exit__(self, *exc):
+        event.remove(self.store.engine, "before_cursor_execute", self._count)
+
+    @property
+    def count(self) -> int:
+        return len(self.seen)
+
+
+def count(store, fn) -> int:
+    with Statements(store) as s:
+        fn()
+    return s.count
+
+
+def the_list_with_next_due(store):
+    rows = sessions_on(store)
+    due = alert_views.next_due_for_sessions(store, [r.session_id for r in rows])
+    return rows, due
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def clinic(request, clock):
+    """An empty clinic with one nurse, on SQLite and on PostgreSQL."""
+    from record_helpers import make_user
+
+    store = request.getfixturevalue("store" if request.param == "sqlite" else "pg_store")
+    make_user(store, "nurse", "nurse", "Sam Carter RN")
+    return store
+
+
+def test_statements_do_not_grow_with_the_clinic(clinic):
+    store = clinic
+    fill_clinic(store, sessions=30, today=3, seed=1)
+    small = {
+        "list": count(store, lambda: the_list_with_next_due(store)),
+        "search": count(store, lambda: find_sessions(store, "")),
+        "queue": count(store, lambda: alert_views.review_queue(store)),
+        "alarm": count(store, lambda: alert_views.alarm_status(store)),
+    }
+    alerting.tick(store)  # raise what today's sessions call for; then the timer only looks
+    small["tick"] = count(store, lambda: alerting.tick(store))
+    fill_clinic(store, sessions=300, today=25, seed=2)
+    alerting.tick(store)
+    rows, due = the_list_with_next_due(store)
+    assert len(rows) == 28 and set(due) == {r.session_id for r in rows}
+    assert len(find_sessions(store, "")[0]) == 330 + 28 - 0  # every session fits under the limit
+    large = {
+        "list": count(store, lambda: the_list_with_next_due(store)),
+        "search": count(store, lambda: find_sessions(store, "")),
+        "queue": count(store, lambda: alert_views.review_queue(store)),
+        "alarm": count(store, lambda: alert_views.alarm_status(store)),
+        "tick": count(store, lambda: alerting.tick(store)),
+    }
+    assert large == small
+    assert max(large.values()) <= 8
+
+
+def test_opening_a_session_costs_the_same_in_a_big_clinic(store, actors):
+    ids = fill_clinic(store, sessions=20, today=2, seed=3)
+    small = count(store, lambda: load_chart(store, ids["past"][5], fresh=True))
+    more = fill_clinic(store, sessions=200, today=2, seed=4)
+    assert count(store, lambda: load_chart(store, more["past"][50], fresh=True)) == small
+
+
+def test_the_next_due_matches_the_per_session_answer(store, actors, clock):
+    """The batched next-due gives, row by row, what asking for one session gives."""
+    ids = fill_clinic(store, sessions=5, today=10, seed=5)["today"]
+    clock.advance(minutes=47)
+    together = alert_views.next_due_for_sessions(store, ids)
+    one_by_one = {sid: alert_views.next_due_for_sessions(store, [sid])[sid] for sid in ids}
+    assert together == one_by_one
+    assert any(item is not None for item in together.values())
+
+
+def test_an_old_high_alert_comes_before_600_newer_low_ones(store, actors, clock):
+    ids = fill_clinic(store, sessions=3, today=0, seed=6)["past"]
+    now = clock.now()
+    with store.transaction() as db:
+        db.execute(insert(Alert), [dict(session_id=ids[0], category="patient", condition_key="bp_high",
+                                        rule="range_critical", priority="high", message="BP 210/120 (old)",
+                                        raised_at=now - timedelta(days=300), cleared_at=now - timedelta(days=300))])
+        db.execute(insert(Alert), [dict(session_id=ids[1], category="patient", condition_key=f"low{i}",
+                                        rule="range_abnormal", priority="low", message=f"low {i}",
+                                        raised_at=now - timedelta(minutes=i), cleared_at=now - timedelta(minutes=i))
+                                   for i in range(600)])
+    queue = alert_views.review_queue(store, limit=500)
+    assert len(queue) == 500
+    assert queue[0].message == "BP 210/120 (old)"
+    assert [a.priority for a in queue] == sorted((a.priority for a in queue),
+                                                 key=lambda p: -alert_views.PRIORITY_RANK[p])
+    # the cut keeps the order of the full list
+    everything = alert_views.review_queue(store, limit=10_000)
+    assert [a.id for a in queue] == [a.id for a in everything[:500]]
+    assert everything == sorted(everything, key=alert_views.order_key)
+
+
+def test_the_review_queue_filters_still_apply_in_every_band(store, actors):
+    fill_clinic(store, sessions=40, today=4, seed=7)
+    for kwargs in ({}, {"priority": "high"}, {"open_only": True}, {"unreviewed_only": False}):
+        queue = alert_views.review_queue(store, **kwargs)
+        with store.read() as db:
+            q = select(Alert)
+            if kwargs.get("unreviewed_only", True):
+                q = q.where(Alert.reviewed_at.is_(None))
+            if kwargs.get("priority"):
+                q = q.where(Alert.priority == kwargs["priority"])
+            if kwargs.get("open_only"):
+                q = q.where(Alert.cleared_at.is_(None))
+            expected = sorted(db.scalars(q), key=lambda a: (a.cleared_at is not None,
+                                                             -alert_views.PRIORITY_RANK[a.priority],
+                                                             -a.raised_at.timestamp(), -a.id))
+        assert [a.id for a in queue] == [a.id for a in expected[:500]], kwargs
+        assert queue == sorted(queue, key=alert_views.order_key)
+
+
+def test_the_session_list_only_asks_about_today(store, actors):
+    fill_clinic(store, sessions=50, today=6, seed=8)
+    with store.read() as db:
+        assert db.query(Session).count() == 56
+    rows, _ = the_list_with_next_due(store)
+    assert len(rows) == 6
