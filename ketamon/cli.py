@@ -55,10 +55,24 @@ class CommandFailed(Exception):
 
 def command_parser(sub, name: str, *, help: str, example: str, description: str | None = None,
                    **kwargs) -> argparse.ArgumentParser:
-    """A sub-command whose --help ends with a real example (kept true by tests/test_cli.py)."""
-    return sub.add_parser(name, help=help, description=description or help[:1].upper() + help[1:] + ".",
-                          epilog="example:\n" + example.rstrip("\n") + "\n",
-                          formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
+    """A sub-command whose --help ends with a real example (kept true by tests/test_cli.py).
+    Description paragraphs without line breaks of their own are wrapped to 78 columns."""
+    import textwrap
+
+    text = description or help[:1].upper() + help[1:] + "."
+    text = "\n\n".join(para if "\n" in para else textwrap.fill(para, 78) for para in text.split("\n\n"))
+    examples = "\n".join("  " + line for line in example.strip("\n").splitlines())
+    return sub.add_parser(name, help=help, description=text, epilog=f"example{'s' * (examples.count(chr(10)) > 0)}:\n"
+                          f"{examples}\n", formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
+
+
+def database_options(parser: argparse.ArgumentParser) -> None:
+    """--db and --demo, also accepted after the sub-command. SUPPRESS: `ketamon --db X
+    users list` must not be overwritten by the sub-parser's default."""
+    parser.add_argument("--db", metavar="URL", default=argparse.SUPPRESS,
+                        help="database URL or SQLite file (same as ketamon --db; env KETAMON_DATABASE_URL)")
+    parser.add_argument("--demo", action="store_true", default=argparse.SUPPRESS,
+                        help="the demo database (same as ketamon --demo; made with its demo data on first use)")
 
 
 def build_parser() -> argparse.ArgumentParser:

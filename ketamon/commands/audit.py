@@ -20,7 +20,7 @@ EXIT_ERROR = 2
 
 
 def register(sub) -> None:
-    from ketamon.cli import command_parser
+    from ketamon.cli import command_parser, database_options
 
     audit = command_parser(sub, "audit", help="check the audit trail",
                            example="ketamon --db /srv/ketamon/clinic.sqlite3 audit verify")
@@ -31,8 +31,7 @@ def register(sub) -> None:
                                         "cannot be opened.",
                             example="ketamon audit verify --db /srv/ketamon/clinic.sqlite3\n"
                                     "ketamon --demo audit verify          # the demo database")
-    # also accepted after the subcommand; SUPPRESS keeps a top-level --db
-    verify.add_argument("--db", metavar="URL", default=argparse.SUPPRESS, help="database URL or SQLite file")
+    database_options(verify)
     verify.set_defaults(func=run_verify)
 
 

@@ -20,9 +20,7 @@ from ketamon.commands.signin import SIGN_IN_HELP, add_sign_in_options, signed_in
 
 
 def register(sub) -> None:
-    from ketamon.cli import command_parser
-
-    db_help = "database URL or SQLite file (same as ketamon --db; --demo: the demo database)"
+    from ketamon.cli import command_parser, database_options
 
     report = command_parser(
         sub, "report", help="print a session's summary (or its esketamine monitoring form) to PDF",
@@ -57,8 +55,7 @@ def register(sub) -> None:
     export.set_defaults(func=cmd_export)
 
     for p in (report, export):
-        # SUPPRESS: `ketamon --db X report 1 ...` must not be overwritten by the sub-parser's default
-        p.add_argument("--db", metavar="URL", default=argparse.SUPPRESS, help=db_help)
+        database_options(p)
 
 
 def _run(args, body) -> int:

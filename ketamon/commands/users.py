@@ -19,7 +19,7 @@ from ketamon.core.permissions import ROLE_LABELS, ROLE_SUMMARIES, ROLES, Actor
 
 
 def register(sub) -> None:
-    from ketamon.cli import command_parser
+    from ketamon.cli import command_parser, database_options
 
     users = command_parser(sub, "users", help="manage user accounts (add, list, disable, enable, reset-password)",
                            description="User accounts from the command line, for whoever runs the clinic's "
@@ -30,7 +30,6 @@ def register(sub) -> None:
                                    "ketamon users add lan --role nurse --name 'Lan Tran RN'\n"
                                    "ketamon users list")
     actions = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
-    db_help = "database URL or SQLite file (same as ketamon --db)"
 
     add = command_parser(actions, "add", help="add an account",
                          description="Add an account. Roles: " + "; ".join(f"{r} — {ROLE_SUMMARIES[r]}"
@@ -74,8 +73,7 @@ def register(sub) -> None:
     reset.set_defaults(func=cmd_reset_password)
 
     for p in (add, lst, dis, ena, reset):
-        # SUPPRESS: `ketamon --db X users list` must not be overwritten by the sub-parser's default
-        p.add_argument("--db", metavar="URL", default=argparse.SUPPRESS, help=db_help)
+        database_options(p)
 
 
 def _password_options(parser: argparse.ArgumentParser) -> None:
