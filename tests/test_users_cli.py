@@ -188,3 +188,10 @@ def test_the_first_administrator_creates_the_clinic_database(tmp_path, capsys, m
     assert main(["--db", str(new), "users", "add", "boss", "--role", "admin", "--name", "Clinic Manager",
                  "--password-stdin"]) == 0
     assert "first account" in capsys.readouterr().out and new.exists()
+
+
+def test_a_refused_first_administrator_leaves_no_database(tmp_path, capsys):
+    new = tmp_path / "clinic" / "clinic.sqlite3"
+    assert main(["--db", str(new), "users", "add", "boss", "--role", "admin", "--password", "short"]) == 1
+    assert "at least 8 characters" in capsys.readouterr().err
+    assert not new.parent.exists()

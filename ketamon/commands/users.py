@@ -129,12 +129,29 @@ def cmd_add(args: argparse.Namespace) -> int:
     from ketamon.core import ops
     from ketamon.core.auth import needs_first_admin
 
+    from ketamon.core.auth import check_display_name, check_new_password, check_username
+
+    asked: dict = {}
+
+    def ask() -> bool:
+        """Name and password, checked before anything is written (a bad one leaves no new database)."""
+        if not asked:
+            asked["name"] = _display_name(args)
+            asked["password"] = _read_password(args)
+            if asked["password"] is not None:
+                check_username(args.username)
+                check_display_name(asked["name"])
+                check_new_password(asked["password"], args.username)
+        return asked["password"] is not None
+
+    if args.role == "admin" and not ask():  # this one may make the database: ask first
+        return 1
+
     def body(store):
-        # asked only once the database is known to be there
-        display_name = _display_name(args)
-        password = _read_password(args)
-        if password is None:
+        # others: asked only once the database is known to be there
+        if not ask():
             return 1
+        display_name, password = asked["name"], asked["password"]
         if args.role == "admin" and needs_first_admin(store):
             actor = ops.create_first_admin(store, username=args.username, display_name=display_name,
                                            password=password)
