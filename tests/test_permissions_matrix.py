@@ -1,5 +1,5 @@
 """Role × operation: every operation exported from ketamon.core.ops, called by a
-nurse, a physician, front-desk staff and an administrator, on a prepared database.
+nurse, a physician, front-desk staff, an administrator and a service account, on a prepared database.
 
 Allowed → never PermissionDenied (and for the operations with a full recipe: it
 works, and every audit row it writes names the person who acted).
@@ -103,7 +103,7 @@ def _operations() -> dict[str, object]:
 
 
 OPERATIONS = _operations()
-ROLE_USER = {"nurse": "nurse", "physician": "doctor", "staff": "desk", "admin": "admin"}
+ROLE_USER = {"nurse": "nurse", "physician": "doctor", "staff": "desk", "admin": "admin", "service": "exports"}
 
 
 # ---------------------------------------------------------------- the operations are all declared
@@ -145,6 +145,7 @@ def test_the_role_table_says_what_the_issue_says():
     assert not {P.REVIEW, P.SET_LIMITS, P.SIGN, P.DECIDE, P.MANAGE_USERS, P.MANAGE_PROTOCOLS} & can["nurse"]
     assert can["nurse"] | {P.REVIEW, P.SET_LIMITS, P.SIGN, P.DECIDE} == can["physician"]
     assert can["staff"] == {P.VIEW, P.PRINT, P.EXPORT}
+    assert can["service"] == {P.VIEW, P.PRINT, P.EXPORT}  # scripts print and export; never chart or manage
     assert {P.MANAGE_USERS, P.MANAGE_PROTOCOLS, P.MANAGE_SETTINGS} <= can["admin"]
     assert all(P.MANAGE_SETTINGS not in can[r] for r in ROLES if r != "admin")
     assert not {P.CHART, P.REGISTER, P.ACKNOWLEDGE, P.REVIEW, P.SIGN, P.SET_LIMITS, P.DECIDE,
@@ -370,7 +371,7 @@ def test_role_operation_cell(world, name, role):
 
 
 def test_the_matrix_covers_every_operation_and_role():
-    assert {n for n, _ in CELLS} == set(OPERATIONS) and len(CELLS) == 4 * len(OPERATIONS)
+    assert {n for n, _ in CELLS} == set(OPERATIONS) and len(CELLS) == len(ROLES) * len(OPERATIONS)
     assert set(RECIPES) <= set(OPERATIONS), "a recipe for an operation that no longer exists"
 
 

@@ -1,6 +1,6 @@
 """`ketamon report` and `ketamon export` from the command line: the files are
-written, prints and exports are audited under the acting user, refusals write
-nothing and exit non-zero."""
+written, prints and exports are audited under the account that signed in with its
+password, refusals write nothing and exit non-zero."""
 import csv
 import io
 import json
@@ -13,17 +13,45 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle
 from sqlalchemy import select
 
+from argon2 import PasswordHasher
+
 from ketamon.cli import main
-from ketamon.core.models import AuditEntry
+from ketamon.core import passwords
+from ketamon.core.models import AuditEntry, User
 from records_data import full_session
+
+#: each prepared account's password (the conftest accounts have none)
+PASSWORDS = {"nurse": "nurse-pass-2026", "doctor": "doctor-pass-2026", "desk": "desk-pass-2026",
+             "admin": "admin-pass-2026"}
+
+
+def with_passwords(store) -> None:
+    with store.transaction() as db:
+        for user in db.scalars(select(User)):
+            if user.username in PASSWORDS:
+                user.password_hash = passwords.hash_password(PASSWORDS[user.username])
 
 
 @pytest.fixture
 def charted(qapp, store, clock, actors, esketamine_session, monkeypatch):
     """A signed session; qapp so that printing finds the test's QApplication."""
     monkeypatch.delenv("KETAMON_USER", raising=False)
+    monkeypatch.setattr(passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     full_session(store, clock, actors, esketamine_session)
+    with_passwords(store)
     return esketamine_session
+
+
+@pytest.fixture
+def password_for(monkeypatch):
+    """`password_for("desk")`: the next --password-stdin reads desk's password."""
+    def give(username: str) -> None:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(PASSWORDS[username] + "\n"))
+    return give
+
+
+def as_user(username: str) -> list[str]:
+    return ["--user", username, "--password-stdin"]
 
 
 def audit(store, action):
@@ -35,21 +63,26 @@ def pdf_text(path: Path) -> str:
     return subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
 
 
-def test_report_prints_the_summary_as_the_front_desk_by_default(store, sqlite_url, charted, tmp_path, capsys):
+def test_report_prints_the_summary_as_the_front_desk_signed_in(store, sqlite_url, charted, tmp_path, capsys,
+                                                               password_for):
     out = tmp_path / "summary.pdf"
-    assert main(["--db", sqlite_url, "report", str(charted), "--pdf", str(out)]) == 0
+    password_for("desk")
+    assert main(["--db", sqlite_url, "report", str(charted), "--pdf", str(out), *as_user("desk")]) == 0
     said = capsys.readouterr().out
     assert f"Session summary of session {charted}:" in said and "(A4)" in said and str(out) in said
     text = pdf_text(out)
     assert "NGUYEN, Lan" in text and "MRN-1" in text and "Printed by Alex Morgan (Front desk)" in text
     (row,) = audit(store, "print")
     assert row.username == "desk" and row.session_id == charted and str(out) in row.detail
+    assert [r.username for r in audit(store, "sign_in")] == ["desk"]
+    assert [r.username for r in audit(store, "sign_out")] == ["desk"]
 
 
-def test_report_form_on_letter_as_a_named_user(store, sqlite_url, charted, tmp_path, capsys):
+def test_report_form_on_letter_as_a_named_user(store, sqlite_url, charted, tmp_path, capsys, password_for):
     out = tmp_path / "form.pdf"
+    password_for("nurse")
     assert main(["--db", sqlite_url, "report", str(charted), "--pdf", str(out), "--form", "--letter",
-                 "--as", "nurse"]) == 0
+                 *as_user("nurse")]) == 0
     assert "Esketamine monitoring form" in capsys.readouterr().out
     text = pdf_text(out)
     assert "Esketamine Monitoring Form" in text and "Printed by Sam Carter RN (Nurse)" in text
@@ -57,11 +90,11 @@ def test_report_form_on_letter_as_a_named_user(store, sqlite_url, charted, tmp_p
     assert row.username == "nurse" and row.detail.startswith("Esketamine monitoring form")
 
 
-def test_export_fhir_csv_and_form(store, sqlite_url, charted, tmp_path):
+def test_export_fhir_csv_and_form(store, sqlite_url, charted, tmp_path, password_for):
     fhir, table, form = tmp_path / "b.json", tmp_path / "v.csv", tmp_path / "f.json"
-    assert main(["--db", sqlite_url, "export", str(charted), "--fhir", str(fhir)]) == 0
-    assert main(["--db", sqlite_url, "export", str(charted), "--csv", str(table)]) == 0
-    assert main(["--db", sqlite_url, "export", str(charted), "--form-json", str(form)]) == 0
+    for option, path in (("--fhir", fhir), ("--csv", table), ("--form-json", form)):
+        password_for("desk")
+        assert main(["--db", sqlite_url, "export", str(charted), option, str(path), *as_user("desk")]) == 0
     bundle = Bundle.model_validate(json.loads(fhir.read_text()))
     assert any(e.resource.__resource_type__ == "MedicationAdministration" for e in bundle.entry)
     rows = list(csv.DictReader(io.StringIO(table.read_text())))
@@ -73,31 +106,42 @@ def test_export_fhir_csv_and_form(store, sqlite_url, charted, tmp_path):
         "FHIR R4 bundle", "CSV of vital signs and events", "Monitoring form data (JSON)"]
 
 
-def test_export_to_standard_output(sqlite_url, charted, capsys):
-    assert main(["--db", sqlite_url, "export", str(charted), "--csv", "-"]) == 0
+def test_export_to_standard_output(sqlite_url, charted, capsys, password_for):
+    password_for("desk")
+    assert main(["--db", sqlite_url, "export", str(charted), "--csv", "-", *as_user("desk")]) == 0
     out = capsys.readouterr().out
     assert out.startswith("session_id,mrn,record,") and "Nasal device 1 given" in out
 
 
-def test_refusals_write_nothing(store, sqlite_url, charted, tmp_path, capsys, monkeypatch):
+def test_refusals_write_nothing(store, sqlite_url, charted, tmp_path, capsys, monkeypatch, password_for):
     out = tmp_path / "x.json"
-    assert main(["--db", sqlite_url, "export", str(charted), "--fhir", str(out), "--as", "admin"]) == 1
+    password_for("admin")
+    assert main(["--db", sqlite_url, "export", str(charted), "--fhir", str(out), *as_user("admin")]) == 1
     assert "may not export session records" in capsys.readouterr().err
-    assert main(["--db", sqlite_url, "export", str(charted), "--fhir", str(out), "--as", "nobody"]) == 1
-    assert "There is no user 'nobody'" in capsys.readouterr().err
-    assert main(["--db", sqlite_url, "export", "999", "--fhir", str(out)]) == 1
+    monkeypatch.setattr(sys, "stdin", io.StringIO("anything\n"))
+    assert main(["--db", sqlite_url, "export", str(charted), "--fhir", str(out), *as_user("nobody")]) == 1
+    assert "user name or password" in capsys.readouterr().err.lower()
+    password_for("desk")
+    assert main(["--db", sqlite_url, "export", "999", "--fhir", str(out), *as_user("desk")]) == 1
     assert "There is no session 999" in capsys.readouterr().err
     monkeypatch.setenv("KETAMON_USER", "admin")
-    assert main(["--db", sqlite_url, "report", str(charted), "--pdf", str(tmp_path / "x.pdf")]) == 1
+    password_for("admin")
+    assert main(["--db", sqlite_url, "report", str(charted), "--pdf", str(tmp_path / "x.pdf"),
+                 "--password-stdin"]) == 1
     assert "may not print" in capsys.readouterr().err
     assert not out.exists() and not (tmp_path / "x.pdf").exists()
     assert audit(store, "export") == [] and audit(store, "print") == []
     assert len(audit(store, "refused")) == 2
 
 
-def test_form_export_of_a_session_that_needs_none(sqlite_url, infusion_session, tmp_path, capsys, actors):
+def test_form_export_of_a_session_that_needs_none(sqlite_url, store, infusion_session, tmp_path, capsys, actors,
+                                                  password_for, monkeypatch):
+    monkeypatch.setattr(passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    with_passwords(store)
     out = tmp_path / "f.json"
-    assert main(["--db", sqlite_url, "export", str(infusion_session), "--form-json", str(out)]) == 1
+    password_for("desk")
+    assert main(["--db", sqlite_url, "export", str(infusion_session), "--form-json", str(out),
+                 *as_user("desk")]) == 1
     assert "does not need an esketamine monitoring form" in capsys.readouterr().err
     assert not out.exists()
 
@@ -109,7 +153,8 @@ def test_report_runs_headless_as_its_own_process(sqlite_url, charted, tmp_path):
     root = Path(__file__).resolve().parents[1]
     env["PYTHONPATH"] = str(root) + os.pathsep + env.get("PYTHONPATH", "")
     result = subprocess.run([sys.executable, "-m", "ketamon", "--db", sqlite_url, "report", str(charted),
-                             "--pdf", str(out), "--letter"], capture_output=True, text=True, env=env,
+                             "--pdf", str(out), "--letter", "--user", "desk", "--password-stdin"],
+                            input=PASSWORDS["desk"] + "\n", capture_output=True, text=True, env=env,
                             timeout=120, cwd=root)
     assert result.returncode == 0, result.stderr
     assert "(Letter)" in result.stdout and "NGUYEN, Lan" in pdf_text(out)
@@ -121,9 +166,11 @@ def test_the_command_line_never_loads_the_gui(sqlite_url, charted, tmp_path, com
     """Printing and exporting from the command line load neither the GUI package
     nor QtWidgets (a server or a script has no widgets to offer)."""
     verb, *rest = command
-    args = ["--db", sqlite_url, verb, str(charted)] + [str(tmp_path / a) if "." in a else a for a in rest]
+    args = ["--db", sqlite_url, verb, str(charted), "--user", "desk", "--password-stdin"] + [
+        str(tmp_path / a) if "." in a else a for a in rest]
     code = (
-        "import sys\n"
+        "import io, sys\n"
+        f"sys.stdin = io.StringIO({PASSWORDS['desk'] + chr(10)!r})\n"
         "from ketamon.cli import main\n"
         f"rc = main({args!r})\n"
         "gui = sorted(m for m in sys.modules if m == 'ketamon.gui' or m.startswith('ketamon.gui.')"

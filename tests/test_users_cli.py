@@ -26,6 +26,21 @@ def db(sqlite_url):
     return sqlite_url
 
 
+class Terminal(io.StringIO):
+    """Standard input as a person at a terminal: what they type, and isatty()."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.fixture
+def terminal(monkeypatch):
+    def typed(*lines: str) -> None:
+        monkeypatch.setattr(sys, "stdin", Terminal("".join(line + "\n" for line in lines)))
+    typed()
+    return typed
+
+
 def run(db, *argv, stdin: str | None = None, monkeypatch=None):
     if stdin is not None:
         monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
@@ -76,7 +91,7 @@ def test_list_shows_roles_and_status_never_passwords(db, clock, capsys, monkeypa
     assert "Lan-pass-2026" not in out and "argon2" not in out
 
 
-def test_reset_password_lifts_a_lock_out_and_asks_for_a_new_one(db, clock, capsys, monkeypatch):
+def test_reset_password_lifts_a_lock_out_and_asks_for_a_new_one(db, clock, capsys, monkeypatch, terminal):
     run(db, "add", "lan", "--name", "Lan Tran RN", "--role", "nurse", "--password", "Lan-pass-2026")
     s = Store(db, run_migrations=False)  # the real clock, like the command's
     try:
@@ -99,7 +114,7 @@ def test_reset_password_lifts_a_lock_out_and_asks_for_a_new_one(db, clock, capsy
         s.dispose()
 
 
-def test_mistyped_confirmation_changes_nothing(db, clock, capsys, monkeypatch):
+def test_mistyped_confirmation_changes_nothing(db, clock, capsys, monkeypatch, terminal):
     answers = iter(["Lan-pass-2026", "Lan-pass-2062"])
     monkeypatch.setattr(getpass, "getpass", lambda prompt="": next(answers))
     assert run(db, "add", "lan", "--name", "Lan Tran RN", "--role", "nurse") == 1
@@ -127,3 +142,56 @@ def test_db_may_also_follow_the_subcommand(db, capsys):
                  "Lan-pass-2026", "--db", db]) == 0
     assert main(["users", "list", "--db", db]) == 0
     assert "Lan Tran RN" in capsys.readouterr().out
+
+
+def test_add_as_the_readme_writes_it_asks_for_the_name_at_a_terminal(db, clock, capsys, monkeypatch, terminal):
+    """`ketamon users add NAME --role nurse`, as the README says: no --name needed."""
+    terminal("Lan Tran RN")
+    answers = iter(["Lan-pass-2026", "Lan-pass-2026"])
+    monkeypatch.setattr(getpass, "getpass", lambda prompt="": next(answers))
+    assert run(db, "add", "lan", "--role", "nurse") == 0
+    assert "Nurse Lan Tran RN (lan) added" in capsys.readouterr().out
+
+
+def test_add_from_a_script_without_a_name_keeps_the_sign_in_name(db, capsys, monkeypatch):
+    assert run(db, "add", "exports", "--role", "service", "--password-stdin", stdin="Export-pass-2026\n",
+               monkeypatch=monkeypatch) == 0
+    assert "Service account exports (exports) added" in capsys.readouterr().out
+
+
+def test_without_a_terminal_or_password_stdin_nothing_is_asked_and_nothing_added(db, clock, capsys, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    assert run(db, "add", "lan", "--role", "nurse") == 1
+    assert "--password-stdin" in capsys.readouterr().err
+    s = open_store(db, clock)
+    try:
+        with s.read() as rdb:
+            assert rdb.scalars(select(User)).all() == []
+    finally:
+        s.dispose()
+
+
+@pytest.mark.parametrize("argv", [["list"], ["disable", "lan"], ["enable", "lan"], ["add", "lan", "--role", "nurse",
+                                                                                   "--password", "Lan-pass-2026"]])
+def test_account_commands_never_create_a_database(tmp_path, capsys, argv):
+    missing = tmp_path / "nowhere" / "clinic.sqlite3"
+    assert main(["--db", str(missing), "users", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == (f"No ketamon database at {missing}. Use --db FILE or KETAMON_DATABASE_URL, "
+                           "or --demo for the demo database.")
+    assert not missing.parent.exists()
+
+
+def test_the_first_administrator_creates_the_clinic_database(tmp_path, capsys, monkeypatch):
+    new = tmp_path / "clinic" / "clinic.sqlite3"
+    monkeypatch.setattr(sys, "stdin", io.StringIO("Boss-first-pw1\n"))
+    assert main(["--db", str(new), "users", "add", "boss", "--role", "admin", "--name", "Clinic Manager",
+                 "--password-stdin"]) == 0
+    assert "first account" in capsys.readouterr().out and new.exists()
+
+
+def test_a_refused_first_administrator_leaves_no_database(tmp_path, capsys):
+    new = tmp_path / "clinic" / "clinic.sqlite3"
+    assert main(["--db", str(new), "users", "add", "boss", "--role", "admin", "--password", "short"]) == 1
+    assert "at least 8 characters" in capsys.readouterr().err
+    assert not new.parent.exists()

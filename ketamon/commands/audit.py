@@ -4,7 +4,8 @@
 
 Exit status 0 and "audit trail intact: N rows" when the hash chain and its head
 agree; exit status 1 and the first bad row otherwise (2 when the database cannot
-be opened: an empty, damaged, read-only or newer database, named in one sentence).
+be opened: missing, empty, damaged, read-only or newer, named in one sentence;
+a missing database is never created).
 Reads only: verifying changes nothing. The trail is streamed in id order, so a
 clinic's millions of rows are checked in a few megabytes of memory.
 """
@@ -19,24 +20,29 @@ EXIT_ERROR = 2
 
 
 def register(sub) -> None:
-    audit = sub.add_parser("audit", help="check the audit trail")
-    actions = audit.add_subparsers(dest="audit_command", required=True)
-    verify = actions.add_parser("verify", help="check that no audit row was altered, removed or reordered")
-    # also accepted after the subcommand; SUPPRESS keeps a top-level --db
-    verify.add_argument("--db", metavar="URL", default=argparse.SUPPRESS, help="database URL or SQLite file")
+    from ketamon.cli import command_parser, database_options
+
+    audit = command_parser(sub, "audit", help="check the audit trail",
+                           example="ketamon --db /srv/ketamon/clinic.sqlite3 audit verify")
+    actions = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+    verify = command_parser(actions, "verify", help="check that no audit row was altered, removed or reordered",
+                            description="Check that no audit row was altered, removed or reordered. Exit "
+                                        "status 0: intact; 1: the first bad row is named; 2: the database "
+                                        "cannot be opened.",
+                            example="ketamon audit verify --db /srv/ketamon/clinic.sqlite3\n"
+                                    "ketamon --demo audit verify          # the demo database")
+    database_options(verify)
     verify.set_defaults(func=run_verify)
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from ketamon.cli import resolve_url
+    from ketamon.cli import CommandFailed, open_store
     from ketamon.core import audit
-    from ketamon.core.store import Store
 
-    url = resolve_url(args)
     try:
-        store = Store(url)
-    except Exception as exc:  # noqa: BLE001 - any failure to open is reported, not traced
-        print(f"cannot open the database {url}: {exc}", file=sys.stderr)
+        store = open_store(args)
+    except CommandFailed as exc:
+        print(exc, file=sys.stderr)
         return EXIT_ERROR
     try:
         with store.read() as db:

@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-ROLES = ("nurse", "physician", "staff", "admin")
-ROLE_LABELS = {"nurse": "Nurse", "physician": "Physician", "staff": "Front desk", "admin": "Administrator"}
+ROLES = ("nurse", "physician", "staff", "admin", "service")
+ROLE_LABELS = {"nurse": "Nurse", "physician": "Physician", "staff": "Front desk", "admin": "Administrator",
+               "service": "Service account"}
 
 
 class Permission(str, Enum):
@@ -48,6 +49,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
         _NURSE | {Permission.REVIEW, Permission.SET_LIMITS, Permission.DECIDE, Permission.SIGN}
     ),
     "staff": frozenset({Permission.VIEW, Permission.PRINT, Permission.EXPORT}),
+    "service": frozenset({Permission.VIEW, Permission.PRINT, Permission.EXPORT}),  # command line only
     "admin": frozenset({Permission.VIEW, Permission.MANAGE_USERS, Permission.MANAGE_PROTOCOLS, Permission.AUDIT,
                         Permission.MANAGE_SETTINGS}),
 }
@@ -80,4 +82,5 @@ ROLE_SUMMARIES = {
     "physician": "charts, reviews alerts, changes patient limits and signs records",
     "staff": "views, prints and exports session records only",
     "admin": "manages users and protocols; does not chart",
+    "service": "prints and exports from the command line only (scripts); cannot sign in to the app",
 }

@@ -39,21 +39,33 @@ class UnusableDatabase(KetamonError):
     stays as it was."""
 
 
+class NoDatabase(KetamonError):
+    """`Store(url, create=False)` found no ketamon database there (no SQLite file, or
+    an empty database without ketamon's tables). Nothing was created; `where` names
+    the file or URL looked at, so a command can say which one and how to pick another."""
+
+    def __init__(self, where: str):
+        super().__init__(f"No ketamon database at {where}.")
+        self.where = where
+
+
 NOT_KETAMON = "it is not a ketamon database (it holds other tables and no ketamon schema version)"
 
 
-def data_dir() -> Path:
+def data_dir(create: bool = True) -> Path:
+    """`create=False`: only name it (a command that reads must not leave a folder behind)."""
     path = settings.get("data_dir") or Path(platformdirs.user_data_dir("ketamon", appauthor=False))
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if create:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
     return path
 
 
-def default_url(demo: bool = False) -> str:
+def default_url(demo: bool = False, create: bool = True) -> str:
     env = settings.get("database_url")
     if env and not demo:
         return env
     name = "demo.sqlite3" if demo else "ketamon.sqlite3"
-    return f"sqlite:///{data_dir() / name}"
+    return f"sqlite:///{data_dir(create) / name}"
 
 
 def normalise_url(url: str) -> str:
@@ -97,7 +109,7 @@ def _create_private_file(path: Path) -> None:
     os.close(fd)
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, create: bool = True) -> Engine:
     """`hide_parameters`: SQL logging (KETAMON_LOG=DEBUG) and database error messages
     must never carry the values bound to a statement: they are patient data. Result
     rows are logged at DEBUG, so SQLAlchemy's engine logger stays at WARNING unless
@@ -110,6 +122,8 @@ def make_engine(url: str) -> Engine:
     if u.get_backend_name() == "sqlite":
         if u.database and u.database != ":memory:":
             _check_sqlite_file(Path(u.database))
+            if not create and not Path(u.database).exists():
+                raise NoDatabase(u.database)  # before SQLite (or a mkdir) makes one
             _create_private_file(Path(u.database))
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
                                hide_parameters=True)
@@ -193,11 +207,19 @@ class Store:
         clock: Clock | None = None,
         protocols: ProtocolRegistry | None = None,
         run_migrations: bool = True,
+        create: bool = True,
     ):
-        self.url = normalise_url(url or default_url())
-        self.engine = make_engine(self.url)
+        """`create=False` (commands that only read or add to a clinic's database):
+        a missing SQLite file, or a database without ketamon's tables, raises
+        NoDatabase and nothing is created, neither file nor folder."""
+        self.url = normalise_url(url or default_url(create=create))
+        self.engine = make_engine(self.url, create=create)
         if run_migrations:
             try:
+                if not create and schema_revision(self.engine) is None:
+                    u = make_url(self.url)
+                    raise NoDatabase(u.database if u.get_backend_name() == "sqlite" else
+                                     u.render_as_string(hide_password=True))
                 migrate(self.engine)
             except DBAPIError as exc:
                 self.engine.dispose()

@@ -152,6 +152,12 @@ class SignInDialog(QDialog):
             self.problem.show_problem(str(exc))
             self.password.setFocus()
             return
+        if signed.actor.role == "service":  # print/export from the command line only, never the app
+            ops.sign_out(self.store, signed.actor, reason="service account: command line only")
+            self.password.clear()
+            self.problem.show_problem(f"{signed.actor.username} is a service account: it prints and exports "
+                                      "from the command line only and cannot sign in to the app.")
+            return
         if signed.must_change_password and not ask_new_password(self.store, signed.actor, self.password.text(),
                                                                 self):
             ops.sign_out(self.store, signed.actor, reason="did not choose a new password")
