@@ -20,7 +20,7 @@ EXIT_ERROR = 2
 
 
 def register(sub) -> None:
-    from ketamon.cli import command_parser, database_options
+    from ketamon.commands.common import command_parser, database_options
 
     audit = command_parser(sub, "audit", help="check the audit trail",
                            example="ketamon --db /srv/ketamon/clinic.sqlite3 audit verify")
@@ -36,7 +36,7 @@ def register(sub) -> None:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from ketamon.cli import CommandFailed, open_store
+    from ketamon.commands.common import CommandFailed, open_store
     from ketamon.core import audit
 
     try:

@@ -20,7 +20,7 @@ from ketamon.commands.signin import SIGN_IN_HELP, add_sign_in_options, signed_in
 
 
 def register(sub) -> None:
-    from ketamon.cli import command_parser, database_options
+    from ketamon.commands.common import command_parser, database_options
 
     report = command_parser(
         sub, "report", help="print a session's summary (or its esketamine monitoring form) to PDF",
@@ -60,7 +60,7 @@ def register(sub) -> None:
 
 def _run(args, body) -> int:
     """Open the database (never creating one), sign in, run `body(store, actor)`."""
-    from ketamon.cli import open_store
+    from ketamon.commands.common import open_store
 
     store = open_store(args)
     try:

@@ -46,7 +46,7 @@ def add_sign_in_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _fail(sentence: str):
-    from ketamon.cli import CommandFailed
+    from ketamon.commands.common import CommandFailed
 
     return CommandFailed(sentence)
 

@@ -19,7 +19,7 @@ from ketamon.core.permissions import ROLE_LABELS, ROLE_SUMMARIES, ROLES, Actor
 
 
 def register(sub) -> None:
-    from ketamon.cli import command_parser, database_options
+    from ketamon.commands.common import command_parser, database_options
 
     users = command_parser(sub, "users", help="manage user accounts (add, list, disable, enable, reset-password)",
                            description="User accounts from the command line, for whoever runs the clinic's "
@@ -90,7 +90,7 @@ def _read_password(args: argparse.Namespace) -> str | None:
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\r\n")
     if sys.stdin is None or not sys.stdin.isatty():
-        from ketamon.cli import CommandFailed
+        from ketamon.commands.common import CommandFailed
 
         raise CommandFailed("No password: ketamon asks for it at a terminal; from a script, use "
                             "--password-stdin.")
@@ -102,7 +102,7 @@ def _read_password(args: argparse.Namespace) -> str | None:
 
 
 def _open_store(args: argparse.Namespace, create: bool = False):
-    from ketamon.cli import open_store
+    from ketamon.commands.common import open_store
 
     return open_store(args, create=create)
 

@@ -24,7 +24,7 @@ DEMO_USER = "nurse"
 
 def open_store(args: argparse.Namespace) -> Store:
     """The demo database (seeded on first use) with --demo, else the clinic's."""
-    from ketamon.cli import resolve_url
+    from ketamon.commands.common import resolve_url
 
     url = resolve_url(args)
     if getattr(args, "demo", False):
@@ -125,7 +125,7 @@ def run_app(args: argparse.Namespace) -> int:
     try:
         store = open_store(args)
     except UnusableDatabase as exc:  # one sentence instead of starting; the file is left as it was
-        from ketamon.cli import resolve_url
+        from ketamon.commands.common import resolve_url
 
         message = f"cannot open the database {resolve_url(args)}: {exc}"
         print(message, file=sys.stderr)
