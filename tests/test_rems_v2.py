@@ -191,21 +191,28 @@ def test_forms_to_file_due_soonest_first(store, clock, actors, nurse, patient_id
     assert [s.session_id for s in forms_to_file(store)] == [sids[2], sids[0]]
 
 
-def test_old_audited_prints_become_filings_in_the_migration(store, clock, actors, esketamine_session,
-                                                            infusion_session):
-    """The data migration parses the old audit text once: old records keep their status."""
+def test_old_audited_prints_become_filings_in_the_migration(any_store, clock):
+    """The data migration parses the old audit text once: old records keep their status
+    (on SQLite and PostgreSQL)."""
     from alembic import command
     from alembic.config import Config
 
     from ketamon.core.store import MIGRATIONS_DIR
     from ketamon.migrations import HEAD
+    from tests.conftest import add_user
 
-    chart_esketamine(store, clock, actors["nurse"], esketamine_session)
-    ops.record_print(store, actors["staff"], esketamine_session, "form", destination="/clinic/forms/1.pdf")
-    ops.record_export(store, actors["nurse"], esketamine_session, "form")
-    ops.record_print(store, actors["staff"], esketamine_session, "summary")
-    ops.record_export(store, actors["staff"], infusion_session, "csv")
-    before = filings(store, esketamine_session)
+    store = any_store
+    nurse, staff = add_user(store, "nurse", "nurse"), add_user(store, "desk", "staff")
+    pid = ops.create_patient(store, nurse, mrn="M-1", family_name="Old", given_name="Record",
+                             birth_date=date(1980, 1, 1), sex="female").result
+    esk = ops.create_session(store, nurse, patient_id=pid, protocol_id="esketamine-56", lot_number="L").result
+    iv = ops.create_session(store, nurse, patient_id=pid, protocol_id="iv-ketamine-0.5").result
+    chart_esketamine(store, clock, nurse, esk)
+    ops.record_print(store, staff, esk, "form", destination="/clinic/forms/1.pdf")
+    ops.record_export(store, nurse, esk, "form")
+    ops.record_print(store, staff, esk, "summary")
+    ops.record_export(store, staff, iv, "csv")
+    before = filings(store, esk)
     with store.transaction() as db:  # as an old database: the prints only in the audit trail
         db.execute(delete(FormFiling))
     cfg = Config()
@@ -221,4 +228,6 @@ def test_old_audited_prints_become_filings_in_the_migration(store, clock, actors
     assert [(r.action, r.template_version, r.how, r.by_id) for r in rows] == [
         (a, 1, h, b) for a, _v, h, b, _r in before]
     assert [r.reference for r in rows] == [f"audit entry #{audit_ids[0]}", f"audit entry #{audit_ids[1]}"]
-    assert form_statuses(store, [esketamine_session])[esketamine_session].state == "printed, not sent"
+    status = form_statuses(store, [esk])[esk]
+    assert status.state == "printed, not sent" and status.version == 1
+    assert status.printed_at is not None and status.printed_at.tzinfo is not None

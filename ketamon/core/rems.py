@@ -6,7 +6,21 @@ after the treatment date).
 The form's layout (sections, order, labels) is a versioned template in
 resources/templates/; this module only knows how to answer each field `key`.
 Answers are taken from the record, never guessed: a field without data stays
-empty and is listed as missing so staff can complete the record first.
+empty and is listed as missing so staff can complete the record first (or, for a
+field ketamon holds no data for, such as REMS enrolment, by hand).
+
+Version 2 follows the REMS update of 31 Dec 2024. A session whose form was already
+printed, exported or sent keeps the version of its first filing
+(`template_for_session`), so a reprint matches what the REMS received.
+
+Filing is a recorded fact (models.FormFiling, written by ops.record_print /
+record_export / mark_form_sent); the status (not printed, printed not sent, sent,
+overdue) is read from those rows in a fixed number of queries for any number of
+sessions (`form_statuses`, `forms_to_file`). Never infer it from the audit
+trail's text: its words may change, a recorded fact does not.
+
+The form applies only to esketamine sessions: `check_form_applies` refuses the
+others (FormNotApplicable) wherever the form is printed, exported or built.
 """
 from __future__ import annotations
 
