@@ -195,6 +195,8 @@ def world_template(sqlite_template, tmp_path_factory):
             dose = DoseEvent(session_id=ids["infusion"], at=now, entered_at=now, entered_by_id=nurse.user_id,
                              kind="infusion_start", rate_mg_per_h=52.5)
             db.add(dose)
+            db.add(DoseEvent(session_id=ids["signed"], at=now, entered_at=now, entered_by_id=nurse.user_id,
+                             kind="nasal_device", amount_mg=28))  # its monitoring form can be sent
             db.get(Session, ids["signed"]).state = "signed"
             db.get(Session, ids["infusion"]).state = "monitoring"
             db.flush()

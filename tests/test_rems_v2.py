@@ -175,6 +175,12 @@ def test_form_status_costs_the_same_for_10_or_100_sessions(store, actors):
     assert len(forms_to_file(store)) == 99  # every dosed session but the one sent
 
 
+def test_a_form_is_not_sent_before_the_treatment(store, actors, esketamine_session):
+    with pytest.raises(ValidationError, match=f"Session {esketamine_session} has no esketamine device recorded"):
+        ops.mark_form_sent(store, actors["staff"], esketamine_session, "fax")
+    assert filings(store, esketamine_session) == []
+
+
 def test_forms_to_file_due_soonest_first(store, clock, actors, nurse, patient_id):
     sids = [ops.create_session(store, nurse, patient_id=patient_id, protocol_id="esketamine-56",
                                lot_number="L").result for _ in range(3)]
@@ -204,7 +210,7 @@ def test_old_audited_prints_become_filings_in_the_migration(any_store, clock):
     store = any_store
     nurse, staff = add_user(store, "nurse", "nurse"), add_user(store, "desk", "staff")
     pid = ops.create_patient(store, nurse, mrn="M-1", family_name="Old", given_name="Record",
-                             birth_date=date(1980, 1, 1), sex="female").result
+                             birth_date=date(1980, 1, 1), sex="female", weight_kg=64).result
     esk = ops.create_session(store, nurse, patient_id=pid, protocol_id="esketamine-56", lot_number="L").result
     iv = ops.create_session(store, nurse, patient_id=pid, protocol_id="iv-ketamine-0.5").result
     chart_esketamine(store, clock, nurse, esk)

@@ -12,7 +12,9 @@ refused (rems.FormNotApplicable) for a session that is not esketamine.
 from __future__ import annotations
 
 from ketamon.core.errors import ValidationError
-from ketamon.core.models import FormFiling
+from sqlalchemy import select
+
+from ketamon.core.models import DoseEvent, FormFiling
 from ketamon.core.ops.base import Op, operation
 from ketamon.core.permissions import Permission
 
@@ -71,6 +73,14 @@ def mark_form_sent(op: Op, session_id: int, how: str, reference: str = "") -> No
     if not how:
         raise ValidationError("Say how the form was sent (fax, REMS portal, email…).", "how", how)
     s = op.session(session_id, for_change=False)
+    treated = op.db.scalar(select(DoseEvent.id).where(DoseEvent.session_id == s.id,
+                                                      DoseEvent.kind == "nasal_device").limit(1))
+    if treated is None:
+        from ketamon.core import rems
+
+        rems.check_form_applies(op.store, s)  # an IV session: that refusal first
+        raise ValidationError(f"Session {s.id} has no esketamine device recorded yet; the form is sent after "
+                              "the treatment.", "session_id", s.id)
     filing = _file_form(op, s, "sent", how, reference)
     op.audit("form_sent", entity="session", entity_id=s.id, session_id=s.id,
              after={"how": how, "reference": reference, "template_version": filing.template_version},
