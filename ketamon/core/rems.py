@@ -675,7 +675,7 @@ class FormStatus:
         if self.done:
             return f"Form sent {fmt_datetime(self.sent_at)}" + (f" by {self.sent_how}" if self.sent_how else "")
         if self.printed_at is not None:
-            text = f"Form printed {fmt_datetime(self.printed_at)}, not sent · {self.due_text}"
+            text = f"Form printed {fmt_date(self.printed_at)}, not sent · {self.due_text}"
         else:
             text = f"Form {self.due_text} · not printed"
         if self.missing:
