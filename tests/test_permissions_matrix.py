@@ -68,6 +68,7 @@ EXPECTED: dict[str, Permission | None] = {
     "technical_problem_resolved": None,
     "record_print": P.PRINT,
     "record_export": P.EXPORT,
+    "mark_form_sent": P.PRINT,
     "add_user": P.MANAGE_USERS,
     "disable_user": P.MANAGE_USERS,
     "enable_user": P.MANAGE_USERS,
@@ -195,6 +196,8 @@ def world_template(sqlite_template, tmp_path_factory):
             dose = DoseEvent(session_id=ids["infusion"], at=now, entered_at=now, entered_by_id=nurse.user_id,
                              kind="infusion_start", rate_mg_per_h=52.5)
             db.add(dose)
+            db.add(DoseEvent(session_id=ids["signed"], at=now, entered_at=now, entered_by_id=nurse.user_id,
+                             kind="nasal_device", amount_mg=28))  # its monitoring form can be sent
             db.get(Session, ids["signed"]).state = "signed"
             db.get(Session, ids["infusion"]).state = "monitoring"
             db.flush()
@@ -274,6 +277,7 @@ RECIPES = {
     "technical_problem_resolved": (lambda s, a, w: ops.technical_problem_resolved(s, a, "monitor-feed"), True),
     "record_print": (lambda s, a, w: ops.record_print(s, a, w["signed"], "summary"), True),
     "record_export": (lambda s, a, w: ops.record_export(s, a, w["signed"], "csv"), True),
+    "mark_form_sent": (lambda s, a, w: ops.mark_form_sent(s, a, w["signed"], "fax", "FAX-1"), True),
     "add_user": (lambda s, a, w: ops.add_user(s, a, username="newnurse", display_name="New Nurse", role="nurse",
                                               password="welcome-2026"), True),
     "disable_user": (lambda s, a, w: ops.disable_user(s, a, "kim", reason="left"), True),

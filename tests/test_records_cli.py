@@ -101,7 +101,8 @@ def test_export_fhir_csv_and_form(store, sqlite_url, charted, tmp_path, password
     assert [r["systolic"] for r in rows if r["record"] == "vital_signs" and r["status"] == "in force"][:2] == \
         ["128", "166"]
     data = json.loads(form.read_text())
-    assert data["form_version"] == 1 and data["complete"] is True and data["missing"] == []
+    assert data["form_version"] == 2 and set(data["missing"]) == {"rems_enrolment", "first_treatment",
+                                                                  "serious_adverse_event"}  # completed by hand
     assert [r.detail.split(" → ")[0] for r in audit(store, "export")] == [
         "FHIR R4 bundle", "CSV of vital signs and events", "Monitoring form data (JSON)"]
 

@@ -162,7 +162,7 @@ LOCKED_CALLS = {
 #: nothing in its record (an addendum is added beside it; prints and exports are
 #: audited; limits belong to the patient and the session only says which protocol;
 #: a technical problem clearing is not part of the clinical record)
-ALLOWED_AFTER_SIGNING = {"add_addendum", "record_print", "record_export", "set_patient_limits",
+ALLOWED_AFTER_SIGNING = {"add_addendum", "record_print", "record_export", "mark_form_sent", "set_patient_limits",
                          "set_patient_limit_changes", "technical_problem_resolved"}
 
 

@@ -424,6 +424,37 @@ class ClinicSetting(Base):
     set_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
 
+# ---------------------------------------------------------------- paperwork
+
+
+#: what happened to a session's esketamine monitoring form
+FORM_FILING_ACTIONS = ("printed", "exported", "sent")
+
+
+class FormFiling(Base):
+    """One step in filing a session's esketamine monitoring form: printed,
+    exported or sent to the REMS (by whom, when, how). Append-only. The form's
+    status (not printed / printed, not sent / sent; overdue) is read from these
+    rows (ketamon.core.rems.form_statuses), never from the audit trail's text.
+    `template_version` is the form version filed; a session keeps the version of
+    its first filing so a reprint matches what was sent."""
+
+    __tablename__ = "form_filings"
+    __table_args__ = (Index("ix_form_filings_session_action", "session_id", "action"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"))
+    template_version: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(16))  # FORM_FILING_ACTIONS
+    #: "fax", "REMS portal", "email"… for sent; the file or printer for printed/exported
+    how: Mapped[str] = mapped_column(Text, default="")
+    by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[datetime]
+    #: e.g. the fax confirmation or portal submission number
+    reference: Mapped[str] = mapped_column(Text, default="")
+
+    by: Mapped[User | None] = relationship()
+
+
 # ---------------------------------------------------------------- audit
 
 

@@ -6,18 +6,36 @@ after the treatment date).
 The form's layout (sections, order, labels) is a versioned template in
 resources/templates/; this module only knows how to answer each field `key`.
 Answers are taken from the record, never guessed: a field without data stays
-empty and is listed as missing so staff can complete the record first.
+empty and is listed as missing so staff can complete the record first (or, for a
+field ketamon holds no data for, such as REMS enrolment, by hand).
+
+Version 2 follows the REMS update of 31 Dec 2024. A session whose form was already
+printed, exported or sent keeps the version of its first filing
+(`template_for_session`), so a reprint matches what the REMS received.
+
+Filing is a recorded fact (models.FormFiling, written by ops.record_print /
+record_export / mark_form_sent); the status (not printed, printed not sent, sent,
+overdue) is read from those rows in a fixed number of queries for any number of
+sessions (`form_statuses`, `forms_to_file`). Never infer it from the audit
+trail's text: its words may change, a recorded fact does not.
+
+The form applies only to esketamine sessions: `check_form_applies` refuses the
+others (FormNotApplicable) wherever the form is printed, exported or built.
 """
 from __future__ import annotations
 
+import dataclasses
+import functools
 import tomllib
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Callable
 
-from sqlalchemy import select
+from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy.orm import Session as DbSession
 
-from ketamon.core.models import AuditEntry, Session
+from ketamon.core.errors import KetamonError, NotFound
+from ketamon.core.models import DoseEvent, FormFiling, Patient, Session
 from ketamon.core.report import (
     EventRow,
     SessionReport,
@@ -59,6 +77,13 @@ class FormTemplate:
     deadline_days: int
     sections: tuple[TemplateSection, ...]
     source: str = ""
+    #: what the version follows, e.g. "REMS update 2024-12-31" (printed with the version)
+    revision: str = ""
+
+    @property
+    def version_text(self) -> str:
+        """E.g. "Form template v2 (REMS update 2024-12-31)", printed on every page."""
+        return f"Form template v{self.version}" + (f" ({self.revision})" if self.revision else "")
 
 
 class TemplateError(ValueError):
@@ -75,7 +100,9 @@ def template_versions() -> list[int]:
 
 
 def load_template(version: int | None = None) -> FormTemplate:
-    """The form template of `version` (default: the newest in resources/templates)."""
+    """The form template of `version` (default: the newest in resources/templates).
+    For one session's form use `template_for_session`: a form already filed keeps
+    its version."""
     if version is None:
         versions = template_versions()
         if not versions:
@@ -97,7 +124,7 @@ def parse_template(data: dict, source: str = "") -> FormTemplate:
                 fields.append(TemplateField(f["key"], f["label"], bool(f.get("required", True))))
             sections.append(TemplateSection(sec["title"], tuple(fields)))
         return FormTemplate(data["form"], int(data["version"]), data["title"], data.get("subtitle", ""),
-                            int(data.get("deadline_days", 7)), tuple(sections), source)
+                            int(data.get("deadline_days", 7)), tuple(sections), source, data.get("revision", ""))
     except KeyError as exc:
         raise TemplateError(f"{source or 'form template'}: missing key {exc}") from None
 
@@ -166,6 +193,7 @@ class MonitoringForm:
         return {
             "form": self.template.form,
             "form_version": self.template.version,
+            "form_revision": self.template.revision or None,
             "title": self.template.title,
             "session_id": self.session_id,
             "mrn": self.mrn,
@@ -411,6 +439,25 @@ def _resp_depression(r: SessionReport) -> Answer:
     return "No", "none recorded; RR and SpO2 never at or below 8 /min and 91 %", ""
 
 
+def _pulse_oximetry(r: SessionReport) -> Answer:
+    readings = [v for v in r.vitals if v.spo2 is not None]
+    if not readings:
+        return None, "no SpO2 recorded during the session", ""
+    lowest = min(readings, key=lambda v: v.spo2)
+    return (f"Yes: {len(readings)} reading{'s' * (len(readings) != 1)}, {fmt_time(readings[0].measured_at)} "
+            f"to {fmt_time(readings[-1].measured_at)}; lowest {lowest.spo2} % at {fmt_time(lowest.measured_at)}",
+            "from the recorded vital signs", "")
+
+
+def _not_held(why: str) -> Callable[[SessionReport], Answer]:
+    """A field ketamon holds no data for: always MISSING, for the staff to complete."""
+    return lambda r: (None, why, "")
+
+
+#: answers that need more than the session's report (filled by `form_facts`)
+FACT_FIELDS = ("first_treatment",)
+
+
 FIELDS: dict[str, Callable[[SessionReport], Answer]] = {
     "patient_name": lambda r: (r.patient_name, "", ""),
     "birth_date": lambda r: (fmt_date(r.birth_date), "", ""),
@@ -437,16 +484,30 @@ FIELDS: dict[str, Callable[[SessionReport], Answer]] = {
     "sedation": _sedation,
     "dissociation": _dissociation,
     "respiratory_depression": _resp_depression,
+    # since the REMS update of 31 Dec 2024 (template v2)
+    "rems_enrolment": _not_held("ketamon does not hold REMS enrolment: complete by hand"),
+    "first_treatment": _not_held("earlier treatments not looked up"),  # answered by form_facts
+    "pulse_oximetry": _pulse_oximetry,
+    "serious_adverse_event": _not_held("ketamon does not classify serious adverse events: "
+                                       "the monitoring provider completes this"),
 }
 
 
-def form_from_report(report: SessionReport, template: FormTemplate | None = None) -> MonitoringForm:
+def form_from_report(report: SessionReport, template: FormTemplate | None = None, *,
+                     store: Store | None = None, facts: dict[str, Answer] | None = None) -> MonitoringForm:
+    """The form filled from a report. Given `store`, the template is the one the
+    session's form was filed with (`template_for_session`) and the answers that
+    need more than the report (`FACT_FIELDS`) are looked up."""
+    if store is not None:
+        template = template or template_for_session(store, report.session_id)
+        facts = facts if facts is not None else form_facts(store, report.session_id)
     template = template or load_template()
+    facts = facts or {}
     sections = []
     for sec in template.sections:
         filled = []
         for tf in sec.fields:
-            value, note, warning = FIELDS[tf.key](report)
+            value, note, warning = facts[tf.key] if tf.key in facts else FIELDS[tf.key](report)
             filled.append(FormField(tf.key, tf.label, value, note, warning, tf.required))
         sections.append(FormSection(sec.title, tuple(filled)))
     treatment = _treatment_date(report)
@@ -457,8 +518,19 @@ def form_from_report(report: SessionReport, template: FormTemplate | None = None
 
 def build_form(store: Store, session_id: int, *, printed_by: str = "", now: datetime | None = None,
                template: FormTemplate | None = None) -> MonitoringForm:
-    """The monitoring form for one session, filled from its record."""
-    return form_from_report(build_report(store, session_id, printed_by=printed_by, now=now), template)
+    """The monitoring form for one esketamine session, filled from its record, in
+    the version it was filed with (the newest if not filed yet). Refused with
+    `FormNotApplicable` for a session that is not esketamine."""
+    require_form(store, session_id)
+    return form_from_report(build_report(store, session_id, printed_by=printed_by, now=now), template,
+                            store=store)
+
+
+# ---------------------------------------------------------------- where the form applies
+
+
+class FormNotApplicable(KetamonError):
+    """The monitoring form was asked for a session that is not esketamine."""
 
 
 def form_required(store: Store, session_id: int) -> bool:
@@ -470,20 +542,97 @@ def form_required(store: Store, session_id: int) -> bool:
     return store.protocols.get(s.protocol_id, s.protocol_version).rems_form
 
 
+def not_applicable_text(session_id: int, drug: str, route: str) -> str:
+    return (f"Session {session_id} is {route.upper()} {drug}; the SPRAVATO® REMS monitoring form applies only "
+            "to esketamine sessions.")
+
+
+def check_form_applies(store: Store, session: Session) -> None:
+    """Refuse (FormNotApplicable) the form for a session whose protocol does not ask
+    for it. Called by the print and export operations and by `build_form`, so no
+    caller (GUI, CLI, script) can print a REMS form for an IV ketamine session."""
+    protocol = store.protocols.get(session.protocol_id, session.protocol_version)
+    if not protocol.rems_form:
+        raise FormNotApplicable(not_applicable_text(session.id, protocol.drug, protocol.route))
+
+
+def require_form(store: Store, session_id: int) -> None:
+    with store.read() as db:
+        s = db.get(Session, session_id)
+        if s is None:
+            raise NotFound(f"There is no session {session_id}.")
+        check_form_applies(store, s)
+
+
+# ---------------------------------------------------------------- the version a session's form follows
+
+
+@functools.lru_cache(maxsize=16)
+def _template_cached(version: int) -> FormTemplate:
+    return load_template(version)
+
+
+def filed_version(db: DbSession, session_id: int) -> int | None:
+    """The template version of the session's first filing (None: never filed)."""
+    return db.scalar(select(FormFiling.template_version).where(FormFiling.session_id == session_id)
+                     .order_by(FormFiling.at, FormFiling.id).limit(1))
+
+
+def version_for_filing(db: DbSession, session_id: int) -> int:
+    """The version a new print/export/sending of the session's form follows: the
+    one it was first filed with, else the newest template."""
+    version = filed_version(db, session_id)
+    return version if version is not None else template_versions()[-1]
+
+
+def template_for_session(store: Store, session_id: int) -> FormTemplate:
+    with store.read() as db:
+        version = filed_version(db, session_id)
+    return load_template(version) if version is not None else load_template()
+
+
+def form_facts(store: Store, session_id: int) -> dict[str, Answer]:
+    """Answers the report alone cannot give: whether an earlier esketamine
+    treatment of the patient is recorded (a device given in an earlier session).
+    None found is not "first treatment": the patient may have been treated
+    elsewhere, so the field stays MISSING with a note for the staff."""
+    with store.read() as db:
+        s = db.get(Session, session_id)
+        first_here = db.scalar(select(func.min(DoseEvent.at)).where(
+            DoseEvent.session_id == session_id, DoseEvent.kind == "nasal_device"))
+        before = first_here or s.scheduled_at
+        earlier = db.scalar(
+            select(func.min(DoseEvent.at)).join(Session, Session.id == DoseEvent.session_id)
+            .where(Session.patient_id == s.patient_id, Session.id != session_id,
+                   DoseEvent.kind == "nasal_device", DoseEvent.retracted.is_(False), DoseEvent.at < before))
+    if earlier is not None:
+        return {"first_treatment": ("No", f"earlier treatment on {fmt_date(earlier.astimezone().date())}", "")}
+    return {"first_treatment": (None, "no earlier treatment recorded in ketamon: confirm with the patient", "")}
+
+
 # ---------------------------------------------------------------- status for the sessions list
 
 
 @dataclass(frozen=True)
 class FormStatus:
-    """The monitoring form at a glance, for the staff's sessions list."""
+    """The monitoring form at a glance, for the staff's sessions list and the
+    queue of forms to file. Computed from the filing rows (FormFiling), never from
+    the audit trail's text."""
 
     session_id: int
     required: bool
     treatment_date: date | None = None
     deadline: date | None = None
-    missing: tuple[str, ...] = ()  # labels of missing fields
+    #: labels of missing fields; None where not worked out (the list's batch query)
+    missing: tuple[str, ...] | None = None
     printed_at: datetime | None = None  # last print or export of the form
     today: date | None = None
+    sent_at: datetime | None = None
+    sent_how: str = ""
+    sent_reference: str = ""
+    version: int | None = None  # the template version filed (None: not filed yet)
+    patient_name: str = ""
+    mrn: str = ""
 
     @property
     def days_left(self) -> int | None:
@@ -492,44 +641,135 @@ class FormStatus:
         return (self.deadline - self.today).days
 
     @property
+    def state(self) -> str:
+        """"not printed", "printed, not sent" or "sent"."""
+        if self.sent_at is not None:
+            return "sent"
+        return "printed, not sent" if self.printed_at is not None else "not printed"
+
+    @property
     def done(self) -> bool:
-        """Complete and printed or exported (ketamon cannot see the filing itself)."""
-        return not self.missing and self.printed_at is not None
+        """Sent to the REMS (recorded with `ops.mark_form_sent`)."""
+        return self.sent_at is not None
 
     @property
     def overdue(self) -> bool:
         return not self.done and self.days_left is not None and self.days_left < 0
 
     @property
+    def due_text(self) -> str:
+        """E.g. "due 27 Nov 2026 (6 days)", "due 20 Nov 2026 (OVERDUE)"."""
+        left = self.days_left
+        when = f"due {fmt_date(self.deadline)}"
+        if left is not None:
+            when += " (OVERDUE)" if left < 0 else " (today)" if left == 0 else f" ({left} day{'s' * (left != 1)})"
+        return when
+
+    @property
     def text(self) -> str:
-        """E.g. 'Form due 27 Nov 2026 (6 days) · 3 missing'."""
+        """E.g. 'Form due 27 Nov 2026 (6 days) · not printed · 3 missing'."""
         if not self.required:
             return ""
         if self.treatment_date is None:
             return "Form after dosing"
         if self.done:
-            return f"Form printed {fmt_datetime(self.printed_at)}"
-        left = self.days_left
-        when = f"due {fmt_date(self.deadline)}"
-        if left is not None:
-            when += " (OVERDUE)" if left < 0 else " (today)" if left == 0 else f" ({left} day{'s' * (left != 1)})"
-        miss = f" · {len(self.missing)} missing" if self.missing else " · ready to print"
-        return f"Form {when}{miss}"
+            return f"Form sent {fmt_datetime(self.sent_at)}" + (f" by {self.sent_how}" if self.sent_how else "")
+        if self.printed_at is not None:
+            text = f"Form printed {fmt_date(self.printed_at)}, not sent · {self.due_text}"
+        else:
+            text = f"Form {self.due_text} · not printed"
+        if self.missing:
+            text += f" · {len(self.missing)} missing"
+        elif self.missing is not None and self.printed_at is None:
+            text += " · ready to print"
+        return text
+
+
+def _current_devices(session_ids) -> Select:
+    """First nasal device per session, of entries still in force (not retracted,
+    not superseded by a correction)."""
+    superseded = select(DoseEvent.supersedes_id).where(DoseEvent.supersedes_id.is_not(None))
+    return (select(DoseEvent.session_id, func.min(DoseEvent.at).label("first"))
+            .where(DoseEvent.kind == "nasal_device", DoseEvent.retracted.is_(False),
+                   DoseEvent.id.not_in(superseded), DoseEvent.session_id.in_(session_ids))
+            .group_by(DoseEvent.session_id))
+
+
+def form_statuses(store: Store, session_ids, now: datetime | None = None) -> dict[int, FormStatus]:
+    """The form status of many sessions in three queries whatever their number
+    (sessions, first devices, filings): for a page of the Records list. Missing
+    fields are not worked out here (that takes a full report per session): see
+    `form_status` for one session."""
+    now = now or store.clock.now()
+    today = now.astimezone().date()
+    ids = sorted(set(session_ids))
+    if not ids:
+        return {}
+    with store.read() as db:
+        sessions = db.execute(select(Session.id, Session.protocol_id, Session.protocol_version,
+                                     Patient.family_name, Patient.given_name, Patient.mrn)
+                              .join(Patient, Patient.id == Session.patient_id)
+                              .where(Session.id.in_(ids))).all()
+        rems = [s.id for s in sessions if store.protocols.get(s.protocol_id, s.protocol_version).rems_form]
+        firsts = dict(db.execute(_current_devices(rems)).all()) if rems else {}
+        filings = db.scalars(select(FormFiling).where(FormFiling.session_id.in_(rems))
+                             .order_by(FormFiling.at, FormFiling.id)).all() if rems else []
+    by_session: dict[int, list[FormFiling]] = {}
+    for f in filings:
+        by_session.setdefault(f.session_id, []).append(f)
+    out = {}
+    for s in sessions:
+        if s.id not in rems:
+            out[s.id] = FormStatus(s.id, False)
+            continue
+        rows = by_session.get(s.id, [])
+        version = rows[0].template_version if rows else None
+        first = firsts.get(s.id)
+        treatment = first.astimezone().date() if first else None
+        days = _template_cached(version if version is not None else template_versions()[-1]).deadline_days
+        printed = [f.at for f in rows if f.action in ("printed", "exported")]
+        sent = [f for f in rows if f.action == "sent"]
+        out[s.id] = FormStatus(
+            s.id, True, treatment, deadline_for(treatment, days) if treatment else None, None,
+            printed[-1] if printed else None, today,
+            sent[-1].at if sent else None, sent[-1].how if sent else "", sent[-1].reference if sent else "",
+            version, f"{s.family_name.upper()}, {s.given_name}", s.mrn)
+    return out
 
 
 def form_status(store: Store, session_id: int, now: datetime | None = None) -> FormStatus:
-    """Cheap enough for a day's list (one record read per esketamine session)."""
-    from ketamon.core.ops.exports import EXPORTS, PRINTS
-
+    """One session's form status, with its missing fields (one record read)."""
     now = now or store.clock.now()
-    if not form_required(store, session_id):
-        return FormStatus(session_id, False)
+    status = form_statuses(store, [session_id], now).get(session_id)
+    if status is None:
+        raise KeyError(session_id)
+    if not status.required:
+        return status
     form = build_form(store, session_id, now=now)
+    return dataclasses.replace(status, missing=tuple(f.label for f in form.missing))
+
+
+#: at most this many forms in the queue (the oldest overdue first)
+QUEUE_LIMIT = 200
+
+
+def forms_to_file(store: Store, now: datetime | None = None, limit: int = QUEUE_LIMIT) -> list[FormStatus]:
+    """Every esketamine form still to send, across all sessions (a device given,
+    no "sent" filing), due soonest first: overdue ones at the top. A fixed number
+    of queries, whatever the number of sessions."""
+    rems_keys = [(p.id, p.version) for p in _all_protocols(store) if p.rems_form]
+    if not rems_keys:
+        return []
     with store.read() as db:
-        printed = db.scalar(select(AuditEntry.at).where(
-            AuditEntry.session_id == session_id,
-            ((AuditEntry.action == "print") & AuditEntry.detail.startswith(PRINTS["form"]))
-            | ((AuditEntry.action == "export") & AuditEntry.detail.startswith(EXPORTS["form"])))
-            .order_by(AuditEntry.id.desc()).limit(1))
-    return FormStatus(session_id, True, form.treatment_date, form.deadline,
-                      tuple(f.label for f in form.missing), printed, now.astimezone().date())
+        firsts = _current_devices(select(Session.id).where(
+            tuple_(Session.protocol_id, Session.protocol_version).in_(rems_keys))).subquery()
+        sent = select(FormFiling.session_id).where(FormFiling.action == "sent")
+        ids = db.scalars(select(firsts.c.session_id).where(firsts.c.session_id.not_in(sent))
+                         .order_by(firsts.c.first, firsts.c.session_id).limit(limit)).all()
+    statuses = form_statuses(store, ids, now)
+    return sorted(statuses.values(), key=lambda st: (st.deadline or date.max, st.session_id))
+
+
+def _all_protocols(store: Store):
+    """Every protocol version the registry knows (a session keeps its version)."""
+    return list(store.protocols._by_key.values())  # noqa: SLF001 (no public listing of all versions)

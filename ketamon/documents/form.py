@@ -14,7 +14,7 @@ def form_fragments(form: MonitoringForm, ctx: Ctx) -> list[Fragment]:
     f.paragraph(form.template.title, ctx.font(15, bold=True))
     if form.template.subtitle:
         f.paragraph(form.template.subtitle, ctx.font(9.5))
-    f.paragraph(f"Template version {form.template.version} · {form.clinic} · session #{form.session_id}",
+    f.paragraph(f"{form.template.version_text} · {form.clinic} · session #{form.session_id}",
                 f.small, colour=GREY)
     f.space(4)
     if form.deadline:
@@ -62,7 +62,8 @@ def render_form(form: MonitoringForm, device: QPagedPaintDevice) -> int:
     status = "COMPLETE" if form.complete else f"{len(form.missing)} MISSING"
     header = running_header(f"{form.clinic} · Esketamine monitoring form v{form.template.version}",
                              f"{form.patient_name} · {form.mrn}", status)
-    footer = f"Printed by {form.printed_by} at {fmt_datetime(form.printed_at)}" + (
+    # the version on every page: a page separated from the others still says which form it follows
+    footer = f"{form.template.version_text} · Printed by {form.printed_by} at {fmt_datetime(form.printed_at)}" + (
         f" · times in {form.zone}" if form.zone else "")
     return paint_document(device, ctx, pages, header, footer)
 

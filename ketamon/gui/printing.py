@@ -40,7 +40,7 @@ def print_preview(parent, runner, session_id: int, what: str = "summary", page_s
         return None
     report = build_report(runner.store, session_id, printed_by=printed_by(runner.actor))
     if what == "form":
-        form = form_from_report(report)
+        form = form_from_report(report, store=runner.store)  # the version it was filed with
         render = lambda printer: render_form(form, printer)  # noqa: E731
         title = f"Esketamine monitoring form — {report.patient_name}"
     else:

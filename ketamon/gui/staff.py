@@ -1,7 +1,12 @@
 """The records screen for front-desk staff (and anyone finding a past session):
 search by patient name or MRN, date range and state; see at a glance whether each
 record is signed and where its esketamine monitoring form stands; print or export
-the selected session, or open its record (sign, addenda).
+the selected session, or open its record (sign, addenda). Below the list, the
+forms still to file with the REMS across all sessions, due soonest first, overdue
+ones marked; "Mark form sent…" records how and when one was sent.
+
+The form's status comes from its filing rows in one batch per search
+(`ketamon.core.rems.form_statuses`, `forms_to_file`), never one report per row.
 
 The search runs in the core (`ketamon.core.record.find_sessions`); printing and
 exporting are the functions of `ketamon.gui.printing` (each one audited there).
@@ -17,6 +22,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QDateEdit,
+    QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -28,18 +34,22 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ketamon.core import ops
 from ketamon.core.ops.base import Changes
 from ketamon.core.lifecycle import ENDED
 from ketamon.core.permissions import Permission
 from ketamon.core.record import STATE_FILTERS, RecordRow, find_sessions
+from ketamon.core.rems import FormStatus, form_statuses, forms_to_file
 from ketamon.gui import prompts
 from ketamon.gui.runner import OpRunner
 from ketamon.gui.theme import colour
 from ketamon.gui.widgets import MessageLine, local_hm
 
 COLUMNS = ("Date", "Patient", "MRN", "Protocol", "State", "Signed", "Monitoring form")
-#: monitoring-form status is worked out for at most this many rows per search (one record read each)
-FORM_STATUS_ROWS = 100
+#: the queue of forms still to file (the REMS asks for each within 7 days of the treatment)
+QUEUE_COLUMNS = ("Due", "Patient", "MRN", "Treatment", "Status")
+#: why the form buttons are greyed out for an IV or IM ketamine session
+NOT_ESKETAMINE = "The SPRAVATO® REMS monitoring form applies only to esketamine sessions."
 #: change flags after which the list is searched again (what the table shows: state,
 #: signature, patient, and the monitoring form's status, which follows the entries)
 RELOAD_FLAGS = ("lifecycle", "session_details", "patients", "assessments", "record", "exports", "vitals",
@@ -55,16 +65,27 @@ def signature_text(row: RecordRow) -> str:
     return "Open"
 
 
-def form_text(store, row: RecordRow, now) -> str:
-    """The monitoring form's status (ketamon.core.rems), or "" when none is needed."""
-    if not row.form_required:
+def form_tooltip(status: FormStatus | None) -> str:
+    """The form's filing in full: version, when printed, how and when sent."""
+    if status is None or not status.required:
         return ""
-    try:
-        from ketamon.core.rems import form_status
-    except ImportError:  # the form's module is not installed: say so, do not guess
-        return "Form status unavailable"
-    status = form_status(store, row.session_id, now)
-    return status.text
+    parts = [status.text]
+    if status.version is not None:
+        parts.append(f"Form template v{status.version}")
+    if status.sent_at is not None and status.sent_reference:
+        parts.append(f"Reference {status.sent_reference}")
+    return "\n".join(parts)
+
+
+def queue_due_text(status: FormStatus) -> str:
+    """E.g. "OVERDUE since 27 Nov 2026" or "27 Nov 2026 (6 days)"."""
+    from ketamon.core.report import fmt_date
+
+    if status.overdue:
+        return f"OVERDUE since {fmt_date(status.deadline)}"
+    left = status.days_left
+    return fmt_date(status.deadline) + ("" if left is None else " (today)" if left == 0
+                                        else f" ({left} day{'s' * (left != 1)})")
 
 
 class RecordsPage(QWidget):
@@ -122,6 +143,37 @@ class RecordsPage(QWidget):
         self.table.itemSelectionChanged.connect(self._selection_changed)
         self.table.doubleClicked.connect(lambda _index: self.open_record())
 
+        # the queue of forms still to file, across all sessions (not only the search's)
+        self.queue_statuses: list[FormStatus] = []
+        self.queue = QTableWidget(0, len(QUEUE_COLUMNS))
+        self.queue.setObjectName("formsToFileTable")
+        self.queue.setHorizontalHeaderLabels(QUEUE_COLUMNS)
+        self.queue.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.queue.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.queue.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.queue.verticalHeader().setVisible(False)
+        self.queue.setWordWrap(False)
+        self.queue.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.queue.horizontalHeader().setStretchLastSection(True)
+        self.queue.itemSelectionChanged.connect(self._queue_selection_changed)
+        self.queue.doubleClicked.connect(lambda _index: self._show_queued_session())
+        self.queue_count = QLabel()
+        self.queue_count.setObjectName("formsToFileCount")
+        self.queue_print_button = QPushButton("Print form…")
+        self.queue_print_button.clicked.connect(lambda: self.print_form(self.queue_session_id()))
+        self.queue_sent_button = QPushButton("Mark sent…")
+        self.queue_sent_button.setToolTip("Record how and when the form was sent to the REMS")
+        self.queue_sent_button.clicked.connect(lambda: self.mark_sent(self.queue_session_id()))
+        queue_actions = QHBoxLayout()
+        queue_actions.addWidget(self.queue_count, 1)
+        queue_actions.addWidget(self.queue_print_button)
+        queue_actions.addWidget(self.queue_sent_button)
+        self.queue_box = QGroupBox("Forms to file")
+        self.queue_box.setObjectName("formsToFile")
+        queue_layout = QVBoxLayout(self.queue_box)
+        queue_layout.addWidget(self.queue, 1)
+        queue_layout.addLayout(queue_actions)
+
         self.count = QLabel()
         self.count.setObjectName("recordsCount")
         self.open_button = QPushButton("Open record…")
@@ -133,7 +185,10 @@ class RecordsPage(QWidget):
         self.print_summary_button = QPushButton("Print summary…")
         self.print_summary_button.clicked.connect(self.print_summary)
         self.print_form_button = QPushButton("Print monitoring form…")
-        self.print_form_button.clicked.connect(self.print_form)
+        self.print_form_button.clicked.connect(lambda: self.print_form())
+        self.mark_sent_button = QPushButton("Mark form sent…")
+        self.mark_sent_button.setObjectName("markFormSent")
+        self.mark_sent_button.clicked.connect(lambda: self.mark_sent())
         self.export_fhir_button = QPushButton("Export FHIR…")
         self.export_fhir_button.clicked.connect(lambda: self.export("fhir"))
         self.export_csv_button = QPushButton("Export CSV…")
@@ -142,14 +197,15 @@ class RecordsPage(QWidget):
         actions = QHBoxLayout()
         actions.addWidget(self.count, 1)
         for b in (self.open_button, self.chart_button, self.print_summary_button, self.print_form_button,
-                  self.export_fhir_button, self.export_csv_button):
+                  self.mark_sent_button, self.export_fhir_button, self.export_csv_button):
             actions.addWidget(b)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 10, 10, 10)
         layout.addLayout(filters)
-        layout.addWidget(self.table, 1)
+        layout.addWidget(self.table, 3)
         layout.addLayout(actions)
+        layout.addWidget(self.queue_box, 2)
         layout.addWidget(self.message)
 
         runner.changed.connect(self._on_changed)
@@ -173,18 +229,20 @@ class RecordsPage(QWidget):
         self.rows, more = find_sessions(self.runner.store, self.search.text(), d_from, d_to,
                                         self.state.currentData() or "any")
         now = self.runner.store.clock.now()
+        self.statuses = form_statuses(self.runner.store, [r.session_id for r in self.rows if r.form_required], now)
         self.table.setSortingEnabled(False)
         self.table.setRowCount(len(self.rows))
         for i, row in enumerate(self.rows):
             when = row.scheduled_at.astimezone()
-            form = form_text(self.runner.store, row, now) if i < FORM_STATUS_ROWS else (
-                "select to see" if row.form_required else "")
+            status = self.statuses.get(row.session_id)
+            form = status.text if status is not None else ""
             values = (f"{when:%Y-%m-%d} {local_hm(row.scheduled_at)}", row.patient_name, row.mrn,
                       row.protocol_name, row.state_label, signature_text(row), form)
             for col, text in enumerate(values):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, row.session_id)
-                item.setToolTip(f"{text}, born {row.birth_date:%d %b %Y}" if COLUMNS[col] == "Patient" else text)
+                item.setToolTip(f"{text}, born {row.birth_date:%d %b %Y}" if COLUMNS[col] == "Patient"
+                                else form_tooltip(status) if COLUMNS[col] == "Monitoring form" else text)
                 if COLUMNS[col] == "Signed":
                     item.setForeground(QColor(colour("ok" if row.signed else "warning" if text.startswith(
                         "Waiting") else "text_muted")))
@@ -199,7 +257,51 @@ class RecordsPage(QWidget):
             self.select(selected)
         elif self.rows:
             self.table.selectRow(0)
+        self.fill_queue(now)
         self._selection_changed()
+
+    def fill_queue(self, now=None) -> None:
+        """The forms still to file across all sessions, due soonest first (overdue on top)."""
+        selected = self.queue_session_id()
+        self.queue_statuses = forms_to_file(self.runner.store, now)
+        self.queue.setRowCount(len(self.queue_statuses))
+        for i, st in enumerate(self.queue_statuses):
+            values = (queue_due_text(st), st.patient_name, st.mrn,
+                      f"{st.treatment_date:%Y-%m-%d}" if st.treatment_date else "", st.state.capitalize())
+            for col, text in enumerate(values):
+                item = QTableWidgetItem(text)
+                item.setData(Qt.ItemDataRole.UserRole, st.session_id)
+                item.setToolTip(form_tooltip(st))
+                if st.overdue:
+                    item.setForeground(QColor(colour("refusal")))
+                self.queue.setItem(i, col, item)
+            if selected == st.session_id:
+                self.queue.selectRow(i)
+        n, late = len(self.queue_statuses), sum(st.overdue for st in self.queue_statuses)
+        self.queue_count.setText("No forms to file." if n == 0 else
+                                 f"{n} form{'s' * (n != 1)} to file" + (f", {late} OVERDUE" if late else ""))
+        self._queue_selection_changed()
+
+    def queue_texts(self) -> list[list[str]]:
+        """What the queue shows, row by row (tests and screen readers)."""
+        return [[self.queue.item(r, c).text() for c in range(self.queue.columnCount())]
+                for r in range(self.queue.rowCount())]
+
+    def queue_session_id(self) -> int | None:
+        items = self.queue.selectedItems()
+        return items[0].data(Qt.ItemDataRole.UserRole) if items else None
+
+    def _queue_selection_changed(self) -> None:
+        actor = self.runner.actor
+        can = self.queue_session_id() is not None and bool(actor and actor.can(Permission.PRINT))
+        self.queue_print_button.setEnabled(can)
+        self.queue_sent_button.setEnabled(can)
+
+    def _show_queued_session(self) -> None:
+        """Double-click in the queue: that session in the list above, if the search shows it."""
+        sid = self.queue_session_id()
+        if sid is not None and not self.select(sid):
+            self.message.show_refusal(f"Session {sid} is outside the search above; widen the dates to see it.")
 
     def _on_changed(self, changes: Changes) -> None:
         """Searched again at once when shown; otherwise when next shown (the form
@@ -239,7 +341,11 @@ class RecordsPage(QWidget):
         self.open_button.setEnabled(has)
         self.chart_button.setEnabled(has)
         self.print_summary_button.setEnabled(has and bool(actor and actor.can(Permission.PRINT)))
-        self.print_form_button.setEnabled(has and row.form_required and bool(actor and actor.can(Permission.PRINT)))
+        can_print = has and bool(actor and actor.can(Permission.PRINT))
+        self.print_form_button.setEnabled(can_print and row.form_required)
+        self.mark_sent_button.setEnabled(can_print and row.form_required)
+        for b in (self.print_form_button, self.mark_sent_button):
+            b.setToolTip(NOT_ESKETAMINE if has and not row.form_required else "")
         can_export = has and bool(actor and actor.can(Permission.EXPORT))
         self.export_fhir_button.setEnabled(can_export)
         self.export_csv_button.setEnabled(can_export)
@@ -272,11 +378,29 @@ class RecordsPage(QWidget):
         sid = self.selected_session_id()
         return printing.print_preview(self, self.runner, sid, "summary") if sid is not None else None
 
-    def print_form(self):
+    def print_form(self, session_id: int | None = None):
+        """The monitoring form's print preview (the core refuses it, with a sentence
+        the runner shows, for a session that is not esketamine)."""
         from ketamon.gui import printing
 
-        sid = self.selected_session_id()
+        sid = session_id if session_id is not None else self.selected_session_id()
         return printing.print_form_preview(self, self.runner, sid) if sid is not None else None
+
+    def mark_sent(self, session_id: int | None = None) -> bool:
+        """Ask how the form was sent (and an optional reference), then record it
+        (`ops.mark_form_sent`): the form leaves the queue of forms to file."""
+        sid = session_id if session_id is not None else self.selected_session_id()
+        if sid is None:
+            return False
+        how = prompts.ask_text(self, "Monitoring form sent",
+                               f"How was the form of session {sid} sent (fax, REMS portal, email)?", "fax")
+        if how is None:
+            return False
+        reference = prompts.ask_text(self, "Monitoring form sent",
+                                     "Reference (fax confirmation, portal number), if any:", "")
+        if reference is None:
+            return False
+        return self.runner.run(ops.mark_form_sent, sid, how, reference) is not None
 
     def export(self, fmt: str):
         """FHIR or CSV export of the selected session: `printing.export_session`

@@ -8,13 +8,13 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QDateTimeEdit
-from record_helpers import to_discharged
+from record_helpers import predose, to_discharged
 from sqlalchemy import select
 
 from ketamon.core import ops
 from ketamon.core.models import AuditEntry
 from ketamon.gui import printing
-from ketamon.gui.staff import RecordsPage
+from ketamon.gui.staff import NOT_ESKETAMINE, RecordsPage
 
 TODAY = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
 
@@ -187,3 +187,88 @@ def test_a_hidden_list_catches_up_when_shown(qtbot, page, runner, actors, histor
     runner.run(ops.sign_session, history["waiting"])
     page.show()
     qtbot.waitUntil(lambda: column(page, "Signed")[1].startswith("✓ Dr Priya Shah"))
+
+
+# ---------------------------------------------------------------- the monitoring form's filing
+
+
+@pytest.fixture
+def overdue(store, actors, clock, history):
+    """Tom's esketamine session twelve days ago: dosed, form never sent (outside the
+    list's 7-day search, but in the queue of forms to file)."""
+    nurse = actors["nurse"]
+    clock.set(TODAY - timedelta(days=12))
+    sid = ops.create_session(store, nurse, patient_id=_patient(store, history["old"]),
+                             protocol_id="esketamine-56", lot_number="L7").result
+    predose(store, nurse, sid)
+    ops.record_dose(store, nurse, sid, "nasal_device")
+    clock.set(TODAY)
+    return sid
+
+
+def _patient(store, session_id):
+    from ketamon.core.models import Session
+
+    with store.read() as db:
+        return db.get(Session, session_id).patient_id
+
+
+def queue_column(page, name: str) -> list[str]:
+    from ketamon.gui.staff import QUEUE_COLUMNS
+
+    return [row[QUEUE_COLUMNS.index(name)] for row in page.queue_texts()]
+
+
+def select_queue_row(qtbot, page, patient: str) -> None:
+    row = queue_column(page, "Patient").index(patient)
+    rect = page.queue.visualItemRect(page.queue.item(row, 1))
+    qtbot.mouseClick(page.queue.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(rect.center()))
+
+
+def test_forms_to_file_overdue_first_then_marked_sent(qtbot, runner, actors, history, overdue, responder):
+    runner.set_actor(actors["staff"])
+    page = RecordsPage(runner)
+    qtbot.addWidget(page)
+    page.resize(1200, 700)
+    page.show()
+    qtbot.waitExposed(page)
+    assert page.queue_box.title() == "Forms to file"
+    assert queue_column(page, "Patient") == ["BERG, Tom", "NGUYEN, Thi Lan"]  # overdue first, across all dates
+    assert queue_column(page, "Due") == ["OVERDUE since 15 Nov 2026", "21 Nov 2026 (1 day)"]
+    assert queue_column(page, "Status") == ["Not printed", "Not printed"]
+    assert page.queue_count.text() == "2 forms to file, 1 OVERDUE"
+    assert page.queue.item(0, 0).foreground().color().name() != page.queue.item(1, 0).foreground().color().name()
+
+    select_queue_row(qtbot, page, "BERG, Tom")
+    responder.texts = ["fax", "FAX-0042"]
+    qtbot.mouseClick(page.queue_sent_button, Qt.MouseButton.LeftButton)
+    assert queue_column(page, "Patient") == ["NGUYEN, Thi Lan"]  # sent: off the queue
+    assert page.queue_count.text() == "1 form to file"
+    assert responder.shown[-2][0] == "ask_text" and "fax" in responder.shown[-2][2]
+
+
+def test_the_list_shows_printed_not_sent_then_sent(qtbot, page, runner, actors, history, responder):
+    select_row(qtbot, page, "NGUYEN, Thi Lan")
+    assert column(page, "Monitoring form")[2].endswith("· not printed")
+    dialog = page.print_form()
+    dialog.close()
+    assert column(page, "Monitoring form")[2].startswith("Form printed ")
+    assert "not sent · due 21 Nov 2026 (1 day)" in column(page, "Monitoring form")[2]
+    assert queue_column(page, "Status") == ["Printed, not sent"]
+    responder.texts = ["REMS portal", ""]
+    qtbot.mouseClick(page.mark_sent_button, Qt.MouseButton.LeftButton)
+    assert column(page, "Monitoring form")[2].startswith("Form sent ")
+    assert column(page, "Monitoring form")[2].endswith("by REMS portal")
+    assert page.queue_texts() == [] and page.queue_count.text() == "No forms to file."
+
+
+def test_the_form_buttons_say_why_they_are_greyed_for_iv_ketamine(qtbot, page, runner, history):
+    select_row(qtbot, page, "OKAFOR, Daniel")
+    assert not page.print_form_button.isEnabled() and not page.mark_sent_button.isEnabled()
+    assert page.print_form_button.toolTip() == NOT_ESKETAMINE
+    # forced anyway (e.g. a stale button): the core refuses with one sentence, nothing opens
+    assert page.print_form(history["waiting"]) is None
+    assert runner.last_refusal == (f"Session {history['waiting']} is IV ketamine; the SPRAVATO® REMS monitoring "
+                                   "form applies only to esketamine sessions.")
+    select_row(qtbot, page, "NGUYEN, Thi Lan")
+    assert page.print_form_button.isEnabled() and page.print_form_button.toolTip() == ""

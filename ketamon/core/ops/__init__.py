@@ -16,7 +16,7 @@ from ketamon.core.ops.charting import (  # noqa: F401
     set_lot_number,
     update_patient,
 )
-from ketamon.core.ops.exports import record_export, record_print  # noqa: F401
+from ketamon.core.ops.exports import mark_form_sent, record_export, record_print  # noqa: F401
 from ketamon.core.ops.settings import set_clinic_setting  # noqa: F401
 from ketamon.core.ops.users import (  # noqa: F401
     SignedIn,
