@@ -20,8 +20,7 @@ PENDING_MOVE: set[tuple[str, str]] = set()
 
 #: modules that are rules or read models (everything in the core but the operations,
 #: the demo that drives them, and the store and audit plumbing the operations use)
-NOT_RULES = ("ketamon.core.ops", "ketamon.core.demo", "ketamon.core.demo_record", "ketamon.core.scenario",
-             "ketamon.core.rems")
+NOT_RULES = ("ketamon.core.ops", "ketamon.core.demo", "ketamon.core.demo_record", "ketamon.core.scenario")
 
 
 def _name(path: Path) -> str:
