@@ -228,8 +228,15 @@ class VitalsPlot(pg.GraphicsLayoutWidget):
             times += [float(t.min()), float(t.max())]
         now = _ts(chart.now)
         start = min(times + [_ts(chart.session.scheduled_at), now]) - 300
-        end = max(times + [now]) + 300
-        self._window = (start, max(end, start + 3600))
+        latest = max(times + [now])
+        end = max(latest + 300, start + 3600)
+        old = self._window
+        if old is not None and old[0] == start and latest + 120 <= old[1] <= end:
+            # set_now's rule: the right edge moves only when the newest point is within
+            # 2 minutes of it. Moving it by a second with every 1 Hz set changed the
+            # range, so every axis re-laid its ticks and the whole plot repainted.
+            end = old[1]
+        self._window = (start, end)
         self.set_now(chart.now)
         if self.follow:
             self.fit()
