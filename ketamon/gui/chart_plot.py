@@ -103,9 +103,11 @@ class VitalsPlot(pg.GraphicsLayoutWidget):
         self._label_font = QFont()
         self._label_font.setPointSizeF(point_size("font_size_small"))
 
-        self.events_plot = self.addPlot(row=0, col=0, axisItems={"bottom": pg.DateAxisItem()})
-        self.bp_plot = self.addPlot(row=1, col=0, axisItems={"bottom": pg.DateAxisItem()})
-        self.spo2_plot = self.addPlot(row=2, col=0, axisItems={"bottom": pg.DateAxisItem()})
+        # enableMenu=False: the menus are off (_style_plots) and each ViewBox menu took
+        # ~50 ms to build, three per chart opened
+        self.events_plot = self.addPlot(row=0, col=0, axisItems={"bottom": pg.DateAxisItem()}, enableMenu=False)
+        self.bp_plot = self.addPlot(row=1, col=0, axisItems={"bottom": pg.DateAxisItem()}, enableMenu=False)
+        self.spo2_plot = self.addPlot(row=2, col=0, axisItems={"bottom": pg.DateAxisItem()}, enableMenu=False)
         for p in (self.bp_plot, self.spo2_plot):
             p.setXLink(self.events_plot)
         self.ci.layout.setRowStretchFactor(0, 0)
