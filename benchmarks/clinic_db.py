@@ -69,8 +69,13 @@ CHUNK = 20_000
 
 
 def schema_fingerprint() -> str:
-    cols = ";".join(f"{t.name}:{','.join(c.name for c in t.columns)}" for t in Base.metadata.sorted_tables)
-    return hashlib.sha256(cols.encode()).hexdigest()[:10]
+    """Changes with the schema: its revision, every column and every index (a
+    cached clinic without a new index would measure the old plan)."""
+    from ketamon.migrations import HEAD
+
+    cols = ";".join(f"{t.name}:{','.join(c.name for c in t.columns)}:{','.join(sorted(i.name for i in t.indexes))}"
+                    for t in Base.metadata.sorted_tables)
+    return hashlib.sha256(f"{HEAD};{cols}".encode()).hexdigest()[:10]
 
 
 def cache_path(sessions: int, seed: int, today: date) -> Path:

@@ -29,6 +29,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -209,12 +210,24 @@ class VitalSigns(_Entry, Base):
     __tablename__ = "vital_signs"
     #: "the newest reading of this session" (alert rules, on every 1 Hz entry) must
     #: not sort the whole session
-    __table_args__ = (Index("ix_vital_signs_session_measured", "session_id", "measured_at"),)
+    __table_args__ = (
+        Index("ix_vital_signs_session_measured", "session_id", "measured_at"),
+        #: "is this set still in force?" (in_force_clause's NOT EXISTS, on every 1 Hz
+        #: entry and in the sessions list's newest BP set). Partial: nearly every row
+        #: has no supersedes_id, and with a full index SQLite's ANALYZE statistics
+        #: call the column unselective (one value for all rows) and the planner then
+        #: scans the whole table once per candidate set. The partial index holds only
+        #: corrections, so its statistics stay truthful; `supersedes_id = x` implies
+        #: its WHERE, so both SQLite and PostgreSQL use it.
+        Index("ix_vital_signs_superseding", "supersedes_id", sqlite_where=text("supersedes_id IS NOT NULL"),
+              postgresql_where=text("supersedes_id IS NOT NULL")),
+    )
     session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"), index=True)
     measured_at: Mapped[datetime] = mapped_column(index=True)
     entered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    #: indexed: the alert rules ask "is this set still in force?" on every 1 Hz entry
-    supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("vital_signs.id"), index=True)
+    #: indexed (ix_vital_signs_superseding): the alert rules ask "is this set still
+    #: in force?" on every 1 Hz entry
+    supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("vital_signs.id"))
     source: Mapped[str] = mapped_column(String(16), default="manual")  # manual | device
     systolic: Mapped[int | None] = mapped_column(Integer)
     diastolic: Mapped[int | None] = mapped_column(Integer)

@@ -42,6 +42,9 @@ from ketamon.gui.theme import colour, set_role
 from ketamon.gui.widgets import local_hm
 
 ACK_KEY = "F9"
+#: change flags after which the alert parts ask the database again (the alerts, the
+#: limits in force, the clinic's audio setting); any other entry leaves them as shown
+ALERT_FLAGS = ("alerts", "limits", "settings", "lifecycle", "session_details", "patients")
 #: how often an unacknowledged alert's banner switches phase (IEC 60601-1-8
 #: conventions: high flashes fast, ~2 Hz; medium slowly, ~0.6 Hz; low is steady)
 FLASH_MS = {"high": 250, "medium": 800}
@@ -427,6 +430,13 @@ class SessionAlerts(QObject):
 
     def on_chart(self, chart: Chart) -> None:
         self.due = schedule.next_due_item(chart)
+        reason = getattr(self.chart, "reason", None)
+        if reason is not None and self.limits is not None and not reason.any_of(*ALERT_FLAGS):
+            # an entry that raised or cleared nothing (core.alerts.apply marks
+            # "alerts" when it does): the alerts, limits and audio are as shown;
+            # three queries on the GUI thread per 1 Hz device set saved
+            self.banner.show_due(self.due, self.runner.store.clock.now())
+            return
         self.refresh()
 
     def refresh(self) -> None:

@@ -61,6 +61,11 @@ def make_application():
     from ketamon.core.resources import resource
     from ketamon.gui import theme
 
+    # The GUI thread shares the GIL with the workers (gui/background.py, a device
+    # feed): every Qt event passes Python event filters, and with the default 5 ms
+    # switch interval each waited up to 5 ms for a busy worker; with 16 chairs the
+    # waits queued into stalls of ~0.5 s. A shorter interval hands the GIL back sooner.
+    sys.setswitchinterval(0.0005)
     app = QApplication.instance()
     if app is None:
         app = QApplication(sys.argv[:1])

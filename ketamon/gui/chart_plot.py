@@ -103,9 +103,11 @@ class VitalsPlot(pg.GraphicsLayoutWidget):
         self._label_font = QFont()
         self._label_font.setPointSizeF(point_size("font_size_small"))
 
-        self.events_plot = self.addPlot(row=0, col=0, axisItems={"bottom": pg.DateAxisItem()})
-        self.bp_plot = self.addPlot(row=1, col=0, axisItems={"bottom": pg.DateAxisItem()})
-        self.spo2_plot = self.addPlot(row=2, col=0, axisItems={"bottom": pg.DateAxisItem()})
+        # enableMenu=False: the menus are off (_style_plots) and each ViewBox menu took
+        # ~50 ms to build, three per chart opened
+        self.events_plot = self.addPlot(row=0, col=0, axisItems={"bottom": pg.DateAxisItem()}, enableMenu=False)
+        self.bp_plot = self.addPlot(row=1, col=0, axisItems={"bottom": pg.DateAxisItem()}, enableMenu=False)
+        self.spo2_plot = self.addPlot(row=2, col=0, axisItems={"bottom": pg.DateAxisItem()}, enableMenu=False)
         for p in (self.bp_plot, self.spo2_plot):
             p.setXLink(self.events_plot)
         self.ci.layout.setRowStretchFactor(0, 0)
@@ -228,8 +230,15 @@ class VitalsPlot(pg.GraphicsLayoutWidget):
             times += [float(t.min()), float(t.max())]
         now = _ts(chart.now)
         start = min(times + [_ts(chart.session.scheduled_at), now]) - 300
-        end = max(times + [now]) + 300
-        self._window = (start, max(end, start + 3600))
+        latest = max(times + [now])
+        end = max(latest + 300, start + 3600)
+        old = self._window
+        if old is not None and old[0] == start and latest + 120 <= old[1] <= end:
+            # set_now's rule: the right edge moves only when the newest point is within
+            # 2 minutes of it. Moving it by a second with every 1 Hz set changed the
+            # range, so every axis re-laid its ticks and the whole plot repainted.
+            end = old[1]
+        self._window = (start, end)
         self.set_now(chart.now)
         if self.follow:
             self.fit()

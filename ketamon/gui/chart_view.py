@@ -242,6 +242,8 @@ class SessionChart(QWidget):
         #: reloaded when it is shown again: a hidden chart does no work
         self._stale_chart = self._stale_alerts = False
         self._was_shown = False  # before the first show, changes are shown at once
+        #: the notice being shown by `refresh` (None outside it, or when unknown)
+        self.reason: Changes | None = None
         runner.changed.connect(self._on_changed)
         self._show(self.chart)
 
@@ -257,17 +259,23 @@ class SessionChart(QWidget):
             self._stale_chart |= whole
             self._stale_alerts |= alerts_only
         elif whole:
-            self.refresh()  # the alert parts follow through `refreshed`
+            self.refresh(changes)  # the alert parts follow through `refreshed`
         else:
             self.alerts.refresh()
 
-    def refresh(self) -> None:
+    def refresh(self, changes: Changes | None = None) -> None:
         """Reload the chart from the database and redraw every part. Runs after every
         saved entry, so each part must cost little with 43 200 sets: load_chart reads
-        only new vital signs, the plot appends, the event log folds device readings."""
+        only new vital signs, the plot appends, the event log folds device readings.
+        `changes` (the notice that caused it; None: anything may have changed) is kept
+        in `reason` while the parts redraw, so a part may skip what did not change."""
         self._stale_chart = self._stale_alerts = False
         self.chart = load_chart(self.runner.store, self.session_id)
-        self._show(self.chart)
+        self.reason = changes
+        try:
+            self._show(self.chart)
+        finally:
+            self.reason = None
 
     def _show(self, chart: Chart) -> None:
         self.header.show_chart(chart)

@@ -52,8 +52,11 @@ from ketamon.gui.widgets import format_elapsed, local_hm
 ROUTE_LABELS = {"nasal": "Nasal spray", "iv": "IV infusion", "im": "IM injection"}
 #: states of a session in progress (a "current" session)
 IN_PROGRESS = AFTER_FIRST_DOSE
-#: change flags that alter what the sessions list shows (who, state, first dose, alerts)
-LIST_FLAGS = ("lifecycle", "patients", "doses", "alerts")
+#: change flags that alter what the sessions list shows (who, state, first dose). Not
+#: "alerts": a row shows none, and with 16 chairs the alert tick and the rules raise
+#: or clear alerts every few seconds; reloading the list (a query on the GUI thread)
+#: for each of them stalled typing.
+LIST_FLAGS = ("lifecycle", "patients", "doses")
 #: change flags that move when vital signs are next due (a set, a dose, the state)
 DUE_FLAGS = ("vitals", "doses", "lifecycle")
 

@@ -157,7 +157,11 @@ class AlarmMonitor(QObject):
     def _on_changed(self, changes: Changes) -> None:
         if changes.initiator is self:
             return  # poll() updates the tone right after
-        if changes.any_of("alerts", "settings", "vitals", "side_effects", "doses", "lifecycle"):
+        # An entry that raised, cleared or worsened an alert carries the "alerts" flag
+        # (core.alerts.apply marks it); one that did not leaves the active alerts,
+        # hence the tone, as they were. With 16 chairs each sending a set a second,
+        # asking again for every set kept the worker and the GIL busy for nothing.
+        if changes.any_of("alerts", "settings", "lifecycle"):
             self.update_sound()
 
     def update_sound(self) -> None:
