@@ -656,6 +656,81 @@ def check_dose_allowed(op: "Op", session: "Session") -> None:
             f"{decision.comment}. A new decision is needed before dosing.", "predose_decision", None)
 
 
+# ---------------------------------------------------------------- clinical rules on an entry
+
+
+def check_nasal_rest(op: "Op", session: Session, events: list, when: datetime,
+                     reason: str | None) -> str | None:
+    """The rest between nasal devices (the protocol's dose.rest_minutes; 5 minutes
+    for esketamine, clinical-reference.md section 1), enforced here and not only
+    by a disabled button. A device within the rest is refused with the seconds
+    remaining, unless a reason is given: then it is recorded, and the caller
+    raises a protocol deviation (`raise_event`). Returns the deviation text, or
+    None when the rest was kept. Never silently accept an early device."""
+    protocol = op.protocol(session)
+    left = dosing.rest_seconds_left(events, protocol.dose.rest_minutes, when)
+    if left <= 0:
+        return None
+    rest = _fmt(protocol.dose.rest_minutes)
+    if not (reason or "").strip():
+        raise ValidationError(
+            f"Rest between devices: {left} s remaining ({schedule.countdown(timedelta(seconds=left))} of the "
+            f"{rest}-minute rest). Wait, or give a reason to record the device now (a protocol deviation).",
+            "rest_override_reason", left)
+    return (f"Protocol deviation: device given {left} s before the end of the {rest}-minute rest "
+            f"({reason.strip()})")
+
+
+def require_physician(op: "Op", what: str, confirm_reason: str | None) -> str:
+    """A dose outside the protocol needs a physician's confirmation with a reason.
+    The role is the actor's as the operation checked it; a nurse (or the front
+    desk) is refused with who must confirm. Returns the reason to record."""
+    from ketamon.core.errors import PermissionDenied
+    from ketamon.core.permissions import Permission
+
+    if not op.actor.can(Permission.DECIDE):
+        raise PermissionDenied(f"{what}: a physician must confirm it, with a reason.")
+    if not (confirm_reason or "").strip():
+        raise ValidationError(f"{what}: confirm it with a reason.", "confirm_reason", confirm_reason)
+    return confirm_reason.strip()
+
+
+def raise_event(op: "Op", session: Session, key: str, rule_name: str, message: str, *,
+                source_kind: str | None = None, source_id: int | None = None) -> None:
+    """Raise an event alert (e.g. a protocol deviation): it latches until
+    acknowledged (LATCHING). A second event while the first is still up sounds it
+    again with the newer text, never a second alert for the same key."""
+    rule = rules_for(op.protocol(session)).on(rule_name)
+    if rule is None:
+        return
+    cond = Condition(key, rule_name, rule.priority, message, source_kind=source_kind, source_id=source_id)
+    active = op.db.scalar(select(Alert).where(Alert.session_id == session.id, Alert.condition_key == key,
+                                              Alert.cleared_at.is_(None)))
+    if active is None:
+        apply(op, session, [Action("raise", key, cond)])
+    else:
+        apply(op, session, [Action("worsen", key, cond, active, detail=message)])
+
+
+def first_esketamine_warning(db: DbSession, protocol: Protocol, session: Session) -> str | None:
+    """A first esketamine session (no earlier esketamine session for this patient,
+    cancelled ones aside) planned above the first-day dose: the label starts at
+    56 mg; 84 mg only after that (clinical-reference.md section 1)."""
+    rule = rules_for(protocol).on("dose_check")
+    if rule is None or protocol.drug.lower() != "esketamine" or session.planned_dose_mg is None:
+        return None
+    limit = rule.get("first_esketamine_session_max_mg")
+    if limit is None or session.planned_dose_mg <= limit:
+        return None
+    earlier = db.scalar(select(Session.id).where(
+        Session.patient_id == session.patient_id, Session.id != session.id, Session.state != "cancelled",
+        Session.route == "nasal", Session.created_at <= session.created_at).limit(1))
+    if earlier is not None:
+        return None
+    return (f"First esketamine session at {_fmt(session.planned_dose_mg)} mg: the label starts at "
+            f"{_fmt(limit)} mg on the first day")
+
+
 # ---------------------------------------------------------------- for the benchmark
 
 

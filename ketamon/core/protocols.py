@@ -454,6 +454,17 @@ class _PredoseRule(_BpRule):
     require_baseline: Flag | None = None
 
 
+class _DoseCheckRule(_Rule):
+    mg_per_kg_low: Positive | None = None
+    mg_per_kg_high: Positive | None = None
+    max_rate_mg_per_kg_per_h: Positive | None = None
+    first_esketamine_session_max_mg: Positive | None = None
+
+
+class _CloseMonitoringRule(_Rule):
+    every_minutes: Minutes | None = None
+
+
 class _Rules(_Model):
     alarms: _AlarmsRule | None = None
     overdue: _Rule | None = None
@@ -468,6 +479,10 @@ class _Rules(_Model):
     respiratory_depression: _BreathingRule | None = None
     news2: _News2Rule | None = None
     predose_gate: _PredoseRule | None = None
+    protocol_deviation: _Rule | None = None
+    infusion_complete: _Rule | None = None
+    dose_check: _DoseCheckRule | None = None
+    close_monitoring: _CloseMonitoringRule | None = None
 
 
 class _ProtocolFile(_Model):

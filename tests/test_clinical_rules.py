@@ -1,0 +1,170 @@
+"""The clinical rules of issue 9 point 5, each tested at its boundary, through the
+operations (the same path as the screens). Numbers are from
+/work/shared/docs/clinical-reference.md and resources/alarms/defaults.toml."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from ketamon.core import ops
+from ketamon.core.errors import PermissionDenied, ValidationError
+from ketamon.core.models import Alert, DoseEvent, Note
+from ketamon.core.record import RecordIncomplete, load_record, missing_for
+
+from record_helpers import FULL_ALDRETE, predose, to_recovery
+
+
+def active_alerts(store, sid, key: str | None = None) -> list[Alert]:
+    with store.read() as db:
+        q = select(Alert).where(Alert.session_id == sid, Alert.cleared_at.is_(None))
+        if key:
+            q = q.where(Alert.condition_key == key)
+        return list(db.scalars(q))
+
+
+def all_alerts(store, sid, key: str) -> list[Alert]:
+    with store.read() as db:
+        return list(db.scalars(select(Alert).where(Alert.session_id == sid, Alert.condition_key == key)))
+
+
+# ---------------------------------------------------------------- nasal devices: the rest
+
+
+def test_device_within_the_rest_needs_a_reason_and_raises_a_deviation(store, nurse, esketamine_session, clock):
+    sid = esketamine_session
+    predose(store, nurse, sid)
+    ops.record_dose(store, nurse, sid, "nasal_device")
+    clock.advance(minutes=4, seconds=59)
+    with pytest.raises(ValidationError) as refused:
+        ops.record_dose(store, nurse, sid, "nasal_device")
+    assert "1 s remaining" in str(refused.value)
+    assert not active_alerts(store, sid, "protocol_deviation")
+    done = ops.record_dose(store, nurse, sid, "nasal_device", rest_override_reason="patient must leave early")
+    assert "protocol deviation" in done.message
+    [alert] = active_alerts(store, sid, "protocol_deviation")
+    assert "1 s before the end of the 5-minute rest" in alert.message
+    assert "patient must leave early" in alert.message
+    with store.read() as db:
+        device2 = db.get(DoseEvent, done.result)
+        assert device2.device_number == 2 and "patient must leave early" in device2.comment
+
+
+def test_device_at_the_end_of_the_rest_needs_no_reason(store, nurse, esketamine_session, clock):
+    sid = esketamine_session
+    predose(store, nurse, sid)
+    ops.record_dose(store, nurse, sid, "nasal_device")
+    clock.advance(minutes=5)
+    ops.record_dose(store, nurse, sid, "nasal_device")
+    assert not all_alerts(store, sid, "protocol_deviation")
+
+
+def test_three_devices_in_ninety_seconds_are_refused_through_the_api(store, nurse, patient_id, clock, actors):
+    sid = ops.create_session(store, nurse, patient_id=patient_id, protocol_id="esketamine-84",
+                             lot_number="L1").result
+    predose(store, nurse, sid)
+    ops.record_dose(store, nurse, sid, "nasal_device")
+    for _ in range(2):
+        clock.advance(seconds=45)
+        with pytest.raises(ValidationError, match="remaining"):
+            ops.record_dose(store, nurse, sid, "nasal_device")
+    with store.read() as db:
+        assert len(list(db.scalars(select(DoseEvent).where(DoseEvent.session_id == sid)))) == 1
+
+
+# ---------------------------------------------------------------- infusion
+
+
+def start_infusion(store, nurse, sid, ready, rate=45.75):
+    ready(sid)
+    return ops.record_dose(store, nurse, sid, "infusion_start", rate_mg_per_h=rate)
+
+
+def test_delivered_total_reaching_the_plan_alerts_exactly_once(store, nurse, infusion_session, ready_for_dose,
+                                                               clock):
+    # 61 kg x 0.5 mg/kg = 30.5 mg planned; 45.75 mg/h delivers it in exactly 40 minutes
+    sid = infusion_session
+    start_infusion(store, nurse, sid, ready_for_dose)
+    clock.advance(minutes=39, seconds=59)
+    ops.tick(store)
+    assert not all_alerts(store, sid, "infusion_complete")
+    clock.advance(seconds=1)
+    ops.tick(store)
+    [alert] = all_alerts(store, sid, "infusion_complete")
+    assert "30.5 mg" in alert.message and alert.cleared_at is None
+    clock.advance(minutes=5)  # left running: 63 mg of 36 was the complaint
+    ops.tick(store)
+    ops.record_vitals(store, nurse, sid, systolic=122, diastolic=80, heart_rate=70, spo2=98, resp_rate=14)
+    assert len(all_alerts(store, sid, "infusion_complete")) == 1
+    ops.record_dose(store, nurse, sid, "infusion_stop")
+    assert not active_alerts(store, sid, "infusion_complete")
+    assert len(all_alerts(store, sid, "infusion_complete")) == 1
+
+
+def test_rate_at_the_maximum_is_accepted_above_needs_a_physician(store, nurse, infusion_session, ready_for_dose,
+                                                                  actors):
+    # 1.125 mg/kg/h x 61 kg = 68.6 mg/h
+    sid = infusion_session
+    start_infusion(store, nurse, sid, ready_for_dose, rate=68.6)
+    with pytest.raises(PermissionDenied, match="a physician must confirm"):
+        ops.record_dose(store, nurse, sid, "infusion_rate", rate_mg_per_h=68.7)
+    with pytest.raises(PermissionDenied, match="a physician must confirm"):
+        ops.record_dose(store, nurse, sid, "infusion_rate", rate_mg_per_h=540, confirm_reason="typo?")
+    doctor = actors["physician"]
+    with pytest.raises(ValidationError, match="confirm it with a reason"):
+        ops.record_dose(store, doctor, sid, "infusion_rate", rate_mg_per_h=68.7)
+    done = ops.record_dose(store, doctor, sid, "infusion_rate", rate_mg_per_h=68.7,
+                           confirm_reason="tolerating well, shorter infusion agreed")
+    assert "confirmed by Dr Priya Shah" in done.message
+    with store.read() as db:
+        assert "shorter infusion agreed" in db.get(DoseEvent, done.result).comment
+
+
+def test_planned_dose_outside_the_mg_per_kg_range_needs_a_physician(store, nurse, actors):
+    pid = ops.create_patient(store, nurse, mrn="W72", family_name="Weigh", given_name="Ty",
+                             birth_date=date(1980, 1, 1), sex="male", weight_kg=72.0).result
+    with pytest.raises(PermissionDenied, match="a physician must confirm"):
+        ops.create_session(store, nurse, patient_id=pid, protocol_id="iv-ketamine-0.5", planned_dose_mg=100)
+    # 0.75 mg/kg x 72 kg = 54 mg: the top of the range is accepted
+    ops.create_session(store, nurse, patient_id=pid, protocol_id="iv-ketamine-0.5", planned_dose_mg=54)
+    with pytest.raises(PermissionDenied):
+        ops.create_session(store, nurse, patient_id=pid, protocol_id="iv-ketamine-0.5", planned_dose_mg=54.1)
+    doctor = actors["physician"]
+    done = ops.create_session(store, doctor, patient_id=pid, protocol_id="iv-ketamine-0.5", planned_dose_mg=100,
+                              confirm_reason="prescriber's order after review")
+    assert "confirmed" in done.message
+    with store.read() as db:
+        [note] = db.scalars(select(Note).where(Note.session_id == done.result))
+        assert "1.39 mg/kg" in note.text and "prescriber's order after review" in note.text
+
+
+def test_a_capped_dose_says_it_was_capped(store, nurse):
+    pid = ops.create_patient(store, nurse, mrn="W130", family_name="Big", given_name="Al",
+                             birth_date=date(1980, 1, 1), sex="male", weight_kg=130.0).result
+    done = ops.create_session(store, nurse, patient_id=pid, protocol_id="iv-ketamine-0.5")
+    assert "capped at the protocol's maximum 60 mg" in done.message
+    assert "65 mg" in done.message
+    pid2 = ops.create_patient(store, nurse, mrn="W100", family_name="Even", given_name="Al",
+                              birth_date=date(1980, 1, 1), sex="male", weight_kg=120.0).result
+    assert "capped" not in ops.create_session(store, nurse, patient_id=pid2,
+                                              protocol_id="iv-ketamine-0.5").message
+
+
+# ---------------------------------------------------------------- esketamine first session
+
+
+def test_a_first_esketamine_session_at_84_mg_warns(store, nurse, patient_id):
+    first = ops.create_session(store, nurse, patient_id=patient_id, protocol_id="esketamine-84", lot_number="L")
+    assert "First esketamine session at 84 mg" in first.message
+    assert "56 mg" in first.message
+
+
+def test_84_mg_after_an_earlier_esketamine_session_does_not_warn(store, nurse, patient_id, esketamine_session):
+    later = ops.create_session(store, nurse, patient_id=patient_id, protocol_id="esketamine-84", lot_number="L")
+    assert "First esketamine" not in later.message
+
+
+def test_56_mg_first_session_does_not_warn(store, nurse, patient_id):
+    first = ops.create_session(store, nurse, patient_id=patient_id, protocol_id="esketamine-56", lot_number="L")
+    assert "First esketamine" not in first.message
