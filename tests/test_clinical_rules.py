@@ -168,3 +168,64 @@ def test_84_mg_after_an_earlier_esketamine_session_does_not_warn(store, nurse, p
 def test_56_mg_first_session_does_not_warn(store, nurse, patient_id):
     first = ops.create_session(store, nurse, patient_id=patient_id, protocol_id="esketamine-56", lot_number="L")
     assert "First esketamine" not in first.message
+
+
+# ---------------------------------------------------------------- discharge
+
+
+def ready_to_discharge(store, nurse, sid, clock):
+    first = to_recovery(store, nurse, sid, clock)
+    ops.record_vitals(store, nurse, sid, systolic=126, diastolic=80, heart_rate=72, spo2=98, resp_rate=14)
+    ops.record_discharge_assessment(store, nurse, sid, FULL_ALDRETE)
+    ops.record_discharge_checklist(store, nurse, sid, effects_resolved=True, escort_present=True,
+                                   instructions_given=True, ready_to_leave_at=first + timedelta(minutes=95))
+    clock.set(first + timedelta(minutes=125))
+    return first
+
+
+def discharge_missing(store, sid) -> list[str]:
+    return missing_for(load_record(store, sid), "discharge")
+
+
+@pytest.mark.parametrize("kind, score, blocker", [
+    ("nausea", 8, "Last nausea score 8/10"), ("nausea", 7, "Last nausea score 7/10"),
+    ("sedation", 4, "Last MOAA/S 4"),
+])
+def test_discharge_is_refused_while_the_patient_is_not_fit(store, nurse, esketamine_session, clock, kind, score,
+                                                          blocker):
+    sid = esketamine_session
+    ready_to_discharge(store, nurse, sid, clock)
+    ops.record_side_effect(store, nurse, sid, kind, score=score)
+    ops.acknowledge_alert(store, nurse, session_id=sid)
+    assert any(blocker in m for m in discharge_missing(store, sid))
+    with pytest.raises(RecordIncomplete) as refused:
+        ops.discharge(store, nurse, sid)
+    assert any(blocker in m for m in refused.value.missing)
+    clock.advance(minutes=5)
+    ops.record_side_effect(store, nurse, sid, kind, score=6 if kind == "nausea" else 5)
+    assert discharge_missing(store, sid) == []
+    ops.discharge(store, nurse, sid)
+
+
+def test_discharge_is_refused_while_a_high_alert_is_unacknowledged(store, nurse, esketamine_session, clock):
+    sid = esketamine_session
+    ready_to_discharge(store, nurse, sid, clock)
+    ops.record_side_effect(store, nurse, sid, "respiratory_depression", text="shallow breathing")
+    [alert] = active_alerts(store, sid, "resp_depression")
+    assert alert.priority == "high"
+    missing = discharge_missing(store, sid)
+    assert any(m.startswith("Alert not acknowledged: ***") for m in missing)
+    with pytest.raises(RecordIncomplete):
+        ops.discharge(store, nurse, sid)
+    ops.acknowledge_alert(store, nurse, alert.id)
+    assert discharge_missing(store, sid) == []
+    ops.discharge(store, nurse, sid)
+
+
+def test_a_low_alert_does_not_block_discharge(store, nurse, esketamine_session, clock):
+    sid = esketamine_session
+    ready_to_discharge(store, nurse, sid, clock)
+    ops.record_vitals(store, nurse, sid, systolic=126, diastolic=80, heart_rate=72, spo2=98, resp_rate=14,
+                      temperature=38.5)  # above the abnormal limit: a low alert
+    assert [a.priority for a in active_alerts(store, sid)] == ["low"]
+    assert discharge_missing(store, sid) == []

@@ -170,6 +170,7 @@ def sessions_to_evaluate(db: DbSession, store: "Store", session_ids: list[int], 
         return []
     sessions = db.execute(select(Session.id, Session.protocol_id, Session.protocol_version, Session.state)
                           .where(Session.id.in_(session_ids))).all()
+    planned = dict(db.execute(select(Session.id, Session.planned_dose_mg).where(Session.id.in_(session_ids))).all())
     active: dict[int, list[Alert]] = {sid: [] for sid, *_ in sessions}
     for alert in db.scalars(select(Alert).where(Alert.session_id.in_(list(active)), Alert.cleared_at.is_(None))):
         active[alert.session_id].append(alert)
@@ -191,6 +192,11 @@ def sessions_to_evaluate(db: DbSession, store: "Store", session_ids: list[int], 
             due = {f"overdue:{item.key}" for item in schedule.due_items(protocol, state, doses[sid], last_bp.get(sid),
                                                                        now) if item.is_overdue(now)}
         shown = {a.condition_key: a for a in alerts_now if a.condition_key.startswith("overdue:")}
+        infusion_due = protocol.route == "iv" and infusion_condition(
+            dosing.infusion_status(doses[sid], now), planned.get(sid), rules.on("infusion_complete")) is not None
+        if infusion_due != any(a.condition_key == "infusion_complete" for a in alerts_now):
+            out.append(sid)
+            continue
         if due != set(shown) or (overdue_rule is not None and any(
                 PRIORITY_RANK[overdue_rule.priority] > PRIORITY_RANK[a.priority] for a in shown.values())):
             out.append(sid)
@@ -481,12 +487,33 @@ def overdue_rules(ctx: Context) -> dict[str, Condition | None]:
     return found
 
 
+def infusion_condition(status: dosing.InfusionStatus, planned_mg: float | None, rule) -> Condition | None:
+    """The infusion has delivered the planned dose and is still running (or
+    paused): it should be stopped. The delivered total grows with time, so the
+    alert tick checks this too (sessions_to_evaluate), not only an entry."""
+    if rule is None or planned_mg is None or status.state not in ("running", "paused"):
+        return None
+    if status.delivered_mg + 1e-9 < planned_mg:
+        return None
+    return Condition("infusion_complete", "infusion_complete", rule.priority,
+                     f"Infusion has delivered {_fmt(status.delivered_mg)} mg: the planned dose is "
+                     f"{_fmt(planned_mg)} mg. Stop the infusion.")
+
+
+def infusion_rules(ctx: Context) -> dict[str, Condition | None]:
+    if ctx.session.route != "iv":
+        return {}
+    rule = ctx.rules.on("infusion_complete")
+    return {"infusion_complete": infusion_condition(dosing.infusion_status(ctx.doses, ctx.now),
+                                                    ctx.session.planned_dose_mg, rule)}
+
+
 def findings(ctx: Context) -> dict[str, Condition | None]:
     """Every rule's findings for the session now."""
     if ctx.session.state in ENDED:
         return {k: None for k in ctx.active}  # session ended: nothing is monitored any more
     out: dict[str, Condition | None] = {}
-    for rule in (vitals_rules, side_effect_rules, predose_rules, overdue_rules):
+    for rule in (vitals_rules, side_effect_rules, predose_rules, overdue_rules, infusion_rules):
         out.update(rule(ctx))
     return out
 
