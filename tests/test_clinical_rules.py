@@ -229,3 +229,65 @@ def test_a_low_alert_does_not_block_discharge(store, nurse, esketamine_session, 
                       temperature=38.5)  # above the abnormal limit: a low alert
     assert [a.priority for a in active_alerts(store, sid)] == ["low"]
     assert discharge_missing(store, sid) == []
+
+
+# ---------------------------------------------------------------- NEWS2 with a parameter missing
+
+NORMAL = dict(systolic=120, diastolic=80, heart_rate=70, spo2=98, resp_rate=16, on_oxygen=False, consciousness="A")
+
+
+def news2_alerts(store, sid):
+    return [(a.rule, a.priority, a.cleared_at is None) for a in all_alerts(store, sid, "news2")]
+
+
+def test_a_partial_news2_that_reaches_a_trigger_raises(store, nurse, infusion_session):
+    sid = infusion_session
+    # no temperature: oxygen 2 + voice 3 = 5 already, whatever the temperature would add
+    ops.record_vitals(store, nurse, sid, **{**NORMAL, "on_oxygen": True, "consciousness": "V"})
+    [alert] = active_alerts(store, sid, "news2")
+    assert (alert.rule, alert.priority) == ("news2_urgent", "medium")
+    assert alert.message.startswith("NEWS2 at least 5 (temperature missing)")
+
+
+def test_a_partial_news2_one_below_the_trigger_raises_nothing(store, nurse, infusion_session):
+    sid = infusion_session
+    # oxygen 2 + SpO2 94 (1) + pulse 95 (1) = 4, one below the urgent total
+    ops.record_vitals(store, nurse, sid, **{**NORMAL, "on_oxygen": True, "spo2": 94, "heart_rate": 95})
+    assert news2_alerts(store, sid) == []
+
+
+def test_a_news2_alert_is_not_left_sounding_after_normal_sets_without_temperature(store, nurse, infusion_session,
+                                                                                  clock):
+    sid = infusion_session
+    ops.record_vitals(store, nurse, sid, **NORMAL, temperature=36.8)
+    clock.advance(minutes=5)
+    ops.record_vitals(store, nurse, sid, **{**NORMAL, "on_oxygen": True, "consciousness": "V"}, temperature=36.8)
+    assert news2_alerts(store, sid) == [("news2_urgent", "medium", True)]
+    clock.advance(minutes=61)  # the temperature is too old to stand in
+    ops.record_vitals(store, nurse, sid, **NORMAL)
+    assert news2_alerts(store, sid) == [("news2_urgent", "medium", False), ("news2_not_assessable", "low", True)]
+    [now] = active_alerts(store, sid, "news2")
+    assert now.message.startswith("NEWS2 not assessable: temperature missing")
+    clock.advance(minutes=5)
+    ops.record_vitals(store, nurse, sid, **NORMAL, temperature=36.9)  # complete and normal: clears
+    assert not active_alerts(store, sid, "news2")
+
+
+# ---------------------------------------------------------------- BP text keeps the rise over baseline
+
+
+def test_the_bp_alert_keeps_the_rise_over_baseline_when_a_range_limit_is_crossed(store, nurse, esketamine_session,
+                                                                                 clock):
+    sid = esketamine_session
+    predose(store, nurse, sid)  # baseline 124/80
+    ops.record_dose(store, nurse, sid, "nasal_device")
+    clock.advance(minutes=10)
+    ops.record_vitals(store, nurse, sid, systolic=156, diastolic=85, heart_rate=80, spo2=98, resp_rate=14)
+    [alert] = active_alerts(store, sid, "bp_high")  # +32 systolic: the rise alone, inside every range
+    assert alert.rule == "rise_over_baseline" and "+32/+5 mmHg from the pre-dose 124/80" in alert.message
+    clock.advance(minutes=5)
+    ops.record_vitals(store, nurse, sid, systolic=185, diastolic=95, heart_rate=80, spo2=98, resp_rate=14)
+    [alert] = active_alerts(store, sid, "bp_high")
+    assert alert.rule == "range_critical"
+    assert "above the critical limit" in alert.message
+    assert "+61/+15 mmHg from the pre-dose 124/80" in alert.message

@@ -70,7 +70,7 @@ if TYPE_CHECKING:
 RULE_SEVERITY = {
     "rise_over_baseline": 1, "range_abnormal": 2, "range_critical": 3, "bp_sustained": 4, "bp_single": 5,
     "hr_sustained": 4, "respiratory_depression": 5,
-    "news2_single_three": 1, "news2_urgent": 2, "news2_emergency": 3,
+    "news2_not_assessable": 0, "news2_single_three": 1, "news2_urgent": 2, "news2_emergency": 3,
 }
 #: range alerts share one key per problem; BP parameters share one
 RANGE_KEY = {
@@ -350,9 +350,14 @@ def vitals_rules(ctx: Context) -> dict[str, Condition | None]:
                 return (mm is not None and delta > mm) or (pct is not None and delta > base_value * pct / 100)
 
             if over(ds, base.systolic, "systolic") or over(dd, base.diastolic, "diastolic"):
-                _better(found, Condition("bp_high", "rise_over_baseline", rule.priority,
-                                         f"BP {bp} is {ds:+d}/{dd:+d} mmHg from the pre-dose "
-                                         f"{base.systolic}/{base.diastolic}", **src))
+                rise = f"{ds:+d}/{dd:+d} mmHg from the pre-dose {base.systolic}/{base.diastolic}"
+                _better(found, Condition("bp_high", "rise_over_baseline", rule.priority, f"BP {bp} is {rise}",
+                                         **src))
+                worst = found.get("bp_high")
+                if worst is not None and worst.rule != "rise_over_baseline":
+                    # a range or escalation limit outranks the rise, but the rise over
+                    # the patient's own baseline is what the physician weighs: keep it
+                    found["bp_high"] = replace(worst, message=f"{worst.message}; {rise}")
     if v.heart_rate is not None and (rule := r.on("hr_sustained")) and v.heart_rate > rule["above"]:
         active = ctx.active.get("hr_high")
         if (active is not None and active.rule == "hr_sustained") or _sustained(
@@ -380,9 +385,15 @@ def vitals_rules(ctx: Context) -> dict[str, Condition | None]:
                         VitalSigns.measured_at <= v.measured_at,
                         VitalSigns.measured_at >= v.measured_at - timedelta(minutes=news2_carry_minutes(ctx.protocol)))
             earlier = t.temperature if t else None
-        score = news2.score_vitals(v, earlier)
-        if isinstance(score, news2.News2):
+        score = news2.partial(v, earlier)
+        if score.parts:  # re-evaluated on every set, so a NEWS2 alert is never left stale
             found["news2"] = news2_condition(score, rule, v.id)
+            if found["news2"] is None and score.missing:
+                what = ", ".join(news2.PART_LABELS[m].lower() for m in score.missing)
+                found["news2"] = Condition("news2", "news2_not_assessable",
+                                           rule.get("not_assessable_priority", "low"),
+                                           f"NEWS2 not assessable: {what} missing (the rest scores "
+                                           f"{score.total})", source_kind="vital_signs", source_id=v.id)
     return found
 
 
@@ -394,7 +405,9 @@ def news2_condition(score: news2.News2, rule, vitals_id: int | None = None) -> C
     if score.total >= rule["urgent_total"]:
         return Condition("news2", "news2_urgent", rule["urgent_priority"],
                          f"{score.text()}: urgent review", **src)
-    if score.any_three:
+    if score.any_three and not score.missing:
+        # a partial set raises on its aggregate only: a single parameter scoring 3
+        # is already that parameter's own range alert (no second alarm for it)
         which = ", ".join(news2.PART_LABELS[p].lower() for p in score.threes)
         return Condition("news2", "news2_single_three", rule["single_three_priority"],
                          f"{score.text()}: {which} scores 3 — inform the medical team", **src)
@@ -564,6 +577,12 @@ def plan(ctx: Context, late_vitals: Iterable[int] = ()) -> list[Action]:
                 ended = ctx.session.state in ENDED
                 actions.append(Action("clear", key, alert=alert,
                                       detail="session ended" if ended else "condition cleared"))
+        elif cond.rule == "news2_not_assessable":
+            # a partial NEWS2 below every trigger: an earlier trigger alert is no
+            # longer known to hold, so it clears and says why; never raised alone
+            if alert is not None and alert.rule != cond.rule:
+                actions.append(Action("clear", key, alert=alert, detail=cond.message))
+                actions.append(Action("raise", key, cond))
         elif alert is None:
             if key in LATCHING and _already_alerted(ctx, cond):
                 continue

@@ -448,6 +448,7 @@ class _News2Rule(_Rule):
     emergency_total: _score("news2") = None
     emergency_priority: Priority | None = None
     temperature_carry_minutes: Offset | None = None
+    not_assessable_priority: Priority | None = None
 
 
 class _PredoseRule(_BpRule):
