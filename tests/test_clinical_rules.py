@@ -291,3 +291,74 @@ def test_the_bp_alert_keeps_the_rise_over_baseline_when_a_range_limit_is_crossed
     assert alert.rule == "range_critical"
     assert "above the critical limit" in alert.message
     assert "+61/+15 mmHg from the pre-dose 124/80" in alert.message
+
+
+# ---------------------------------------------------------------- close monitoring every 5 minutes
+
+
+def due_keys(store, sid):
+    from ketamon.core import schedule
+    from ketamon.core.chart import load_chart
+
+    return {i.key: i for i in schedule.chart_due_items(load_chart(store, sid))}
+
+
+def overdue_alerts(store, sid):
+    return sorted(a.condition_key for a in active_alerts(store, sid) if a.condition_key.startswith("overdue:"))
+
+
+def test_after_moaas_2_vitals_fall_due_every_5_minutes_until_resolved(store, nurse, esketamine_session, clock):
+    sid = esketamine_session
+    predose(store, nurse, sid)
+    ops.record_dose(store, nurse, sid, "nasal_device")
+    clock.advance(minutes=5)
+    ops.record_dose(store, nurse, sid, "nasal_device")
+    clock.advance(minutes=3)
+    ops.record_side_effect(store, nurse, sid, "sedation", score=3)
+    assert "close_monitoring" not in due_keys(store, sid)  # MOAA/S 3 is above the limit
+    ops.record_side_effect(store, nurse, sid, "sedation", score=2)
+    sedated = clock.now()
+    item = due_keys(store, sid)["close_monitoring"]
+    assert item.due_at == sedated + timedelta(minutes=5)
+    assert item.overdue_at == sedated + timedelta(minutes=7)  # the protocol's 2-minute grace
+    clock.set(sedated + timedelta(minutes=6, seconds=59))
+    ops.tick(store)
+    assert overdue_alerts(store, sid) == []
+    clock.set(sedated + timedelta(minutes=7))
+    ops.tick(store)
+    assert overdue_alerts(store, sid) == ["overdue:close_monitoring"]
+    ops.record_vitals(store, nurse, sid, systolic=128, diastolic=82, heart_rate=76, spo2=97, resp_rate=14)
+    assert overdue_alerts(store, sid) == []  # the set meets it; the next is due 5 min after it
+    assert due_keys(store, sid)["close_monitoring"].due_at == sedated + timedelta(minutes=12)
+    clock.advance(minutes=1)
+    ops.record_side_effect(store, nurse, sid, "sedation", score=4)  # resolved: back to the protocol's schedule
+    assert "close_monitoring" not in due_keys(store, sid)
+    clock.advance(minutes=10)
+    ops.tick(store)
+    assert overdue_alerts(store, sid) == []
+
+
+def test_spo2_below_the_critical_limit_needs_sets_every_5_minutes(store, nurse, esketamine_session, clock):
+    sid = esketamine_session
+    predose(store, nurse, sid)
+    ops.record_dose(store, nurse, sid, "nasal_device")
+    clock.advance(minutes=6)
+    ops.record_vitals(store, nurse, sid, heart_rate=80, spo2=92)  # at the critical limit 92: not below
+    assert "close_monitoring" not in due_keys(store, sid)
+    ops.record_vitals(store, nurse, sid, heart_rate=80, spo2=91)
+    assert due_keys(store, sid)["close_monitoring"].due_at == clock.now() + timedelta(minutes=5)
+    clock.advance(minutes=1)
+    ops.record_vitals(store, nurse, sid, heart_rate=80, spo2=96)
+    assert "close_monitoring" not in due_keys(store, sid)
+
+
+def test_observed_respiratory_depression_needs_sets_until_breathing_is_back(store, nurse, esketamine_session, clock):
+    sid = esketamine_session
+    predose(store, nurse, sid)
+    ops.record_dose(store, nurse, sid, "nasal_device")
+    clock.advance(minutes=6)
+    ops.record_side_effect(store, nurse, sid, "respiratory_depression", text="shallow breathing")
+    assert "close_monitoring" in due_keys(store, sid)
+    clock.advance(minutes=1)
+    ops.record_vitals(store, nurse, sid, spo2=97, resp_rate=12)
+    assert "close_monitoring" not in due_keys(store, sid)

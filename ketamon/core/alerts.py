@@ -148,6 +148,49 @@ def newest_bp_times(db: DbSession, session_ids: list[int]) -> dict[int, datetime
     return {sid: at for sid, at in rows if at is not None}
 
 
+def due_facts(db: DbSession, store: "Store", session_ids: list[int]
+              ) -> tuple[dict[int, datetime], dict[int, datetime]]:
+    """For several sessions at once, what their due times need besides the doses:
+    (when the newest BP set was measured, since when close monitoring is called
+    for: schedule.close_monitoring_since). One statement however many sessions
+    (the sessions list and the alert tick run this over every live session): each
+    fact is a correlated "newest row" answered from the session's indexes."""
+    if not session_ids:
+        return {}, {}
+    from types import SimpleNamespace
+
+    v, e = VitalSigns, SideEffect
+
+    def newest(model, col, when, *where):
+        return (select(col).where(model.session_id == Session.id, in_force_clause(model), *where)
+                .order_by(when.desc(), model.id.desc()).limit(1).correlate(Session).scalar_subquery())
+
+    spo2 = lambda col: newest(v, col, v.measured_at, v.spo2.is_not(None))  # noqa: E731
+    sedation = lambda col: newest(e, col, e.observed_at, e.kind == "sedation", e.score.is_not(None))  # noqa: E731
+    rows = db.execute(select(
+        Session.id, Session.protocol_id, Session.protocol_version,
+        newest(v, v.measured_at, v.measured_at, v.systolic.is_not(None)),
+        spo2(v.measured_at), spo2(v.spo2), spo2(v.resp_rate), sedation(e.observed_at), sedation(e.score),
+        newest(e, e.observed_at, e.observed_at, e.kind == "respiratory_depression"),
+    ).where(Session.id.in_(session_ids)))
+    last_bp, close = {}, {}
+    for sid, protocol_id, version, bp_at, spo2_at, spo2_value, rr, sed_at, sed_score, depressed_at in rows:
+        if bp_at is not None:
+            last_bp[sid] = bp_at
+        effects = []
+        if sed_at is not None:
+            effects.append(SimpleNamespace(kind="sedation", score=sed_score, observed_at=sed_at))
+        if depressed_at is not None:
+            effects.append(SimpleNamespace(kind="respiratory_depression", score=None, observed_at=depressed_at))
+        newest_spo2 = None if spo2_at is None else SimpleNamespace(measured_at=spo2_at, spo2=spo2_value,
+                                                                    resp_rate=rr)
+        if effects or newest_spo2 is not None:
+            since = schedule.close_monitoring_since(store.protocols.get(protocol_id, version), effects, newest_spo2)
+            if since is not None:
+                close[sid] = since
+    return last_bp, close
+
+
 def doses_in_force(db: DbSession, session_ids: list[int]) -> dict[int, list[DoseEvent]]:
     """Each session's dose events in force, by time (one statement for all)."""
     by_session: dict[int, list[DoseEvent]] = {sid: [] for sid in session_ids}
@@ -168,15 +211,16 @@ def sessions_to_evaluate(db: DbSession, store: "Store", session_ids: list[int], 
     runs this every few seconds over all live sessions)."""
     if not session_ids:
         return []
-    sessions = db.execute(select(Session.id, Session.protocol_id, Session.protocol_version, Session.state)
-                          .where(Session.id.in_(session_ids))).all()
-    planned = dict(db.execute(select(Session.id, Session.planned_dose_mg).where(Session.id.in_(session_ids))).all())
+    rows = db.execute(select(Session.id, Session.protocol_id, Session.protocol_version, Session.state,
+                             Session.planned_dose_mg).where(Session.id.in_(session_ids))).all()
+    sessions = [row[:4] for row in rows]
+    planned = {row[0]: row[4] for row in rows}
     active: dict[int, list[Alert]] = {sid: [] for sid, *_ in sessions}
     for alert in db.scalars(select(Alert).where(Alert.session_id.in_(list(active)), Alert.cleared_at.is_(None))):
         active[alert.session_id].append(alert)
     live = [sid for sid, _p, _v, state in sessions if state not in ENDED]
     doses = doses_in_force(db, live)
-    last_bp = newest_bp_times(db, live)
+    last_bp, close = due_facts(db, store, live)
     out = []
     for sid, protocol_id, version, state in sessions:
         alerts_now = active[sid]
@@ -190,7 +234,7 @@ def sessions_to_evaluate(db: DbSession, store: "Store", session_ids: list[int], 
         due: set[str] = set()
         if overdue_rule is not None:
             due = {f"overdue:{item.key}" for item in schedule.due_items(protocol, state, doses[sid], last_bp.get(sid),
-                                                                       now) if item.is_overdue(now)}
+                                                                       now, close.get(sid)) if item.is_overdue(now)}
         shown = {a.condition_key: a for a in alerts_now if a.condition_key.startswith("overdue:")}
         infusion_due = protocol.route == "iv" and infusion_condition(
             dosing.infusion_status(doses[sid], now), planned.get(sid), rules.on("infusion_complete")) is not None
@@ -492,7 +536,9 @@ def overdue_rules(ctx: Context) -> dict[str, Condition | None]:
     found: dict[str, Condition | None] = {k: None for k in ctx.active if k.startswith("overdue:")}
     if rule is None:
         return found
-    for item in schedule.due_items(ctx.protocol, ctx.session.state, ctx.doses, ctx.last_bp_at(), ctx.now):
+    close = schedule.close_monitoring_since(ctx.protocol, ctx.side_effects, _newest(
+        ctx.db, ctx.session.id, VitalSigns.spo2.is_not(None)))
+    for item in schedule.due_items(ctx.protocol, ctx.session.state, ctx.doses, ctx.last_bp_at(), ctx.now, close):
         if item.is_overdue(ctx.now):
             key = f"overdue:{item.key}"
             found[key] = Condition(key, "overdue", rule.priority,
