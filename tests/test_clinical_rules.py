@@ -362,3 +362,39 @@ def test_observed_respiratory_depression_needs_sets_until_breathing_is_back(stor
     clock.advance(minutes=1)
     ops.record_vitals(store, nurse, sid, spo2=97, resp_rate=12)
     assert "close_monitoring" not in due_keys(store, sid)
+
+
+# ---------------------------------------------------------------- device sets with an artefact
+
+
+def test_a_device_set_with_hr_0_keeps_its_bp_and_records_the_artefact(store, nurse, infusion_session):
+    from ketamon.core.models import VitalSigns
+
+    sid = infusion_session
+    done = ops.record_vitals(store, nurse, sid, systolic=128, diastolic=82, heart_rate=0, spo2=97, source="device")
+    with store.read() as db:
+        v = db.get(VitalSigns, done.result)
+        assert (v.systolic, v.diastolic, v.heart_rate, v.spo2) == (128, 82, None, 97)
+        assert v.comment.startswith("Artefact: heart_rate 0:") and "not possible" in v.comment
+    assert "artefact not charted: heart_rate 0" in done.message
+
+
+def test_a_typed_set_with_hr_0_is_still_refused_whole(store, nurse, infusion_session):
+    with pytest.raises(ValidationError, match="not possible"):
+        ops.record_vitals(store, nurse, infusion_session, systolic=128, diastolic=82, heart_rate=0)
+
+
+def test_a_device_bp_with_one_impossible_half_drops_the_pair(store, nurse, infusion_session):
+    from ketamon.core.models import VitalSigns
+
+    done = ops.record_vitals(store, nurse, infusion_session, systolic=128, diastolic=0, heart_rate=70,
+                             source="device")
+    with store.read() as db:
+        v = db.get(VitalSigns, done.result)
+        assert (v.systolic, v.diastolic, v.mean_arterial, v.heart_rate) == (None, None, None, 70)
+        assert "diastolic 0" in v.comment and "systolic 128: the other BP value was an artefact" in v.comment
+
+
+def test_a_device_set_with_nothing_valid_is_refused(store, nurse, infusion_session):
+    with pytest.raises(ValidationError, match="Every value of the device set is impossible"):
+        ops.record_vitals(store, nurse, infusion_session, heart_rate=0, spo2=0, source="device")

@@ -257,7 +257,11 @@ def record_vitals(op: Op, session_id: int, *, measured_at: datetime | None = Non
                   spo2=spo2, resp_rate=resp_rate, temperature=temperature)
     if not retracted and all(v is None for v in values.values()) and consciousness is None:
         raise ValidationError("Enter at least one value.", None, None)
+    artefacts = _device_artefacts(protocol, values) if source == "device" else []
+    systolic, diastolic, mean_arterial, heart_rate, spo2, resp_rate, temperature = values.values()
     check_vitals(protocol, values)
+    if artefacts:
+        comment = "; ".join(filter(None, (clean_text(comment), "Artefact: " + "; ".join(artefacts))))
     if consciousness is not None and consciousness not in "ACVPU":
         raise ValidationError("Consciousness must be A, C, V, P or U (ACVPU).", "consciousness", consciousness)
     if source not in ("manual", "device"):
@@ -281,8 +285,43 @@ def record_vitals(op: Op, session_id: int, *, measured_at: datetime | None = Non
     local = at.astimezone().strftime("%H:%M")
     op.changes.message = (f"Correction saved ({local})" if old else
                           f"Vital signs saved ({local}{', late entry' if late else ''})")
+    if artefacts:
+        op.changes.message += " — artefact not charted: " + "; ".join(artefacts)
     alerts.evaluate(op, s)
     return v.id
+
+
+def _device_artefacts(protocol, values: dict[str, Any]) -> list[str]:
+    """A monitor's set with an impossible value (an HR of 0 from a loose lead)
+    keeps its valid values: each impossible one is taken out of `values` (in
+    place) and returned as "field value: why", for the set's comment. A BP is a
+    pair: an impossible systolic or diastolic, or a diastolic not below the
+    systolic, takes the whole BP out. Typed-in sets are refused instead (the
+    nurse can correct them); a device set with nothing valid left is refused."""
+    out: list[str] = []
+    for name, value in list(values.items()):
+        if value is None:
+            continue
+        try:
+            check_vitals(protocol, {name: value})
+        except ValidationError as exc:
+            if exc.field != name:
+                continue  # half a BP alone: the pair is checked below
+            out.append(f"{name} {value!r}: {str(exc).replace(' Nothing was saved.', '')}")
+            values[name] = None
+    bp = ("systolic", "diastolic", "mean_arterial")
+    sys_, dia = values["systolic"], values["diastolic"]
+    if (sys_ is None) != (dia is None) or (sys_ is not None and dia >= sys_):
+        both = sys_ is not None and dia is not None
+        why = "diastolic not below systolic" if both else "the other BP value was an artefact"
+        for name in bp:
+            if values[name] is not None:
+                out.append(f"{name} {values[name]!r}: {why}")
+                values[name] = None
+    if out and all(v is None for v in values.values()):
+        raise ValidationError("Every value of the device set is impossible (" + "; ".join(out) + "). "
+                              "Nothing was saved.", "source", "device")
+    return out
 
 
 # ---------------------------------------------------------------- doses
