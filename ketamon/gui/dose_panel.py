@@ -95,8 +95,23 @@ class NasalDosePanel(DosePanel):
             run_here(self.runner, self.message, ops.set_lot_number, self.session_id, text)
 
     def give_device(self, n: int) -> None:
+        """Pressed during the rest, the device is a protocol deviation: the core
+        refuses it without a reason (ops.record_dose), so ask for one here."""
+        reason = None
+        if self.chart is not None:
+            left = dosing.rest_remaining(self.chart.doses, self.chart.protocol.dose.rest_minutes,
+                                         self.runner.store.clock.now())
+            if left > timedelta(0):
+                reason = prompts.ask_text(
+                    self, "Device during the rest",
+                    f"The rest before device {n} has {format_countdown(left)} to run. Giving it now is a "
+                    "protocol deviation: give the reason.")
+                if not (reason or "").strip():
+                    self.message.show_refusal(f"Device {n} not recorded: wait for the rest to end, or give a "
+                                              "reason.")
+                    return
         run_here(self.runner, self.message, ops.record_dose, self.session_id, "nasal_device",
-                 lot_number=self.lot.text().strip() or None)
+                 lot_number=self.lot.text().strip() or None, rest_override_reason=reason)
 
     def tick(self, now: datetime) -> None:
         if self.chart is None:
@@ -111,8 +126,9 @@ class NasalDosePanel(DosePanel):
                 set_role(b, "device-given")
             else:
                 b.setText(f"Device {i} given")
-                b.setEnabled(i == len(given) + 1 and remaining <= timedelta(0))
-                set_role(b, "primary" if b.isEnabled() else None)
+                # enabled during the rest too: pressing then asks for the deviation's reason
+                b.setEnabled(i == len(given) + 1)
+                set_role(b, "primary" if b.isEnabled() and remaining <= timedelta(0) else None)
         if len(given) >= self.planned:
             self.countdown.setText(f"All {self.planned} devices given · first at {local_hm(given[0].at)}")
             set_role(self.countdown, "muted")
