@@ -26,6 +26,8 @@ from PySide6.QtWidgets import (
 
 from ketamon.core import dosing, ops
 from ketamon.core.chart import Chart
+from ketamon.core.permissions import Permission
+from ketamon.core.rules import rules_for
 from ketamon.gui import prompts
 from ketamon.gui.runner import OpRunner
 from ketamon.gui.theme import set_role
@@ -204,7 +206,27 @@ class InfusionDosePanel(DosePanel):
             except ValueError as exc:
                 self.message.show_refusal(str(exc))
                 return
+            limit = self.max_rate()
+            actor = self.runner.actor
+            if limit is not None and kwargs["rate_mg_per_h"] > limit and actor is not None \
+                    and actor.can(Permission.DECIDE):
+                # a physician confirms with a reason; a nurse gets the core's refusal
+                reason = prompts.ask_text(self, "Rate above the protocol's maximum",
+                                          f"{kwargs['rate_mg_per_h']:g} mg/h is above the protocol's maximum "
+                                          f"{limit:g} mg/h. Confirm with the reason.")
+                if not (reason or "").strip():
+                    self.message.show_refusal("Rate not changed: a rate above the maximum needs a reason.")
+                    return
+                kwargs["confirm_reason"] = reason
         run_here(self.runner, self.message, ops.record_dose, self.session_id, kind, **kwargs)
+
+    def max_rate(self) -> float | None:
+        """The protocol's maximum rate for the dose weight (as ops.record_dose checks it)."""
+        if self.chart is None:
+            return None
+        rule = rules_for(self.chart.protocol).on("dose_check")
+        return dosing.max_rate_mg_per_h(self.chart.session.dose_weight_kg,
+                                        rule.get("max_rate_mg_per_kg_per_h") if rule else None)
 
     def stop(self) -> None:
         if prompts.confirm(self, "Stop the infusion",

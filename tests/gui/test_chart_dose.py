@@ -238,3 +238,24 @@ def test_a_device_during_the_rest_asks_for_the_reason(qtbot, open_chart, store, 
     assert [d.device_number for d in loaded.doses] == [1, 2]
     assert "protocol deviation" in panel.message.text()
     assert [a.condition_key for a in loaded.alerts if a.cleared_at is None] == ["protocol_deviation"]
+
+
+def test_a_rate_above_the_maximum_is_refused_for_a_nurse_and_confirmed_by_a_physician(
+        qtbot, open_chart, store, infusion_session, ready_for_dose, runner, actors, responder):
+    # 61 kg: maximum 1.125 mg/kg/h = 68.6 mg/h
+    ready_for_dose(infusion_session)
+    chart = open_chart(infusion_session)
+    panel = chart.dose_panel
+    panel.rate.setText("540")
+    click(qtbot, panel.start_button)
+    assert load_chart(store, infusion_session).doses == []
+    assert panel.message.is_refusal and "a physician must confirm" in panel.message.text()
+    assert not responder.shown  # a nurse is not asked for a reason she cannot give
+
+    runner.set_actor(actors["physician"])
+    responder.texts = ["bolus ordered by the anaesthetist"]
+    panel.rate.setText("90")
+    click(qtbot, panel.start_button)
+    assert responder.shown[-1][:2] == ("ask_text", "Rate above the protocol's maximum")
+    [start] = load_chart(store, infusion_session).doses
+    assert start.rate_mg_per_h == 90 and "bolus ordered by the anaesthetist" in start.comment
