@@ -46,6 +46,8 @@ def test_device_within_the_rest_needs_a_reason_and_raises_a_deviation(store, nur
     [alert] = active_alerts(store, sid, "protocol_deviation")
     assert "1 s before the end of the 5-minute rest" in alert.message
     assert "patient must leave early" in alert.message
+    ops.acknowledge_alert(store, nurse, alert.id)  # an event: acknowledged, it is done
+    assert not active_alerts(store, sid, "protocol_deviation")
     with store.read() as db:
         device2 = db.get(DoseEvent, done.result)
         assert device2.device_number == 2 and "patient must leave early" in device2.comment
@@ -158,6 +160,19 @@ def test_a_first_esketamine_session_at_84_mg_warns(store, nurse, patient_id):
     first = ops.create_session(store, nurse, patient_id=patient_id, protocol_id="esketamine-84", lot_number="L")
     assert "First esketamine session at 84 mg" in first.message
     assert "56 mg" in first.message
+
+
+def test_the_first_device_of_a_first_84_mg_session_raises_the_warning_until_acknowledged(store, nurse,
+                                                                                         patient_id):
+    sid = ops.create_session(store, nurse, patient_id=patient_id, protocol_id="esketamine-84",
+                             lot_number="L").result
+    predose(store, nurse, sid)
+    done = ops.record_dose(store, nurse, sid, "nasal_device")
+    assert "First esketamine session at 84 mg" in done.message
+    [alert] = active_alerts(store, sid, "first_session_dose")
+    assert alert.priority == "medium" and "56 mg" in alert.message
+    ops.acknowledge_alert(store, nurse, alert.id)
+    assert not active_alerts(store, sid, "first_session_dose")
 
 
 def test_84_mg_after_an_earlier_esketamine_session_does_not_warn(store, nurse, patient_id, esketamine_session):

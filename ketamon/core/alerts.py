@@ -86,7 +86,8 @@ MOAAS_TEXT = {
     2: "responds only to mild prodding or shaking", 1: "responds only to a painful trapezius squeeze",
     0: "no response to a painful squeeze",
 }
-LATCHING = {"vomiting", "resp_depression"}
+#: event alerts: they stay until acknowledged (raise_event raises the last two)
+LATCHING = {"vomiting", "resp_depression", "protocol_deviation", "first_session_dose"}
 
 
 def severity(rule: str | None) -> int:

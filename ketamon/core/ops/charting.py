@@ -407,6 +407,10 @@ def record_dose(op: Op, session_id: int, kind: str, *, at: datetime | None = Non
     if deviation:
         alerts.raise_event(op, s, "protocol_deviation", "protocol_deviation", deviation,
                            source_kind="dose_event", source_id=e.id)
+    if device_number == 1 and (warning := alerts.first_esketamine_warning(op.db, protocol, s)):
+        op.changes.message += f" — {warning}"
+        alerts.raise_event(op, s, "first_session_dose", "dose_check", warning, source_kind="dose_event",
+                           source_id=e.id)
     return e.id
 
 
