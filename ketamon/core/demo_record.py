@@ -47,6 +47,8 @@ def seed_signed_session(t, store: Store, nurse: Actor, doctor: Actor, patient_id
     ops.record_side_effect(store, nurse, sid, "dissociation", score=1)
     t.at(first + timedelta(minutes=25))
     ops.record_side_effect(store, nurse, sid, "sedation", score=4)
+    t.at(first + timedelta(minutes=90))
+    ops.record_side_effect(store, nurse, sid, "sedation", score=5)  # resolved: discharge needs it
     t.at(first + timedelta(minutes=100))
     ops.move_to_recovery(store, nurse, sid)
     t.at(first + timedelta(minutes=105))
