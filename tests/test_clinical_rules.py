@@ -3,7 +3,7 @@ operations (the same path as the screens). Numbers are from
 /work/shared/docs/clinical-reference.md and resources/alarms/defaults.toml."""
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select
@@ -413,3 +413,37 @@ def test_a_device_bp_with_one_impossible_half_drops_the_pair(store, nurse, infus
 def test_a_device_set_with_nothing_valid_is_refused(store, nurse, infusion_session):
     with pytest.raises(ValidationError, match="Every value of the device set is impossible"):
         ops.record_vitals(store, nurse, infusion_session, heart_rate=0, spo2=0, source="device")
+
+
+# ---------------------------------------------------------------- properties of the pure rules
+
+from types import SimpleNamespace  # noqa: E402
+
+from hypothesis import given, strategies as st  # noqa: E402
+
+from ketamon.core import dosing, news2  # noqa: E402
+
+VALUES = dict(resp_rate=st.integers(2, 60), spo2=st.integers(50, 100), on_oxygen=st.booleans(),
+              systolic=st.integers(40, 300), heart_rate=st.integers(20, 250), consciousness=st.sampled_from("ACVPU"),
+              temperature=st.floats(30.0, 43.0))
+
+
+@given(full=st.fixed_dictionaries(VALUES), missing=st.sets(st.sampled_from(news2.PARTS), max_size=6))
+def test_a_partial_news2_never_exceeds_the_full_score(full, missing):
+    """A missing value can only add: the partial score is a lower bound, so a
+    partial score at a trigger means the full one is at or above it too."""
+    complete = news2.score(**full)
+    partial = news2.partial(SimpleNamespace(**{k: (None if k in missing else v) for k, v in full.items()}))
+    assert partial.total <= complete.total
+    assert set(partial.missing) == set(missing)
+
+
+T0_FOR_REST = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
+
+
+@given(gap=st.integers(0, 900))
+def test_the_rest_left_is_exact_to_the_second(gap):
+    first = SimpleNamespace(kind="nasal_device", at=T0_FOR_REST, amount_mg=28, rate_mg_per_h=None, device_number=1)
+    left = dosing.rest_seconds_left([first], 5, T0_FOR_REST + timedelta(seconds=gap))
+    assert left == max(300 - gap, 0)
+
