@@ -84,10 +84,10 @@ def seed_unsigned_session(t, store: Store, nurse: Actor, doctor: Actor, patient_
     ops.record_dose(store, nurse, sid, "infusion_start", rate_mg_per_h=61.5)
     for minute, sy, di, hr in [(10, 130, 82, 72), (20, 136, 86, 75), (30, 138, 86, 76), (40, 134, 84, 74)]:
         t.at(begin + timedelta(minutes=minute))
+        if minute == 40:  # stopped as the planned dose is reached (no "stop the infusion" alert)
+            ops.record_dose(store, nurse, sid, "infusion_stop")
         ops.record_vitals(store, nurse, sid, systolic=sy, diastolic=di, heart_rate=hr, spo2=98, resp_rate=13,
                           consciousness="A", on_oxygen=False)
-    t.at(begin + timedelta(minutes=40))
-    ops.record_dose(store, nurse, sid, "infusion_stop")
     for minute, sy, di, hr in [(55, 128, 80, 70), (70, 124, 78, 68)]:
         t.at(begin + timedelta(minutes=minute))
         ops.record_vitals(store, nurse, sid, systolic=sy, diastolic=di, heart_rate=hr, spo2=98, resp_rate=13,
