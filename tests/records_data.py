@@ -44,7 +44,7 @@ def chart_esketamine(store, clock, nurse, session_id):
     ops.record_dose(store, nurse, session_id, "nasal_device")
     events = [(m, "vitals", row) for m, *row in AFTER_DOSE] + [
         (12, "dissociation", None), (17, "sedation", None), (25, "nausea", None), (42, "note", None),
-        (100, "recovery", None)]
+        (95, "awake", None), (100, "recovery", None)]
     for minute, what, row in sorted(events, key=lambda e: e[0]):
         at = first + timedelta(minutes=minute)
         if what == "vitals":
@@ -72,6 +72,8 @@ def chart_esketamine(store, clock, nurse, session_id):
                                    items={"1": 1, "2": 2, "6": 0, "7": 1, "15": 0, "22": 1})
         elif what == "sedation":
             ops.record_side_effect(store, nurse, session_id, "sedation", score=4)
+        elif what == "awake":  # sedation resolved: discharge needs the last MOAA/S at 5
+            ops.record_side_effect(store, nurse, session_id, "sedation", score=5)
         elif what == "nausea":
             ops.record_side_effect(store, nurse, session_id, "nausea", score=3)
         elif what == "note":

@@ -213,7 +213,8 @@ def test_above_180_110_on_two_readings_five_minutes_apart(store, nurse, dosed, c
     vitals(store, nurse, dosed, systolic=182, diastolic=100)
     (a,) = [x for x in all_rows(store, dosed) if x.active]
     assert (a.rule, a.priority) == ("bp_sustained", "high")
-    assert a.message == "BP above 180/110 for 5 min or more (now 182/100)"
+    # the rise over the pre-dose baseline stays in the text (issue 9)
+    assert a.message == "BP above 180/110 for 5 min or more (now 182/100); +72/+30 mmHg from the pre-dose 110/70"
     assert len(all_rows(store, dosed)) == 1  # the same alert, made worse
 
 
@@ -375,8 +376,11 @@ def test_news2_uses_a_temperature_from_the_last_hour(store, nurse, iv, clock):
                      "BP 120/80 (93), HR 70, SpO2 98% on O2, RR 16, ACVPU V · NEWS2 5 (temperature from earlier set)"]
     clock.advance(minutes=61)
     vitals(store, nurse, iv, systolic=120, diastolic=80, heart_rate=70, spo2=98, resp_rate=16, on_oxygen=False,
-           consciousness="A")  # no temperature within the hour: no score, the alert stays as it was
-    assert active(store, iv)["news2"][1] == "news2_urgent"
+           consciousness="A")  # no temperature within the hour: the rest scores 0, below every trigger
+    # the urgent alert is not left sounding: it clears and says NEWS2 cannot be assessed
+    assert active(store, iv)["news2"] == ("low", "news2_not_assessable")
+    assert sorted((a.rule, a.active) for a in all_rows(store, iv) if a.key == "news2") == [
+        ("news2_not_assessable", True), ("news2_urgent", False)]
 
 
 # ---------------------------------------------------------------- late entries

@@ -55,8 +55,10 @@ def test_summary_pdf_holds_the_whole_record(store, actors, charted, tmp_path, mo
                   "Blood pressure and heart rate", "Systolic", "Diastolic", "Heart rate (dashed)",
                   "Nasal device 1 given", "Nasal device 2 given", "Sedation: MOAA/S 4", "Nausea 3/10",
                   "Dissociation 5/24 (CADSS-6)", "PHQ-9", "10 / 27 (moderate)",
-                  "systolic 166 above the abnormal limit 160", "Acknowledged", "Reviewed",
-                  "Expected BP peak at 40 min", "Modified Aldrete score", "10 / 10 (needs 9)",
+                  # the alert text wraps in its cell; it keeps the rise over the pre-dose BP
+                  "systolic 166 above the", "abnormal limit 160; +38/+20 mmHg", "from the pre-dose 128/82",
+                  "Acknowledged", "Reviewed",
+                  "Expected BP peak at", "Modified Aldrete score", "10 / 10 (needs 9)",
                   "121 min (minimum 120) — met", "heart rate typed as 87", "Signed by Dr Priya Shah at",
                   "Addendum 1", "Reason: Phone follow-up next day", "mood brighter",
                   "Printed by Alex Morgan (Front desk) at"]:

@@ -172,7 +172,7 @@ def test_alerts_are_detected_issues_with_acknowledgement_and_review(store, chart
 def test_scales_are_observations(store, charted):
     obs = resources(session_bundle(store, charted[0]), "Observation")
     by_text = {o["code"].get("text"): o for o in obs}
-    assert by_text["MOAA/S"]["valueInteger"] == 4
+    assert [o["valueInteger"] for o in obs if o["code"].get("text") == "MOAA/S"] == [4, 5]
     cadss = by_text["CADSS-6"]
     assert cadss["valueInteger"] == 5 and len(cadss["component"]) == 6
     assert by_text["Nausea (0–10)"]["valueInteger"] == 3

@@ -115,7 +115,11 @@ def test_news2_carry_over_from_the_protocol_on_screen_in_print_and_in_the_alert_
             from ketamon.core.models import Session
             s = db.get(Session, sid)
             ctx = alerts.load_context(db, s, protocol, clock.now())
-            assert ctx.latest.id == beyond and "news2" not in alerts.vitals_rules(ctx)
+            # the alert rule does not score it with the old temperature either: the
+            # temperature is missing (issue 9: a partial score, "not assessable")
+            finding = alerts.vitals_rules(ctx)["news2"]
+            assert ctx.latest.id == beyond and finding.rule == "news2_not_assessable"
+            assert finding.message.startswith("NEWS2 not assessable: temperature missing")
     finally:
         store.dispose()
 

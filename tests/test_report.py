@@ -60,7 +60,7 @@ def test_doses_side_effects_and_scores(store, charted):
     assert [d.text for d in r.doses] == ["Nasal device 1 given (28 mg, lot LOT-1)",
                                          "Nasal device 2 given (28 mg, lot LOT-1)"]
     texts = [e.text for e in r.side_effects]
-    assert texts == ["Dissociation 5/24 (CADSS-6)", "Sedation: MOAA/S 4", "Nausea 3/10"]
+    assert texts == ["Dissociation 5/24 (CADSS-6)", "Sedation: MOAA/S 4", "Nausea 3/10", "Sedation: MOAA/S 5"]
     phq9 = r.assessments_of("phq9")[0]
     assert phq9.total_text == "10 / 27 (moderate)"
     assert phq9.items[8].label.startswith("9. Thoughts that you would be better off dead")

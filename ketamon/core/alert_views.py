@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session as DbSession
 
 from ketamon.core import schedule
 from ketamon.core.alarm_sound import sound_config, sound_enabled  # noqa: F401  (screens read both here)
-from ketamon.core.alerts import _vitals, doses_in_force, limit_changes, newest_bp_times
+from ketamon.core.alerts import _vitals, doses_in_force, due_facts, limit_changes
 from ketamon.core.in_force import current_rows
 from ketamon.core.lifecycle import LIVE, NOTHING_DUE
 from ketamon.core.models import Alert, DoseEvent, Patient, Session, SideEffect, User, VitalSigns
@@ -237,10 +237,10 @@ def next_due_for_sessions(store: "Store", session_ids: Iterable[int], now: datet
         sessions = db.execute(select(Session.id, Session.protocol_id, Session.protocol_version, Session.state)
                               .where(Session.id.in_(ids))).all()
         doses = doses_in_force(db, [s.id for s in sessions])
-        last_bp = newest_bp_times(db, [s.id for s in sessions if s.state not in NOTHING_DUE])
+        last_bp, close = due_facts(db, store, [s.id for s in sessions if s.state not in NOTHING_DUE])
     for sid, protocol_id, version, state in sessions:
         protocol = store.protocols.get(protocol_id, version)
-        items = schedule.due_items(protocol, state, doses[sid], last_bp.get(sid), now)
+        items = schedule.due_items(protocol, state, doses[sid], last_bp.get(sid), now, close.get(sid))
         out[sid] = items[0] if items else None
     return out
 

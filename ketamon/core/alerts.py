@@ -68,7 +68,7 @@ if TYPE_CHECKING:
 RULE_SEVERITY = {
     "rise_over_baseline": 1, "range_abnormal": 2, "range_critical": 3, "bp_sustained": 4, "bp_single": 5,
     "hr_sustained": 4, "respiratory_depression": 5,
-    "news2_single_three": 1, "news2_urgent": 2, "news2_emergency": 3,
+    "news2_not_assessable": 0, "news2_single_three": 1, "news2_urgent": 2, "news2_emergency": 3,
 }
 #: range alerts share one key per problem; BP parameters share one
 RANGE_KEY = {
@@ -84,7 +84,8 @@ MOAAS_TEXT = {
     2: "responds only to mild prodding or shaking", 1: "responds only to a painful trapezius squeeze",
     0: "no response to a painful squeeze",
 }
-LATCHING = {"vomiting", "resp_depression"}
+#: event alerts: they stay until acknowledged (raise_event raises the last two)
+LATCHING = {"vomiting", "resp_depression", "protocol_deviation", "first_session_dose"}
 
 
 def severity(rule: str | None) -> int:
@@ -146,6 +147,49 @@ def newest_bp_times(db: DbSession, session_ids: list[int]) -> dict[int, datetime
     return {sid: at for sid, at in rows if at is not None}
 
 
+def due_facts(db: DbSession, store: "Store", session_ids: list[int]
+              ) -> tuple[dict[int, datetime], dict[int, datetime]]:
+    """For several sessions at once, what their due times need besides the doses:
+    (when the newest BP set was measured, since when close monitoring is called
+    for: schedule.close_monitoring_since). One statement however many sessions
+    (the sessions list and the alert tick run this over every live session): each
+    fact is a correlated "newest row" answered from the session's indexes."""
+    if not session_ids:
+        return {}, {}
+    from types import SimpleNamespace
+
+    v, e = VitalSigns, SideEffect
+
+    def newest(model, col, when, *where):
+        return (select(col).where(model.session_id == Session.id, in_force_clause(model), *where)
+                .order_by(when.desc(), model.id.desc()).limit(1).correlate(Session).scalar_subquery())
+
+    spo2 = lambda col: newest(v, col, v.measured_at, v.spo2.is_not(None))  # noqa: E731
+    sedation = lambda col: newest(e, col, e.observed_at, e.kind == "sedation", e.score.is_not(None))  # noqa: E731
+    rows = db.execute(select(
+        Session.id, Session.protocol_id, Session.protocol_version,
+        newest(v, v.measured_at, v.measured_at, v.systolic.is_not(None)),
+        spo2(v.measured_at), spo2(v.spo2), spo2(v.resp_rate), sedation(e.observed_at), sedation(e.score),
+        newest(e, e.observed_at, e.observed_at, e.kind == "respiratory_depression"),
+    ).where(Session.id.in_(session_ids)))
+    last_bp, close = {}, {}
+    for sid, protocol_id, version, bp_at, spo2_at, spo2_value, rr, sed_at, sed_score, depressed_at in rows:
+        if bp_at is not None:
+            last_bp[sid] = bp_at
+        effects = []
+        if sed_at is not None:
+            effects.append(SimpleNamespace(kind="sedation", score=sed_score, observed_at=sed_at))
+        if depressed_at is not None:
+            effects.append(SimpleNamespace(kind="respiratory_depression", score=None, observed_at=depressed_at))
+        newest_spo2 = None if spo2_at is None else SimpleNamespace(measured_at=spo2_at, spo2=spo2_value,
+                                                                    resp_rate=rr)
+        if effects or newest_spo2 is not None:
+            since = schedule.close_monitoring_since(store.protocols.get(protocol_id, version), effects, newest_spo2)
+            if since is not None:
+                close[sid] = since
+    return last_bp, close
+
+
 def doses_in_force(db: DbSession, session_ids: list[int]) -> dict[int, list[DoseEvent]]:
     """Each session's dose events in force, by time (one statement for all)."""
     by_session: dict[int, list[DoseEvent]] = {sid: [] for sid in session_ids}
@@ -166,14 +210,16 @@ def sessions_to_evaluate(db: DbSession, store: "Store", session_ids: list[int], 
     runs this every few seconds over all live sessions)."""
     if not session_ids:
         return []
-    sessions = db.execute(select(Session.id, Session.protocol_id, Session.protocol_version, Session.state)
-                          .where(Session.id.in_(session_ids))).all()
+    rows = db.execute(select(Session.id, Session.protocol_id, Session.protocol_version, Session.state,
+                             Session.planned_dose_mg).where(Session.id.in_(session_ids))).all()
+    sessions = [row[:4] for row in rows]
+    planned = {row[0]: row[4] for row in rows}
     active: dict[int, list[Alert]] = {sid: [] for sid, *_ in sessions}
     for alert in db.scalars(select(Alert).where(Alert.session_id.in_(list(active)), Alert.cleared_at.is_(None))):
         active[alert.session_id].append(alert)
     live = [sid for sid, _p, _v, state in sessions if state not in ENDED]
     doses = doses_in_force(db, live)
-    last_bp = newest_bp_times(db, live)
+    last_bp, close = due_facts(db, store, live)
     out = []
     for sid, protocol_id, version, state in sessions:
         alerts_now = active[sid]
@@ -187,8 +233,13 @@ def sessions_to_evaluate(db: DbSession, store: "Store", session_ids: list[int], 
         due: set[str] = set()
         if overdue_rule is not None:
             due = {f"overdue:{item.key}" for item in schedule.due_items(protocol, state, doses[sid], last_bp.get(sid),
-                                                                       now) if item.is_overdue(now)}
+                                                                       now, close.get(sid)) if item.is_overdue(now)}
         shown = {a.condition_key: a for a in alerts_now if a.condition_key.startswith("overdue:")}
+        infusion_due = protocol.route == "iv" and infusion_condition(
+            dosing.infusion_status(doses[sid], now), planned.get(sid), rules.on("infusion_complete")) is not None
+        if infusion_due != any(a.condition_key == "infusion_complete" for a in alerts_now):
+            out.append(sid)
+            continue
         if due != set(shown) or (overdue_rule is not None and any(
                 PRIORITY_RANK[overdue_rule.priority] > PRIORITY_RANK[a.priority] for a in shown.values())):
             out.append(sid)
@@ -342,9 +393,14 @@ def vitals_rules(ctx: Context) -> dict[str, Condition | None]:
                 return (mm is not None and delta > mm) or (pct is not None and delta > base_value * pct / 100)
 
             if over(ds, base.systolic, "systolic") or over(dd, base.diastolic, "diastolic"):
-                _better(found, Condition("bp_high", "rise_over_baseline", rule.priority,
-                                         f"BP {bp} is {ds:+d}/{dd:+d} mmHg from the pre-dose "
-                                         f"{base.systolic}/{base.diastolic}", **src))
+                rise = f"{ds:+d}/{dd:+d} mmHg from the pre-dose {base.systolic}/{base.diastolic}"
+                _better(found, Condition("bp_high", "rise_over_baseline", rule.priority, f"BP {bp} is {rise}",
+                                         **src))
+                worst = found.get("bp_high")
+                if worst is not None and worst.rule != "rise_over_baseline":
+                    # a range or escalation limit outranks the rise, but the rise over
+                    # the patient's own baseline is what the physician weighs: keep it
+                    found["bp_high"] = replace(worst, message=f"{worst.message}; {rise}")
     if v.heart_rate is not None and (rule := r.on("hr_sustained")) and v.heart_rate > rule["above"]:
         active = ctx.active.get("hr_high")
         if (active is not None and active.rule == "hr_sustained") or _sustained(
@@ -372,9 +428,15 @@ def vitals_rules(ctx: Context) -> dict[str, Condition | None]:
                         VitalSigns.measured_at <= v.measured_at,
                         VitalSigns.measured_at >= v.measured_at - timedelta(minutes=news2_carry_minutes(ctx.protocol)))
             earlier = t.temperature if t else None
-        score = news2.score_vitals(v, earlier)
-        if isinstance(score, news2.News2):
+        score = news2.partial(v, earlier)
+        if score.parts:  # re-evaluated on every set, so a NEWS2 alert is never left stale
             found["news2"] = news2_condition(score, rule, v.id)
+            if found["news2"] is None and score.missing:
+                what = ", ".join(news2.PART_LABELS[m].lower() for m in score.missing)
+                found["news2"] = Condition("news2", "news2_not_assessable",
+                                           rule.get("not_assessable_priority", "low"),
+                                           f"NEWS2 not assessable: {what} missing (the rest scores "
+                                           f"{score.total})", source_kind="vital_signs", source_id=v.id)
     return found
 
 
@@ -386,7 +448,9 @@ def news2_condition(score: news2.News2, rule, vitals_id: int | None = None) -> C
     if score.total >= rule["urgent_total"]:
         return Condition("news2", "news2_urgent", rule["urgent_priority"],
                          f"{score.text()}: urgent review", **src)
-    if score.any_three:
+    if score.any_three and not score.missing:
+        # a partial set raises on its aggregate only: a single parameter scoring 3
+        # is already that parameter's own range alert (no second alarm for it)
         which = ", ".join(news2.PART_LABELS[p].lower() for p in score.threes)
         return Condition("news2", "news2_single_three", rule["single_three_priority"],
                          f"{score.text()}: {which} scores 3 — inform the medical team", **src)
@@ -471,7 +535,9 @@ def overdue_rules(ctx: Context) -> dict[str, Condition | None]:
     found: dict[str, Condition | None] = {k: None for k in ctx.active if k.startswith("overdue:")}
     if rule is None:
         return found
-    for item in schedule.due_items(ctx.protocol, ctx.session.state, ctx.doses, ctx.last_bp_at(), ctx.now):
+    close = schedule.close_monitoring_since(ctx.protocol, ctx.side_effects, _newest(
+        ctx.db, ctx.session.id, VitalSigns.spo2.is_not(None)))
+    for item in schedule.due_items(ctx.protocol, ctx.session.state, ctx.doses, ctx.last_bp_at(), ctx.now, close):
         if item.is_overdue(ctx.now):
             key = f"overdue:{item.key}"
             found[key] = Condition(key, "overdue", rule.priority,
@@ -479,12 +545,33 @@ def overdue_rules(ctx: Context) -> dict[str, Condition | None]:
     return found
 
 
+def infusion_condition(status: dosing.InfusionStatus, planned_mg: float | None, rule) -> Condition | None:
+    """The infusion has delivered the planned dose and is still running (or
+    paused): it should be stopped. The delivered total grows with time, so the
+    alert tick checks this too (sessions_to_evaluate), not only an entry."""
+    if rule is None or planned_mg is None or status.state not in ("running", "paused"):
+        return None
+    if status.delivered_mg + 1e-9 < planned_mg:
+        return None
+    return Condition("infusion_complete", "infusion_complete", rule.priority,
+                     f"Infusion has delivered {_fmt(status.delivered_mg)} mg: the planned dose is "
+                     f"{_fmt(planned_mg)} mg. Stop the infusion.")
+
+
+def infusion_rules(ctx: Context) -> dict[str, Condition | None]:
+    if ctx.session.route != "iv":
+        return {}
+    rule = ctx.rules.on("infusion_complete")
+    return {"infusion_complete": infusion_condition(dosing.infusion_status(ctx.doses, ctx.now),
+                                                    ctx.session.planned_dose_mg, rule)}
+
+
 def findings(ctx: Context) -> dict[str, Condition | None]:
     """Every rule's findings for the session now."""
     if ctx.session.state in ENDED:
         return {k: None for k in ctx.active}  # session ended: nothing is monitored any more
     out: dict[str, Condition | None] = {}
-    for rule in (vitals_rules, side_effect_rules, predose_rules, overdue_rules):
+    for rule in (vitals_rules, side_effect_rules, predose_rules, overdue_rules, infusion_rules):
         out.update(rule(ctx))
     return out
 
@@ -535,6 +622,12 @@ def plan(ctx: Context, late_vitals: Iterable[int] = ()) -> list[Action]:
                 ended = ctx.session.state in ENDED
                 actions.append(Action("clear", key, alert=alert,
                                       detail="session ended" if ended else "condition cleared"))
+        elif cond.rule == "news2_not_assessable":
+            # a partial NEWS2 below every trigger: an earlier trigger alert is no
+            # longer known to hold, so it clears and says why; never raised alone
+            if alert is not None and alert.rule != cond.rule:
+                actions.append(Action("clear", key, alert=alert, detail=cond.message))
+                actions.append(Action("raise", key, cond))
         elif alert is None:
             if key in LATCHING and _already_alerted(ctx, cond):
                 continue
@@ -652,4 +745,80 @@ def check_dose_allowed(op: "Op", session: "Session") -> None:
         raise ValidationError(
             f"{who.display_name if who else 'The physician'} decided not to dose at {_local(decision.at)}: "
             f"{decision.comment}. A new decision is needed before dosing.", "predose_decision", None)
+
+
+# ---------------------------------------------------------------- clinical rules on an entry
+
+
+def check_nasal_rest(op: "Op", session: Session, events: list, when: datetime,
+                     reason: str | None) -> str | None:
+    """The rest between nasal devices (the protocol's dose.rest_minutes; 5 minutes
+    for esketamine, clinical-reference.md section 1), enforced here and not only
+    by a disabled button. A device within the rest is refused with the seconds
+    remaining, unless a reason is given: then it is recorded, and the caller
+    raises a protocol deviation (`raise_event`). Returns the deviation text, or
+    None when the rest was kept. Never silently accept an early device."""
+    protocol = op.protocol(session)
+    left = dosing.rest_seconds_left(events, protocol.dose.rest_minutes, when)
+    if left <= 0:
+        return None
+    rest = _fmt(protocol.dose.rest_minutes)
+    if not (reason or "").strip():
+        raise ValidationError(
+            f"Rest between devices: {left} s remaining ({schedule.countdown(timedelta(seconds=left))} of the "
+            f"{rest}-minute rest). Wait, or give a reason to record the device now (a protocol deviation).",
+            "rest_override_reason", left)
+    return (f"Protocol deviation: device given {left} s before the end of the {rest}-minute rest "
+            f"({reason.strip()})")
+
+
+def require_physician(op: "Op", what: str, confirm_reason: str | None) -> str:
+    """A dose outside the protocol needs a physician's confirmation with a reason.
+    The role is the actor's as the operation checked it; a nurse (or the front
+    desk) is refused with who must confirm. Returns the reason to record."""
+    from ketamon.core.errors import PermissionDenied
+    from ketamon.core.permissions import Permission
+
+    if not op.actor.can(Permission.DECIDE):
+        raise PermissionDenied(f"{what}: a physician must confirm it, with a reason.")
+    if not (confirm_reason or "").strip():
+        raise ValidationError(f"{what}: confirm it with a reason.", "confirm_reason", confirm_reason)
+    return confirm_reason.strip()
+
+
+def raise_event(op: "Op", session: Session, key: str, rule_name: str, message: str, *,
+                source_kind: str | None = None, source_id: int | None = None) -> None:
+    """Raise an event alert (e.g. a protocol deviation): it latches until
+    acknowledged (LATCHING). A second event while the first is still up sounds it
+    again with the newer text, never a second alert for the same key."""
+    rule = rules_for(op.protocol(session)).on(rule_name)
+    if rule is None:
+        return
+    cond = Condition(key, rule_name, rule.priority, message, source_kind=source_kind, source_id=source_id)
+    active = op.db.scalar(select(Alert).where(Alert.session_id == session.id, Alert.condition_key == key,
+                                              Alert.cleared_at.is_(None)))
+    if active is None:
+        apply(op, session, [Action("raise", key, cond)])
+    else:
+        apply(op, session, [Action("worsen", key, cond, active, detail=message)])
+
+
+def first_esketamine_warning(db: DbSession, protocol: Protocol, session: Session) -> str | None:
+    """A first esketamine session (no earlier esketamine session for this patient,
+    cancelled ones aside) planned above the first-day dose: the label starts at
+    56 mg; 84 mg only after that (clinical-reference.md section 1)."""
+    rule = rules_for(protocol).on("dose_check")
+    if rule is None or protocol.drug.lower() != "esketamine" or session.planned_dose_mg is None:
+        return None
+    limit = rule.get("first_esketamine_session_max_mg")
+    if limit is None or session.planned_dose_mg <= limit:
+        return None
+    earlier = db.scalar(select(Session.id).where(
+        Session.patient_id == session.patient_id, Session.id != session.id, Session.state != "cancelled",
+        Session.route == "nasal", Session.created_at <= session.created_at).limit(1))
+    if earlier is not None:
+        return None
+    return (f"First esketamine session at {_fmt(session.planned_dose_mg)} mg: the label starts at "
+            f"{_fmt(limit)} mg on the first day")
+
 

@@ -41,6 +41,8 @@ def seed_signed_session(t, store: Store, nurse: Actor, doctor: Actor, patient_id
     ops.record_side_effect(store, nurse, sid, "dissociation", score=1)
     t.at(first + timedelta(minutes=25))
     ops.record_side_effect(store, nurse, sid, "sedation", score=4)
+    t.at(first + timedelta(minutes=90))
+    ops.record_side_effect(store, nurse, sid, "sedation", score=5)  # resolved: discharge needs it
     t.at(first + timedelta(minutes=100))
     ops.move_to_recovery(store, nurse, sid)
     t.at(first + timedelta(minutes=105))
@@ -76,10 +78,10 @@ def seed_unsigned_session(t, store: Store, nurse: Actor, doctor: Actor, patient_
     ops.record_dose(store, nurse, sid, "infusion_start", rate_mg_per_h=61.5)
     for minute, sy, di, hr in [(10, 130, 82, 72), (20, 136, 86, 75), (30, 138, 86, 76), (40, 134, 84, 74)]:
         t.at(begin + timedelta(minutes=minute))
+        if minute == 40:  # stopped as the planned dose is reached (no "stop the infusion" alert)
+            ops.record_dose(store, nurse, sid, "infusion_stop")
         ops.record_vitals(store, nurse, sid, systolic=sy, diastolic=di, heart_rate=hr, spo2=98, resp_rate=13,
                           consciousness="A", on_oxygen=False)
-    t.at(begin + timedelta(minutes=40))
-    ops.record_dose(store, nurse, sid, "infusion_stop")
     for minute, sy, di, hr in [(55, 128, 80, 70), (70, 124, 78, 68)]:
         t.at(begin + timedelta(minutes=minute))
         ops.record_vitals(store, nurse, sid, systolic=sy, diastolic=di, heart_rate=hr, spo2=98, resp_rate=13,

@@ -96,3 +96,42 @@ def dose_end_at(events: Sequence[DoseLike], route: str, devices_planned: int | N
         return max(stops) if stops else None
     inj = [e.at for e in events if e.kind == "im_injection"]
     return min(inj) if inj else None
+
+
+# ---------------------------------------------------------------- rules on a dose (pure)
+
+
+def rest_seconds_left(events: Sequence[DoseLike], rest_minutes: float, when: datetime) -> int:
+    """Whole seconds (rounded up) of the rest still to run at `when`, the time a
+    new device is given: 0 once the rest is over. 5 minutes after each device
+    (clinical-reference.md section 1): a device at 4:59 has 1 s left, at 5:00 none."""
+    given = [e for e in nasal_devices_given(events) if e.at <= when]
+    if not given or not rest_minutes:
+        return 0
+    left = (given[-1].at + timedelta(minutes=rest_minutes) - when).total_seconds()
+    return max(int(-(-left // 1)), 0)
+
+
+def max_rate_mg_per_h(weight_kg: float | None, max_mg_per_kg_per_h: float | None) -> float | None:
+    """The fastest infusion rate the protocol allows for this weight (None: no
+    limit known, e.g. no weight). Default 0.75 mg/kg over 40 min = 1.125 mg/kg/h
+    (clinical-reference.md section 1; resources/alarms/defaults.toml [dose_check])."""
+    if weight_kg is None or not max_mg_per_kg_per_h:
+        return None
+    return round(weight_kg * max_mg_per_kg_per_h, 1)
+
+
+def mg_per_kg(planned_mg: float, weight_kg: float) -> float:
+    return planned_mg / weight_kg
+
+
+def mg_per_kg_outside(planned_mg: float | None, weight_kg: float | None, low: float | None,
+                      high: float | None) -> bool:
+    """A planned weight-based dose outside the protocol's mg/kg range (rounded to
+    the 0.1 mg the planned dose is computed to, so the protocol's own dose is
+    never outside its range)."""
+    if planned_mg is None or not weight_kg:
+        return False
+    if low is not None and planned_mg < round(low * weight_kg, 1):
+        return True
+    return high is not None and planned_mg > round(high * weight_kg, 1)

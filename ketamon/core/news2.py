@@ -5,6 +5,11 @@ clinic's choice, so they live here as a table rather than in a protocol file;
 what a clinic *does* with a score (which priority each trigger raises) is in the
 alarm rules. A score is only given for a complete set: a missing value is never
 scored as normal.
+
+The alert rule also scores what a set has (`partial`): a missing value can only
+add points, so a partial score that already reaches a trigger is a lower bound
+that must raise (a missing temperature, rarely charted at a ketamine chair, must
+not silence NEWS2). Below a trigger, the set is "not assessable".
 """
 from __future__ import annotations
 
@@ -65,6 +70,8 @@ class News2:
     total: int
     parts: dict[str, int]
     carried: tuple[str, ...] = ()
+    #: parameters not charted (a partial score: the true score is at least `total`)
+    missing: tuple[str, ...] = ()
 
     @property
     def any_three(self) -> bool:
@@ -87,6 +94,9 @@ class News2:
 
     def text(self) -> str:
         t = f"NEWS2 {self.total}"
+        if self.missing:
+            t = f"NEWS2 at least {self.total} (" + ", ".join(PART_LABELS[m].lower() for m in self.missing) + \
+                " missing)"
         if self.carried:
             t += " (" + ", ".join(PART_LABELS[c].lower() for c in self.carried) + " from earlier set)"
         return t
@@ -122,6 +132,19 @@ def score_vitals(v, earlier_temperature: float | None = None) -> News2 | Incompl
         temp, carried = earlier_temperature, ("temperature",)
     return score(resp_rate=v.resp_rate, spo2=v.spo2, on_oxygen=v.on_oxygen, systolic=v.systolic,
                  heart_rate=v.heart_rate, consciousness=v.consciousness, temperature=temp, carried=carried)
+
+
+def partial(v, earlier_temperature: float | None = None) -> News2:
+    """What the charted parameters of a VitalSigns-like set score, naming those
+    missing (`missing`); complete sets score as `score_vitals`. Used by the alert
+    rule only: the chart shows a NEWS2 for complete sets alone."""
+    temp, carried = v.temperature, ()
+    if temp is None and earlier_temperature is not None:
+        temp, carried = earlier_temperature, ("temperature",)
+    values = dict(resp_rate=v.resp_rate, spo2=v.spo2, on_oxygen=v.on_oxygen, systolic=v.systolic,
+                  heart_rate=v.heart_rate, consciousness=v.consciousness, temperature=temp)
+    parts = {k: part_score(k, x) for k, x in values.items() if x is not None}
+    return News2(sum(parts.values()), parts, carried, tuple(k for k in PARTS if values[k] is None))
 
 
 def score_series(vitals, carry_minutes: float = 0) -> dict[int, News2]:

@@ -448,10 +448,22 @@ class _News2Rule(_Rule):
     emergency_total: _score("news2") = None
     emergency_priority: Priority | None = None
     temperature_carry_minutes: Offset | None = None
+    not_assessable_priority: Priority | None = None
 
 
 class _PredoseRule(_BpRule):
     require_baseline: Flag | None = None
+
+
+class _DoseCheckRule(_Rule):
+    mg_per_kg_low: Positive | None = None
+    mg_per_kg_high: Positive | None = None
+    max_rate_mg_per_kg_per_h: Positive | None = None
+    first_esketamine_session_max_mg: Positive | None = None
+
+
+class _CloseMonitoringRule(_Rule):
+    every_minutes: Minutes | None = None
 
 
 class _Rules(_Model):
@@ -468,6 +480,10 @@ class _Rules(_Model):
     respiratory_depression: _BreathingRule | None = None
     news2: _News2Rule | None = None
     predose_gate: _PredoseRule | None = None
+    protocol_deviation: _Rule | None = None
+    infusion_complete: _Rule | None = None
+    dose_check: _DoseCheckRule | None = None
+    close_monitoring: _CloseMonitoringRule | None = None
 
 
 class _ProtocolFile(_Model):

@@ -389,7 +389,44 @@ def _missing_before_discharge(r: SessionRecord) -> list[str]:
             missing.append(label)
     if r.ready_to_leave_at is None:
         missing.append("Time the patient was ready to leave not recorded")
+    missing += _clinical_discharge_blockers(r)
     return missing
+
+
+#: the patient is not fit to leave while the last MOAA/S is below this (5: responds
+#: readily to name, clinical-reference.md section 3) ...
+DISCHARGE_MOAAS_AT_LEAST = 5
+#: ... or the last nausea score is this or more (0-10; the nausea alarm's default
+#: threshold, resources/alarms/defaults.toml [nausea]; RCEM "minimal nausea",
+#: clinical-reference.md section 5)
+DISCHARGE_NAUSEA_BELOW = 7
+
+
+def _clinical_discharge_blockers(r: SessionRecord) -> list[str]:
+    """What about the patient (not the paperwork) stops discharge: a high or
+    medium patient alert still sounding unacknowledged, sedation not resolved
+    (last MOAA/S below 5) or marked nausea (last score 7 or more). Checked from
+    the entries themselves, never from a checklist tick, so a ticked "effects
+    resolved" cannot discharge a drowsy patient."""
+    out: list[str] = []
+    for a in r.chart.alerts:
+        if (a.category == "patient" and a.cleared_at is None and a.acknowledged_at is None
+                and a.priority in REVIEW_PRIORITIES):
+            mark = PRIORITY_MARKS.get(a.priority, "")
+            out.append(f"Alert not acknowledged: {mark} {a.message} ({local_hm(a.raised_at)})")
+    latest: dict[str, Any] = {}
+    for e in r.chart.side_effects:  # in observed order: the last one of each kind wins
+        if e.score is not None:
+            latest[e.kind] = e
+    sed = latest.get("sedation")
+    if sed is not None and sed.score < DISCHARGE_MOAAS_AT_LEAST:
+        out.append(f"Last MOAA/S {_fmt(sed.score)} at {local_hm(sed.observed_at)} is below "
+                   f"{DISCHARGE_MOAAS_AT_LEAST}: sedation has not resolved")
+    nausea = latest.get("nausea")
+    if nausea is not None and nausea.score >= DISCHARGE_NAUSEA_BELOW:
+        out.append(f"Last nausea score {_fmt(nausea.score)}/10 at {local_hm(nausea.observed_at)} is "
+                   f"{DISCHARGE_NAUSEA_BELOW} or more: assess again")
+    return out
 
 
 def _missing_discharge_vitals(r: SessionRecord) -> list[str]:

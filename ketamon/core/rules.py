@@ -85,7 +85,8 @@ class AlertRules:
 
 
 SECTIONS = ("overdue", "rise_over_baseline", "bp_single", "bp_sustained", "hr_sustained", "sedation",
-            "dissociation", "nausea", "vomiting", "respiratory_depression", "news2", "predose_gate")
+            "dissociation", "nausea", "vomiting", "respiratory_depression", "news2", "predose_gate",
+            "protocol_deviation", "infusion_complete", "dose_check", "close_monitoring")
 
 
 def parse_rules(protocol: Protocol) -> AlertRules:

@@ -6,6 +6,14 @@ A set counts when it has a blood pressure (the schedules are BP schedules:
 clinical-reference.md section 2). Only the newest such set matters: a due time
 is met by any BP set measured at or after (due time - early window), so a set
 taken late still meets it (and clears the overdue alert).
+
+Close monitoring: after MOAA/S at or below the sedation rule's limit (2), an SpO2
+below the protocol's critical limit or observed respiratory depression, a set is
+due every 5 minutes (rules [close_monitoring]) until it has resolved: the REMS
+asks for monitoring until sedation and respiratory depression have resolved
+(clinical-reference.md section 2). `close_monitoring_since` says whether (and
+since when) that holds; every caller of `due_items` passes it, so the chart, the
+sessions list and the overdue alarm agree.
 """
 from __future__ import annotations
 
@@ -35,10 +43,57 @@ class DueItem:
         return self.overdue_at is not None and now >= self.overdue_at
 
 
+def close_monitoring_since(protocol: Protocol, side_effects: Sequence, newest_spo2) -> datetime | None:
+    """Since when the patient needs close monitoring, or None when nothing calls
+    for it (or it has resolved). `side_effects`: the session's side effects in
+    force, in observed order; `newest_spo2`: the newest set in force with an SpO2
+    (VitalSigns-like), or None.
+
+    - sedation: the newest MOAA/S is at or below the sedation rule's limit (2);
+      resolved by a newer, higher MOAA/S;
+    - SpO2: the newest SpO2 is below the protocol's critical lower limit;
+      resolved by a newer SpO2 at or above it;
+    - observed respiratory depression: resolved by a set measured after it with
+      SpO2 at or above the critical limit and, if charted, a respiratory rate at
+      or above its critical lower limit.
+    The earliest of those still holding (a set is then due 5 min after it, or
+    after the newest BP set, whichever is later)."""
+    from ketamon.core.rules import rules_for
+
+    rules = rules_for(protocol)
+    if rules.on("close_monitoring") is None:
+        return None
+    sedation = rules.on("sedation")
+    moaas_limit = sedation["moaas_at_or_below"] if sedation is not None else 2
+    spo2_range, rr_range = protocol.ranges.get("spo2"), protocol.ranges.get("resp_rate")
+    spo2_low = spo2_range.critical.low if spo2_range is not None else None
+    rr_low = rr_range.critical.low if rr_range is not None else None
+    since: list[datetime] = []
+    last_moaas = last_depression = None
+    for e in side_effects:
+        if e.kind == "sedation" and e.score is not None:
+            last_moaas = e
+        elif e.kind == "respiratory_depression":
+            last_depression = e
+    if last_moaas is not None and last_moaas.score <= moaas_limit:
+        since.append(last_moaas.observed_at)
+    if newest_spo2 is not None and spo2_low is not None and newest_spo2.spo2 < spo2_low:
+        since.append(newest_spo2.measured_at)
+    if last_depression is not None:
+        v = newest_spo2
+        resolved = (v is not None and v.measured_at > last_depression.observed_at
+                    and (spo2_low is None or v.spo2 >= spo2_low)
+                    and (rr_low is None or v.resp_rate is None or v.resp_rate >= rr_low))
+        if not resolved:
+            since.append(last_depression.observed_at)
+    return min(since) if since else None
+
+
 def due_items(protocol: Protocol, state: str, doses: Sequence, last_bp_at: datetime | None,
-              now: datetime) -> list[DueItem]:
+              now: datetime, close_since: datetime | None = None) -> list[DueItem]:
     """The sets still due, earliest first. `doses` are the session's dose events
-    in force; `last_bp_at` when the newest BP set in force was measured."""
+    in force; `last_bp_at` when the newest BP set in force was measured;
+    `close_since` what close_monitoring_since says."""
     if state in ENDED:
         return []
     sched = protocol.schedule
@@ -86,6 +141,16 @@ def due_items(protocol: Protocol, state: str, doses: Sequence, last_bp_at: datet
         if due <= until:
             items.append(DueItem("after_dose", f"Every {sched.after_dose_every:g} min after dosing", due,
                                  due + grace))
+    if close_since is not None:
+        from ketamon.core.rules import rules_for
+
+        rule = rules_for(protocol).on("close_monitoring")
+        if rule is not None:
+            every = timedelta(minutes=rule["every_minutes"])
+            since = max(close_since, last_bp_at) if last_bp_at else close_since
+            due = since + every
+            items.append(DueItem("close_monitoring", f"Every {rule['every_minutes']:g} min until sedation and "
+                                 "breathing have resolved", due, due + grace))
     items.sort(key=lambda i: (i.due_at is None, i.due_at or now))
     return items
 
@@ -99,9 +164,18 @@ def last_bp_at(vitals: Sequence) -> datetime | None:
     return None
 
 
+def newest_spo2(vitals: Sequence):
+    """The newest set with an SpO2 in `vitals` (measured order), walked back."""
+    for v in reversed(vitals):
+        if v.spo2 is not None:
+            return v
+    return None
+
+
 def chart_due_items(chart) -> list[DueItem]:
     """Due items for a loaded Chart (ketamon.core.chart)."""
-    return due_items(chart.protocol, chart.session.state, chart.doses, last_bp_at(chart.vitals), chart.now)
+    close = close_monitoring_since(chart.protocol, chart.side_effects, newest_spo2(chart.vitals))
+    return due_items(chart.protocol, chart.session.state, chart.doses, last_bp_at(chart.vitals), chart.now, close)
 
 
 def next_due_item(chart) -> DueItem | None:

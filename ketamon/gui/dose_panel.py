@@ -26,6 +26,8 @@ from PySide6.QtWidgets import (
 
 from ketamon.core import dosing, ops
 from ketamon.core.chart import Chart
+from ketamon.core.permissions import Permission
+from ketamon.core.rules import rules_for
 from ketamon.gui import prompts
 from ketamon.gui.runner import OpRunner
 from ketamon.gui.theme import set_role
@@ -95,8 +97,23 @@ class NasalDosePanel(DosePanel):
             run_here(self.runner, self.message, ops.set_lot_number, self.session_id, text)
 
     def give_device(self, n: int) -> None:
+        """Pressed during the rest, the device is a protocol deviation: the core
+        refuses it without a reason (ops.record_dose), so ask for one here."""
+        reason = None
+        if self.chart is not None:
+            left = dosing.rest_remaining(self.chart.doses, self.chart.protocol.dose.rest_minutes,
+                                         self.runner.store.clock.now())
+            if left > timedelta(0):
+                reason = prompts.ask_text(
+                    self, "Device during the rest",
+                    f"The rest before device {n} has {format_countdown(left)} to run. Giving it now is a "
+                    "protocol deviation: give the reason.")
+                if not (reason or "").strip():
+                    self.message.show_refusal(f"Device {n} not recorded: wait for the rest to end, or give a "
+                                              "reason.")
+                    return
         run_here(self.runner, self.message, ops.record_dose, self.session_id, "nasal_device",
-                 lot_number=self.lot.text().strip() or None)
+                 lot_number=self.lot.text().strip() or None, rest_override_reason=reason)
 
     def tick(self, now: datetime) -> None:
         if self.chart is None:
@@ -111,8 +128,9 @@ class NasalDosePanel(DosePanel):
                 set_role(b, "device-given")
             else:
                 b.setText(f"Device {i} given")
-                b.setEnabled(i == len(given) + 1 and remaining <= timedelta(0))
-                set_role(b, "primary" if b.isEnabled() else None)
+                # enabled during the rest too: pressing then asks for the deviation's reason
+                b.setEnabled(i == len(given) + 1)
+                set_role(b, "primary" if b.isEnabled() and remaining <= timedelta(0) else None)
         if len(given) >= self.planned:
             self.countdown.setText(f"All {self.planned} devices given · first at {local_hm(given[0].at)}")
             set_role(self.countdown, "muted")
@@ -188,7 +206,27 @@ class InfusionDosePanel(DosePanel):
             except ValueError as exc:
                 self.message.show_refusal(str(exc))
                 return
+            limit = self.max_rate()
+            actor = self.runner.actor
+            if limit is not None and kwargs["rate_mg_per_h"] > limit and actor is not None \
+                    and actor.can(Permission.DECIDE):
+                # a physician confirms with a reason; a nurse gets the core's refusal
+                reason = prompts.ask_text(self, "Rate above the protocol's maximum",
+                                          f"{kwargs['rate_mg_per_h']:g} mg/h is above the protocol's maximum "
+                                          f"{limit:g} mg/h. Confirm with the reason.")
+                if not (reason or "").strip():
+                    self.message.show_refusal("Rate not changed: a rate above the maximum needs a reason.")
+                    return
+                kwargs["confirm_reason"] = reason
         run_here(self.runner, self.message, ops.record_dose, self.session_id, kind, **kwargs)
+
+    def max_rate(self) -> float | None:
+        """The protocol's maximum rate for the dose weight (as ops.record_dose checks it)."""
+        if self.chart is None:
+            return None
+        rule = rules_for(self.chart.protocol).on("dose_check")
+        return dosing.max_rate_mg_per_h(self.chart.session.dose_weight_kg,
+                                        rule.get("max_rate_mg_per_kg_per_h") if rule else None)
 
     def stop(self) -> None:
         if prompts.confirm(self, "Stop the infusion",

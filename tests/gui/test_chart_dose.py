@@ -31,18 +31,19 @@ def test_nasal_devices_with_the_rest_countdown(qtbot, open_chart, store, esketam
     assert [(d.kind, d.device_number, d.amount_mg, d.lot_number) for d in doses] == [
         ("nasal_device", 1, 28.0, "LOT-1")]
     assert not first.isEnabled() and "Device 1" in first.text() and "✓" in first.text()
-    assert not second.isEnabled()
+    # during the rest the button stays pressable (with a reason), not highlighted
+    assert second.isEnabled() and second.property("role") != "primary"
     assert panel.countdown.text() == "Rest 5:00 before device 2"
     assert "Device 1" in event_labels(chart)  # marked on the plot at once
 
     clock.advance(minutes=2, seconds=15)
     chart.tick()
-    assert panel.countdown.text() == "Rest 2:45 before device 2" and not second.isEnabled()
+    assert panel.countdown.text() == "Rest 2:45 before device 2" and second.property("role") != "primary"
     assert chart.header.elapsed.text() == "0:02:15"
 
     clock.advance(minutes=2, seconds=45)
     chart.tick()
-    assert second.isEnabled() and "may be given" in panel.countdown.text()
+    assert second.property("role") == "primary" and "may be given" in panel.countdown.text()
     click(qtbot, second)
     loaded = load_chart(store, esketamine_session)
     assert [d.device_number for d in loaded.doses] == [1, 2]
@@ -208,3 +209,53 @@ def test_a_dose_time_is_corrected_from_the_log(qtbot, open_chart, store, esketam
     assert chart.plot._event_labels[0][0] == earlier.timestamp()  # the plot moved the mark too
     assert any("Correction: pressed the button late" in r for r in log.rows_text())
     assert "Dose event corrected" in log.message.text()
+
+
+def test_a_device_during_the_rest_asks_for_the_reason(qtbot, open_chart, store, esketamine_session, clock,
+                                                      ready_for_dose, responder):
+    """The rest is the core's rule (ops.record_dose); the panel asks the nurse for
+    the deviation's reason through the prompts seam and keeps the countdown."""
+    ready_for_dose(esketamine_session)
+    chart = open_chart(esketamine_session)
+    panel = chart.dose_panel
+    first, second = panel.device_buttons
+    click(qtbot, first)
+    clock.advance(minutes=4, seconds=59)
+    chart.tick()
+    assert panel.countdown.text() == "Rest 0:01 before device 2"
+
+    responder.texts = [None]  # the nurse cancels the question
+    click(qtbot, second)
+    assert responder.shown[-1][:2] == ("ask_text", "Device during the rest")
+    assert "0:01" in responder.shown[-1][2]
+    assert [d.device_number for d in load_chart(store, esketamine_session).doses] == [1]
+    assert panel.message.is_refusal and "Device 2 not recorded" in panel.message.text()
+    assert panel.countdown.text() == "Rest 0:01 before device 2"
+
+    responder.texts = ["patient has to leave for transport"]
+    click(qtbot, second)
+    loaded = load_chart(store, esketamine_session)
+    assert [d.device_number for d in loaded.doses] == [1, 2]
+    assert "protocol deviation" in panel.message.text()
+    assert [a.condition_key for a in loaded.alerts if a.cleared_at is None] == ["protocol_deviation"]
+
+
+def test_a_rate_above_the_maximum_is_refused_for_a_nurse_and_confirmed_by_a_physician(
+        qtbot, open_chart, store, infusion_session, ready_for_dose, runner, actors, responder):
+    # 61 kg: maximum 1.125 mg/kg/h = 68.6 mg/h
+    ready_for_dose(infusion_session)
+    chart = open_chart(infusion_session)
+    panel = chart.dose_panel
+    panel.rate.setText("540")
+    click(qtbot, panel.start_button)
+    assert load_chart(store, infusion_session).doses == []
+    assert panel.message.is_refusal and "a physician must confirm" in panel.message.text()
+    assert not responder.shown  # a nurse is not asked for a reason she cannot give
+
+    runner.set_actor(actors["physician"])
+    responder.texts = ["bolus ordered by the anaesthetist"]
+    panel.rate.setText("90")
+    click(qtbot, panel.start_button)
+    assert responder.shown[-1][:2] == ("ask_text", "Rate above the protocol's maximum")
+    [start] = load_chart(store, infusion_session).doses
+    assert start.rate_mg_per_h == 90 and "bolus ordered by the anaesthetist" in start.comment

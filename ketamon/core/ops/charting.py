@@ -118,12 +118,14 @@ def _check_keys(label: str, keys, known: dict) -> None:
 def create_session(op: Op, *, patient_id: int, protocol_id: str, scheduled_at: datetime | None = None,
                    planned_dose_mg: float | None = None, weight_kg: float | None = None,
                    lot_number: str | None = None, nurse_id: int | None = None,
-                   physician_id: int | None = None) -> int:
+                   physician_id: int | None = None, confirm_reason: str | None = None) -> int:
     """Open a session under the newest version of a protocol.
 
     For mg/kg protocols the dose is computed from `weight_kg` (default: the
     patient's weight) and both are stored. For a prescriber-dose protocol (IM) the
-    dose must be given; it is never prefilled.
+    dose must be given; it is never prefilled. A planned dose outside the
+    protocol's mg/kg range (rules [dose_check]) needs a physician's
+    `confirm_reason`; a dose cut to the protocol's maximum says so.
     """
     patient = op.db.get(Patient, patient_id)
     if patient is None:
@@ -135,6 +137,7 @@ def create_session(op: Op, *, patient_id: int, protocol_id: str, scheduled_at: d
     weight = weight_kg if weight_kg is not None else patient.weight_kg
     _check_weight(weight)
     rule = protocol.dose
+    notices: list[str] = []
     if rule.kind == "per_kg":
         if weight is None:
             raise ValidationError(f"{protocol.name} is dosed by weight: enter the patient's weight.",
@@ -142,6 +145,9 @@ def create_session(op: Op, *, patient_id: int, protocol_id: str, scheduled_at: d
         computed = rule.planned_mg(weight)
         if planned_dose_mg is None:
             planned_dose_mg = computed
+            if rule.max_mg and computed < round(rule.mg_per_kg * weight, 1):
+                notices.append(f"dose capped at the protocol's maximum {computed:g} mg "
+                               f"({rule.mg_per_kg:g} mg/kg × {weight:g} kg = {rule.mg_per_kg * weight:g} mg)")
     elif rule.kind == "fixed":
         if planned_dose_mg is None:
             planned_dose_mg = rule.mg
@@ -150,6 +156,16 @@ def create_session(op: Op, *, patient_id: int, protocol_id: str, scheduled_at: d
     if planned_dose_mg is not None and not (0 < planned_dose_mg <= 500):
         raise ValidationError(f"Planned dose {planned_dose_mg:g} mg is not possible: allowed 0–500 mg.",
                               "planned_dose_mg", planned_dose_mg)
+    check = alerts.rules_for(protocol).on("dose_check")
+    confirmed = None
+    if (rule.kind == "per_kg" and check is not None and planned_dose_mg is not None
+            and dosing.mg_per_kg_outside(planned_dose_mg, weight, check.get("mg_per_kg_low"),
+                                         check.get("mg_per_kg_high"))):
+        what = (f"Planned dose {planned_dose_mg:g} mg ({dosing.mg_per_kg(planned_dose_mg, weight):.2f} mg/kg for "
+                f"{weight:g} kg) is outside the protocol's range {check['mg_per_kg_low']:g}–"
+                f"{check['mg_per_kg_high']:g} mg/kg")
+        confirmed = (f"{what}; confirmed by {op.actor.display_name}: "
+                     f"{alerts.require_physician(op, what, confirm_reason)}")
     for uid, role, label in ((nurse_id, "nurse", "Charting nurse"), (physician_id, "physician",
                                                                       "Supervising physician")):
         if uid is not None:
@@ -168,7 +184,14 @@ def create_session(op: Op, *, patient_id: int, protocol_id: str, scheduled_at: d
     op.audit("create", entity="session", entity_id=s.id, session_id=s.id, after=snapshot(s))
     op.changes.mark(lifecycle=True, session_id=s.id, patient_id=patient.id)
     op.changes.created.append(("session", s.id))
-    op.changes.message = f"Session opened for {patient.display_name}"
+    if confirmed:
+        op.db.add(Note(session_id=s.id, at=op.now, entered_at=op.now, entered_by_id=op.actor.user_id,
+                       text=confirmed))
+        op.audit("confirm", entity="session", entity_id=s.id, session_id=s.id, detail=confirmed)
+        notices.append("dose outside the protocol's range, confirmed")
+    if warning := alerts.first_esketamine_warning(op.db, protocol, s):
+        notices.append(warning)
+    op.changes.message = f"Session opened for {patient.display_name}" + "".join(f" — {n}" for n in notices)
     return s.id
 
 
@@ -234,7 +257,11 @@ def record_vitals(op: Op, session_id: int, *, measured_at: datetime | None = Non
                   spo2=spo2, resp_rate=resp_rate, temperature=temperature)
     if not retracted and all(v is None for v in values.values()) and consciousness is None:
         raise ValidationError("Enter at least one value.", None, None)
+    artefacts = _device_artefacts(protocol, values) if source == "device" else []
+    systolic, diastolic, mean_arterial, heart_rate, spo2, resp_rate, temperature = values.values()
     check_vitals(protocol, values)
+    if artefacts:
+        comment = "; ".join(filter(None, (clean_text(comment), "Artefact: " + "; ".join(artefacts))))
     if consciousness is not None and consciousness not in "ACVPU":
         raise ValidationError("Consciousness must be A, C, V, P or U (ACVPU).", "consciousness", consciousness)
     if source not in ("manual", "device"):
@@ -258,8 +285,43 @@ def record_vitals(op: Op, session_id: int, *, measured_at: datetime | None = Non
     local = at.astimezone().strftime("%H:%M")
     op.changes.message = (f"Correction saved ({local})" if old else
                           f"Vital signs saved ({local}{', late entry' if late else ''})")
+    if artefacts:
+        op.changes.message += " — artefact not charted: " + "; ".join(artefacts)
     alerts.evaluate(op, s)
     return v.id
+
+
+def _device_artefacts(protocol, values: dict[str, Any]) -> list[str]:
+    """A monitor's set with an impossible value (an HR of 0 from a loose lead)
+    keeps its valid values: each impossible one is taken out of `values` (in
+    place) and returned as "field value: why", for the set's comment. A BP is a
+    pair: an impossible systolic or diastolic, or a diastolic not below the
+    systolic, takes the whole BP out. Typed-in sets are refused instead (the
+    nurse can correct them); a device set with nothing valid left is refused."""
+    out: list[str] = []
+    for name, value in list(values.items()):
+        if value is None:
+            continue
+        try:
+            check_vitals(protocol, {name: value})
+        except ValidationError as exc:
+            if exc.field != name:
+                continue  # half a BP alone: the pair is checked below
+            out.append(f"{name} {value!r}: {str(exc).replace(' Nothing was saved.', '')}")
+            values[name] = None
+    bp = ("systolic", "diastolic", "mean_arterial")
+    sys_, dia = values["systolic"], values["diastolic"]
+    if (sys_ is None) != (dia is None) or (sys_ is not None and dia >= sys_):
+        both = sys_ is not None and dia is not None
+        why = "diastolic not below systolic" if both else "the other BP value was an artefact"
+        for name in bp:
+            if values[name] is not None:
+                out.append(f"{name} {values[name]!r}: {why}")
+                values[name] = None
+    if out and all(v is None for v in values.values()):
+        raise ValidationError("Every value of the device set is impossible (" + "; ".join(out) + "). "
+                              "Nothing was saved.", "source", "device")
+    return out
 
 
 # ---------------------------------------------------------------- doses
@@ -268,9 +330,15 @@ def record_vitals(op: Op, session_id: int, *, measured_at: datetime | None = Non
 @operation(Permission.CHART)
 def record_dose(op: Op, session_id: int, kind: str, *, at: datetime | None = None,
                 amount_mg: float | None = None, rate_mg_per_h: float | None = None,
-                lot_number: str | None = None, site: str | None = None, comment: str | None = None) -> int:
+                lot_number: str | None = None, site: str | None = None, comment: str | None = None,
+                rest_override_reason: str | None = None, confirm_reason: str | None = None) -> int:
     """One dose event. Nasal devices are numbered in order; infusion events must
-    follow the infusion's state (start → rate/pause/resume → stop)."""
+    follow the infusion's state (start → rate/pause/resume → stop).
+
+    A device within the protocol's rest is refused with the seconds remaining
+    unless `rest_override_reason` is given (then recorded with a protocol-deviation
+    alert). An infusion rate above the protocol's maximum needs a physician's
+    `confirm_reason` (alerts.require_physician)."""
     if kind not in DOSE_KINDS:
         raise ValidationError(f"Unknown dose event {kind!r}.", "kind", kind)
     s = chartable_session(op, session_id)
@@ -282,7 +350,7 @@ def record_dose(op: Op, session_id: int, kind: str, *, at: datetime | None = Non
         raise ValidationError(f"A {kind.replace('_', ' ')} does not belong to a {s.route.upper()} session.",
                               "kind", kind)
     alerts.check_dose_allowed(op, s)
-    device_number = None
+    device_number = deviation = confirmed = None
     if kind == "nasal_device":
         given = dosing.nasal_devices_given(events)
         planned = protocol.dose.devices or 0
@@ -296,6 +364,7 @@ def record_dose(op: Op, session_id: int, kind: str, *, at: datetime | None = Non
             raise ValidationError("Enter the device lot number before recording the device.", "lot_number", None)
         if given and when < given[-1].at:
             raise ValidationError("A device cannot be given before the previous one.", "at", when)
+        deviation = alerts.check_nasal_rest(op, s, events, when, rest_override_reason)
     elif kind == "im_injection":
         if any(e.kind == "im_injection" for e in events):
             raise ValidationError("The injection is already recorded.", "kind", kind)
@@ -311,13 +380,14 @@ def record_dose(op: Op, session_id: int, kind: str, *, at: datetime | None = Non
         if kind in ("infusion_start", "infusion_rate"):
             if rate_mg_per_h is None or not (0 < rate_mg_per_h <= 600):
                 raise ValidationError("Enter the infusion rate in mg/h (0–600).", "rate_mg_per_h", rate_mg_per_h)
+            confirmed = _confirm_rate(op, s, protocol, rate_mg_per_h, confirm_reason)
         last = max((e.at for e in events if e.kind.startswith("infusion_")), default=None)
         if last is not None and when < last:
             raise ValidationError("An infusion event cannot be earlier than the one before it.", "at", when)
     e = DoseEvent(session_id=s.id, at=when, entered_at=op.now, entered_by_id=op.actor.user_id, kind=kind,
                   device_number=device_number, amount_mg=amount_mg, rate_mg_per_h=rate_mg_per_h,
                   lot_number=clean_text(lot_number) or None, site=clean_text(site) or None,
-                  comment=clean_text(comment) or None, late=late)
+                  comment="; ".join(filter(None, (clean_text(comment), deviation, confirmed))) or None, late=late)
     op.db.add(e)
     if kind == "nasal_device" and s.lot_number is None:
         s.lot_number = e.lot_number
@@ -329,8 +399,32 @@ def record_dose(op: Op, session_id: int, kind: str, *, at: datetime | None = Non
     op.changes.created.append(("dose_event", e.id))
     label = f"Device {device_number}" if device_number else kind.replace("_", " ").capitalize()
     op.changes.message = f"{label} recorded ({when.astimezone().strftime('%H:%M')})"
+    if deviation:
+        op.changes.message += " — protocol deviation recorded"
+    if confirmed:
+        op.changes.message += f" — {confirmed}"
     alerts.evaluate(op, s)
+    if deviation:
+        alerts.raise_event(op, s, "protocol_deviation", "protocol_deviation", deviation,
+                           source_kind="dose_event", source_id=e.id)
+    if device_number == 1 and (warning := alerts.first_esketamine_warning(op.db, protocol, s)):
+        op.changes.message += f" — {warning}"
+        alerts.raise_event(op, s, "first_session_dose", "dose_check", warning, source_kind="dose_event",
+                           source_id=e.id)
     return e.id
+
+
+def _confirm_rate(op: Op, s: Session, protocol, rate: float, confirm_reason: str | None) -> str | None:
+    """A rate above the protocol's maximum for the dose weight (rules [dose_check])
+    needs a physician's reason; the rate at the maximum does not."""
+    rule = alerts.rules_for(protocol).on("dose_check")
+    limit = dosing.max_rate_mg_per_h(s.dose_weight_kg, rule.get("max_rate_mg_per_kg_per_h") if rule else None)
+    if limit is None or rate <= limit:
+        return None
+    what = (f"Infusion rate {rate:g} mg/h is above the protocol's maximum {limit:g} mg/h "
+            f"({rule['max_rate_mg_per_kg_per_h']:g} mg/kg/h × {s.dose_weight_kg:g} kg)")
+    reason = alerts.require_physician(op, what, confirm_reason)
+    return f"rate above the maximum {limit:g} mg/h confirmed by {op.actor.display_name}: {reason}"
 
 
 @operation(Permission.CHART)
