@@ -7,6 +7,7 @@ write nothing. They change no clinical data, so a signed session may be printed.
 from __future__ import annotations
 
 from ketamon.core.errors import ValidationError
+from ketamon.core import inputs
 from ketamon.core.ops.base import Op, operation
 from ketamon.core.permissions import Permission
 
@@ -19,6 +20,7 @@ EXPORTS = {"fhir": "FHIR R4 bundle", "csv": "CSV of vital signs and events", "fo
 @operation(Permission.PRINT, "print session summaries")
 def record_print(op: Op, session_id: int, what: str = "summary", *, destination: str | None = None) -> None:
     """Audit a print (PDF, paper or preview) of a session's summary or monitoring form."""
+    inputs.PrintInput.check(op, locals())
     if what not in PRINTS:
         raise ValidationError(f"Cannot print {what!r}: choose one of {', '.join(PRINTS)}.", "what", what)
     s = op.session(session_id, for_change=False)
@@ -31,6 +33,7 @@ def record_print(op: Op, session_id: int, what: str = "summary", *, destination:
 @operation(Permission.EXPORT, "export session records")
 def record_export(op: Op, session_id: int, fmt: str, *, destination: str | None = None) -> None:
     """Audit an export of a session in one of EXPORTS' formats."""
+    inputs.ExportInput.check(op, locals())
     if fmt not in EXPORTS:
         raise ValidationError(f"Cannot export as {fmt!r}: choose one of {', '.join(EXPORTS)}.", "fmt", fmt)
     s = op.session(session_id, for_change=False)
