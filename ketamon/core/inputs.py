@@ -465,6 +465,23 @@ class CreateSessionInput(OpInput):
     nurse_id: Id(optional=True) = None
     physician_id: Id(optional=True) = None
 
+    @model_validator(mode="after")
+    def _dose(self, info: ValidationInfo):
+        """A planned dose never above the drug's per-session maximum (84 mg esketamine)."""
+        op = self.context_op(info)
+        if op is None or self.planned_dose_mg is None:
+            return self
+        try:
+            protocol = op.store.protocols.get(self.protocol_id)
+        except KeyError:
+            return self  # the operation names the unknown protocol
+        limit = hard_limits.DOSES.get((protocol.drug, protocol.route))
+        if limit is not None and self.planned_dose_mg > limit.max_mg:
+            raise refuse("planned_dose_mg", self.planned_dose_mg,
+                         f"Planned dose {_fmt(self.planned_dose_mg)} mg is not possible: allowed up to "
+                         f"{_fmt(limit.max_mg)} mg for {protocol.drug} {protocol.route}. Nothing was saved.")
+        return self
+
 
 class LotNumberInput(OpInput):
     session_id: Id()

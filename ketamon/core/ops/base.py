@@ -105,7 +105,7 @@ def _session_id_of(positional: list[str], args: tuple, kwargs: dict) -> int | No
     sid = kwargs.get("session_id")
     if sid is None and "session_id" in positional and positional.index("session_id") < len(args):
         sid = args[positional.index("session_id")]
-    return sid if isinstance(sid, int) else None
+    return sid if isinstance(sid, int) and not isinstance(sid, bool) and 0 < sid < 2**31 else None
 
 
 P = ParamSpec("P")
