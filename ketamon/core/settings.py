@@ -255,6 +255,13 @@ for _s in (
             "Wrong passwords in a row before an account is locked.", "Wrong passwords before lock-out"),
     Setting("lockout_minutes", Whole(1, 24 * 60, "min"), 15, C, "KETAMON_LOCKOUT_MINUTES",
             "How long a locked account stays locked.", "Lock-out lasts"),
+    Setting("future_tolerance_minutes", Whole(0, 15, "min"), 2, C, "KETAMON_FUTURE_TOLERANCE_MINUTES",
+            "How far ahead of this workstation's clock an entry's time may be (clocks of monitors and "
+            "computers differ a little); later is refused, never moved to another day.",
+            "Entry time ahead of the clock"),
+    Setting("entry_window_hours", Whole(1, 72, "h"), 12, C, "KETAMON_ENTRY_WINDOW_HOURS",
+            "How long before a session was scheduled or opened its entries may be dated; earlier is "
+            "refused as a typing slip.", "Entries dated back at most"),
     Setting("alarm_sound", Switch(), True, C, None,
             "Alarm tones for the whole clinic; off: alerts still show, screens say \"Audio off\".",
             "Alarm sound"),

@@ -9,8 +9,11 @@ from ketamon.core.errors import ValidationError
 from ketamon.core.hard_limits import vital_limit
 from ketamon.core.protocols import PARAMETERS, Protocol, _fmt
 
-#: an entry may claim to be at most this far in the future (clock skew between machines)
-FUTURE_TOLERANCE = timedelta(minutes=1)
+#: the last barrier for an entry's time ahead of the clock: the largest value the
+#: clinic setting ``future_tolerance_minutes`` allows. The clinic's own tolerance
+#: (default 2 min) is checked first, with each operation's input
+#: (ketamon.core.inputs.check_entry_time); this one only catches a caller that skipped it.
+FUTURE_TOLERANCE = timedelta(minutes=15)
 #: typed more than this long after it was measured: labelled late
 LATE_AFTER = timedelta(minutes=5)
 
@@ -23,10 +26,11 @@ def check_time(label: str, when: datetime, now: datetime) -> None:
         raise ValidationError(f"{label} {local} is in the future; it must be now or earlier.", "measured_at", when)
 
 
-def check_vitals(protocol: Protocol, values: dict[str, float | None]) -> None:
+def check_vitals(protocol: Protocol | None, values: dict[str, float | None]) -> None:
     """Refuse impossible values: outside the hard limits built into the code
     (ketamon.core.hard_limits), whatever the protocol says or leaves out, and
-    outside the protocol's absolute range, which lies inside them."""
+    outside the protocol's absolute range, which lies inside them (None: the
+    session is not known yet; the hard limits alone)."""
     for name, value in values.items():
         if value is None:
             continue
@@ -34,7 +38,7 @@ def check_vitals(protocol: Protocol, values: dict[str, float | None]) -> None:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             label = hard.label if hard else name
             raise ValidationError(f"{label} must be a number, not {value!r}. Nothing was saved.", name, value)
-        r = protocol.ranges.get(name)
+        r = protocol.ranges.get(name) if protocol is not None else None
         if r is not None and not r.absolute.contains(value):
             raise ValidationError(
                 f"{r.label} {_fmt(value)} {r.unit} is not possible: allowed {r.absolute.describe(r.unit)}. "

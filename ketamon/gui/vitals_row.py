@@ -27,7 +27,7 @@ from ketamon.core import ops
 from ketamon.core.chart import describe_vitals
 from ketamon.gui.runner import OpRunner
 from ketamon.gui.theme import set_invalid, set_role
-from ketamon.gui.widgets import MessageLine, local_hm, parse_number, parse_time_of_day
+from ketamon.gui.widgets import MessageLine, future_tolerance, local_hm, parse_number, parse_time_of_day
 
 #: (field, column label, tooltip, decimal?, width px)
 NUMBER_FIELDS = (
@@ -154,7 +154,7 @@ class VitalsRow(QFrame):
         out["comment"] = self.comment.text().strip() or None
         try:
             out["measured_at"] = parse_time_of_day(self.measured_at.text(), self.runner.store.clock.now(),
-                                                   "Measured at")
+                                                   "Measured at", ahead=future_tolerance(self.runner.store))
         except ValueError as exc:
             raise _FieldError("measured_at", str(exc)) from None
         return out

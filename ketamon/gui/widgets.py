@@ -41,12 +41,15 @@ def format_countdown(delta: timedelta) -> str:
 _TIME = re.compile(r"^\s*(\d{1,2})\s*[:.h]?\s*(\d{2})\s*$")
 
 
-def parse_time_of_day(text: str, now: datetime, label: str = "Time", *, today: bool = False) -> datetime | None:
+def parse_time_of_day(text: str, now: datetime, label: str = "Time", *, today: bool = False,
+                      ahead: timedelta = timedelta(minutes=2)) -> datetime | None:
     """What a nurse types as a clock time ('14:32', '1432', '9.05') → aware UTC.
 
-    Empty means "now" (None). The most recent such local time not after now+1 min
-    is meant (typed 23:50 shortly after midnight is yesterday evening); with
-    `today`, that time today even if it is still to come (a planned start).
+    Empty means "now" (None). The time is always today's: it is never moved to
+    another day (at 02:11, "02:14" moved to yesterday 02:14 stretched the chart
+    over 24 hours). A time more than `ahead` past the clock (the clinic's
+    ``future_tolerance_minutes``; the operation checks it again) is refused with
+    a sentence; with `today`, a time still to come is meant (a planned start).
     Raises ValueError with a message fit to show."""
     text = text.strip()
     if not text:
@@ -56,9 +59,19 @@ def parse_time_of_day(text: str, now: datetime, label: str = "Time", *, today: b
         raise ValueError(f"{label} “{text}” is not a time: type it as HH:MM, e.g. 14:05.")
     local_now = now.astimezone()
     when = local_now.replace(hour=int(m.group(1)), minute=int(m.group(2)), second=0, microsecond=0)
-    if when > local_now + timedelta(minutes=1) and not today:
-        when -= timedelta(days=1)
+    if not today and when > local_now + ahead:
+        minutes = int(ahead.total_seconds() // 60)
+        raise ValueError(f"{label} {when.strftime('%H:%M')} is ahead of this workstation's clock "
+                         f"({local_now.strftime('%H:%M')}): type the time it was measured, now or earlier "
+                         f"(at most {minutes} min ahead).")
     return as_utc(when)
+
+
+def future_tolerance(store) -> timedelta:
+    """How far ahead of the clock a typed time may be: the clinic's setting."""
+    from ketamon.core import settings
+
+    return timedelta(minutes=settings.clinic_value(store, "future_tolerance_minutes"))
 
 
 def parse_number(text: str, label: str, *, decimal: bool = False) -> int | float | None:

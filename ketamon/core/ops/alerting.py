@@ -16,6 +16,7 @@ from ketamon.core.audit import snapshot
 from ketamon.core.errors import NotFound, ValidationError
 from ketamon.core.lifecycle import ENDED, LIVE
 from ketamon.core.models import Alert, Assessment, ClinicSetting, LimitOverride, Patient, Session, VitalSigns
+from ketamon.core import inputs
 from ketamon.core.ops.base import Changes, Op, operation
 from ketamon.core.permissions import SYSTEM, Actor, Permission
 from ketamon.core.protocols import PARAMETERS, _fmt
@@ -60,6 +61,7 @@ def acknowledge_alert(op: Op, alert_id: int | None = None, *, session_id: int | 
     session that is unacknowledged or sounding again. The tone pauses for the
     protocol's silence time; the alert stays shown until its condition clears.
     Returns how many were acknowledged."""
+    inputs.AcknowledgeInput.check(op, locals())
     if (alert_id is None) == (session_id is None):
         raise ValidationError("Say which alert, or which session's alerts, to acknowledge.")
     if alert_id is not None:
@@ -86,12 +88,14 @@ def acknowledge_alert(op: Op, alert_id: int | None = None, *, session_id: int | 
 @operation(Permission.REVIEW)
 def review_alert(op: Op, alert_id: int, comment: str) -> None:
     """The supervising physician's review of one alert, with a comment."""
+    inputs.ReviewInput.check(op, locals())
     review_alerts.body(op, [alert_id], comment)
 
 
 @operation(Permission.REVIEW)
 def review_alerts(op: Op, alert_ids: list[int], comment: str) -> int:
     """Review several alerts with one comment (e.g. a run of overdue reminders)."""
+    inputs.ReviewManyInput.check(op, locals())
     comment = (comment or "").strip()
     if not comment:
         raise ValidationError("Write a comment for the review.", "comment", comment)
@@ -121,6 +125,7 @@ def set_patient_limits(op: Op, patient_id: int, parameter: str, tier: str, *, lo
     """A physician's limits for one parameter and tier of one patient, with a reason.
     Both limits empty returns the tier to the protocol's. The newest row is in force
     for every session of the patient; live sessions are re-evaluated at once."""
+    inputs.PatientLimitsInput.check(op, locals())
     return _set_limits(op, patient_id, [(parameter, tier, low, high)], reason, session_id)[0]
 
 
@@ -128,6 +133,7 @@ def set_patient_limits(op: Op, patient_id: int, parameter: str, tier: str, *, lo
 def set_patient_limit_changes(op: Op, patient_id: int, changes: list[tuple[str, str, float | None, float | None]],
                               *, reason: str, session_id: int | None = None) -> list[int]:
     """Several (parameter, tier, low, high) changes with one reason, all or none."""
+    inputs.PatientLimitChangesInput.check(op, locals())
     return _set_limits(op, patient_id, changes, reason, session_id)
 
 
@@ -196,6 +202,7 @@ def _set_limits(op: Op, patient_id: int, changes, reason: str, session_id: int |
 def record_predose_decision(op: Op, session_id: int, *, proceed: bool, reason: str) -> int:
     """The physician's decision on dosing despite a high baseline BP (or not to dose),
     with a reason. Recorded as an Assessment(kind="predose_decision")."""
+    inputs.PredoseDecisionInput.check(op, locals())
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError("Give the reason for the decision.", "reason", reason)
@@ -228,6 +235,7 @@ def record_predose_decision(op: Op, session_id: int, *, proceed: bool, reason: s
 def evaluate_sessions(op: Op, session_ids: list[int]) -> int:
     """Re-evaluate these sessions now (overdue vitals, escalation, ended sessions).
     Called by `tick`; safe to call any time: a persisting condition is not raised twice."""
+    inputs.EvaluateInput.check(op, locals())
     n = 0
     for sid in session_ids:
         s = op.db.get(Session, sid)
@@ -308,6 +316,7 @@ def tick(store: Store, actor: Actor = SYSTEM) -> Changes:
 def set_alarm_sound(op: Op, enabled: bool, reason: str) -> int:
     """Switch the clinic's alarm tones off or on, with a reason. Alerts are still
     raised and shown; the screens show "Audio off" while tones are off."""
+    inputs.AlarmSoundInput.check(op, locals())
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError("Say why the alarm sound changes.", "reason", reason)
@@ -331,6 +340,7 @@ def report_technical_problem(op: Op, key: str, message: str, *, priority: str = 
                              session_id: int | None = None) -> int | None:
     """A technical alert (device feed lost, printer offline…), kept apart from the
     patient's alerts. Raised once while the problem persists; returns its id."""
+    inputs.TechnicalProblemInput.check(op, locals())
     if priority not in PRIORITIES:
         raise ValidationError(f"Priority must be one of {', '.join(PRIORITIES)}.", "priority", priority)
     ckey = f"tech:{key}"
@@ -349,6 +359,7 @@ def report_technical_problem(op: Op, key: str, message: str, *, priority: str = 
 
 @operation(None)
 def technical_problem_resolved(op: Op, key: str, *, session_id: int | None = None) -> int:
+    inputs.TechnicalResolvedInput.check(op, locals())
     ckey = f"tech:{key}"
     rows = list(op.db.scalars(select(Alert).where(
         Alert.condition_key == ckey, Alert.cleared_at.is_(None),

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session as DbSession
 
 from ketamon.core import audit
 from ketamon.core.changes import OpChanges
-from ketamon.core.errors import NotFound, PermissionDenied, SessionLocked
+from ketamon.core.errors import NotFound, PermissionDenied, SessionLocked, ValidationError
 from ketamon.core.models import Session, User
 from ketamon.core.permissions import Actor, Permission
 from ketamon.core.protocols import Protocol
@@ -83,6 +83,17 @@ def record_refusal(store: Store, actor: Actor, name: str, message: str, session_
                                          detail=f"{name}: {message}")])
 
 
+def _validation_detail(exc: ValidationError) -> str:
+    """What the audit keeps of a refused entry. The message is kept (refusal
+    messages name fields and values, never a patient); the value only for fields
+    that are not private (ketamon.core.inputs.PRIVATE: names, free text, passwords)."""
+    from ketamon.core.inputs import PRIVATE
+
+    value = "" if exc.field in PRIVATE or exc.value is None else f" = {str(exc.value)[:80]}"
+    field = f" [{exc.field}{value}]" if exc.field else ""
+    return f"{exc}{field}"
+
+
 def _check_account_active(op: Op) -> None:
     """A disabled account's open window must not keep working: checked in every operation."""
     if op.actor.user_id is not None and not op.db.scalar(select(User.active).where(User.id == op.actor.user_id)):
@@ -94,7 +105,7 @@ def _session_id_of(positional: list[str], args: tuple, kwargs: dict) -> int | No
     sid = kwargs.get("session_id")
     if sid is None and "session_id" in positional and positional.index("session_id") < len(args):
         sid = args[positional.index("session_id")]
-    return sid if isinstance(sid, int) else None
+    return sid if isinstance(sid, int) and not isinstance(sid, bool) and 0 < sid < 2**31 else None
 
 
 P = ParamSpec("P")
@@ -127,6 +138,10 @@ def operation(permission: Permission | None, what: str | None = None
             except PermissionDenied as exc:  # an op.require() inside the body: audited too
                 sid = _session_id_of(positional, args, kwargs)
                 record_refusal(store, actor, fn.__name__, str(exc), sid)
+                raise
+            except ValidationError as exc:  # refused input is audited (README): field and value, no names
+                record_refusal(store, actor, fn.__name__, _validation_detail(exc),
+                               _session_id_of(positional, args, kwargs))
                 raise
             return op.changes
 

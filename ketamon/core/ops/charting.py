@@ -27,6 +27,7 @@ from ketamon.core.models import (
     User,
     VitalSigns,
 )
+from ketamon.core import inputs
 from ketamon.core.ops.base import Op, operation
 from ketamon.core.permissions import Permission
 from ketamon.core.record import RecordIncomplete, gather, missing_for
@@ -49,6 +50,7 @@ def clean_text(text: str | None) -> str:
 def create_patient(op: Op, *, mrn: str, family_name: str, given_name: str, birth_date: date, sex: str,
                    weight_kg: float | None = None, allergies: str = "",
                    contraindications: list[str] = (), concomitant_medications: list[str] = ()) -> int:
+    inputs.CreatePatientInput.check(op, locals())
     mrn, family_name, given_name = clean_text(mrn), clean_text(family_name), clean_text(given_name)
     for label, value in (("MRN", mrn), ("Family name", family_name), ("Given name", given_name)):
         if not value:
@@ -80,6 +82,7 @@ def create_patient(op: Op, *, mrn: str, family_name: str, given_name: str, birth
 @operation(Permission.REGISTER)
 def update_patient(op: Op, patient_id: int, **fields: Any) -> None:
     """Demographics may be corrected; the audit keeps before and after."""
+    inputs.UpdatePatientInput.check(op, locals())
     p = op.db.get(Patient, patient_id)
     if p is None:
         raise NotFound(f"There is no patient {patient_id}.")
@@ -127,6 +130,7 @@ def create_session(op: Op, *, patient_id: int, protocol_id: str, scheduled_at: d
     protocol's mg/kg range (rules [dose_check]) needs a physician's
     `confirm_reason`; a dose cut to the protocol's maximum says so.
     """
+    inputs.CreateSessionInput.check(op, locals())
     patient = op.db.get(Patient, patient_id)
     if patient is None:
         raise NotFound(f"There is no patient {patient_id}.")
@@ -197,6 +201,7 @@ def create_session(op: Op, *, patient_id: int, protocol_id: str, scheduled_at: d
 
 @operation(Permission.CHART)
 def set_lot_number(op: Op, session_id: int, lot_number: str) -> None:
+    inputs.LotNumberInput.check(op, locals())
     s = op.session(session_id)
     before = s.lot_number
     s.lot_number = clean_text(lot_number) or None
@@ -250,6 +255,7 @@ def record_vitals(op: Op, session_id: int, *, measured_at: datetime | None = Non
     """Store one vital-sign set. Any field may be empty; none is invented, except the
     mean BP, which is derived from systolic/diastolic when not measured (and
     marked as derived)."""
+    inputs.VitalsInput.check(op, locals())
     s = chartable_session(op, session_id)
     protocol = op.protocol(s)
     at, late = _when(op, measured_at, "Measured at")
@@ -339,6 +345,7 @@ def record_dose(op: Op, session_id: int, kind: str, *, at: datetime | None = Non
     unless `rest_override_reason` is given (then recorded with a protocol-deviation
     alert). An infusion rate above the protocol's maximum needs a physician's
     `confirm_reason` (alerts.require_physician)."""
+    inputs.DoseInput.check(op, locals())
     if kind not in DOSE_KINDS:
         raise ValidationError(f"Unknown dose event {kind!r}.", "kind", kind)
     s = chartable_session(op, session_id)
@@ -432,6 +439,7 @@ def correct_dose(op: Op, session_id: int, supersedes_id: int, *, reason: str, re
                  at: datetime | None = None, amount_mg: float | None = None,
                  rate_mg_per_h: float | None = None, comment: str | None = None) -> int:
     """Correct a dose event's time/amount/rate, or retract it as entered in error."""
+    inputs.CorrectDoseInput.check(op, locals())
     s = chartable_session(op, session_id)
     old = _superseded(op, DoseEvent, supersedes_id, s.id, reason)
     when = old.at if at is None else _when(op, at, "Dose time")[0]
@@ -462,6 +470,7 @@ def record_side_effect(op: Op, session_id: int, kind: str, *, observed_at: datet
                        retracted: bool = False) -> int:
     """A side effect or scale score: sedation (MOAA/S 0–5), dissociation (CADSS-6
     items or a 0–4 severity), nausea 0–10, vomiting, … `other` needs text."""
+    inputs.SideEffectInput.check(op, locals())
     if kind not in SIDE_EFFECT_KINDS:
         raise ValidationError(f"Unknown side effect {kind!r}.", "kind", kind)
     s = chartable_session(op, session_id)
@@ -508,6 +517,7 @@ def add_note(op: Op, session_id: int, text: str, *, at: datetime | None = None,
              supersedes_id: int | None = None, correction_reason: str | None = None,
              retracted: bool = False) -> int:
     """A free-text note. `retracted` with `supersedes_id` marks a note entered in error."""
+    inputs.NoteInput.check(op, locals())
     if retracted and supersedes_id is None:
         raise ValidationError("Say which note was entered in error.", "supersedes_id", None)
     if not clean_text(text) and not retracted:

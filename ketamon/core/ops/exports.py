@@ -11,9 +11,10 @@ refused (rems.FormNotApplicable) for a session that is not esketamine.
 """
 from __future__ import annotations
 
-from ketamon.core.errors import ValidationError
 from sqlalchemy import select
 
+from ketamon.core import inputs
+from ketamon.core.errors import ValidationError
 from ketamon.core.models import DoseEvent, FormFiling
 from ketamon.core.ops.base import Op, operation
 from ketamon.core.permissions import Permission
@@ -27,6 +28,7 @@ EXPORTS = {"fhir": "FHIR R4 bundle", "csv": "CSV of vital signs and events", "fo
 @operation(Permission.PRINT, "print session summaries")
 def record_print(op: Op, session_id: int, what: str = "summary", *, destination: str | None = None) -> None:
     """Audit a print (PDF, paper or preview) of a session's summary or monitoring form."""
+    inputs.PrintInput.check(op, locals())
     if what not in PRINTS:
         raise ValidationError(f"Cannot print {what!r}: choose one of {', '.join(PRINTS)}.", "what", what)
     s = op.session(session_id, for_change=False)
@@ -41,6 +43,7 @@ def record_print(op: Op, session_id: int, what: str = "summary", *, destination:
 @operation(Permission.EXPORT, "export session records")
 def record_export(op: Op, session_id: int, fmt: str, *, destination: str | None = None) -> None:
     """Audit an export of a session in one of EXPORTS' formats."""
+    inputs.ExportInput.check(op, locals())
     if fmt not in EXPORTS:
         raise ValidationError(f"Cannot export as {fmt!r}: choose one of {', '.join(EXPORTS)}.", "fmt", fmt)
     s = op.session(session_id, for_change=False)
@@ -69,6 +72,7 @@ def mark_form_sent(op: Op, session_id: int, how: str, reference: str = "") -> No
     """Record that the session's esketamine monitoring form was sent to the REMS
     (how: fax, REMS portal, email…; reference: e.g. the fax confirmation). The
     form then leaves the queue of forms to file. Front desk, nurses and physicians."""
+    inputs.MarkFormSentInput.check(op, locals())
     how, reference = (how or "").strip(), (reference or "").strip()
     if not how:
         raise ValidationError("Say how the form was sent (fax, REMS portal, email…).", "how", how)

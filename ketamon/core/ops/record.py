@@ -18,6 +18,7 @@ from ketamon.core.clock import as_utc
 from ketamon.core.errors import NotFound, PermissionDenied, ValidationError
 from ketamon.core.lifecycle import AFTER_DOSING, BEFORE_DOSE
 from ketamon.core.models import CONTRAINDICATIONS, Addendum, Assessment, Session
+from ketamon.core import inputs
 from ketamon.core.ops.base import Op, operation
 from ketamon.core.ops.charting import chartable_session as _open_session
 from ketamon.core.ops.charting import clean_text as _clean
@@ -69,6 +70,7 @@ def _supersede_reason(old: Assessment | None, new_items: dict[str, Any], keys: t
 
 @operation(Permission.CHART)
 def start_predose_checks(op: Op, session_id: int) -> None:
+    inputs.SessionOnlyInput.check(op, locals())
     s = op.session(session_id)
     lifecycle.transition(op, s, "pre_dose")
     op.changes.message = "Pre-dose checks started"
@@ -86,6 +88,7 @@ def record_predose_checklist(op: Op, session_id: int, *, consent: bool = False, 
     """Save the pre-dose checklist (what is ticked so far). Confirming the review of
     a patient who has a contraindication is a physician's decision and needs its
     reason in the comment. The patient's flags at that moment are kept with it."""
+    inputs.PredoseChecklistInput.check(op, locals())
     s = _open_session(op, session_id)
     patient = s.patient
     if contraindications_reviewed and patient.contraindications:
@@ -120,6 +123,7 @@ def record_phq9(op: Op, session_id: int, items: dict[str, int], *, at: datetime 
                 supersedes_id: int | None = None, correction_reason: str | None = None) -> int:
     """PHQ-9 from its nine answers (0–3 each). A non-zero item 9 flags the
     session: dosing waits for a recorded follow-up."""
+    inputs.Phq9Input.check(op, locals())
     s = _open_session(op, session_id)
     answers = scores.PHQ9.check({str(k): v for k, v in items.items()})
     total = sum(answers.values())
@@ -147,6 +151,7 @@ def record_phq9(op: Op, session_id: int, items: dict[str, int], *, at: datetime 
 def record_phq9_followup(op: Op, session_id: int, text: str) -> int:
     """The follow-up of a non-zero PHQ-9 item 9: who assessed the patient and what
     was decided, in words."""
+    inputs.TextInput.check(op, locals())
     s = _open_session(op, session_id)
     phq9 = _latest(op, s.id, "phq9")
     if phq9 is None or not scores.phq9_needs_followup(phq9.items or {}):
@@ -167,6 +172,7 @@ def record_phq9_followup(op: Op, session_id: int, text: str) -> int:
 
 @operation(Permission.CHART)
 def move_to_recovery(op: Op, session_id: int) -> None:
+    inputs.SessionOnlyInput.check(op, locals())
     s = op.session(session_id)
     lifecycle.transition(op, s, "recovery")
     op.changes.message = f"Recovery started ({local_hm(op.now)})"
@@ -177,6 +183,7 @@ def record_discharge_assessment(op: Op, session_id: int, items: dict[str, int], 
                                 comment: str | None = None) -> int:
     """The discharge score the protocol names (modified Aldrete or PADSS), totalled
     from its items. Each assessment is kept; the latest one counts."""
+    inputs.DischargeAssessmentInput.check(op, locals())
     s = _open_session(op, session_id)
     if s.state not in AFTER_DOSE_STATES:
         raise ValidationError("The discharge score is taken after dosing, in monitoring or recovery.",
@@ -199,6 +206,7 @@ def record_discharge_checklist(op: Op, session_id: int, *, effects_resolved: boo
     """Escort, written instructions, effects resolved, and the time the patient
     would have been ready to leave without the minimum monitoring time (kept on
     the session for the esketamine monitoring form)."""
+    inputs.DischargeChecklistInput.check(op, locals())
     s = _open_session(op, session_id)
     if s.state not in AFTER_DOSE_STATES:
         raise ValidationError("The discharge checklist is completed after dosing, in monitoring or recovery.",
@@ -237,6 +245,7 @@ def record_discharge_checklist(op: Op, session_id: int, *, effects_resolved: boo
 @operation(Permission.CHART)
 def discharge(op: Op, session_id: int) -> None:
     """Discharge the patient; refused with the list of what is missing."""
+    inputs.SessionOnlyInput.check(op, locals())
     s = op.session(session_id)
     missing = missing_for(gather(op.db, op.store, s.id, op.now), "discharge")
     if missing:
@@ -251,6 +260,7 @@ def discharge(op: Op, session_id: int) -> None:
 @operation(Permission.CHART)
 def cancel_session(op: Op, session_id: int, reason: str) -> None:
     """Cancel a session before any dose was given."""
+    inputs.ReasonInput.check(op, locals())
     s = op.session(session_id)
     if s.state not in BEFORE_DOSE:
         raise ValidationError("Dosing has started: stop the session early instead of cancelling it.",
@@ -262,6 +272,7 @@ def cancel_session(op: Op, session_id: int, reason: str) -> None:
 @operation(Permission.CHART)
 def stop_early(op: Op, session_id: int, reason: str) -> None:
     """Stop a session after dosing began (e.g. the patient asked, or a reaction)."""
+    inputs.ReasonInput.check(op, locals())
     s = op.session(session_id)
     if s.state in BEFORE_DOSE:
         raise ValidationError("No dose has been given: cancel the session instead of stopping it.",
@@ -277,6 +288,7 @@ def stop_early(op: Op, session_id: int, reason: str) -> None:
 def sign_session(op: Op, session_id: int) -> None:
     """The supervising physician signs; from then on the record is locked and only
     addenda are added. A session without a supervising physician gets the signer."""
+    inputs.SessionOnlyInput.check(op, locals())
     s = op.session(session_id)
     if s.physician_id is not None and s.physician_id != op.actor.user_id:
         name = s.physician.display_name if s.physician else f"user {s.physician_id}"
@@ -298,6 +310,7 @@ def sign_session(op: Op, session_id: int) -> None:
 @operation(Permission.ADDENDUM)
 def add_addendum(op: Op, session_id: int, text: str, reason: str) -> int:
     """Text added to a signed record, with its reason; printed as an addendum."""
+    inputs.AddendumInput.check(op, locals())
     s = op.session(session_id, for_change=False)
     if not s.locked:
         raise ValidationError("The record is not signed yet: add a note or a correction instead of an addendum.",

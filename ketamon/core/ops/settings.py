@@ -11,6 +11,7 @@ from typing import Any
 from ketamon.core import settings
 from ketamon.core.errors import ValidationError
 from ketamon.core.models import ClinicSetting
+from ketamon.core import inputs
 from ketamon.core.ops.base import Op, operation
 from ketamon.core.permissions import Permission
 
@@ -37,6 +38,7 @@ def check_clinic_value(name: str, value: Any) -> tuple[settings.Setting, Any]:
 @operation(Permission.MANAGE_SETTINGS)
 def set_clinic_setting(op: Op, name: str, value: Any, reason: str) -> int:
     """Set a clinic-wide setting, with a reason. Returns the new row's id."""
+    inputs.ClinicSettingInput.check(op, locals())
     s, value = check_clinic_value(name, value)
     reason = (reason or "").strip()
     if not reason:

@@ -33,6 +33,7 @@ from ketamon.core.auth import (
 )
 from ketamon.core.errors import AuthenticationError, NotFound, ValidationError
 from ketamon.core.models import User
+from ketamon.core import inputs
 from ketamon.core.ops.base import Op, operation
 from ketamon.core.passwords import hash_password, needs_rehash, verify_password
 from ketamon.core.permissions import ROLE_LABELS, Actor, Permission
@@ -165,6 +166,7 @@ def create_first_admin(store: Store, *, username: str, display_name: str, passwo
 @operation(None)
 def sign_out(op: Op, *, reason: str = "signed out") -> None:
     """Record that the signed-in user left (sign-out, switch user, app closed)."""
+    inputs.SignOutInput.check(op, locals())
     op.audit("sign_out", entity="user", entity_id=op.actor.user_id, detail=f"{reason}, on {_workstation()}")
     op.changes.message = f"{op.actor.display_name} signed out"
 
@@ -172,6 +174,7 @@ def sign_out(op: Op, *, reason: str = "signed out") -> None:
 @operation(None)
 def lock_screen(op: Op, *, reason: str = "locked") -> None:
     """Record that the screen was locked (by the user, or after idle minutes)."""
+    inputs.SignOutInput.check(op, locals())
     op.audit("screen_locked", entity="user", entity_id=op.actor.user_id, detail=f"{reason}, on {_workstation()}")
     op.changes.message = "Screen locked"
 
@@ -197,6 +200,7 @@ def _active_admins(op: Op) -> int:
 def add_user(op: Op, *, username: str, display_name: str, role: str, password: str,
              must_change_password: bool = False) -> int:
     """A new account. `must_change_password` asks for a new password at first sign-in."""
+    inputs.AddUserInput.check(op, locals())
     name = check_username(username)
     display = check_display_name(display_name)
     check_role(role)
@@ -217,6 +221,7 @@ def add_user(op: Op, *, username: str, display_name: str, role: str, password: s
 @operation(Permission.MANAGE_USERS)
 def disable_user(op: Op, user: int | str, *, reason: str | None = None) -> None:
     """Disabled accounts cannot sign in; their entries keep their name. Never deleted."""
+    inputs.UserInput.check(op, locals())
     u = _user(op, user)
     if u.id == op.actor.user_id:
         raise ValidationError("You cannot disable your own account.", "username", u.username)
@@ -234,6 +239,7 @@ def disable_user(op: Op, user: int | str, *, reason: str | None = None) -> None:
 
 @operation(Permission.MANAGE_USERS)
 def enable_user(op: Op, user: int | str) -> None:
+    inputs.UserInput.check(op, locals())
     u = _user(op, user)
     if u.active:
         raise ValidationError(f"{u.username} is already active.", "username", u.username)
@@ -247,6 +253,7 @@ def enable_user(op: Op, user: int | str) -> None:
 @operation(Permission.MANAGE_USERS)
 def reset_password(op: Op, user: int | str, new_password: str, *, must_change: bool = True) -> None:
     """Set a temporary password (the user chooses their own at next sign-in) and lift a lock-out."""
+    inputs.ResetPasswordInput.check(op, locals())
     u = _user(op, user)
     check_new_password(new_password, u.username)
     before = user_snapshot(u)
@@ -262,6 +269,7 @@ def reset_password(op: Op, user: int | str, new_password: str, *, must_change: b
 @operation(None)
 def change_password(op: Op, current_password: str, new_password: str) -> None:
     """The signed-in user changes their own password (any role)."""
+    inputs.ChangePasswordInput.check(op, locals())
     if op.actor.user_id is None:
         raise ValidationError("Only a signed-in user can change their password.")
     u = _user(op, op.actor.user_id)
