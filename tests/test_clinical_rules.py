@@ -112,7 +112,7 @@ def test_rate_at_the_maximum_is_accepted_above_needs_a_physician(store, nurse, i
     with pytest.raises(PermissionDenied, match="a physician must confirm"):
         ops.record_dose(store, nurse, sid, "infusion_rate", rate_mg_per_h=68.7)
     with pytest.raises(PermissionDenied, match="a physician must confirm"):
-        ops.record_dose(store, nurse, sid, "infusion_rate", rate_mg_per_h=540, confirm_reason="typo?")
+        ops.record_dose(store, nurse, sid, "infusion_rate", rate_mg_per_h=200, confirm_reason="typo?")
     doctor = actors["physician"]
     with pytest.raises(ValidationError, match="confirm it with a reason"):
         ops.record_dose(store, doctor, sid, "infusion_rate", rate_mg_per_h=68.7)

@@ -525,6 +525,10 @@ class VitalsInput(OpInput):
                                                 "resp_rate", "temperature")}
         if not self.retracted and all(v is None for v in values.values()) and self.consciousness is None:
             raise ValidationError("Enter at least one value.", None, None)
+        if self.source == "device":
+            # a monitor's impossible value is kept out as an artefact and the valid
+            # ones stored (ops.charting._device_artefacts), then checked there
+            return self
         check_vitals(_session_protocol(self.context_op(info), self.session_id), values)
         m, s, d = self.mean_arterial, self.systolic, self.diastolic
         if m is not None and s is not None and d is not None and not d <= m <= s:

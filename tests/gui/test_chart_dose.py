@@ -246,7 +246,7 @@ def test_a_rate_above_the_maximum_is_refused_for_a_nurse_and_confirmed_by_a_phys
     ready_for_dose(infusion_session)
     chart = open_chart(infusion_session)
     panel = chart.dose_panel
-    panel.rate.setText("540")
+    panel.rate.setText("200")
     click(qtbot, panel.start_button)
     assert load_chart(store, infusion_session).doses == []
     assert panel.message.is_refusal and "a physician must confirm" in panel.message.text()
