@@ -97,7 +97,18 @@ def _create_private_file(path: Path) -> None:
     os.close(fd)
 
 
-def make_engine(url: str) -> Engine:
+def _check_readable_sqlite_file(path: Path) -> None:
+    """For a read-only open (`ketamon audit verify`): the file must exist and be
+    ketamon's; write access is not needed."""
+    if not path.exists():
+        raise UnusableDatabase("the file does not exist")
+    if not os.access(path, os.R_OK):
+        raise UnusableDatabase("the file cannot be read (check its permissions)")
+    if path.stat().st_size == 0:
+        raise UnusableDatabase("it is an empty file, not a ketamon database")
+
+
+def make_engine(url: str, *, read_only: bool = False) -> Engine:
     """`hide_parameters`: SQL logging (KETAMON_LOG=DEBUG) and database error messages
     must never carry the values bound to a statement: they are patient data. Result
     rows are logged at DEBUG, so SQLAlchemy's engine logger stays at WARNING unless
@@ -107,6 +118,26 @@ def make_engine(url: str) -> Engine:
         sql_log.setLevel(logging.WARNING)
     url = normalise_url(url)
     u = make_url(url)
+    if u.get_backend_name() == "sqlite" and read_only:
+        path = Path(u.database or "")
+        _check_readable_sqlite_file(path)
+        # SQLite's read-only mode: nothing (not even the WAL set-up) is written to the file
+        engine = create_engine(f"sqlite:///file:{path.resolve().as_posix()}?mode=ro&uri=true",
+                               connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_read_only(dbapi_conn, _record):
+            dbapi_conn.isolation_level = None
+            dbapi_conn.execute("PRAGMA busy_timeout=30000")
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin_read(conn):
+            conn.exec_driver_sql("BEGIN")
+
+        return engine
+    if read_only:
+        return create_engine(url, pool_pre_ping=True, hide_parameters=True,
+                             connect_args={"options": "-c default_transaction_read_only=on"})
     if u.get_backend_name() == "sqlite":
         if u.database and u.database != ":memory:":
             _check_sqlite_file(Path(u.database))
@@ -193,10 +224,16 @@ class Store:
         clock: Clock | None = None,
         protocols: ProtocolRegistry | None = None,
         run_migrations: bool = True,
+        read_only: bool = False,
     ):
+        """`read_only`: open for reading only (`ketamon audit verify` on a copy or a
+        file without write access): no migration, nothing written; a database not at
+        this ketamon's schema is refused."""
         self.url = normalise_url(url or default_url())
-        self.engine = make_engine(self.url)
-        if run_migrations:
+        self.engine = make_engine(self.url, read_only=read_only)
+        if read_only:
+            self._check_schema_for_reading()
+        elif run_migrations:
             try:
                 migrate(self.engine)
             except DBAPIError as exc:
@@ -210,8 +247,30 @@ class Store:
         self.clock: Clock = clock or SystemClock()
         self.protocols = protocols or default_registry()
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # every clinical row a transaction writes is listed in the audit trail
+        from ketamon.core import audit
+
+        audit.track(self._sessions, lambda: self.clock.now())
         self._read_sessions = sessionmaker(self.engine.execution_options(**{READ_ONLY: True}),
                                            expire_on_commit=False)
+
+    def _check_schema_for_reading(self) -> None:
+        from ketamon.migrations import HEAD
+
+        try:
+            current = schema_revision(self.engine)
+        except DBAPIError as exc:
+            self.engine.dispose()
+            raise UnusableDatabase(f"it is not a ketamon database, or it is damaged ({exc.orig})") from None
+        except BaseException:
+            self.engine.dispose()
+            raise
+        if current != HEAD:
+            self.engine.dispose()
+            if current is None:
+                raise UnusableDatabase("it holds no ketamon database (no tables)")
+            raise UnusableDatabase(f"it is at schema {current}, and this ketamon reads schema {HEAD} only when "
+                                   "read-only (open it once with this ketamon to upgrade it, then copy it)")
 
     @property
     def dialect(self) -> str:
