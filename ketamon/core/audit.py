@@ -42,7 +42,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, func, insert, or_, select, text
+from sqlalchemy import Table, func, insert, literal, select, text, tuple_
 from sqlalchemy.orm import Session as DbSession
 
 from ketamon.core import settings
@@ -381,12 +381,13 @@ def _pages(db: DbSession, stmt: Any, key_cols: list[Any], batch: int) -> Iterato
             if n == 1:
                 page = page.where(key_cols[0] > after[0])
             else:
-                page = page.where(or_(key_cols[0] > after[0], (key_cols[0] == after[0]) & (key_cols[1] > after[1])))
+                # a row value, not an OR: both databases then walk the index from there
+                page = page.where(tuple_(*key_cols) > tuple_(*(literal(v) for v in after)))
         rows = db.execute(page).all()
         yield from rows
         if len(rows) < batch:
             return
-        after = tuple(rows[-1][:n])
+        after = tuple(rows[-1]._mapping[c] for c in key_cols)
 
 
 def _chain_rows(db: DbSession, batch: int = VERIFY_BATCH) -> Iterator[Any]:
