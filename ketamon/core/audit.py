@@ -114,8 +114,12 @@ def record_digest(items: Iterable[tuple[str, int, str | None]]) -> str:
     """Digest of an audit row's record items, (table, row id, row digest or None), in `seq` order."""
     h = hashlib.sha256()
     for table, row_id, digest in items:
-        h.update(f"{table}|{row_id}|{digest or '-'}\n".encode())
+        h.update(_record_line(table, row_id, digest))
     return h.hexdigest()
+
+
+def _record_line(table: str, row_id: int, digest: str | None) -> bytes:
+    return f"{table}|{row_id}|{digest or '-'}\n".encode()
 
 
 # ---------------------------------------------------------------- the clinic key
@@ -449,9 +453,11 @@ def _walk_chain(db: DbSession, batch: int, key: bytes | None, found: _Findings) 
             orphans.add(pending[0], _ORPHAN.format(id=pending[0]))
             while pending is not None and pending[0] < row_id:
                 pending = next(items, None)
-        listed = []
+        # hashed as they stream: one bulk write can list hundreds of thousands of rows
+        listed, n_listed = hashlib.sha256(), 0
         while pending is not None and pending[0] == row_id:
-            listed.append((pending[2], pending[3], pending[4]))
+            listed.update(_record_line(pending[2], pending[3], pending[4]))
+            n_listed += 1
             pending = next(items, None)
         if broken:
             continue
@@ -478,7 +484,7 @@ def _walk_chain(db: DbSession, batch: int, key: bytes | None, found: _Findings) 
                               "altered, removed or reordered)")
             continue
         expected = content["record_digest"]
-        if (expected is None and listed) or (expected is not None and record_digest(listed) != expected):
+        if (expected is None and n_listed) or (expected is not None and listed.hexdigest() != expected):
             found.add(row_id, f"row {row_id}'s list of the clinical rows it wrote was altered")
         prev = row[-1]
         expected_id += 1
