@@ -105,7 +105,8 @@ def _check_readable_sqlite_file(path: Path) -> None:
     if not os.access(path, os.R_OK):
         raise UnusableDatabase("the file cannot be read (check its permissions)")
     if path.stat().st_size == 0:
-        raise UnusableDatabase("it is an empty file, not a ketamon database")
+        raise UnusableDatabase("it is an empty file, not a ketamon database (remove it to start a new clinic "
+                               "database there)")
 
 
 def make_engine(url: str, *, read_only: bool = False) -> Engine:
@@ -230,6 +231,11 @@ class Store:
         file without write access): no migration, nothing written; a database not at
         this ketamon's schema is refused."""
         self.url = normalise_url(url or default_url())
+        self._sidecars: list[Path] = []
+        u = make_url(self.url)
+        if read_only and u.get_backend_name() == "sqlite" and u.database:
+            # SQLite leaves an empty -wal and a -shm beside a WAL file it read read-only: removed on dispose
+            self._sidecars = [p for p in (Path(u.database + "-wal"), Path(u.database + "-shm")) if not p.exists()]
         self.engine = make_engine(self.url, read_only=read_only)
         if read_only:
             self._check_schema_for_reading()
@@ -266,9 +272,12 @@ class Store:
             self.engine.dispose()
             raise
         if current != HEAD:
-            self.engine.dispose()
+            self.dispose()
             if current is None:
                 raise UnusableDatabase("it holds no ketamon database (no tables)")
+            if not any((MIGRATIONS_DIR / "versions").glob(f"{current}_*.py")):
+                raise UnusableDatabase(f"it was made by a newer version of ketamon (schema {current}): update "
+                                       "ketamon to open it")
             raise UnusableDatabase(f"it is at schema {current}, and this ketamon reads schema {HEAD} only when "
                                    "read-only (open it once with this ketamon to upgrade it, then copy it)")
 
@@ -298,3 +307,7 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        wal = next((p for p in self._sidecars if p.name.endswith("-wal")), None)
+        if wal is not None and wal.exists() and wal.stat().st_size == 0:
+            for p in self._sidecars:
+                p.unlink(missing_ok=True)
