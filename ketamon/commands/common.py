@@ -66,11 +66,12 @@ def shown_url(url: str) -> str:
     return u.render_as_string(hide_password=True)
 
 
-def open_store(args: argparse.Namespace, *, create: bool = False):
+def open_store(args: argparse.Namespace, *, create: bool = False, read_only: bool = False):
     """The database a command works on. `--demo`: the demo database, created and
     seeded on first use. Otherwise it must exist unless `create` (only the first
     administrator's `users add` passes it): a missing database is a CommandFailed
-    naming the file looked for, and no file or folder is made."""
+    naming the file looked for, and no file or folder is made. `read_only`
+    (`audit verify`): opened for reading only, never migrated."""
     from ketamon.core.store import NoDatabase, Store, UnusableDatabase
 
     url = resolve_url(args, create=create or bool(getattr(args, "demo", False)))
@@ -78,8 +79,11 @@ def open_store(args: argparse.Namespace, *, create: bool = False):
         if getattr(args, "demo", False):
             from ketamon.core.demo import open_demo
 
-            return open_demo(url, fresh=bool(getattr(args, "fresh_demo", False)))
-        return Store(url, create=create)
+            demo = open_demo(url, fresh=bool(getattr(args, "fresh_demo", False)))
+            if not read_only:
+                return demo
+            demo.dispose()
+        return Store(url, create=create, read_only=read_only)
     except NoDatabase as exc:
         raise CommandFailed(f"No ketamon database at {exc.where}. {CHOOSE_DATABASE}", EXIT_DATABASE) from None
     except UnusableDatabase as exc:

@@ -489,6 +489,26 @@ class AuditEntry(Base):
     detail: Mapped[str | None] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    #: SHA-256 over this row's AuditRecord items (the clinical rows it wrote), in
+    #: `seq` order; None for a row that wrote none (and every row written before
+    #: the record was covered). Part of the hashed content when set.
+    record_digest: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditRecord(Base):
+    """One clinical row written by one audit row: its table, id and a digest of its
+    stored values (None: the row was deleted). Append-only; the chain covers these
+    rows through `AuditEntry.record_digest`. The newest item per (table, row) is
+    what `audit verify` compares the clinical row with."""
+
+    __tablename__ = "audit_record"
+    __table_args__ = (Index("ix_audit_record_row", "table_name", "row_id", "audit_id"),)
+    #: no foreign key: a record list whose audit row was removed is named by verify, not refused
+    audit_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    table_name: Mapped[str] = mapped_column(String(32))
+    row_id: Mapped[int] = mapped_column(Integer)
+    digest: Mapped[str | None] = mapped_column(String(64))
 
 
 class AuditHead(Base):
@@ -501,3 +521,12 @@ class AuditHead(Base):
     last_id: Mapped[int] = mapped_column(Integer)
     last_hash: Mapped[str] = mapped_column(String(64))
     rows: Mapped[int] = mapped_column(Integer)
+    #: with a clinic key: the first audit id sealed with it (HMAC-SHA256); rows
+    #: before it are plain SHA-256
+    key_from: Mapped[int | None] = mapped_column(Integer)
+    #: with a clinic key: which key (an HMAC of a fixed text), so a workstation
+    #: with another key file is refused rather than forking the seal
+    key_id: Mapped[str | None] = mapped_column(String(64))
+    #: with a clinic key: HMAC over last_id, last_hash, rows and key_from, so the
+    #: head cannot be rewritten to hide a cut tail
+    seal: Mapped[str | None] = mapped_column(String(64))

@@ -162,6 +162,11 @@ class Folder(Kind):
 
 
 @dataclass(frozen=True)
+class File(Folder):
+    allowed = "a file path"
+
+
+@dataclass(frozen=True)
 class Folders(Kind):
     allowed = "folder paths separated by `:` (`;` on Windows)"
 
@@ -242,6 +247,10 @@ for _s in (
     Setting("bench_startup", Switch(), False, W, "KETAMON_BENCH_STARTUP",
             "For `make bench`: start without signing in, report when the window shows, quit.",
             "Start-up benchmark"),
+    Setting("audit_key_file", File(), None, W, "KETAMON_AUDIT_KEY_FILE",
+            "The clinic's audit key: a file readable by its owner only (the server's administrator). Set: "
+            "the audit trail is sealed with it (HMAC-SHA256), so recomputing its hashes is caught; every "
+            "workstation and `ketamon audit verify` then need it.", "Audit key file"),
     # -- the whole clinic (Settings page; the variable is this workstation's fallback)
     Setting("clinic_name", Text(120), "Ketamine Treatment Clinic", C, "KETAMON_CLINIC_NAME",
             "The clinic's name on printed summaries and forms.", "Clinic name"),

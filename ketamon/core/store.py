@@ -109,7 +109,19 @@ def _create_private_file(path: Path) -> None:
     os.close(fd)
 
 
-def make_engine(url: str, *, create: bool = True) -> Engine:
+def _check_readable_sqlite_file(path: Path) -> None:
+    """For a read-only open (`ketamon audit verify`): the file must exist and be
+    ketamon's; write access is not needed."""
+    if not path.exists():
+        raise NoDatabase(str(path))  # nothing is made: a command says which file it looked for
+    if not os.access(path, os.R_OK):
+        raise UnusableDatabase("the file cannot be read (check its permissions)")
+    if path.stat().st_size == 0:
+        raise UnusableDatabase("it is an empty file, not a ketamon database (remove it to start a new clinic "
+                               "database there)")
+
+
+def make_engine(url: str, *, create: bool = True, read_only: bool = False) -> Engine:
     """`hide_parameters`: SQL logging (KETAMON_LOG=DEBUG) and database error messages
     must never carry the values bound to a statement: they are patient data. Result
     rows are logged at DEBUG, so SQLAlchemy's engine logger stays at WARNING unless
@@ -119,6 +131,26 @@ def make_engine(url: str, *, create: bool = True) -> Engine:
         sql_log.setLevel(logging.WARNING)
     url = normalise_url(url)
     u = make_url(url)
+    if u.get_backend_name() == "sqlite" and read_only:
+        path = Path(u.database or "")
+        _check_readable_sqlite_file(path)
+        # SQLite's read-only mode: nothing (not even the WAL set-up) is written to the file
+        engine = create_engine(f"sqlite:///file:{path.resolve().as_posix()}?mode=ro&uri=true",
+                               connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_read_only(dbapi_conn, _record):
+            dbapi_conn.isolation_level = None
+            dbapi_conn.execute("PRAGMA busy_timeout=30000")
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin_read(conn):
+            conn.exec_driver_sql("BEGIN")
+
+        return engine
+    if read_only:
+        return create_engine(url, pool_pre_ping=True, hide_parameters=True,
+                             connect_args={"options": "-c default_transaction_read_only=on"})
     if u.get_backend_name() == "sqlite":
         if u.database and u.database != ":memory:":
             _check_sqlite_file(Path(u.database))
@@ -208,13 +240,24 @@ class Store:
         protocols: ProtocolRegistry | None = None,
         run_migrations: bool = True,
         create: bool = True,
+        read_only: bool = False,
     ):
         """`create=False` (commands that only read or add to a clinic's database):
         a missing SQLite file, or a database without ketamon's tables, raises
-        NoDatabase and nothing is created, neither file nor folder."""
-        self.url = normalise_url(url or default_url(create=create))
-        self.engine = make_engine(self.url, create=create)
-        if run_migrations:
+        NoDatabase and nothing is created, neither file nor folder. `read_only`:
+        open for reading only (`ketamon audit verify` on a copy or a file without
+        write access): no migration, nothing written; a database not at this
+        ketamon's schema is refused."""
+        self.url = normalise_url(url or default_url(create=create and not read_only))
+        self._sidecars: list[Path] = []
+        u = make_url(self.url)
+        if read_only and u.get_backend_name() == "sqlite" and u.database:
+            # SQLite leaves an empty -wal and a -shm beside a WAL file it read read-only: removed on dispose
+            self._sidecars = [p for p in (Path(u.database + "-wal"), Path(u.database + "-shm")) if not p.exists()]
+        self.engine = make_engine(self.url, create=create, read_only=read_only)
+        if read_only:
+            self._check_schema_for_reading()
+        elif run_migrations:
             try:
                 if not create and schema_revision(self.engine) is None:
                     u = make_url(self.url)
@@ -232,8 +275,33 @@ class Store:
         self.clock: Clock = clock or SystemClock()
         self.protocols = protocols or default_registry()
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # every clinical row a transaction writes is listed in the audit trail
+        from ketamon.core import audit
+
+        audit.track(self._sessions, lambda: self.clock.now())
         self._read_sessions = sessionmaker(self.engine.execution_options(**{READ_ONLY: True}),
                                            expire_on_commit=False)
+
+    def _check_schema_for_reading(self) -> None:
+        from ketamon.migrations import HEAD
+
+        try:
+            current = schema_revision(self.engine)
+        except DBAPIError as exc:
+            self.engine.dispose()
+            raise UnusableDatabase(f"it is not a ketamon database, or it is damaged ({exc.orig})") from None
+        except BaseException:
+            self.engine.dispose()
+            raise
+        if current != HEAD:
+            self.dispose()
+            if current is None:
+                raise UnusableDatabase("it holds no ketamon database (no tables)")
+            if not any((MIGRATIONS_DIR / "versions").glob(f"{current}_*.py")):
+                raise UnusableDatabase(f"it was made by a newer version of ketamon (schema {current}): update "
+                                       "ketamon to open it")
+            raise UnusableDatabase(f"it is at schema {current}, and this ketamon reads schema {HEAD} only when "
+                                   "read-only (open it once with this ketamon to upgrade it, then copy it)")
 
     @property
     def dialect(self) -> str:
@@ -261,3 +329,7 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        wal = next((p for p in self._sidecars if p.name.endswith("-wal")), None)
+        if wal is not None and wal.exists() and wal.stat().st_size == 0:
+            for p in self._sidecars:
+                p.unlink(missing_ok=True)

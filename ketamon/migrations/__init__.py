@@ -7,4 +7,4 @@ Alembic import. Change it with every new migration: tests/test_startup.py fails
 when it differs from Alembic's own head.
 """
 
-HEAD = "a7d3e51c0b92"
+HEAD = "4fc20cec785a"
