@@ -7,7 +7,7 @@ is written for a new, empty clinic). The baseline uses ketamon.core.audit's own
 encoding: never change it.
 
 Revision ID: 4fc20cec785a
-Revises: cfe312e9f448
+Revises: a7d3e51c0b92
 Create Date: 2026-11-30 04:23:07.146809
 """
 from alembic import op
@@ -16,7 +16,7 @@ import ketamon.core.models
 
 
 revision = '4fc20cec785a'
-down_revision = 'cfe312e9f448'
+down_revision = 'a7d3e51c0b92'
 branch_labels = None
 depends_on = None
 
