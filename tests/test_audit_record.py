@@ -380,10 +380,24 @@ def test_a_clinic_sized_record_is_verified_in_bounded_memory(store, clock):
     any other write): verify compares them all in a few megabytes."""
     import tracemalloc
 
-    from ketamon.core.alerts import build_device_session
+    from datetime import date, timedelta
+
+    from sqlalchemy import insert
+
+    from ketamon.core.models import VitalSigns
 
     nurse = make_user(store, "nurse", "nurse", "Sam Carter RN")
-    build_device_session(store, nurse, hours=BIG_RECORD / 3600, hz=1)
+    pid = ops.create_patient(store, nurse, mrn="BULK-1", family_name="Bulk", given_name="Mark",
+                             birth_date=date(1980, 1, 1), sex="unknown", weight_kg=70.0).result
+    sid = ops.create_session(store, nurse, patient_id=pid, protocol_id="iv-ketamine-0.5").result
+    start = clock.now()
+    rows = [dict(session_id=sid, measured_at=start + timedelta(seconds=i), entered_at=start + timedelta(seconds=i),
+                 entered_by_id=nurse.user_id, source="device", heart_rate=70 + i % 9, spo2=97 + i % 3, resp_rate=14,
+                 mean_measured=False, late=False, retracted=False) for i in range(BIG_RECORD)]
+    with store.transaction() as db:  # a bulk write, as a device import would make: captured like any other
+        for k in range(0, BIG_RECORD, 5000):
+            db.execute(insert(VitalSigns), rows[k:k + 5000])
+    del rows
     tracemalloc.start()
     try:
         with store.read() as db:
