@@ -65,7 +65,7 @@ EXPECTED: dict[str, Permission | None] = {
     "set_clinic_setting": P.MANAGE_SETTINGS,
     "evaluate_sessions": None,
     "report_technical_problem": None,
-    "technical_problem_resolved": None,
+    "technical_problem_resolved": P.CHART,
     "record_print": P.PRINT,
     "record_export": P.EXPORT,
     "add_user": P.MANAGE_USERS,
@@ -84,8 +84,17 @@ ANY_SIGNED_IN = {
     "change_password": "everyone changes their own password (checked inside against the current one)",
     "evaluate_sessions": "re-checks alert conditions on the clock; no one's clinical act",
     "report_technical_problem": "any workstation reports a failing device or feed",
-    "technical_problem_resolved": "any workstation reports the device or feed is back",
 }
+
+#: Operations the system itself (SYSTEM: the alert timer, the device feed) may run, and why.
+SYSTEM_MAY = {
+    "evaluate_sessions": "the alert timer re-checks conditions on the clock",
+    "report_technical_problem": "the device feed reports that it is lost",
+    "technical_problem_resolved": "the device feed reports that it is back (a person needs to chart)",
+}
+
+#: Operations a user whose password was reset may run before choosing a new one.
+DURING_PASSWORD_CHANGE = {"change_password", "sign_out", "lock_screen"}
 
 #: Public functions of ketamon.core.ops that are not operations, and why.
 NOT_OPERATIONS = {
