@@ -101,7 +101,10 @@ def _create_private_file(path: Path) -> None:
     if path.exists():
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600)
+    except FileExistsError:  # another workstation created it a moment ago
+        return
     os.close(fd)
 
 
@@ -208,10 +211,9 @@ def migrate(engine: Engine) -> None:
 
 
 def _upgrade(conn: Connection, head: str) -> None:
-    current = _revision(conn)
-    conn.commit()
-    if current == head:
-        return
+    """Read the revision and upgrade in one write transaction, so that a workstation
+    that waited for another's upgrade (PostgreSQL: the advisory lock; SQLite: BEGIN
+    IMMEDIATE) finds the schema ready and does nothing."""
     from alembic import command
     from alembic.config import Config
     from alembic.script import ScriptDirectory
@@ -219,15 +221,18 @@ def _upgrade(conn: Connection, head: str) -> None:
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    if current is not None:
-        try:
-            for revision in current.split(","):
-                if ScriptDirectory.from_config(cfg).get_revision(revision) is None:
-                    raise CommandError(revision)
-        except CommandError:
-            raise UnusableDatabase(f"it was made by a newer version of ketamon (schema {current}): update "
-                                   "ketamon to open it") from None
     with conn.begin():
+        current = _revision(conn)
+        if current == head:
+            return
+        if current is not None:
+            try:
+                for revision in current.split(","):
+                    if ScriptDirectory.from_config(cfg).get_revision(revision) is None:
+                        raise CommandError(revision)
+            except CommandError:
+                raise UnusableDatabase(f"it was made by a newer version of ketamon (schema {current}): update "
+                                       "ketamon to open it") from None
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 
