@@ -16,7 +16,7 @@ from ketamon.core.audit import snapshot
 from ketamon.core.errors import NotFound, ValidationError
 from ketamon.core.lifecycle import ENDED, LIVE
 from ketamon.core.models import Alert, Assessment, ClinicSetting, LimitOverride, Patient, Session, VitalSigns
-from ketamon.core.ops.base import Changes, Op, local_hm, operation, user_label
+from ketamon.core.ops.base import ROW_LOCK, Changes, Op, local_hm, operation, user_label
 from ketamon.core.permissions import SYSTEM, Actor, Permission
 from ketamon.core.protocols import PARAMETERS, _fmt
 from ketamon.core.rules import PRIORITIES, TIERS, check_limit_change, default_rules, effective_limits, rules_for
@@ -39,7 +39,7 @@ def _alert_for_change(op: Op, alert_id: int) -> Alert:
         raise NotFound(f"There is no alert {alert_id}.")
     if a.session_id is not None:
         op.session(a.session_id)  # refuses a signed (locked) session
-    op.db.refresh(a, with_for_update=True)
+    op.db.refresh(a, with_for_update=ROW_LOCK)
     return a
 
 
@@ -86,7 +86,7 @@ def acknowledge_alert(op: Op, alert_id: int | None = None, *, session_id: int | 
         op.session(session_id)
         todo = [a for a in op.db.scalars(select(Alert).where(Alert.session_id == session_id,
                                                              Alert.cleared_at.is_(None))
-                                         .order_by(Alert.id).with_for_update())
+                                         .order_by(Alert.id).with_for_update(**ROW_LOCK))
                 if a.acknowledged_at is None or a.silenced_until is None or a.silenced_until <= op.now]
     for a in todo:
         _acknowledge(op, a)
@@ -199,7 +199,7 @@ def _set_limits(op: Op, patient_id: int, changes, reason: str, session_id: int |
     op.changes.message = (said[0] if len(said) == 1 else f"{len(said)} limits changed") + \
         f" for {patient.display_name}"
     for s in op.db.scalars(select(Session).where(Session.patient_id == patient_id, Session.state.in_(LIVE))
-                           .order_by(Session.id).with_for_update()):
+                           .order_by(Session.id).with_for_update(**ROW_LOCK)):
         op.changes.mark(limits=True, session_id=s.id)
         alerts.evaluate(op, s)
     return ids
@@ -246,7 +246,7 @@ def evaluate_sessions(op: Op, session_ids: list[int]) -> int:
     Called by `tick`; safe to call any time: a persisting condition is not raised twice."""
     n = 0
     for sid in sorted(session_ids):  # locked in id order, as every multi-session operation does
-        s = op.db.get(Session, sid, with_for_update=True, populate_existing=True)
+        s = op.db.get(Session, sid, with_for_update=ROW_LOCK, populate_existing=True)
         if s is None or s.locked:
             continue
         before = len(op._audit)

@@ -18,7 +18,7 @@ identities without a user row are the system (the alert timer, `SYSTEM`, only fo
 operations declared `system=True`) and the command-line operator of `ketamon users`.
 
 Several workstations: what an operation checks and then writes is locked for the
-transaction (`Op.session()` takes the session row FOR UPDATE on PostgreSQL; SQLite
+transaction (`Op.session()` takes the session row FOR NO KEY UPDATE on PostgreSQL; SQLite
 already locks the whole file with BEGIN IMMEDIATE), so the second of two
 simultaneous changes sees the first and is refused in words. A unique-key race
 (two registering one MRN at once) runs the operation once more, so its own check
@@ -49,6 +49,13 @@ from ketamon.core.store import Store
 #: the name operations and screens have always used; OpChanges is the notice itself
 Changes = OpChanges
 
+#: How an operation locks the row it checks: FOR NO KEY UPDATE on PostgreSQL, which
+#: two changes of one row cannot both hold, but which does not wait for a transaction
+#: that merely inserts an entry pointing at that row (its foreign-key check holds
+#: KEY SHARE); plain FOR UPDATE would make such an insert and a change of its session
+#: wait for each other. Nothing on SQLite.
+ROW_LOCK = {"key_share": True}
+
 
 @dataclass
 class Op:
@@ -69,12 +76,12 @@ class Op:
     def session(self, session_id: int, *, for_change: bool = True) -> Session:
         """Load a treatment session; refuse changes to a signed (locked) one.
 
-        `for_change` locks the session row until the transaction ends (FOR UPDATE on
+        `for_change` locks the session row until the transaction ends (FOR NO KEY UPDATE on
         PostgreSQL; a no-op on SQLite, whose writers already hold the file), and
         re-reads it: whatever another workstation committed meanwhile (a signature,
         a correction of the same entry) is seen before this one checks and writes.
         Everything charted into one session is thereby one change at a time."""
-        s = self.db.get(Session, session_id, with_for_update=True if for_change else None,
+        s = self.db.get(Session, session_id, with_for_update=ROW_LOCK if for_change else None,
                         populate_existing=for_change)
         if s is None:
             raise NotFound(f"There is no session {session_id}.")

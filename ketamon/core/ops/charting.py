@@ -27,7 +27,7 @@ from ketamon.core.models import (
     User,
     VitalSigns,
 )
-from ketamon.core.ops.base import Op, local_hm, operation, user_label
+from ketamon.core.ops.base import ROW_LOCK, Op, local_hm, operation, user_label
 from ketamon.core.permissions import Permission
 from ketamon.core.record import RecordIncomplete, gather, missing_for
 from ketamon.core.validation import (
@@ -205,7 +205,7 @@ def _superseded(op: Op, model, supersedes_id: int | None, session_id: int, reaso
         return None
     # Locked and re-read (its session is locked already): of two workstations correcting
     # the same entry at once, the second sees the first's correction and is refused.
-    old = op.db.get(model, supersedes_id, with_for_update=True, populate_existing=True)
+    old = op.db.get(model, supersedes_id, with_for_update=ROW_LOCK, populate_existing=True)
     if old is None or old.session_id != session_id:
         raise NotFound(f"There is no entry {supersedes_id} in this session to correct.")
     newer = op.db.scalar(select(model).where(model.supersedes_id == supersedes_id).order_by(model.id).limit(1))
