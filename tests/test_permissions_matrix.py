@@ -65,7 +65,7 @@ EXPECTED: dict[str, Permission | None] = {
     "set_clinic_setting": P.MANAGE_SETTINGS,
     "evaluate_sessions": None,
     "report_technical_problem": None,
-    "technical_problem_resolved": None,
+    "technical_problem_resolved": P.CHART,
     "record_print": P.PRINT,
     "record_export": P.EXPORT,
     "mark_form_sent": P.PRINT,
@@ -85,8 +85,17 @@ ANY_SIGNED_IN = {
     "change_password": "everyone changes their own password (checked inside against the current one)",
     "evaluate_sessions": "re-checks alert conditions on the clock; no one's clinical act",
     "report_technical_problem": "any workstation reports a failing device or feed",
-    "technical_problem_resolved": "any workstation reports the device or feed is back",
 }
+
+#: Operations the system itself (SYSTEM: the alert timer, the device feed) may run, and why.
+SYSTEM_MAY = {
+    "evaluate_sessions": "the alert timer re-checks conditions on the clock",
+    "report_technical_problem": "the device feed reports that it is lost",
+    "technical_problem_resolved": "the device feed reports that it is back (a person needs to chart)",
+}
+
+#: Operations a user whose password was reset may run before choosing a new one.
+DURING_PASSWORD_CHANGE = {"change_password", "sign_out", "lock_screen"}
 
 #: Public functions of ketamon.core.ops that are not operations, and why.
 NOT_OPERATIONS = {
@@ -394,3 +403,130 @@ def test_a_refusal_inside_an_operation_is_recorded_too(world, monkeypatch):
         chart_with_limits(store, nurse, ids["open"])
     (row,) = _audit_after(store, last)
     assert row.action == "refused" and row.session_id == ids["open"] and "chart_with_limits" in row.detail
+
+
+# ---------------------------------------------------------------- who acts comes from the database (issue 9, point 4)
+
+
+def test_the_system_and_password_change_declarations_say_what_the_tables_here_say():
+    assert {n for n, f in OPERATIONS.items() if f.system} == set(SYSTEM_MAY)
+    assert {n for n, f in OPERATIONS.items() if f.during_password_change} == DURING_PASSWORD_CHANGE
+
+
+def _kim(store) -> Actor:
+    with store.read() as db:
+        u = db.scalar(select(User).where(User.username == "kim"))
+        return Actor(u.id, u.username, u.display_name, u.role)
+
+
+def test_a_nurse_with_a_forged_physician_role_can_do_no_more_than_a_nurse(world):
+    store, ids = world
+    nurse = ids["actors"]["nurse"]
+    forged = Actor(nurse.user_id, nurse.username, nurse.display_name, "physician")
+    before, last = _fingerprint(store), _last_audit_id(store)
+    for call in (lambda: ops.review_alert(store, forged, ids["alert"], "Seen."),
+                 lambda: ops.set_patient_limits(store, forged, ids["patient"], "systolic", "abnormal", low=None,
+                                                high=200, reason="forged"),
+                 lambda: ops.record_predose_decision(store, forged, ids["open"], proceed=True, reason="forged")):
+        with pytest.raises(PermissionDenied, match=r"Nurse Person \(Nurse\) may not"):
+            call()
+    assert _fingerprint(store) == before
+    with store.read() as db:
+        alert = db.get(Alert, ids["alert"])
+        assert alert.reviewed_at is None
+    rows = _audit_after(store, last)
+    assert [r.action for r in rows] == ["refused"] * 3 and {r.user_id for r in rows} == {nurse.user_id}
+
+
+def test_an_actor_with_another_name_is_audited_under_its_user_row(world):
+    """The audit names the user the id belongs to, not what the handed Actor claims."""
+    store, ids = world
+    nurse = ids["actors"]["nurse"]
+    forged = Actor(nurse.user_id, "doctor", "Dr Somebody Else", "nurse")
+    last = _last_audit_id(store)
+    ops.add_note(store, forged, ids["open"], "Resting.")
+    assert {(r.user_id, r.username) for r in _audit_after(store, last)} == {(nurse.user_id, nurse.username)}
+
+
+@pytest.mark.parametrize("role", ["physician", "admin", "nurse"])
+def test_an_actor_without_a_user_id_is_refused_everything(world, role):
+    store, ids = world
+    nobody = Actor(None, "ghost", "Ghost Person", role)
+    before = _fingerprint(store)
+    for name in ("record_vitals", "review_alert", "sign_out", "add_user", "evaluate_sessions"):
+        recipe, _ = RECIPES[name]
+        with pytest.raises(PermissionDenied, match="sign in first"):
+            recipe(store, nobody, ids)
+    assert _fingerprint(store) == before
+
+
+@pytest.mark.parametrize("name", sorted(OPERATIONS))
+def test_the_system_runs_only_what_it_is_declared_for(world, name):
+    from ketamon.core.permissions import SYSTEM
+
+    store, ids = world
+    recipe, _ = RECIPES.get(name, (None, False))
+    call = (lambda: recipe(store, SYSTEM, ids)) if recipe else (lambda: _generic_call(OPERATIONS[name], store,
+                                                                                       SYSTEM, ids))
+    if name in SYSTEM_MAY:
+        assert isinstance(call(), Changes)
+        return
+    before = _fingerprint(store)
+    with pytest.raises(PermissionDenied, match="The system itself may not"):
+        call()
+    assert _fingerprint(store) == before
+
+
+@pytest.mark.parametrize("name", sorted(OPERATIONS))
+def test_a_disabled_account_is_refused_every_operation(world, name):
+    """The former nurse's window left open, with any role claimed: nothing works."""
+    store, ids = world
+    with store.read() as db:
+        old = db.scalar(select(User).where(User.username == "old"))
+    ghost = Actor(old.id, old.username, old.display_name, "admin")
+    recipe, _ = RECIPES.get(name, (None, False))
+    call = (lambda: recipe(store, ghost, ids)) if recipe else (lambda: _generic_call(OPERATIONS[name], store,
+                                                                                      ghost, ids))
+    before, last = _fingerprint(store), _last_audit_id(store)
+    with pytest.raises(PermissionDenied, match="disabled or unknown"):
+        call()
+    assert _fingerprint(store) == before
+    (row,) = _audit_after(store, last)
+    assert row.action == "refused"
+
+
+@pytest.mark.parametrize("name", sorted(OPERATIONS))
+def test_a_reset_password_must_be_changed_before_anything_else(world, name):
+    """Kim's password was reset by an administrator: until Kim chooses a new one, only
+    changing it, signing out and locking the screen work, whatever the screen offers."""
+    store, ids = world
+    ops.reset_password(store, ids["actors"]["admin"], "kim", "temporary-2026")
+    kim = _kim(store)
+    if name == "change_password":
+        ops.change_password(store, kim, "temporary-2026", "kims-own-2026")
+        ops.add_note(store, kim, ids["open"], "Back on the floor.")  # and then charting works again
+        return
+    recipe, _ = RECIPES.get(name, (None, False))
+    call = (lambda: recipe(store, kim, ids)) if recipe else (lambda: _generic_call(OPERATIONS[name], store,
+                                                                                    kim, ids))
+    if name in DURING_PASSWORD_CHANGE:
+        assert isinstance(call(), Changes)
+        return
+    before = _fingerprint(store)
+    with pytest.raises(PermissionDenied, match="must choose a new password"):
+        call()
+    assert _fingerprint(store) == before
+
+
+def test_the_front_desk_cannot_clear_a_technical_alarm_but_a_nurse_and_the_feed_can(world):
+    from ketamon.core.permissions import SYSTEM
+
+    store, ids = world
+    ops.report_technical_problem(store, SYSTEM, "monitor-feed", "Monitor feed lost")
+    with pytest.raises(PermissionDenied, match=r"Staff Person \(Front desk\) may not chart clinical entries"):
+        ops.technical_problem_resolved(store, ids["actors"]["staff"], "monitor-feed")
+    with store.read() as db:
+        assert db.scalar(select(Alert).where(Alert.condition_key == "tech:monitor-feed")).cleared_at is None
+    assert ops.technical_problem_resolved(store, ids["actors"]["nurse"], "monitor-feed").result == 1
+    ops.report_technical_problem(store, SYSTEM, "monitor-feed", "Monitor feed lost")
+    assert ops.technical_problem_resolved(store, SYSTEM, "monitor-feed").result == 1

@@ -72,8 +72,27 @@ class Actor:
         return ROLE_LABELS.get(self.role, self.role)
 
 
-#: Used by tools that act as the system itself (migrations, device feed set-up).
+#: Used by tools that act as the system itself (the alert timer, device feed set-up).
+#: It has no role permissions: it may run only the operations declared with
+#: `@operation(..., system=True)` (re-evaluating alerts, reporting a technical problem).
 SYSTEM = Actor(None, "system", "ketamon", "system")
+
+#: The prefix of the command-line operator's name (`ketamon users …`, run by whoever
+#: can open the database file): "cli:<os user>", role admin, no user account.
+OPERATOR_PREFIX = "cli:"
+
+
+def is_system(actor: Actor) -> bool:
+    """The system itself (no user account): exactly SYSTEM, nothing that merely
+    claims a role."""
+    return actor.user_id is None and actor == SYSTEM
+
+
+def is_command_line_operator(actor: Actor) -> bool:
+    """The operator of `ketamon users` on the server: someone who can already open
+    the database file, recorded in the audit as "cli:<os user>". Administrator
+    rights only, never a clinical role."""
+    return actor.user_id is None and actor.username.startswith(OPERATOR_PREFIX) and actor.role == "admin"
 
 
 #: One line per role for the people who hand out accounts (CLI, user dialogs).

@@ -4,20 +4,28 @@ Durability on SQLite: WAL journal with synchronous=FULL, so a commit that has
 returned is on disk and survives `kill -9` of the app or a power cut. Write
 transactions start with BEGIN IMMEDIATE so two workstations never deadlock on a
 read-then-write upgrade. The file is created readable by its owner only.
+
+Several workstations on PostgreSQL: the schema check and upgrade run under a
+session-level advisory lock (two workstations starting together on an empty
+database: the second waits, then finds the schema ready), and one-time set-up
+such as the first administrator takes a transaction-level one (`exclusive`).
+Database errors never carry bound values (`hide_parameters`); what may be logged
+of one is `ketamon.core.ops.base.safe_error_text`.
 """
 from __future__ import annotations
 
 import logging
 import os
 import sqlite3
+import zlib
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from importlib.resources import files
 from pathlib import Path
 
 import platformdirs
-from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
@@ -105,7 +113,10 @@ def _create_private_file(path: Path) -> None:
     if path.exists():
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600)
+    except FileExistsError:  # another workstation created it a moment ago
+        return
     os.close(fd)
 
 
@@ -180,22 +191,40 @@ def make_engine(url: str, *, create: bool = True, read_only: bool = False) -> En
     return create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
+def lock_key(name: str) -> int:
+    """A PostgreSQL advisory-lock key for one of ketamon's one-at-a-time steps."""
+    return zlib.crc32(f"ketamon:{name}".encode())
+
+
+def exclusive(db, name: str) -> None:
+    """Until this transaction ends, no other workstation passes `exclusive(…, name)`:
+    for a check-then-create that has no row to lock yet (the first administrator).
+    PostgreSQL: a transaction-level advisory lock; SQLite: nothing to do, a write
+    transaction already holds the whole file (BEGIN IMMEDIATE)."""
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key(name)})
+
+
+def _revision(conn: Connection) -> str | None:
+    from sqlalchemy import inspect
+
+    inspector = inspect(conn)
+    if not inspector.has_table("alembic_version"):
+        if inspector.get_table_names():
+            raise UnusableDatabase(NOT_KETAMON)
+        return None
+    versions = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    if len(versions) != 1:
+        return ",".join(sorted(versions)) or None
+    return versions[0]
+
+
 def schema_revision(engine: Engine) -> str | None:
     """The Alembic revision the database says it is at; None for a new (empty)
     database. Reads one row; never imports Alembic. Someone else's database (tables
     but no ketamon version) is refused: ketamon must not add its tables to it."""
-    from sqlalchemy import inspect, text
-
     with engine.connect() as conn:
-        inspector = inspect(conn)
-        if not inspector.has_table("alembic_version"):
-            if inspector.get_table_names():
-                raise UnusableDatabase(NOT_KETAMON)
-            return None
-        versions = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
-    if len(versions) != 1:
-        return ",".join(sorted(versions)) or None
-    return versions[0]
+        return _revision(conn)
 
 
 def migrate(engine: Engine) -> None:
@@ -206,9 +235,31 @@ def migrate(engine: Engine) -> None:
     a newer ketamon (a revision this code does not know) is refused, never touched."""
     from ketamon.migrations import HEAD
 
-    current = schema_revision(engine)
-    if current == HEAD:
+    if schema_revision(engine) == HEAD:
         return
+    with engine.connect() as conn:
+        postgres = conn.dialect.name == "postgresql"
+        if postgres:
+            # Another workstation starting at the same moment waits here, and then
+            # finds the schema it made (the revision is read again below).
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": lock_key("migrate")})
+            conn.commit()
+        try:
+            _upgrade(conn, HEAD)
+        finally:
+            if postgres:
+                try:
+                    conn.rollback()
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": lock_key("migrate")})
+                    conn.commit()
+                except DBAPIError:
+                    conn.invalidate()  # closing the connection releases the lock
+
+
+def _upgrade(conn: Connection, head: str) -> None:
+    """Read the revision and upgrade in one write transaction, so that a workstation
+    that waited for another's upgrade (PostgreSQL: the advisory lock; SQLite: BEGIN
+    IMMEDIATE) finds the schema ready and does nothing."""
     from alembic import command
     from alembic.config import Config
     from alembic.script import ScriptDirectory
@@ -216,15 +267,18 @@ def migrate(engine: Engine) -> None:
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    if current is not None:
-        try:
-            for revision in current.split(","):
-                if ScriptDirectory.from_config(cfg).get_revision(revision) is None:
-                    raise CommandError(revision)
-        except CommandError:
-            raise UnusableDatabase(f"it was made by a newer version of ketamon (schema {current}): update "
-                                   "ketamon to open it") from None
-    with engine.begin() as conn:
+    with conn.begin():
+        current = _revision(conn)
+        if current == head:
+            return
+        if current is not None:
+            try:
+                for revision in current.split(","):
+                    if ScriptDirectory.from_config(cfg).get_revision(revision) is None:
+                        raise CommandError(revision)
+            except CommandError:
+                raise UnusableDatabase(f"it was made by a newer version of ketamon (schema {current}): update "
+                                       "ketamon to open it") from None
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 

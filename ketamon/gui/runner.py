@@ -5,13 +5,15 @@ and broadcasts the typed OpChanges so every screen refreshes from one signal
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
+from sqlalchemy.exc import DBAPIError
 
 from ketamon.core.errors import KetamonError
-from ketamon.core.ops.base import Changes
+from ketamon.core.ops.base import Changes, safe_error_text
 from ketamon.core.permissions import Actor
 from ketamon.core.store import Store
 
@@ -62,7 +64,7 @@ class OpRunner(QObject):
             self.refused.emit("Not saved", str(exc))
             return None
         except Exception as exc:
-            log.exception("operation %s failed", getattr(operation, "__name__", operation))
+            _log_failure(getattr(operation, "__name__", operation), exc)
             self.last_refusal, self.last_error = ("Something went wrong and nothing was saved. "
                                                   "The details are in the log; please tell the clinic IT."), exc
             self.refused.emit("Not saved", self.last_refusal)
@@ -70,3 +72,20 @@ class OpRunner(QObject):
         changes.initiator = initiator
         self.changed.emit(changes)
         return changes
+
+
+def _log_failure(name: object, exc: BaseException) -> None:
+    """Log an unexpected failure for the clinic IT without patient data: a database
+    error's text (PostgreSQL's DETAIL line names the key's value, e.g. an MRN) is cut
+    to its first line; the traceback keeps its frames, never a message."""
+    chain, seen = [], set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        chain.append(e)
+        e = e.__cause__ or e.__context__
+    if not any(isinstance(e, DBAPIError) for e in chain):
+        log.exception("operation %s failed", name)
+        return
+    frames = "".join(traceback.format_tb(exc.__traceback__))
+    log.error("operation %s failed: %s\n%s", name, " <- ".join(safe_error_text(e) for e in chain), frames)

@@ -17,7 +17,7 @@ from ketamon.core.errors import NotFound, ValidationError
 from ketamon.core.lifecycle import ENDED, LIVE
 from ketamon.core.models import Alert, Assessment, ClinicSetting, LimitOverride, Patient, Session, VitalSigns
 from ketamon.core import inputs
-from ketamon.core.ops.base import Changes, Op, operation
+from ketamon.core.ops.base import ROW_LOCK, Changes, Op, local_hm, operation, user_label
 from ketamon.core.permissions import SYSTEM, Actor, Permission
 from ketamon.core.protocols import PARAMETERS, _fmt
 from ketamon.core.rules import PRIORITIES, TIERS, check_limit_change, default_rules, effective_limits, rules_for
@@ -32,15 +32,25 @@ def _silence_for(op: Op, alert: Alert) -> timedelta:
 
 
 def _alert_for_change(op: Op, alert_id: int) -> Alert:
+    """The alert, locked and re-read for this transaction (its session first, as
+    every charting operation locks it, so the order is always session, then alert):
+    what another workstation did to it a moment ago is seen before this one acts."""
     a = op.db.get(Alert, alert_id)
     if a is None:
         raise NotFound(f"There is no alert {alert_id}.")
     if a.session_id is not None:
         op.session(a.session_id)  # refuses a signed (locked) session
+    op.db.refresh(a, with_for_update=ROW_LOCK)
     return a
 
 
+def _acknowledged_by(op: Op, a: Alert) -> str:
+    return f"{user_label(op.db, a.acknowledged_by_id)} at {local_hm(a.acknowledged_at)}"
+
+
 def _acknowledge(op: Op, a: Alert) -> None:
+    """The first acknowledgement is kept (who and when is what the banner says);
+    acknowledging again only pauses the tone again."""
     before = snapshot(a)
     if a.acknowledged_at is None:
         a.acknowledged_at = op.now
@@ -68,11 +78,17 @@ def acknowledge_alert(op: Op, alert_id: int | None = None, *, session_id: int | 
         a = _alert_for_change(op, alert_id)
         if a.cleared_at is not None:
             raise ValidationError("That alert has already cleared; there is nothing to acknowledge.")
+        if a.acknowledged_at is not None and a.silenced_until is not None and a.silenced_until > op.now:
+            # e.g. a colleague at another workstation pressed Acknowledge a moment earlier
+            op.changes.message = (f"Already acknowledged by {_acknowledged_by(op, a)}; "
+                                  f"audio paused until {local_hm(a.silenced_until)}")
+            return 0
         todo = [a]
     else:
         op.session(session_id)
         todo = [a for a in op.db.scalars(select(Alert).where(Alert.session_id == session_id,
-                                                             Alert.cleared_at.is_(None)))
+                                                             Alert.cleared_at.is_(None))
+                                         .order_by(Alert.id).with_for_update(**ROW_LOCK))
                 if a.acknowledged_at is None or a.silenced_until is None or a.silenced_until <= op.now]
     for a in todo:
         _acknowledge(op, a)
@@ -104,8 +120,8 @@ def review_alerts(op: Op, alert_ids: list[int], comment: str) -> int:
     for alert_id in alert_ids:
         a = _alert_for_change(op, alert_id)
         if a.reviewed_at is not None:
-            raise ValidationError(f"Alert {a.id} was already reviewed at "
-                                  f"{a.reviewed_at.astimezone().strftime('%H:%M')}.")
+            raise ValidationError(f"Alert {a.id} was already reviewed by {user_label(op.db, a.reviewed_by_id)} "
+                                  f"at {local_hm(a.reviewed_at)}.")
         before = snapshot(a)
         a.reviewed_at, a.reviewed_by_id, a.review_comment = op.now, op.actor.user_id, comment
         op.audit("review", entity="alert", entity_id=a.id, session_id=a.session_id, before=before,
@@ -188,8 +204,8 @@ def _set_limits(op: Op, patient_id: int, changes, reason: str, session_id: int |
     op.changes.mark(limits=True, patient_id=patient_id)
     op.changes.message = (said[0] if len(said) == 1 else f"{len(said)} limits changed") + \
         f" for {patient.display_name}"
-    for s in op.db.scalars(select(Session).where(Session.patient_id == patient_id,
-                                                 Session.state.in_(LIVE))):
+    for s in op.db.scalars(select(Session).where(Session.patient_id == patient_id, Session.state.in_(LIVE))
+                           .order_by(Session.id).with_for_update(**ROW_LOCK)):
         op.changes.mark(limits=True, session_id=s.id)
         alerts.evaluate(op, s)
     return ids
@@ -231,14 +247,14 @@ def record_predose_decision(op: Op, session_id: int, *, proceed: bool, reason: s
 # ---------------------------------------------------------------- the timer
 
 
-@operation(None)
+@operation(None, system=True)
 def evaluate_sessions(op: Op, session_ids: list[int]) -> int:
     """Re-evaluate these sessions now (overdue vitals, escalation, ended sessions).
     Called by `tick`; safe to call any time: a persisting condition is not raised twice."""
     inputs.EvaluateInput.check(op, locals())
     n = 0
-    for sid in session_ids:
-        s = op.db.get(Session, sid)
+    for sid in sorted(session_ids):  # locked in id order, as every multi-session operation does
+        s = op.db.get(Session, sid, with_for_update=ROW_LOCK, populate_existing=True)
         if s is None or s.locked:
             continue
         before = len(op._audit)
@@ -335,7 +351,7 @@ def set_alarm_sound(op: Op, enabled: bool, reason: str) -> int:
 # ---------------------------------------------------------------- technical problems
 
 
-@operation(None)
+@operation(None, system=True)
 def report_technical_problem(op: Op, key: str, message: str, *, priority: str = "medium",
                              session_id: int | None = None) -> int | None:
     """A technical alert (device feed lost, printer offline…), kept apart from the
@@ -357,8 +373,11 @@ def report_technical_problem(op: Op, key: str, message: str, *, priority: str = 
     return op.db.scalar(q).id
 
 
-@operation(None)
+@operation(Permission.CHART, system=True)
 def technical_problem_resolved(op: Op, key: str, *, session_id: int | None = None) -> int:
+    """Clear a technical alarm: the feed itself (as the system) when it is back, or
+    someone who charts and has checked the device. Never the front desk: a cleared
+    alarm is a monitored patient's safety net gone."""
     inputs.TechnicalResolvedInput.check(op, locals())
     ckey = f"tech:{key}"
     rows = list(op.db.scalars(select(Alert).where(

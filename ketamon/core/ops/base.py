@@ -9,6 +9,21 @@ screen can decide whether to refresh.
 
 Operations never touch widgets and never prompt: a refusal is an exception whose
 message is fit to show (ketamon.core.errors).
+
+Who acts is read from the database inside the operation's own transaction: the
+`Actor` a caller hands in only names the user (its id); that user's row gives the
+role, whether the account is still active and whether it must change its password
+first. A stale or forged Actor can therefore do no more than its user. The only
+identities without a user row are the system (the alert timer, `SYSTEM`, only for
+operations declared `system=True`) and the command-line operator of `ketamon users`.
+
+Several workstations: what an operation checks and then writes is locked for the
+transaction (`Op.session()` takes the session row FOR NO KEY UPDATE on PostgreSQL; SQLite
+already locks the whole file with BEGIN IMMEDIATE), so the second of two
+simultaneous changes sees the first and is refused in words. A unique-key race
+(two registering one MRN at once) runs the operation once more, so its own check
+refuses in its words; the database's error text, which can carry the key's value
+(patient data), never reaches the user or the log.
 """
 from __future__ import annotations
 
@@ -19,20 +34,27 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session as DbSession
 
 from ketamon.core import audit
 from ketamon.core.changes import OpChanges
 from ketamon.core.errors import NotFound, PermissionDenied, SessionLocked, ValidationError
 from ketamon.core.models import Session, User
-from ketamon.core.permissions import Actor, Permission
+from ketamon.core.permissions import Actor, Permission, is_command_line_operator, is_system
 from ketamon.core.protocols import Protocol
 from ketamon.core.store import Store
 
 
 #: the name operations and screens have always used; OpChanges is the notice itself
 Changes = OpChanges
+
+#: How an operation locks the row it checks: FOR NO KEY UPDATE on PostgreSQL, which
+#: two changes of one row cannot both hold, but which does not wait for a transaction
+#: that merely inserts an entry pointing at that row (its foreign-key check holds
+#: KEY SHARE); plain FOR UPDATE would make such an insert and a change of its session
+#: wait for each other. Nothing on SQLite.
+ROW_LOCK = {"key_share": True}
 
 
 @dataclass
@@ -52,14 +74,20 @@ class Op:
         self._audit.append(audit.PendingAudit(action, entity, entity_id, session_id, before, after, detail))
 
     def session(self, session_id: int, *, for_change: bool = True) -> Session:
-        """Load a treatment session; refuse changes to a signed (locked) one."""
-        s = self.db.get(Session, session_id)
+        """Load a treatment session; refuse changes to a signed (locked) one.
+
+        `for_change` locks the session row until the transaction ends (FOR NO KEY UPDATE on
+        PostgreSQL; a no-op on SQLite, whose writers already hold the file), and
+        re-reads it: whatever another workstation committed meanwhile (a signature,
+        a correction of the same entry) is seen before this one checks and writes.
+        Everything charted into one session is thereby one change at a time."""
+        s = self.db.get(Session, session_id, with_for_update=ROW_LOCK if for_change else None,
+                        populate_existing=for_change)
         if s is None:
             raise NotFound(f"There is no session {session_id}.")
         if for_change and s.locked:
-            raise SessionLocked(
-                f"Session {session_id} is signed and locked; add an addendum instead."
-            )
+            raise SessionLocked(f"Session {session_id} is signed and locked; add an addendum instead."
+                                f"{_signed_by(self, s)}")
         return s
 
     def protocol(self, session: Session) -> Protocol:
@@ -69,6 +97,23 @@ class Op:
         """A second permission check inside an operation (e.g. for one field)."""
         if not self.actor.can(permission):
             raise PermissionDenied(_refusal(self.actor, permission, what))
+
+
+def local_hm(when) -> str:
+    """A stored (UTC) time as the workstation's local HH:MM, as every refusal says it."""
+    return when.astimezone().strftime("%H:%M")
+
+
+def user_label(db: DbSession, user_id: int | None) -> str:
+    """"Sam Carter RN" for a user id, as a refusal names who did something first."""
+    u = db.get(User, user_id) if user_id is not None else None
+    return u.display_name if u is not None else "the system"
+
+
+def _signed_by(op: Op, s: Session) -> str:
+    if s.signed_at is None:
+        return ""
+    return f" Signed by {user_label(op.db, s.signed_by_id)} at {local_hm(s.signed_at)}."
 
 
 def _refusal(actor: Actor, permission: Permission, what: str | None) -> str:
@@ -94,10 +139,56 @@ def _validation_detail(exc: ValidationError) -> str:
     return f"{exc}{field}"
 
 
-def _check_account_active(op: Op) -> None:
-    """A disabled account's open window must not keep working: checked in every operation."""
-    if op.actor.user_id is not None and not op.db.scalar(select(User.active).where(User.id == op.actor.user_id)):
-        raise PermissionDenied(f"The account {op.actor.username} is disabled or unknown; sign in again.")
+#: what a unique-key race that the operation's own check cannot name is refused with
+CONFLICT = ("Another workstation saved the same thing at the same moment, so nothing was saved here. "
+            "Look again at what is now recorded and try again if it is still needed.")
+
+
+def _acting(op: Op, permission: Permission | None, what: str | None, name: str, *, system: bool,
+            during_password_change: bool) -> Actor:
+    """Who really acts: the user row behind `op.actor`, read in this transaction.
+
+    The handed Actor's role is never trusted: a disabled account's open window, an
+    Actor built with someone else's role, or one without a user id can do no more
+    than the user (or nothing). Returns the Actor the operation and its audit use."""
+    handed = op.actor
+    if handed.user_id is None:
+        if is_system(handed):
+            if not system:
+                raise PermissionDenied(f"The system itself may not {what or _what(permission, name)}; "
+                                       "a signed-in user must.")
+            return handed
+        if not is_command_line_operator(handed):
+            raise PermissionDenied("Nobody is signed in: sign in first.")
+        who = handed
+    else:
+        u = op.db.get(User, handed.user_id, populate_existing=True)
+        if u is None or not u.active:
+            raise PermissionDenied(f"The account {handed.username} is disabled or unknown; sign in again.")
+        who = Actor(u.id, u.username, u.display_name, u.role)
+        if u.must_change_password and not during_password_change:
+            raise PermissionDenied(f"{who.display_name} must choose a new password before doing anything else "
+                                   "(an administrator reset it); change it, or sign out.")
+    if permission is not None and not who.can(permission):
+        raise PermissionDenied(_refusal(who, permission, what))
+    return who
+
+
+def _what(permission: Permission | None, name: str) -> str:
+    return permission.value if permission is not None else name.replace("_", " ")
+
+
+def safe_error_text(exc: BaseException) -> str:
+    """What may be logged of an unexpected error: its type and the database's first
+    line, never the DETAIL/HINT lines or bound values (PostgreSQL's DETAIL says
+    "Key (mrn)=(MRN-100231) already exists": patient data)."""
+    if isinstance(exc, DBAPIError):
+        orig = exc.orig
+        first = str(orig).strip().splitlines()[0] if orig is not None and str(orig).strip() else ""
+        code = getattr(orig, "sqlstate", None) or getattr(exc, "code", None)
+        return f"{type(orig).__name__ if orig is not None else type(exc).__name__}" + \
+            (f" [{code}]" if code else "") + (f": {first}" if first else "")
+    return type(exc).__name__
 
 
 def _session_id_of(positional: list[str], args: tuple, kwargs: dict) -> int | None:
@@ -112,40 +203,54 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def operation(permission: Permission | None, what: str | None = None
+def operation(permission: Permission | None, what: str | None = None, *, system: bool = False,
+              during_password_change: bool = False
               ) -> Callable[[Callable[Concatenate[Op, P], Any]], Callable[Concatenate[Store, Actor, P], Changes]]:
     """Make `fn(op, ...)` an operation callable as `fn(store, actor, ...) -> Changes`.
 
-    `permission` None means any signed-in user (e.g. signing out)."""
+    `permission` None means any signed-in user (e.g. signing out). `system=True`
+    lets the system itself (`SYSTEM`, the alert timer) run it as well, whatever the
+    permission. `during_password_change=True` lets a user whose password was reset
+    run it before choosing a new one (only changing the password, signing out and
+    locking the screen may)."""
 
     def wrap(fn: Callable[Concatenate[Op, P], Any]) -> Callable[Concatenate[Store, Actor, P], Changes]:
         positional = list(inspect.signature(fn).parameters)[1:]  # after `op`
 
         @functools.wraps(fn)
         def run(store: Store, actor: Actor, *args: P.args, **kwargs: P.kwargs) -> Changes:
-            if permission is not None and not actor.can(permission):
-                message = _refusal(actor, permission, what)
-                sid = _session_id_of(positional, args, kwargs)
-                record_refusal(store, actor, fn.__name__, message, sid)
-                raise PermissionDenied(message)
-            try:
-                with store.transaction() as db:
-                    op = Op(db=db, store=store, actor=actor, now=store.clock.now())
-                    _check_account_active(op)
-                    op.changes.result = fn(op, *args, **kwargs)
-                    db.flush()
-                    audit.append(db, op.now, actor.user_id, actor.username, op._audit)
-            except PermissionDenied as exc:  # an op.require() inside the body: audited too
-                sid = _session_id_of(positional, args, kwargs)
-                record_refusal(store, actor, fn.__name__, str(exc), sid)
-                raise
-            except ValidationError as exc:  # refused input is audited (README): field and value, no names
-                record_refusal(store, actor, fn.__name__, _validation_detail(exc),
-                               _session_id_of(positional, args, kwargs))
-                raise
-            return op.changes
+            # Two tries only for a unique-key race: the second run's own check sees the
+            # other workstation's row and refuses in words ("A patient with MRN … already exists.").
+            for attempt in (1, 2):
+                who = actor
+                try:
+                    with store.transaction() as db:
+                        op = Op(db=db, store=store, actor=actor, now=store.clock.now())
+                        op.actor = who = _acting(op, permission, what, fn.__name__, system=system,
+                                                 during_password_change=during_password_change)
+                        op.changes.result = fn(op, *args, **kwargs)
+                        db.flush()
+                        audit.append(db, op.now, who.user_id, who.username, op._audit)
+                    return op.changes
+                except PermissionDenied as exc:  # the gate's, or an op.require() inside the body: audited
+                    sid = _session_id_of(positional, args, kwargs)
+                    record_refusal(store, who, fn.__name__, str(exc), sid)
+                    raise
+                except ValidationError as exc:  # refused input is audited (README): field and value, no names
+                    record_refusal(store, who, fn.__name__, _validation_detail(exc),
+                                   _session_id_of(positional, args, kwargs))
+                    raise
+                except IntegrityError:
+                    if attempt == 2:
+                        # never the database's text: its DETAIL line carries the key's value
+                        exc = ValidationError(CONFLICT)
+                        record_refusal(store, who, fn.__name__, CONFLICT, _session_id_of(positional, args, kwargs))
+                        raise exc from None
+            raise AssertionError("unreachable")  # pragma: no cover
 
         run.permission = permission  # type: ignore[attr-defined]
+        run.system = system  # type: ignore[attr-defined]
+        run.during_password_change = during_password_change  # type: ignore[attr-defined]
         run.body = fn  # type: ignore[attr-defined]
         return run
 

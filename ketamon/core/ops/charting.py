@@ -28,7 +28,7 @@ from ketamon.core.models import (
     VitalSigns,
 )
 from ketamon.core import inputs
-from ketamon.core.ops.base import Op, operation
+from ketamon.core.ops.base import ROW_LOCK, Op, local_hm, operation, user_label
 from ketamon.core.permissions import Permission
 from ketamon.core.record import RecordIncomplete, gather, missing_for
 from ketamon.core.validation import (
@@ -231,11 +231,19 @@ def _when(op: Op, when: datetime | None, label: str) -> tuple[datetime, bool]:
 def _superseded(op: Op, model, supersedes_id: int | None, session_id: int, reason: str | None):
     if supersedes_id is None:
         return None
-    old = op.db.get(model, supersedes_id)
+    # Locked and re-read (its session is locked already): of two workstations correcting
+    # the same entry at once, the second sees the first's correction and is refused.
+    old = op.db.get(model, supersedes_id, with_for_update=ROW_LOCK, populate_existing=True)
     if old is None or old.session_id != session_id:
         raise NotFound(f"There is no entry {supersedes_id} in this session to correct.")
-    if op.db.scalar(select(model.id).where(model.supersedes_id == supersedes_id)) is not None:
-        raise ValidationError("That entry has already been corrected; correct the newest version.")
+    newer = op.db.scalar(select(model).where(model.supersedes_id == supersedes_id).order_by(model.id).limit(1))
+    if newer is not None:
+        who = f"{user_label(op.db, newer.entered_by_id)} at {local_hm(newer.entered_at)}"
+        if newer.retracted:
+            raise ValidationError(f"That entry has already been marked entered in error by {who}.",
+                                  "supersedes_id", supersedes_id)
+        raise ValidationError(f"That entry has already been corrected by {who}; review the new value and "
+                              "correct that one if needed.", "supersedes_id", supersedes_id)
     if not (reason or "").strip():
         raise ValidationError("A correction needs a reason.", "reason", reason)
     return old

@@ -37,7 +37,7 @@ from ketamon.core import inputs
 from ketamon.core.ops.base import Op, operation
 from ketamon.core.passwords import hash_password, needs_rehash, verify_password
 from ketamon.core.permissions import ROLE_LABELS, Actor, Permission
-from ketamon.core.store import Store
+from ketamon.core.store import Store, exclusive
 
 #: What the audit trail keeps of a user row: everything but the password hash.
 USER_FIELDS = ("id", "username", "display_name", "role", "active", "failed_attempts", "locked_until",
@@ -150,8 +150,14 @@ def create_first_admin(store: Store, *, username: str, display_name: str, passwo
     display = check_display_name(display_name)
     check_new_password(password, name)
     with store.transaction() as db:
-        if db.scalar(select(func.count()).select_from(User)):
-            raise AuthenticationError("This database already has user accounts; sign in instead.")
+        # Two workstations on a new database at once: the second waits here, then
+        # sees the first one's administrator and is refused (SQLite: BEGIN IMMEDIATE).
+        exclusive(db, "first administrator")
+        first = db.scalar(select(User).order_by(User.id).limit(1))
+        if first is not None:
+            raise AuthenticationError(
+                f"This database already has user accounts: {first.display_name} ({first.username}) was "
+                f"created at {first.created_at.astimezone().strftime('%H:%M')}. Sign in instead.")
         now = store.clock.now()
         u = User(username=name, display_name=display, role="admin", password_hash=hash_password(password),
                  active=True, failed_attempts=0, must_change_password=False, created_at=now)
@@ -163,7 +169,7 @@ def create_first_admin(store: Store, *, username: str, display_name: str, passwo
         return actor_for(u)
 
 
-@operation(None)
+@operation(None, during_password_change=True)
 def sign_out(op: Op, *, reason: str = "signed out") -> None:
     """Record that the signed-in user left (sign-out, switch user, app closed)."""
     inputs.SignOutInput.check(op, locals())
@@ -171,7 +177,7 @@ def sign_out(op: Op, *, reason: str = "signed out") -> None:
     op.changes.message = f"{op.actor.display_name} signed out"
 
 
-@operation(None)
+@operation(None, during_password_change=True)
 def lock_screen(op: Op, *, reason: str = "locked") -> None:
     """Record that the screen was locked (by the user, or after idle minutes)."""
     inputs.SignOutInput.check(op, locals())
@@ -266,7 +272,7 @@ def reset_password(op: Op, user: int | str, new_password: str, *, must_change: b
     op.changes.message = f"Password of {u.username} reset"
 
 
-@operation(None)
+@operation(None, during_password_change=True)
 def change_password(op: Op, current_password: str, new_password: str) -> None:
     """The signed-in user changes their own password (any role)."""
     inputs.ChangePasswordInput.check(op, locals())
