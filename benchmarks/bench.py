@@ -680,15 +680,14 @@ def screen_review_queue(store, now):
 
 def screen_records_search(store, now, text: str = "nguyen"):
     """The Records page's search over two years, with the monitoring-form status
-    of the first 100 rows as the page shows it (staff.RecordsPage.run_search)."""
+    of the rows as the page reads it (staff.RecordsPage.run_search: one set-based
+    rems.form_statuses for the page)."""
     from ketamon.core.record import find_sessions
-    from ketamon.core.rems import form_status
+    from ketamon.core.rems import form_statuses
 
     today = now.astimezone().date()
     rows, _more = find_sessions(store, text, today - timedelta(days=730), today, "any")
-    for row in rows[:100]:
-        if row.form_required:
-            form_status(store, row.session_id, now)
+    form_statuses(store, [r.session_id for r in rows if r.form_required], now)
     return rows
 
 
