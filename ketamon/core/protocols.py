@@ -21,6 +21,7 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PlainValidat
 from pydantic import ValidationError as PydanticValidationError
 
 from ketamon.core import hard_limits
+from ketamon.core.errors import NotFound
 from ketamon.core.hard_limits import HardLimit
 from ketamon.core.resources import resources_dir
 
@@ -739,6 +740,15 @@ def protocol_dirs() -> list[Path]:
     return dirs
 
 
+class ProtocolUnavailable(NotFound, KeyError):
+    """A protocol (or the version a session was started under) that this
+    workstation does not have, or whose file was refused on load. A KeyError too,
+    for callers that look protocols up by id; its message is a sentence."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "protocol not available"
+
+
 class ProtocolRegistry:
     """All protocol versions known to this installation, keyed by id and version.
 
@@ -787,9 +797,19 @@ class ProtocolRegistry:
         if version is None:
             versions = [v for (i, v) in self._by_key if i == protocol_id]
             if not versions:
-                raise KeyError(f"no protocol {protocol_id!r}")
+                raise ProtocolUnavailable(self._unavailable(protocol_id, None))
             version = max(versions)
-        return self._by_key[(protocol_id, version)]
+        try:
+            return self._by_key[(protocol_id, version)]
+        except KeyError:
+            raise ProtocolUnavailable(self._unavailable(protocol_id, version)) from None
+
+    def _unavailable(self, protocol_id: str, version: int | None) -> str:
+        what = f"Protocol {protocol_id!r}" + (f" version {version}" if version is not None else "")
+        refused = [str(p) for p in getattr(self, "problems", [])]
+        why = f" A protocol file was refused on load: {refused[0]}" if refused else ""
+        return (f"{what} is not available on this workstation.{why} An administrator can see the protocol "
+                "files on the Settings page.")
 
     def current(self) -> list[Protocol]:
         """The newest version of each protocol, in name order."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -113,6 +114,19 @@ def describe_source(entry: settings.ClinicValue) -> str:
     return "Not set for the clinic: the default applies."
 
 
+def protocol_files_text(registry) -> str:
+    """What the Settings page says about the protocol files: how many loaded, and
+    each refused file with its path, field and why (ProtocolRegistry.problems)."""
+    loaded = len(registry.current())
+    problems = list(getattr(registry, "problems", []))
+    if not problems:
+        return f"All protocol files loaded ({loaded} protocols)."
+    lines = [f"{loaded} protocols loaded. {len(problems)} protocol file problem(s) — the file is not used "
+             "until it is fixed:"]
+    lines += [f"• {p}" for p in problems]
+    return "\n".join(lines)
+
+
 class SettingsPage(QWidget):
     def __init__(self, runner: OpRunner, parent: QWidget | None = None):
         super().__init__(parent)
@@ -145,10 +159,19 @@ class SettingsPage(QWidget):
         buttons.addStretch(1)
         form.addRow("", buttons)
         self.message = MessageLine()
+        #: the protocol files this workstation refused on load (path, field, why):
+        #: the other protocols keep working, and the administrator sees why one is missing
+        self.protocols_box = QGroupBox("Protocol files")
+        self.protocol_problems = QLabel(protocol_files_text(runner.store.protocols))
+        self.protocol_problems.setObjectName("protocolProblems")
+        self.protocol_problems.setWordWrap(True)
+        self.protocol_problems.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        QVBoxLayout(self.protocols_box).addWidget(self.protocol_problems)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 10, 10, 10)
         layout.addWidget(box)
         layout.addWidget(self.message)
+        layout.addWidget(self.protocols_box)
         layout.addStretch(1)
         runner.changed.connect(self._on_changed)
         runner.actor_changed.connect(lambda _actor: self._update_note())

@@ -119,3 +119,33 @@ def test_the_settings_tab_shows_for_an_administrator_only(qtbot, store, actors):
     runner.set_actor(actors["physician"])
     assert not w.tabs.isTabVisible(tabs.index("Settings"))
     w.close()
+
+
+def test_an_administrator_sees_a_refused_protocol_file_and_why(qtbot, store, actors, monkeypatch, tmp_path):
+    """A clinic protocol file the schema refuses is listed on the Settings page with
+    its path, the field and why; the shipped protocols keep working."""
+    from ketamon.core.protocols import ProtocolRegistry
+    from ketamon.core.resources import resource
+
+    text = resource("protocols", "esketamine-56.toml").read_text()
+    text = text.replace('id = "esketamine-56"', 'id = "clinic-esk"').replace(
+        "[ranges.spo2]\nabsolute = [50, 100]", "[ranges.spo2]\nabsolute = [0, 1000]")
+    assert "[0, 1000]" in text
+    (tmp_path / "bad-spo2.toml").write_text(text)
+    monkeypatch.setenv("KETAMON_PROTOCOLS", str(tmp_path))
+    store.protocols = ProtocolRegistry.load()
+    runner = OpRunner(store, actors["admin"])
+    page = SettingsPage(runner)
+    qtbot.addWidget(page)
+    shown = page.protocol_problems.text()
+    assert "bad-spo2.toml" in shown and "ranges.spo2.absolute" in shown and "0–1000" in shown, shown
+    assert "4 protocols loaded" in shown
+    assert store.protocols.get("esketamine-56")  # the others keep working
+
+
+def test_a_session_whose_protocol_is_gone_is_refused_in_words(store, actors):
+    from ketamon.core.errors import KetamonError
+    from ketamon.core.protocols import ProtocolRegistry
+
+    with pytest.raises(KetamonError, match="is not available on this workstation"):
+        ProtocolRegistry([]).get("esketamine-56", 1)
