@@ -10,10 +10,9 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
-from sqlalchemy.exc import DBAPIError
 
 from ketamon.core.errors import KetamonError
-from ketamon.core.ops.base import Changes, safe_error_text
+from ketamon.core.ops.base import Changes, is_database_error, safe_error_text
 from ketamon.core.permissions import Actor
 from ketamon.core.store import Store
 
@@ -84,7 +83,7 @@ def _log_failure(name: object, exc: BaseException) -> None:
         seen.add(id(e))
         chain.append(e)
         e = e.__cause__ or e.__context__
-    if not any(isinstance(e, DBAPIError) for e in chain):
+    if not any(is_database_error(e) for e in chain):
         log.exception("operation %s failed", name)
         return
     frames = "".join(traceback.format_tb(exc.__traceback__))

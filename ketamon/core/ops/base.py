@@ -178,6 +178,11 @@ def _what(permission: Permission | None, name: str) -> str:
     return permission.value if permission is not None else name.replace("_", " ")
 
 
+def is_database_error(exc: BaseException) -> bool:
+    """A database driver's error (its text may carry bound values: see safe_error_text)."""
+    return isinstance(exc, DBAPIError)
+
+
 def safe_error_text(exc: BaseException) -> str:
     """What may be logged of an unexpected error: its type and the database's first
     line, never the DETAIL/HINT lines or bound values (PostgreSQL's DETAIL says
