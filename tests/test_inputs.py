@@ -149,3 +149,22 @@ def test_every_operation_checks_its_input_first():
         if "inputs." not in inspect.getsource(body) or ".check(op, locals())" not in inspect.getsource(body):
             unchecked.append(name)
     assert unchecked == []
+
+
+def test_a_refused_value_with_a_nul_byte_is_audited_as_printable_text(any_store):
+    """Found by the generated-input suite on PostgreSQL: a refused value holding a
+    NUL byte crashed the refusal's audit row (PostgreSQL text cannot hold NUL)."""
+    from sqlalchemy import select
+
+    from ketamon.core.errors import ValidationError
+    from ketamon.core.models import AuditEntry
+
+    from tests.conftest import add_user
+
+    nurse = add_user(any_store, "nurse", "nurse", "Sam Carter RN")
+    with pytest.raises(ValidationError, match="control characters"):
+        ops.create_patient(any_store, nurse, mrn="a\x00b", family_name="Doe", given_name="Jo",
+                           birth_date=date(1980, 1, 1), sex="female")
+    with any_store.read() as db:
+        detail = db.scalars(select(AuditEntry.detail).where(AuditEntry.action == "refused")).all()[-1]
+    assert "\x00" not in detail and "create_patient" in detail

@@ -120,12 +120,19 @@ def _refusal(actor: Actor, permission: Permission, what: str | None) -> str:
     return f"{actor.display_name} ({actor.role_label}) may not {what or permission.value}."
 
 
+def printable(text: str) -> str:
+    """Text as the audit may store it: control characters (a NUL byte, which
+    PostgreSQL refuses in text, an escape sequence) written out as \\xNN."""
+    return "".join(ch if ch.isprintable() or ch in "\n\t" else f"\\x{ord(ch):02x}" for ch in text)
+
+
 def record_refusal(store: Store, actor: Actor, name: str, message: str, session_id: int | None = None) -> None:
-    """Refusals are audited in a transaction of their own (the refused one rolls back)."""
+    """Refusals are audited in a transaction of their own (the refused one rolls back).
+    The refused input may hold anything a keyboard or a script can send: stored printable."""
     with store.transaction() as db:
         audit.append(db, store.clock.now(), actor.user_id, actor.username,
                      [audit.PendingAudit("refused", entity="operation", session_id=session_id,
-                                         detail=f"{name}: {message}")])
+                                         detail=printable(f"{name}: {message}"))])
 
 
 def _validation_detail(exc: ValidationError) -> str:
