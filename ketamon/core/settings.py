@@ -323,6 +323,18 @@ def get(name: str) -> Any:
     return from_environment(s)
 
 
+def use_offscreen_qt(*, always: bool = False) -> None:
+    """Pick Qt's offscreen platform where no window can be shown: `always` (a
+    screenshot), or when there is no display at all (a PDF from a script or the
+    command line). Qt's own variables (QT_QPA_PLATFORM, DISPLAY, WAYLAND_DISPLAY)
+    are not ketamon settings, but they are read here too, so that the environment
+    is read in one module. A platform someone chose is never overridden."""
+    if os.environ.get("QT_QPA_PLATFORM"):
+        return
+    if always or not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+
+
 # ---------------------------------------------------------------- the whole clinic
 
 #: rows of alarm_sound were written as {"enabled": …} by ops.set_alarm_sound before

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from PySide6.QtGui import QGuiApplication, QPagedPaintDevice, QPdfWriter
 
+from ketamon.core import settings
 from ketamon.core.ops.exports import record_print
 from ketamon.core.permissions import Actor
 from ketamon.core.rems import build_form
@@ -26,19 +27,13 @@ from ketamon.documents.summary import render_summary
 _app: QGuiApplication | None = None
 
 
-def _headless_platform() -> None:
-    """Without a display, Qt's offscreen platform is used (PDFs need no screen)."""
-    if not os.environ.get("QT_QPA_PLATFORM") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        os.environ["QT_QPA_PLATFORM"] = "offscreen"
-
-
 def ensure_app() -> None:
     """Text layout needs a Qt GUI application; scripts and the CLI may not have
     one. Uses the running application when there is one (the GUI's QApplication)."""
     global _app
     if QGuiApplication.instance() is not None:
         return
-    _headless_platform()
+    settings.use_offscreen_qt()
     _app = QGuiApplication([])
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 
 
@@ -125,7 +124,7 @@ def save_screenshot(window, path: str, page: str | None = None) -> bool:
 def run_app(args: argparse.Namespace) -> int:
     screenshot = getattr(args, "screenshot", None)
     if screenshot:
-        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+        settings.use_offscreen_qt(always=True)
     app = make_application()
     try:
         store = open_store(args)
