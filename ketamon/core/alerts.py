@@ -134,19 +134,6 @@ def _newest(db: DbSession, session_id: int, *where) -> VitalSigns | None:
     return rows[0] if rows else None
 
 
-def newest_bp_times(db: DbSession, session_ids: list[int]) -> dict[int, datetime]:
-    """When each session's newest BP set in force was measured (sessions without one
-    are left out). One statement: a correlated "newest row" per session, answered
-    from the (session_id, measured_at) index of the BP sets."""
-    if not session_ids:
-        return {}
-    v = VitalSigns
-    newest = (select(v.measured_at).where(v.session_id == Session.id, v.systolic.is_not(None), in_force_clause(v))
-              .order_by(v.measured_at.desc(), v.id.desc()).limit(1).correlate(Session).scalar_subquery())
-    rows = db.execute(select(Session.id, newest).where(Session.id.in_(session_ids)))
-    return {sid: at for sid, at in rows if at is not None}
-
-
 def due_facts(db: DbSession, store: "Store", session_ids: list[int]
               ) -> tuple[dict[int, datetime], dict[int, datetime]]:
     """For several sessions at once, what their due times need besides the doses:
