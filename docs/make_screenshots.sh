@@ -21,8 +21,9 @@ with Store(f"sqlite:///{sys.argv[1]}").read() as db:
     print(db.scalar(select(Session.id).where(Session.state == "signed").order_by(Session.id)))
 PY
 )
-$PY -m ketamon report "$signed" --pdf "$KETAMON_DATA_DIR/summary.pdf" --db "$DB" --as desk
-$PY -m ketamon report "$signed" --pdf "$KETAMON_DATA_DIR/form.pdf" --form --db "$DB" --as desk
+# the command line signs in like the app: the demo front desk's documented password
+echo desk-demo | $PY -m ketamon report "$signed" --pdf "$KETAMON_DATA_DIR/summary.pdf" --db "$DB" --user desk --password-stdin
+echo desk-demo | $PY -m ketamon report "$signed" --pdf "$KETAMON_DATA_DIR/form.pdf" --form --db "$DB" --user desk --password-stdin
 pdftoppm -png -r 60 -f 1 -l 1 -singlefile "$KETAMON_DATA_DIR/summary.pdf" docs/summary-page1
 pdftoppm -png -r 60 -f 1 -l 1 -singlefile "$KETAMON_DATA_DIR/form.pdf" docs/form-page1
 echo "screenshots written to docs/"
