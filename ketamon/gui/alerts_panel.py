@@ -24,8 +24,10 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QMenu,
     QPushButton,
     QRadioButton,
+    QSizePolicy,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -37,11 +39,14 @@ from ketamon.core.ops import alerting
 from ketamon.core.permissions import Permission
 from ketamon.core.protocols import PARAMETERS, _fmt
 from ketamon.core.rules import EffectiveLimits
+from ketamon.gui.elided import ElidedLabel
 from ketamon.gui.runner import OpRunner
 from ketamon.gui.theme import colour, set_role
 from ketamon.gui.widgets import local_hm
 
 ACK_KEY = "F9"
+#: the banner keeps most of its line for the alert: what is due next gets at most this
+DUE_MAX_WIDTH = 330
 #: change flags after which the alert parts ask the database again (the alerts, the
 #: limits in force, the clinic's audio setting); any other entry leaves them as shown
 ALERT_FLAGS = ("alerts", "limits", "settings", "lifecycle", "session_details", "patients")
@@ -77,7 +82,11 @@ def audio_text(rows: list[alerts.AlertView], now: datetime, sound_on: bool) -> s
 
 
 class AlertBanner(QFrame):
-    """The top of the chart: the most urgent active alert, in its colour."""
+    """The top of the chart: the most urgent active alert, in its colour, on one
+    line of fixed height. The others are counted ("+2 more"); the count opens
+    the list of them, and hovering the message shows them all. However many
+    alerts fire and however long their texts, the banner never grows: when it
+    took nine lines after F9, the event log below lost every row."""
 
     acknowledge_clicked = Signal()
     decision_clicked = Signal()
@@ -87,14 +96,17 @@ class AlertBanner(QFrame):
         self.setObjectName("alertBanner")
         self.mark = QLabel()
         self.mark.setObjectName("alertMark")
-        self.message = QLabel()
+        self.message = ElidedLabel()
         self.message.setObjectName("alertMessage")
-        self.message.setWordWrap(True)
-        self.more = QLabel()
+        self.more = QPushButton()
         self.more.setObjectName("alertMore")
+        self.more.setToolTip("Show every active alert of this session")
+        self.more.clicked.connect(self.show_others)
+        self.others_menu = QMenu(self)
+        self.others_menu.setObjectName("alertOthers")
         self.audio = QLabel()
         self.audio.setObjectName("alertAudio")
-        self.due = QLabel()
+        self.due = ElidedLabel()
         self.due.setObjectName("dueNext")
         self.decision_button = QPushButton("Pre-dose decision…")
         self.decision_button.setObjectName("decisionButton")
@@ -102,22 +114,24 @@ class AlertBanner(QFrame):
         self.decision_button.hide()
         self.ack_button = QPushButton(f"Acknowledge ({ACK_KEY})")
         self.ack_button.setObjectName("ackButton")
+        self.ack_button.setToolTip(f"Acknowledge the session's alerts and pause the tone for 2 minutes ({ACK_KEY})")
         self.ack_button.clicked.connect(self.acknowledge_clicked)
-        top = QHBoxLayout()
-        top.setContentsMargins(0, 0, 0, 0)
-        top.setSpacing(10)
-        top.addWidget(self.mark)
-        top.addWidget(self.message, 1)
-        top.addWidget(self.more)
-        top.addWidget(self.audio)
-        top.addWidget(self.decision_button)
-        top.addWidget(self.ack_button)
         layout = QHBoxLayout(self)
-        layout.setContentsMargins(12, 6, 8, 6)
-        layout.setSpacing(12)
-        layout.addLayout(top, 1)
+        layout.setContentsMargins(10, 2, 4, 2)
+        layout.setSpacing(10)
+        layout.addWidget(self.mark)
+        layout.addWidget(self.message, 1)
+        layout.addWidget(self.more)
+        layout.addWidget(self.audio)
+        layout.addWidget(self.decision_button)
+        layout.addWidget(self.ack_button)
         layout.addWidget(self.due)
+        self.due.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        self.due.setMaximumWidth(DUE_MAX_WIDTH)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
         self.highest: alerts.AlertView | None = None
+        #: the active alerts besides the one shown (what "+N more" lists)
+        self.others: list[alerts.AlertView] = []
         # the one flash timer; runs only while an unacknowledged high/medium alert
         # is shown and the banner is visible (never a loop of its own)
         self._flash_timer = QTimer(self)
@@ -125,6 +139,27 @@ class AlertBanner(QFrame):
         self._flash_wanted = 0  # the interval the shown alert calls for; 0 = steady
         self._set_flash_phase(False)
         self.show_alerts([], datetime.now().astimezone(), True)
+        self.ensurePolished()
+        self.setFixedHeight(self.one_line_height())
+
+    def one_line_height(self) -> int:
+        """The banner's height: its tallest one-line part (the buttons, the large
+        bold message) and its margins; the same whatever it shows."""
+        parts = (self.ack_button, self.decision_button, self.more, self.mark, self.message, self.due, self.audio)
+        for w in parts:
+            w.ensurePolished()
+        m = self.layout().contentsMargins()
+        tallest = max(max(w.sizeHint().height(), w.fontMetrics().height() + 6) for w in parts)
+        return tallest + m.top() + m.bottom() + 2
+
+    def show_others(self) -> QMenu:
+        """The list of the other active alerts, under "+N more"."""
+        menu = self.others_menu
+        menu.clear()
+        for a in self.others:
+            menu.addAction(alert_line(a) + ("  (acknowledged)" if a.acknowledged_at is not None else ""))
+        menu.popup(self.more.mapToGlobal(self.more.rect().bottomLeft()))
+        return menu
 
     def show_alerts(self, rows: list[alerts.AlertView], now: datetime, sound_on: bool) -> None:
         live = [a for a in rows if a.active]
@@ -133,7 +168,7 @@ class AlertBanner(QFrame):
             set_role(self, "quiet")
             self.mark.setText("")
             self.message.setText("No active alerts")
-            self.more.setText("")
+            self.others = []
             self.ack_button.setEnabled(False)
         else:
             a = self.highest
@@ -141,10 +176,13 @@ class AlertBanner(QFrame):
             self.mark.setText(a.mark or "·")
             state = "" if a.acknowledged_at is None else "  (acknowledged)"
             self.message.setText(f"{local_hm(a.raised_at)}  {a.message}{state}")
-            self.more.setText(f"+{len(live) - 1} more" if len(live) > 1 else "")
+            self.others = live[1:]
             needs = [x for x in live if x.acknowledged_at is None or (x.priority in ("high", "medium")
                                                                       and x.sounds(now))]
             self.ack_button.setEnabled(bool(needs))
+        self.more.setText(f"+{len(self.others)} more" if self.others else "")
+        self.more.setVisible(bool(self.others))
+        self.message.set_details("\n".join(alert_line(a) for a in live))
         self._update_flash(live, now)
         self.tick(rows, now, sound_on)
 

@@ -36,6 +36,8 @@ SYMBOLS_UP_TO = 400
 #: the values plotted, each a column of the sets drawn
 PLOTTED = ("systolic", "diastolic", "heart_rate", "spo2")
 LEFT_AXIS_WIDTH = 72
+#: the plot's protected height: the BP and SpO2 panels stay readable on a 1366×768 screen
+MIN_HEIGHT = 190
 EVENT_ROWS = (0.82, 0.5, 0.18)
 #: mmHg kept free above the highest value for the legend
 LEGEND_HEADROOM = 28
@@ -95,7 +97,7 @@ class VitalsPlot(pg.GraphicsLayoutWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent=parent)
         self.setBackground(colour("plot_background"))
-        self.setMinimumHeight(260)
+        self.setMinimumHeight(MIN_HEIGHT)
         self.ci.layout.setContentsMargins(4, 4, 12, 4)
         self.ci.layout.setVerticalSpacing(0)
         self._tick_font = QFont()

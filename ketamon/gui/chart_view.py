@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QScrollArea,
+    QSizePolicy,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -42,6 +43,7 @@ from ketamon.core.ops.base import Changes
 from ketamon.gui.alerts_panel import SessionAlerts
 from ketamon.gui.chart_plot import VitalsPlot
 from ketamon.gui.dose_panel import DosePanel, dose_panel_for
+from ketamon.gui.elided import ElidedLabel
 from ketamon.gui.event_log import EventLog
 from ketamon.gui.record_panel import RecordBar
 from ketamon.gui.runner import OpRunner
@@ -55,6 +57,17 @@ from ketamon.gui.widgets import format_elapsed, local_hm
 #: print or an export changes nothing the chart shows.
 ENTRY_FLAGS = ("vitals", "doses", "side_effects", "notes", "assessments", "lifecycle", "session_details",
                "record", "patients")
+
+
+#: the column beside the plot: dose panel, the session's alerts, limits
+SIDE_WIDTH = 410
+
+
+def keep_room_for(widget: QWidget) -> None:
+    """Keep a widget's place while it is hidden, so showing it moves nothing."""
+    policy = widget.sizePolicy()
+    policy.setRetainSizeWhenHidden(True)
+    widget.setSizePolicy(policy)
 
 
 def planned_dose_text(chart: Chart) -> str:
@@ -73,20 +86,27 @@ def planned_dose_text(chart: Chart) -> str:
 
 
 class ChartHeader(QFrame):
+    """Who and what, in two lines that keep their height: the name with age,
+    sex, weight, MRN and state, and the clock since the first dose; then the
+    safety flags (allergies, contraindications, sedating medicines), the
+    protocol, dose, lot and supervisor, and beside them the record bar. A line
+    too long for the screen ends in "…" and shows whole on hover; the safety
+    flags come first so they are the last to be cut."""
+
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("chartHeader")
         grid = QGridLayout(self)
-        grid.setContentsMargins(14, 5, 14, 5)
+        grid.setContentsMargins(12, 2, 12, 2)
         grid.setHorizontalSpacing(16)
-        grid.setVerticalSpacing(2)
+        grid.setVerticalSpacing(0)
         self.name = QLabel()
         self.name.setObjectName("patientName")
-        self.patient_facts = QLabel()
+        self.patient_facts = ElidedLabel()
         self.patient_facts.setObjectName("patientFacts")
-        self.session_facts = QLabel()
+        self.session_facts = ElidedLabel()
         self.session_facts.setObjectName("sessionFacts")
-        self.safety = QLabel()
+        self.safety = ElidedLabel()
         self.safety.setObjectName("safetyFacts")
         self.state = QLabel()
         self.state.setObjectName("statePill")
@@ -95,19 +115,25 @@ class ChartHeader(QFrame):
         self.elapsed.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.elapsed_caption = QLabel()
         self.elapsed_caption.setObjectName("elapsedCaption")
-        self.elapsed_caption.setAlignment(Qt.AlignmentFlag.AlignRight)
+        self.elapsed_caption.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignBottom)
         top = QHBoxLayout()
         top.setSpacing(14)
         top.addWidget(self.name)
         top.addWidget(self.patient_facts)
         top.addWidget(self.state)
         top.addStretch(1)
+        top.addWidget(self.elapsed_caption, 0, Qt.AlignmentFlag.AlignBottom)
+        top.addWidget(self.elapsed)
+        for line in (self.patient_facts, self.session_facts, self.safety):  # natural width, shrinking with "…"
+            line.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        self.safety.setMinimumWidth(0)
         grid.addLayout(top, 0, 0)
-        grid.addWidget(self.session_facts, 1, 0)
-        grid.addWidget(self.safety, 2, 0)
-        grid.addWidget(self.elapsed, 0, 1, 2, 1)
-        grid.addWidget(self.elapsed_caption, 2, 1)
-        grid.setColumnStretch(0, 1)
+        #: the second line: safety flags, session facts, then what the chart puts beside them (the record bar)
+        self.second_line = QHBoxLayout()
+        self.second_line.setSpacing(14)
+        self.second_line.addWidget(self.safety)
+        self.second_line.addWidget(self.session_facts, 1)
+        grid.addLayout(self.second_line, 1, 0)
 
     def show_chart(self, chart: Chart) -> None:
         s, p = chart.session, chart.patient
@@ -149,7 +175,8 @@ class ChartHeader(QFrame):
             self.elapsed_caption.setText(f"not dosed yet · scheduled {local_hm(chart.session.scheduled_at)}")
         else:
             self.elapsed.setText(format_elapsed(now - first))
-            self.elapsed_caption.setText(f"since first dose at {local_hm(first)}")
+            self.elapsed_caption.setText(f"since {local_hm(first)}")
+            self.elapsed_caption.setToolTip(f"Time since the first dose, given at {local_hm(first)}")
 
 
 class SessionChart(QWidget):
@@ -181,11 +208,9 @@ class SessionChart(QWidget):
         self.alert_area.setContentsMargins(0, 0, 0, 0)
         self.alert_area.setSpacing(4)
         self.alert_area.addWidget(self.alerts.banner)
-        #: under the header: the record bar
-        self.actions_bar = QHBoxLayout()
-        self.actions_bar.setContentsMargins(0, 0, 0, 0)
-        self.actions_bar.setSpacing(8)
-        self.actions_bar.addWidget(self.record_bar, 1)
+        #: beside the header's safety flags: the record bar
+        self.actions_bar = self.header.second_line
+        self.actions_bar.addWidget(self.record_bar)
 
         side = QWidget()
         side_layout = QVBoxLayout(side)
@@ -203,7 +228,8 @@ class SessionChart(QWidget):
         self.side_scroll.setWidget(side)
         self.side_scroll.setWidgetResizable(True)
         self.side_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.side_scroll.setFixedWidth(400)
+        self.side_scroll.setFixedWidth(SIDE_WIDTH)
+        self.side_scroll.setMinimumHeight(0)
 
         upper = QWidget()
         upper_layout = QHBoxLayout(upper)
@@ -212,6 +238,13 @@ class SessionChart(QWidget):
         upper_layout.addWidget(self.plot, 1)
         upper_layout.addWidget(self.side_scroll)
 
+        # the entry rows keep their height; their messages keep to one line
+        for line in (self.vitals_row.message, self.side_effects.message, self.event_log.message,
+                     self.dose_panel.message):
+            line.set_one_line()
+        keep_room_for(self.vitals_row.message)
+        for part in (self.vitals_row, self.side_effects):
+            part.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
         lower = QWidget()
         lower_layout = QVBoxLayout(lower)
         lower_layout.setContentsMargins(0, 0, 0, 0)
@@ -224,15 +257,15 @@ class SessionChart(QWidget):
         self.splitter.addWidget(upper)
         self.splitter.addWidget(lower)
         self.splitter.setChildrenCollapsible(False)
-        self.splitter.setStretchFactor(0, 1)
-        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setHandleWidth(4)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
 
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(8, 6, 8, 4)
+        layout.setContentsMargins(4, 2, 4, 0)
         layout.setSpacing(4)
         layout.addWidget(self.header)
         layout.addLayout(self.alert_area)
-        layout.addLayout(self.actions_bar)
         layout.addWidget(self.splitter, 1)
 
         self.timer = QTimer(self)

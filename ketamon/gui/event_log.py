@@ -46,6 +46,10 @@ from ketamon.gui.widgets import MessageLine, local_hm, parse_number, parse_time_
 KIND_LABELS = {"vitals": "Vital signs", "dose": "Dose", "side_effect": "Side effect", "note": "Note",
                "assessment": "Assessment", "state": "Session"}
 COLUMNS = ("Time", "Type", "Entry", "By", "Entered", "Remarks")
+#: rows the log always shows, however crowded the screen (with alerts and messages at 1366×768)
+MIN_ROWS = 6
+#: pixels between a row's text and the next row
+ROW_PADDING = 4
 CORRECTABLE = ("vital_signs", "dose_event", "side_effect", "note")
 
 
@@ -155,12 +159,14 @@ class EventLog(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.setWordWrap(False)
         self.table.setShowGrid(False)
-        self.table.setMinimumHeight(90)
         # one row height for all rows and widths from the font, never from the rows:
         # "resize to contents" would make Qt ask every row for its text
+        self.table.ensurePolished()
         rows = self.table.verticalHeader()
         rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        rows.setDefaultSectionSize(rows.defaultSectionSize())
+        rows.setMinimumSectionSize(1)
+        rows.setDefaultSectionSize(self.table.fontMetrics().height() + ROW_PADDING)
+        self.table.setMinimumHeight(self.height_for_rows(MIN_ROWS))
         header = self.table.horizontalHeader()
         for col in range(len(COLUMNS)):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.Interactive)
@@ -197,6 +203,9 @@ class EventLog(QWidget):
         top.addSpacing(12)
         top.addWidget(self.note, 1)
         top.addWidget(self.note_button)
+        # what the last note, correction or retraction did: on this line, so the
+        # table keeps its rows when a message appears
+        top.addWidget(self.message, 1)
         top.addSpacing(12)
         top.addWidget(self.device_toggle)
         top.addSpacing(12)
@@ -204,10 +213,20 @@ class EventLog(QWidget):
         top.addWidget(self.error_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(3)
         layout.addLayout(top)
-        layout.addWidget(self.message)
         layout.addWidget(self.table, 1)
         self._update_buttons()
+
+    def height_for_rows(self, n: int) -> int:
+        """The table's height showing `n` whole rows under its header."""
+        header = self.table.horizontalHeader().sizeHint().height()
+        frame = 2 * self.table.frameWidth()
+        return header + n * self.table.verticalHeader().defaultSectionSize() + frame
+
+    def visible_rows(self) -> int:
+        """Whole rows the table has room for now."""
+        return self.table.viewport().height() // self.table.verticalHeader().defaultSectionSize()
 
     # ------------------------------------------------------------ content
 

@@ -8,10 +8,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QWidget
+from PySide6.QtWidgets import QWidget
 
 from ketamon.core.clock import as_utc, to_local
 from ketamon.core.ops.base import Changes
+from ketamon.gui.elided import ElidedLabel
 from ketamon.gui.runner import OpRunner
 from ketamon.gui.theme import set_role
 
@@ -86,13 +87,13 @@ def parse_number(text: str, label: str, *, decimal: bool = False) -> int | float
         raise ValueError(f"{label} “{text}” is not {kind}.") from None
 
 
-class MessageLine(QLabel):
+class MessageLine(ElidedLabel):
     """One line beside a control saying what just happened: saved (calm green)
-    or refused (muted brick, with the reason). Empty until something happens."""
+    or refused (muted brick, with the reason). Empty until something happens.
+    It wraps; on a crowded screen `set_one_line()` keeps it to one elided line."""
 
     def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.setWordWrap(True)
+        super().__init__(parent=parent, one_line=False)
         self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.clear_message()
 
