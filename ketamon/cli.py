@@ -1,6 +1,6 @@
 """Command line: `ketamon` starts the app; subcommands administer, print and export.
 
-    ketamon [--db URL] [--demo] [--screenshot out.png]
+    ketamon [--db URL] [--demo] [--screenshot out.png [--size WxH] [--page TITLE]]
     ketamon users add|list|disable|enable|reset-password ...
     ketamon report SESSION --user NAME --pdf out.pdf
     ketamon export SESSION --user NAME --fhir out.json | --csv out.csv | --form-json out.json
@@ -41,6 +41,19 @@ examples:
 """
 
 
+def window_size(text: str) -> tuple[int, int]:
+    """'1366x768' → (1366, 768); anything else is refused in one sentence."""
+    width, sep, height = text.lower().replace("×", "x").partition("x")
+    try:
+        size = (int(width), int(height)) if sep else None
+    except ValueError:
+        size = None
+    if size is None or not (320 <= size[0] <= 10000 and 240 <= size[1] <= 10000):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a window size: give width x height in pixels, "
+                                         "e.g. 1366x768 (from 320x240 to 10000x10000)")
+    return size
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ketamon", description="Supervised ketamine session monitoring.",
                                      epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -51,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "for the app and for every command")
     parser.add_argument("--fresh-demo", action="store_true", help="with --demo: start the demo over")
     parser.add_argument("--screenshot", metavar="PNG", help="render the main window to PNG and exit")
+    parser.add_argument("--size", metavar="WxH", type=window_size,
+                        help="with --screenshot: the window's size in pixels (default 1440x900), e.g. 1366x768")
     parser.add_argument("--page", metavar="TITLE", help="with --screenshot: show this page (tab title), "
                         "e.g. 'Alert review' or 'Records'")
     parser.add_argument("--session", type=int, metavar="ID", help="open this session's chart")

@@ -46,7 +46,7 @@ from ketamon.gui.widgets import local_hm
 
 ACK_KEY = "F9"
 #: the banner keeps most of its line for the alert: what is due next gets at most this
-DUE_MAX_WIDTH = 330
+DUE_MAX_WIDTH = 190
 #: change flags after which the alert parts ask the database again (the alerts, the
 #: limits in force, the clinic's audio setting); any other entry leaves them as shown
 ALERT_FLAGS = ("alerts", "limits", "settings", "lifecycle", "session_details", "patients")
@@ -368,10 +368,10 @@ def limit_bands(limits: EffectiveLimits):
             continue
         mine = " (pt)" if (param, tier) in limits.overridden else ""
         label = f"{short} {_fmt(value)}{mine}"
-        # the SpO2 panel is short: its critical zone is shaded rather than labelled
-        small = param == "spo2" and tier == "critical"
+        # SpO2's critical zone is shaded as well as labelled
+        shade = param == "spo2" and tier == "critical"
         bands.append(LimitBand(param, value if side == "low" else None, value if side == "high" else None,
-                               tier=tier, label="" if small else label, shade=small,
+                               tier=tier, label=label, shade=shade,
                                colour=colour("alert_high") if tier == "critical" else None))
     return bands
 

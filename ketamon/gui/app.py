@@ -97,12 +97,12 @@ def build_window(store: Store, actor: Actor | None, session_id: int | None = Non
     return window
 
 
-def save_screenshot(window, path: str, page: str | None = None) -> bool:
-    """Render the window offscreen at SCREENSHOT_SIZE into a PNG; `page` picks a
-    tab by its title (e.g. "Alert review", "Records")."""
+def save_screenshot(window, path: str, page: str | None = None, size: tuple[int, int] | None = None) -> bool:
+    """Render the window offscreen at `size` (default SCREENSHOT_SIZE) into a PNG;
+    `page` picks a tab by its title (e.g. "Alert review", "Records")."""
     from PySide6.QtWidgets import QApplication
 
-    window.resize(*SCREENSHOT_SIZE)
+    window.resize(*(size or SCREENSHOT_SIZE))
     window.show()
     if page:
         titles = [window.tabs.tabText(i) for i in range(window.tabs.count())]
@@ -146,14 +146,15 @@ def run_app(args: argparse.Namespace) -> int:
         if getattr(args, "demo", False):
             window.setWindowTitle(window.windowTitle() + "  (demo data)")
         if screenshot:
-            ok = save_screenshot(window, screenshot, getattr(args, "page", None))
+            ok = save_screenshot(window, screenshot, getattr(args, "page", None), getattr(args, "size", None))
             window.close()
             window.deleteLater()
             if not ok:
                 print(f"could not write {screenshot}", file=sys.stderr)
                 return 1
             return 0
-        window.resize(*SCREENSHOT_SIZE)
+        window.restore_geometry()  # where it was on this workstation, within the screen
+        window.remember_geometry = True
         window.show()
         if settings.get("bench_startup"):  # benchmarks/bench.py: time to the shown window
             import time

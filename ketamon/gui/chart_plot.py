@@ -24,7 +24,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QTimer, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF
-from PySide6.QtWidgets import QMenu, QWidget
+from PySide6.QtWidgets import QGraphicsTextItem, QMenu, QWidget
 
 from ketamon.core.chart import Chart
 from ketamon.core.models import DoseEvent, SideEffect
@@ -35,12 +35,14 @@ from ketamon.gui.theme import colour, point_size
 SYMBOLS_UP_TO = 400
 #: the values plotted, each a column of the sets drawn
 PLOTTED = ("systolic", "diastolic", "heart_rate", "spo2")
-LEFT_AXIS_WIDTH = 72
+LEFT_AXIS_WIDTH = 84
 #: the plot's protected height: the BP and SpO2 panels stay readable on a 1366×768 screen
 MIN_HEIGHT = 190
 EVENT_ROWS = (0.82, 0.5, 0.18)
-#: mmHg kept free above the highest value for the legend
-LEGEND_HEADROOM = 28
+#: the width of the strip right of the data where the limit lines are labelled
+RIGHT_AXIS_WIDTH = 78
+#: the lowest SpO2 the panel shows (lower readings widen it): 87 and 92 are far apart
+SPO2_FLOOR = 80.0
 
 
 @dataclass(frozen=True)
@@ -113,15 +115,18 @@ class VitalsPlot(pg.GraphicsLayoutWidget):
         for p in (self.bp_plot, self.spo2_plot):
             p.setXLink(self.events_plot)
         self.ci.layout.setRowStretchFactor(0, 0)
-        self.ci.layout.setRowStretchFactor(1, 5)
+        self.ci.layout.setRowStretchFactor(1, 3)
         self.ci.layout.setRowStretchFactor(2, 2)
-        self.events_plot.setFixedHeight(56)
+        self.events_plot.setFixedHeight(50)
         self._style_plots()
 
         bp, hr = colour("plot_bp"), colour("plot_hr")
-        self.legend = self.bp_plot.addLegend(offset=(8, 4), colCount=3, labelTextSize="11pt",
-                                             brush=pg.mkBrush(255, 255, 255, 215), pen=pg.mkPen(colour("border")),
-                                             labelTextColor=colour("text"))
+        #: the key to the symbols, in the margin left of the events lane (never over data)
+        self.legend = QGraphicsTextItem(self.events_plot.getAxis("left"))
+        self.legend.setFont(self._label_font)
+        self.legend.setHtml(f'<span style="color:{bp}">▼ Sys</span><br><span style="color:{bp}">▲ Dia</span><br>'
+                            f'<span style="color:{hr}">● HR /min</span>')
+        self.legend.setPos(-2, -6)
         self.curves: dict[str, pg.PlotDataItem] = {
             "systolic": self.bp_plot.plot([], [], name="Systolic ▼", pen=pg.mkPen(bp, width=1.5),
                                           symbol="t", symbolSize=13, symbolBrush=bp, symbolPen=bp, antialias=True),
@@ -189,8 +194,15 @@ class VitalsPlot(pg.GraphicsLayoutWidget):
                 ax.setTextPen(text_pen)
                 ax.setStyle(tickFont=self._tick_font, tickTextOffset=6)
             p.getAxis("left").setWidth(LEFT_AXIS_WIDTH)
+            # the limit lines are labelled in a strip right of the data (set_limit_bands)
+            p.showAxis("right")
+            right = p.getAxis("right")
+            right.setWidth(RIGHT_AXIS_WIDTH)
+            right.setPen(pg.mkPen(None))
+            right.setStyle(tickFont=self._tick_font, tickLength=0, tickTextOffset=4, hideOverlappingLabels=False)
+            right.setTicks([[]])
         label_style = {"color": colour("text_muted"), "font-size": "11pt"}
-        self.bp_plot.setLabel("left", "mmHg · /min", **label_style)
+        self.bp_plot.setLabel("left", "mmHg", **label_style)
         self.spo2_plot.setLabel("left", "SpO2 %", **label_style)
         self.bp_plot.showGrid(x=True, y=True, alpha=0.25)
         self.spo2_plot.showGrid(x=True, y=True, alpha=0.25)
@@ -200,12 +212,14 @@ class VitalsPlot(pg.GraphicsLayoutWidget):
         self.events_plot.getAxis("bottom").setHeight(2)
         ev_left = self.events_plot.getAxis("left")
         ev_left.setStyle(showValues=False, tickLength=0)
-        ev_left.setLabel("Events", color=colour("text_muted"), **{"font-size": "11pt"})
         self.events_plot.setYRange(0, 1, padding=0)
-        self.bp_plot.setYRange(40, 200 + LEGEND_HEADROOM, padding=0)
+        self.bp_plot.setYRange(40, 205, padding=0)
         self.bp_plot.getAxis("left").setTickSpacing(40, 20)
-        self.spo2_plot.setYRange(85, 101.5, padding=0)
+        self.spo2_plot.setYRange(SPO2_FLOOR, 101, padding=0)
         self.spo2_plot.getAxis("left").setTickSpacing(5, 5)
+        for p in (self.bp_plot, self.spo2_plot):
+            p.getViewBox().sigResized.connect(self._label_limits)
+            p.getViewBox().sigYRangeChanged.connect(self._label_limits)
 
     # ------------------------------------------------------------ data
 
@@ -280,11 +294,11 @@ class VitalsPlot(pg.GraphicsLayoutWidget):
         bp = np.concatenate((cols["systolic"], cols["diastolic"], cols["heart_rate"]))
         bp = bp[~np.isnan(bp)]
         low = min(40.0, float(bp.min()) - 10) if bp.size else 40.0
-        # headroom above the data for the legend, so it never hides a value
-        high = (max(200.0, float(bp.max()) + 10) if bp.size else 200.0) + LEGEND_HEADROOM
+        high = max(205.0, float(bp.max()) + 10) if bp.size else 205.0
         self.bp_plot.setYRange(low, high, padding=0)
         spo2 = cols["spo2"][~np.isnan(cols["spo2"])]
-        self.spo2_plot.setYRange(min(85.0, float(spo2.min()) - 3) if spo2.size else 85.0, 101.5, padding=0)
+        floor = min(SPO2_FLOOR, float(spo2.min()) - 3) if spo2.size else SPO2_FLOOR
+        self.spo2_plot.setYRange(floor, 101, padding=0)
 
     def series(self, name: str) -> tuple[list[float], list[float]]:
         """(timestamps, values) drawn for systolic/diastolic/heart_rate/spo2 (every
@@ -405,12 +419,10 @@ class VitalsPlot(pg.GraphicsLayoutWidget):
             col = QColor(band.colour or colour("plot_limit"))
             pen = pg.mkPen(col, width=1.5 if band.tier == "critical" else 1,
                            style=Qt.PenStyle.DashLine if band.tier == "critical" else Qt.PenStyle.DotLine)
-            for value, anchor in ((band.low, (1, 0)), (band.high, (1, 1))):
+            for value in (band.low, band.high):
                 if value is None:
                     continue
-                # a high limit's label sits above its line, a low limit's below it
-                line = pg.InfiniteLine(pos=value, angle=0, pen=pen, label=band.label or None,
-                                       labelOpts={"position": 0.99, "color": col, "anchors": [anchor, anchor]})
+                line = pg.InfiniteLine(pos=value, angle=0, pen=pen)
                 line.setZValue(-3)
                 plot.addItem(line, ignoreBounds=True)
                 self._band_items.append((plot, line))
@@ -429,3 +441,26 @@ class VitalsPlot(pg.GraphicsLayoutWidget):
                     region.setZValue(-4)
                     plot.addItem(region, ignoreBounds=True)
                     self._band_items.append((plot, region))
+        self._label_limits()
+
+    def limit_labels(self, plot: pg.PlotItem) -> list[tuple[float, str]]:
+        """The limit labels shown right of `plot`'s data: (value, text), critical
+        first. Two labels closer than a line of text keep only the first (a
+        critical limit wins over an abnormal one), so labels never overlap."""
+        vb = plot.getViewBox()
+        (y0, y1), height = vb.viewRange()[1], max(vb.height(), 1.0)
+        per_px = (y1 - y0) / height if y1 > y0 else 1.0
+        room = QFontMetricsF(self._tick_font).height() * per_px
+        wanted = sorted(((b.tier != "critical", v, b.label) for b in self.limit_bands
+                         if self.plot_for(b.parameter) is plot and b.label
+                         for v in (b.low, b.high) if v is not None and y0 <= v <= y1))
+        shown: list[tuple[float, str]] = []
+        for _later, value, text in wanted:
+            if all(abs(value - v) >= room for v, _ in shown):
+                shown.append((value, text))
+        return sorted(shown)
+
+    def _label_limits(self, *_args) -> None:
+        for plot in (self.bp_plot, self.spo2_plot):
+            plot.getAxis("right").setTicks([self.limit_labels(plot), []])
+

@@ -61,6 +61,8 @@ ENTRY_FLAGS = ("vitals", "doses", "side_effects", "notes", "assessments", "lifec
 
 #: the column beside the plot: dose panel, the session's alerts, limits
 SIDE_WIDTH = 410
+#: the safety flags are cut ("…", whole on hover) only beyond this width
+SAFETY_MIN_WIDTH = 520
 
 
 def keep_room_for(widget: QWidget) -> None:
@@ -159,8 +161,11 @@ class ChartHeader(QFrame):
         meds = [CONCOMITANT_MEDICATIONS.get(k, k) for k in p.concomitant_medications or []]
         if meds:
             flags.append(f"Takes: {', '.join(meds)}")
+        # the flags keep their whole width (up to most of the line): the session facts give way
+        self.safety.setMinimumWidth(0)
         if flags:
             self.safety.setText("  ·  ".join(flags))
+            self.safety.setMinimumWidth(min(self.safety.sizeHint().width(), SAFETY_MIN_WIDTH))
             set_role(self.safety, "flag")
         else:
             self.safety.setText("No allergies, contraindications or sedating medicines recorded")

@@ -12,8 +12,10 @@ Signal `chart_opened(SessionChart)` when a session's chart is first built.
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
-from PySide6.QtCore import QTimer, Qt, Signal
+from PySide6.QtCore import QRect, QSettings, QSize, QTimer, Qt, Signal
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -28,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ketamon.core import alert_views as alerts, schedule
+from ketamon.core import alert_views as alerts, schedule, settings
 from ketamon.core.auth import AuthPolicy
 from ketamon.core.chart import SessionRow, sessions_on
 from ketamon.core.errors import KetamonError, PermissionDenied, SessionLocked
@@ -39,6 +41,7 @@ from ketamon.gui import prompts
 from ketamon.gui.background import Background
 from ketamon.gui.chart_view import SessionChart
 from ketamon.gui.dialogs import NewPatientDialog, NewSessionDialog
+from ketamon.gui.elided import ElidedLabel
 from ketamon.gui.lock import AccessControls
 from ketamon.gui.review_queue import ReviewQueue
 from ketamon.gui.runner import OpRunner
@@ -59,6 +62,30 @@ IN_PROGRESS = AFTER_FIRST_DOSE
 LIST_FLAGS = ("lifecycle", "patients", "doses")
 #: change flags that move when vital signs are next due (a set, a dose, the state)
 DUE_FLAGS = ("vitals", "doses", "lifecycle")
+#: the size the window opens at on a workstation that has none saved (shrunk to fit its screen)
+DEFAULT_SIZE = QSize(1440, 900)
+#: where this workstation keeps the window's geometry (an INI file in the data folder)
+GEOMETRY_KEY = "main_window/geometry"
+
+
+def workstation_settings() -> QSettings:
+    """This workstation's window settings: `workstation.ini` in the data folder
+    (KETAMON_DATA_DIR, else the user data directory), so each computer, and each
+    user on it, keeps its own window."""
+    import platformdirs
+
+    folder = settings.get("data_dir") or Path(platformdirs.user_data_dir("ketamon", appauthor=False))
+    return QSettings(str(Path(folder) / "workstation.ini"), QSettings.Format.IniFormat)
+
+
+def fit_within(rect: QRect, area: QRect, frame: QSize = QSize(0, 0)) -> QRect:
+    """`rect` (the window's inside) shrunk and moved so that it, with its frame
+    (title bar, borders), lies within `area` (the screen less its panels)."""
+    width = min(rect.width(), area.width() - frame.width())
+    height = min(rect.height(), area.height() - frame.height())
+    left = min(max(rect.left(), area.left()), area.right() + 1 - width - frame.width())
+    top = min(max(rect.top(), area.top()), area.bottom() + 1 - height - frame.height())
+    return QRect(left, top, width, height)
 
 
 def row_text(row: SessionRow, now: datetime, due: str = "") -> str:
@@ -232,6 +259,8 @@ class MainWindow(QMainWindow):
         self.patient_dialog: NewPatientDialog | None = None
         self.session_dialog: NewSessionDialog | None = None
         self._last_patient_id: int | None = None
+        #: save the window's geometry for this workstation when it closes (not for a screenshot)
+        self.remember_geometry = False
 
         self.sessions = SessionsPanel(runner)
         self.sessions.session_selected.connect(self.open_session)
@@ -268,7 +297,8 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
 
-        self.status_message = QLabel("")
+        # one elided line: a long message never widens the window
+        self.status_message = ElidedLabel("")
         self.status_message.setObjectName("statusMessage")
         self.status_user = QLabel("")
         self.status_user.setObjectName("statusUser")
@@ -311,6 +341,7 @@ class MainWindow(QMainWindow):
             chart = SessionChart(self.runner, session_id)
             self.charts[session_id] = chart
             self.chart_stack.addWidget(chart)
+            self._keep_minimum_to_the_chart()
             self.chart_opened.emit(chart)
         self.chart_stack.setCurrentWidget(chart)
         self.tabs.setCurrentIndex(self.chart_page_index)
@@ -398,6 +429,40 @@ class MainWindow(QMainWindow):
     def tick(self) -> None:
         self.sessions.tick(self.runner.store.clock.now())
 
+    # ------------------------------------------------------------ geometry
+
+    def _keep_minimum_to_the_chart(self) -> None:
+        """The window's minimum is the chart's (laid out to fit 1366×768), not that
+        of the widest page: a page wider than the screen is squeezed, it never
+        pushes the window past the screen."""
+        self.tabs.setMinimumSize(self.chart_stack.minimumSizeHint())
+
+    def available_area(self) -> QRect:
+        """The screen's area less its panels (task bar, docks), where the window must fit."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        return screen.availableGeometry()
+
+    def fit_to_screen(self, size: QSize | None = None) -> None:
+        """Open at `size` (default: the last size, else DEFAULT_SIZE), shrunk and
+        moved to lie within the available screen area, frame included."""
+        frame = self.frameGeometry().size() - self.geometry().size()
+        wanted = QRect(self.geometry().topLeft(), size or self.size())
+        rect = fit_within(wanted, self.available_area(), frame)
+        self.setGeometry(rect)
+
+    def restore_geometry(self) -> None:
+        """Open where this window was last closed on this workstation (fitted to
+        the screen it is on now), else at DEFAULT_SIZE."""
+        saved = workstation_settings().value(GEOMETRY_KEY)
+        if not saved or not self.restoreGeometry(saved):
+            self.resize(DEFAULT_SIZE)
+        self.fit_to_screen()
+
+    def save_geometry(self) -> None:
+        store = workstation_settings()
+        store.setValue(GEOMETRY_KEY, self.saveGeometry())
+        store.sync()
+
     def wait_for_background(self, timeout_ms: int = 5000) -> None:
         """Block until the background queries (next due, alert tick) are done; their
         results arrive with the next event-loop turn. For a screenshot or a benchmark
@@ -410,4 +475,6 @@ class MainWindow(QMainWindow):
         self.timer.stop()
         self.alarm_monitor.stop()
         self.sessions.stop()
+        if self.remember_geometry:
+            self.save_geometry()
         super().closeEvent(event)
