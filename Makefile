@@ -12,7 +12,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-run: $(STAMP)
+run: $(STAMP)   # first checks that Qt can open a window, and says what is missing if not
+	@$(PY) .ci/qt_check.py
 	$(PY) -m ketamon --demo
 
 test: $(STAMP)

@@ -16,3 +16,15 @@ def test_readme_scripting_example_runs(tmp_path, capsys):
     exec(compile(code, "README.md", "exec"), {})
     out = capsys.readouterr().out
     assert "Vital signs saved" in out and out.splitlines()[1].startswith("dosing [(128, 80)]")
+
+
+def test_the_readme_installs_the_same_debian_packages_as_ci():
+    """One list (.ci/debian-packages.txt) for the README's install line and .ci/run,
+    xcb plugin libraries included: a bare machine set up from either opens the window."""
+    listed = [line.strip() for line in (README.parent / ".ci" / "debian-packages.txt").read_text().splitlines()
+              if line.strip() and not line.startswith("#")]
+    text = README.read_text().replace("\\\n", " ")
+    install = re.search(r"apt-get install --no-install-recommends ([^\n`]+)", text).group(1).split()
+    assert install == listed
+    assert {"libxcb-icccm4", "libxcb-keysyms1", "libxcb-cursor0", "libxkbcommon-x11-0"} <= set(listed)
+    assert "debian-packages.txt" in (README.parent / ".ci" / "run").read_text()
