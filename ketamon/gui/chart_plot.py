@@ -206,6 +206,8 @@ class VitalsPlot(pg.GraphicsLayoutWidget):
         self.spo2_plot.setLabel("left", "SpO2 %", **label_style)
         self.bp_plot.showGrid(x=True, y=True, alpha=0.25)
         self.spo2_plot.showGrid(x=True, y=True, alpha=0.25)
+        for p in (self.bp_plot, self.spo2_plot):
+            p.getAxis("right").setGrid(False)  # the left axis draws the grid; the right one only labels
         self.bp_plot.getAxis("bottom").setStyle(showValues=False)
         self.bp_plot.getAxis("bottom").setHeight(4)
         self.events_plot.getAxis("bottom").setStyle(showValues=False)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from PySide6.QtCore import QRect, QSettings, QSize, QTimer, Qt, Signal
+from PySide6.QtCore import QMargins, QRect, QSettings, QSize, QTimer, Qt, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QFrame,
@@ -78,14 +78,15 @@ def workstation_settings() -> QSettings:
     return QSettings(str(Path(folder) / "workstation.ini"), QSettings.Format.IniFormat)
 
 
-def fit_within(rect: QRect, area: QRect, frame: QSize = QSize(0, 0)) -> QRect:
-    """`rect` (the window's inside) shrunk and moved so that it, with its frame
+def fit_within(rect: QRect, area: QRect, frame: QMargins = QMargins()) -> QRect:
+    """`rect` (the window's inside) shrunk and moved so that it, with its `frame`
     (title bar, borders), lies within `area` (the screen less its panels)."""
-    width = min(rect.width(), area.width() - frame.width())
-    height = min(rect.height(), area.height() - frame.height())
-    left = min(max(rect.left(), area.left()), area.right() + 1 - width - frame.width())
-    top = min(max(rect.top(), area.top()), area.bottom() + 1 - height - frame.height())
-    return QRect(left, top, width, height)
+    outer = rect.marginsAdded(frame)
+    width = min(outer.width(), area.width())
+    height = min(outer.height(), area.height())
+    left = min(max(outer.left(), area.left()), area.right() + 1 - width)
+    top = min(max(outer.top(), area.top()), area.bottom() + 1 - height)
+    return QRect(left, top, width, height).marginsRemoved(frame)
 
 
 def row_text(row: SessionRow, now: datetime, due: str = "") -> str:
@@ -296,6 +297,7 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.sessions)
         layout.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
+        self._keep_minimum_to_the_chart()
 
         # one elided line: a long message never widens the window
         self.status_message = ElidedLabel("")
@@ -445,8 +447,10 @@ class MainWindow(QMainWindow):
     def fit_to_screen(self, size: QSize | None = None) -> None:
         """Open at `size` (default: the last size, else DEFAULT_SIZE), shrunk and
         moved to lie within the available screen area, frame included."""
-        frame = self.frameGeometry().size() - self.geometry().size()
-        wanted = QRect(self.geometry().topLeft(), size or self.size())
+        inside, outside = self.geometry(), self.frameGeometry()
+        frame = QMargins(inside.left() - outside.left(), inside.top() - outside.top(),
+                         outside.right() - inside.right(), outside.bottom() - inside.bottom())
+        wanted = QRect(inside.topLeft(), size or self.size())
         rect = fit_within(wanted, self.available_area(), frame)
         self.setGeometry(rect)
 
