@@ -138,8 +138,8 @@ def test_the_plot_shows_the_limits_and_a_physicians_change(qtbot, store, clock, 
     bands = [(b.parameter, b.low, b.high, b.label) for b in chart.plot.limit_bands]
     assert bands == [("systolic", 90, None, "SBP 90"), ("systolic", None, 160, "SBP 160"),
                      ("systolic", None, 180, "SBP 180"), ("heart_rate", None, 110, "HR 110"),
-                     ("spo2", 95, None, "SpO2 95"), ("spo2", 92, None, "")]
-    assert chart.plot.limit_bands[-1].shade  # the critical SpO2 zone is shaded
+                     ("spo2", 95, None, "SpO2 95"), ("spo2", 92, None, "SpO2 92")]
+    assert chart.plot.limit_bands[-1].shade  # the critical SpO2 zone is shaded, and its line labelled
     assert chart.alerts.limits_box.edit_button.isVisible()
     dialog = chart.alerts.edit_limits()
     field = dialog.fields[("systolic", "abnormal", "high")]
