@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Regenerate the README's pictures from the current code (make screenshots).
+# Regenerate the README's pictures from the current code (make screenshots), at
+# 1366×768, the smallest screen ketamon is laid out for, with a high alert active
+# and long messages showing (docs/pressure_screenshot.py charts them first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -8,9 +10,10 @@ export KETAMON_DATA_DIR=$(mktemp -d)
 trap 'rm -rf "$KETAMON_DATA_DIR"' EXIT
 DB="$KETAMON_DATA_DIR/demo.sqlite3"
 
-$PY -m ketamon --demo --fresh-demo --screenshot docs/screenshot-chart.png
-KETAMON_USER=doctor $PY -m ketamon --demo --screenshot docs/screenshot-review.png --page "Alert review"
-KETAMON_USER=desk $PY -m ketamon --demo --screenshot docs/screenshot-records.png --page Records
+SIZE=${SIZE:-1366x768}
+$PY docs/pressure_screenshot.py docs/screenshot-chart.png "$SIZE"
+KETAMON_USER=doctor $PY -m ketamon --demo --screenshot docs/screenshot-review.png --page "Alert review" --size "$SIZE"
+KETAMON_USER=desk $PY -m ketamon --demo --screenshot docs/screenshot-records.png --page Records --size "$SIZE"
 
 signed=$($PY - "$DB" <<'PY'
 import sys

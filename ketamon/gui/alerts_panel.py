@@ -45,8 +45,8 @@ from ketamon.gui.theme import colour, set_role
 from ketamon.gui.widgets import local_hm
 
 ACK_KEY = "F9"
-#: the banner keeps most of its line for the alert: what is due next gets at most this
-DUE_MAX_WIDTH = 190
+#: what is due next takes at most this width of its line
+DUE_MAX_WIDTH = 360
 #: change flags after which the alert parts ask the database again (the alerts, the
 #: limits in force, the clinic's audio setting); any other entry leaves them as shown
 ALERT_FLAGS = ("alerts", "limits", "settings", "lifecycle", "session_details", "patients")
@@ -83,7 +83,7 @@ def audio_text(rows: list[alerts.AlertView], now: datetime, sound_on: bool) -> s
 
 class AlertBanner(QFrame):
     """The top of the chart: the most urgent active alert, in its colour, on one
-    line of fixed height. The others are counted ("+2 more"); the count opens
+    line of fixed height (and `due`, what is due next, for the chart to place). The others are counted ("+2 more"); the count opens
     the list of them, and hovering the message shows them all. However many
     alerts fire and however long their texts, the banner never grows: when it
     took nine lines after F9, the event log below lost every row."""
@@ -125,7 +125,7 @@ class AlertBanner(QFrame):
         layout.addWidget(self.audio)
         layout.addWidget(self.decision_button)
         layout.addWidget(self.ack_button)
-        layout.addWidget(self.due)
+        # what is due next is not an alarm: the chart places it (beside the session facts)
         self.due.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
         self.due.setMaximumWidth(DUE_MAX_WIDTH)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)

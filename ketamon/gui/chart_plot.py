@@ -43,6 +43,8 @@ EVENT_ROWS = (0.82, 0.5, 0.18)
 RIGHT_AXIS_WIDTH = 78
 #: the lowest SpO2 the panel shows (lower readings widen it): 87 and 92 are far apart
 SPO2_FLOOR = 80.0
+#: the SpO2 panel's share of the height the two panels have
+SPO2_SHARE = 0.42
 
 
 @dataclass(frozen=True)
@@ -388,6 +390,15 @@ class VitalsPlot(pg.GraphicsLayoutWidget):
     def _user_moved(self, *_args) -> None:
         if not self._updating_range:
             self.follow = False
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        """Keep the SpO2 panel at SPO2_SHARE of the panels' height, so 87 and 92
+        stay apart on a small screen (pyqtgraph's row stretch gave it a third)."""
+        if hasattr(self, "spo2_plot"):  # pyqtgraph resizes once while building
+            axis = self.spo2_plot.getAxis("bottom").height()
+            panels = self.height() - self.events_plot.height() - axis - 12
+            self.spo2_plot.setFixedHeight(max(int(panels * SPO2_SHARE), 40) + axis)
+        super().resizeEvent(event)
 
     def mouseDoubleClickEvent(self, event) -> None:  # noqa: N802 (Qt name)
         self.fit()

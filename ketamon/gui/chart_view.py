@@ -62,7 +62,9 @@ ENTRY_FLAGS = ("vitals", "doses", "side_effects", "notes", "assessments", "lifec
 #: the column beside the plot: dose panel, the session's alerts, limits
 SIDE_WIDTH = 410
 #: the safety flags are cut ("…", whole on hover) only beyond this width
-SAFETY_MIN_WIDTH = 520
+SAFETY_MIN_WIDTH = 440
+#: of the height beyond every part's minimum, what goes to the log (the plot has the rest)
+LOWER_SHARE = 0.3
 
 
 def keep_room_for(widget: QWidget) -> None:
@@ -88,12 +90,11 @@ def planned_dose_text(chart: Chart) -> str:
 
 
 class ChartHeader(QFrame):
-    """Who and what, in two lines that keep their height: the name with age,
-    sex, weight, MRN and state, and the clock since the first dose; then the
-    safety flags (allergies, contraindications, sedating medicines), the
-    protocol, dose, lot and supervisor, and beside them the record bar. A line
-    too long for the screen ends in "…" and shows whole on hover; the safety
-    flags come first so they are the last to be cut."""
+    """Who and what, in three lines that keep their height: the name with age,
+    sex, weight, MRN and state, and the clock since the first dose; the
+    protocol, dose, lot and supervisor (and what is due next); the safety flags (allergies,
+    contraindications, sedating medicines) with the record bar beside them. A
+    line too long for the screen ends in "…" and shows whole on hover."""
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -130,12 +131,16 @@ class ChartHeader(QFrame):
             line.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
         self.safety.setMinimumWidth(0)
         grid.addLayout(top, 0, 0)
-        #: the second line: safety flags, session facts, then what the chart puts beside them (the record bar)
+        #: the second line: the session facts, then what the chart puts beside them (what is due next)
         self.second_line = QHBoxLayout()
         self.second_line.setSpacing(14)
-        self.second_line.addWidget(self.safety)
         self.second_line.addWidget(self.session_facts, 1)
         grid.addLayout(self.second_line, 1, 0)
+        #: the third line: the safety flags, then what the chart puts beside them (the record bar)
+        self.third_line = QHBoxLayout()
+        self.third_line.setSpacing(14)
+        self.third_line.addWidget(self.safety, 1)
+        grid.addLayout(self.third_line, 2, 0)
 
     def show_chart(self, chart: Chart) -> None:
         s, p = chart.session, chart.patient
@@ -161,12 +166,12 @@ class ChartHeader(QFrame):
         meds = [CONCOMITANT_MEDICATIONS.get(k, k) for k in p.concomitant_medications or []]
         if meds:
             flags.append(f"Takes: {', '.join(meds)}")
-        # the flags keep their whole width (up to most of the line): the session facts give way
+        # the flags keep their whole width up to SAFETY_MIN_WIDTH (the record bar has the rest)
         self.safety.setMinimumWidth(0)
         if flags:
+            set_role(self.safety, "flag")
             self.safety.setText("  ·  ".join(flags))
             self.safety.setMinimumWidth(min(self.safety.sizeHint().width(), SAFETY_MIN_WIDTH))
-            set_role(self.safety, "flag")
         else:
             self.safety.setText("No allergies, contraindications or sedating medicines recorded")
             set_role(self.safety, None)
@@ -213,8 +218,10 @@ class SessionChart(QWidget):
         self.alert_area.setContentsMargins(0, 0, 0, 0)
         self.alert_area.setSpacing(4)
         self.alert_area.addWidget(self.alerts.banner)
+        #: what is due next, beside the session facts (the banner keeps its line for the alert)
+        self.header.second_line.addWidget(self.alerts.banner.due)
         #: beside the header's safety flags: the record bar
-        self.actions_bar = self.header.second_line
+        self.actions_bar = self.header.third_line
         self.actions_bar.addWidget(self.record_bar)
 
         side = QWidget()
@@ -248,6 +255,7 @@ class SessionChart(QWidget):
                      self.dose_panel.message):
             line.set_one_line()
         keep_room_for(self.vitals_row.message)
+        self.event_log.add_message_line(self.side_effects.message)  # a line saved for the log's rows
         for part in (self.vitals_row, self.side_effects):
             part.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
         lower = QWidget()
@@ -265,6 +273,9 @@ class SessionChart(QWidget):
         self.splitter.setHandleWidth(4)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
+        #: the nurse moved the split between plot and log: keep it (else share_height on each resize)
+        self._split_by_hand = False
+        self.splitter.splitterMoved.connect(self._split_moved)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 2, 4, 0)
@@ -331,8 +342,32 @@ class SessionChart(QWidget):
         self.plot.set_now(now)
         self.ticked.emit(now)
 
+    def share_height(self) -> None:
+        """Split the height between the plot (above) and the entry rows and the log
+        (below): each gets its minimum, the log LOWER_SHARE of the rest. On every
+        resize, until the nurse drags the split: then it stays where she put it."""
+        upper, lower = self.splitter.widget(0), self.splitter.widget(1)
+        spare = self.splitter.height() - self.splitter.handleWidth() - upper.minimumSizeHint().height() \
+            - lower.minimumSizeHint().height()
+        if spare < 0:
+            return
+        below = lower.minimumSizeHint().height() + int(spare * LOWER_SHARE)
+        self.splitter.blockSignals(True)
+        self.splitter.setSizes([self.splitter.height() - self.splitter.handleWidth() - below, below])
+        self.splitter.blockSignals(False)
+
+    def _split_moved(self, *_args) -> None:
+        self._split_by_hand = True
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().resizeEvent(event)
+        if not self._split_by_hand:
+            self.share_height()
+
     def showEvent(self, event) -> None:  # noqa: N802 (Qt name)
         super().showEvent(event)
+        if not self._split_by_hand:
+            self.share_height()
         self._was_shown = True
         if self._stale_chart:
             self.refresh()

@@ -199,6 +199,8 @@ class EventLog(QWidget):
         title = QLabel("Event log")
         title.setStyleSheet("font-weight: bold;")
         top = QHBoxLayout()
+        #: the log's title line: title, note field, message, buttons (the chart may add a message line)
+        self.top_bar = top
         top.addWidget(title)
         top.addSpacing(12)
         top.addWidget(self.note, 1)
@@ -217,6 +219,11 @@ class EventLog(QWidget):
         layout.addLayout(top)
         layout.addWidget(self.table, 1)
         self._update_buttons()
+
+    def add_message_line(self, line: QWidget) -> None:
+        """Show another part's message line on the title line, after the log's own
+        (the side effects': what a click recorded appears beside the log it went into)."""
+        self.top_bar.insertWidget(self.top_bar.indexOf(self.message) + 1, line, 1)
 
     def height_for_rows(self, n: int) -> int:
         """The table's height showing `n` whole rows under its header."""

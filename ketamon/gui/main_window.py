@@ -434,10 +434,10 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------ geometry
 
     def _keep_minimum_to_the_chart(self) -> None:
-        """The window's minimum is the chart's (laid out to fit 1366×768), not that
-        of the widest page: a page wider than the screen is squeezed, it never
+        """The window's minimum width is the chart's (laid out to fit 1366×768), not
+        that of the widest page: a page wider than the screen is squeezed, it never
         pushes the window past the screen."""
-        self.tabs.setMinimumSize(self.chart_stack.minimumSizeHint())
+        self.tabs.setMinimumWidth(self.chart_stack.minimumSizeHint().width())
 
     def available_area(self) -> QRect:
         """The screen's area less its panels (task bar, docks), where the window must fit."""
