@@ -41,10 +41,10 @@ MIN_HEIGHT = 190
 EVENT_ROWS = (0.82, 0.5, 0.18)
 #: the width of the strip right of the data where the limit lines are labelled
 RIGHT_AXIS_WIDTH = 78
-#: the lowest SpO2 the panel shows (lower readings widen it): 87 and 92 are far apart
-SPO2_FLOOR = 80.0
+#: the lowest SpO2 the panel shows (a lower reading widens it): 87 and 92 stay far apart
+SPO2_FLOOR = 84.0
 #: the SpO2 panel's share of the height the two panels have
-SPO2_SHARE = 0.42
+SPO2_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,7 @@ class VitalsPlot(pg.GraphicsLayoutWidget):
         self.ci.layout.setRowStretchFactor(0, 0)
         self.ci.layout.setRowStretchFactor(1, 3)
         self.ci.layout.setRowStretchFactor(2, 2)
-        self.events_plot.setFixedHeight(50)
+        self.events_plot.setFixedHeight(48)
         self._style_plots()
 
         bp, hr = colour("plot_bp"), colour("plot_hr")
@@ -380,6 +380,7 @@ class VitalsPlot(pg.GraphicsLayoutWidget):
     def fit(self) -> None:
         """Show the whole session and follow the clock again."""
         self.follow = True
+        self.share_panels()
         if self._window is not None:
             self._updating_range = True
             try:
@@ -392,13 +393,23 @@ class VitalsPlot(pg.GraphicsLayoutWidget):
             self.follow = False
 
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().resizeEvent(event)
+        if hasattr(self, "spo2_plot"):  # pyqtgraph resizes once while building
+            self.share_panels()
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().showEvent(event)
+        self.share_panels()
+
+    def share_panels(self) -> None:
         """Keep the SpO2 panel at SPO2_SHARE of the panels' height, so 87 and 92
         stay apart on a small screen (pyqtgraph's row stretch gave it a third)."""
-        if hasattr(self, "spo2_plot"):  # pyqtgraph resizes once while building
-            axis = self.spo2_plot.getAxis("bottom").height()
-            panels = self.height() - self.events_plot.height() - axis - 12
-            self.spo2_plot.setFixedHeight(max(int(panels * SPO2_SHARE), 40) + axis)
-        super().resizeEvent(event)
+        axis = self.spo2_plot.getAxis("bottom")
+        axis_height = max(axis.height(), axis.minimumHeight())
+        panels = self.height() - self.events_plot.height() - axis_height - 12
+        wanted = max(int(panels * SPO2_SHARE), 40) + int(axis_height)
+        if self.spo2_plot.height() != wanted:
+            self.spo2_plot.setFixedHeight(wanted)
 
     def mouseDoubleClickEvent(self, event) -> None:  # noqa: N802 (Qt name)
         self.fit()

@@ -153,15 +153,15 @@ def test_the_window_opens_where_it_was_closed_on_this_workstation(qtbot, runner,
     first.restore_geometry()  # nothing saved yet: the default size, within the screen
     first.show()
     qtbot.waitExposed(first)
-    first.resize(780, 560)  # within the offscreen test screen (800×800): Qt fits a restored window to it
-    qtbot.waitUntil(lambda: first.size() == QSize(780, 560))
+    first.resize(780, 770)  # within the offscreen test screen (800×800): Qt fits a restored window to it
+    qtbot.waitUntil(lambda: first.size() == QSize(780, 770))
     first.close()
     assert (tmp_path / "workstation.ini").exists()
 
     second = MainWindow(runner)
     qtbot.addWidget(second)
     second.restore_geometry()
-    assert second.size() == QSize(780, 560)
+    assert second.size() == QSize(780, 770)
 
 
 def test_the_plot_keeps_its_legend_and_limit_labels_off_the_data(qtbot, runner, dosed_session):
