@@ -28,3 +28,32 @@ def test_the_readme_installs_the_same_debian_packages_as_ci():
     assert install == listed
     assert {"libxcb-icccm4", "libxcb-keysyms1", "libxcb-cursor0", "libxkbcommon-x11-0"} <= set(listed)
     assert "debian-packages.txt" in (README.parent / ".ci" / "run").read_text()
+
+
+def test_make_run_names_the_missing_libraries_and_their_packages(monkeypatch, capsys):
+    """`make run` on a machine without the xcb libraries: one sentence naming the
+    missing libraries and the apt-get line that installs them (not Qt's abort)."""
+    import importlib.util
+    import subprocess
+
+    path = README.parent / ".ci" / "qt_check.py"
+    spec = importlib.util.spec_from_file_location("qt_check", path)
+    qt_check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(qt_check)
+    assert [qt_check.package_for(s) for s in ("libxcb-icccm.so.4", "libxkbcommon-x11.so.0", "libGL.so.1",
+                                              "libxcb-render-util.so.0", "libX11-xcb.so.1")] == \
+        ["libxcb-icccm4", "libxkbcommon-x11-0", "libgl1", "libxcb-render-util0", "libx11-xcb1"]
+
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
+    monkeypatch.setenv("DISPLAY", ":99")
+    monkeypatch.setattr(qt_check.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 134, "", "abort"))
+    monkeypatch.setattr(qt_check, "missing_libraries", lambda: ["libxcb-icccm.so.4", "libxcb-keysyms.so.1"])
+    assert qt_check.main() == 1
+    err = capsys.readouterr().err
+    assert "libxcb-icccm.so.4, libxcb-keysyms.so.1 are not installed" in err
+    assert "sudo apt-get install libxcb-icccm4 libxcb-keysyms1" in err and "not in .ci" not in err
+
+    monkeypatch.delenv("DISPLAY")
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert qt_check.main() == 1
+    assert "xvfb-run make run" in capsys.readouterr().err
