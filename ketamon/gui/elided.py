@@ -9,7 +9,7 @@ takes the width its layout gives it and never asks for more.
 """
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QEvent, QSize, Qt
 from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 
 
@@ -22,6 +22,7 @@ class ElidedLabel(QLabel):
         super().__init__(parent)
         self._full = ""
         self._details = ""
+        self._pad: int | None = None  # the style's padding, measured once per style or font
         self._one_line = False
         self.set_one_line(one_line)
         self.setText(text)
@@ -75,15 +76,24 @@ class ElidedLabel(QLabel):
         if self._one_line:
             self._show()
 
+    def changeEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.StyleChange, QEvent.Type.FontChange):
+            self._pad = None  # a new role or font: measure again
+            if self._one_line:
+                self._show()
+
     def _padding(self) -> int:
-        """Width the style adds around the text (stylesheet padding and border, margins)."""
-        self.ensurePolished()
-        probe = "M"
-        saved = QLabel.text(self)
-        QLabel.setText(self, probe)
-        pad = QLabel.sizeHint(self).width() - self.fontMetrics().horizontalAdvance(probe)
-        QLabel.setText(self, saved)
-        return max(pad, 0) + 1
+        """Width the style adds around the text (stylesheet padding and border,
+        margins), measured on a probe letter the first time it is needed (the due
+        countdown sets its text every second: no measuring then)."""
+        if self._pad is None:
+            self.ensurePolished()
+            probe, saved = "M", QLabel.text(self)
+            QLabel.setText(self, probe)
+            self._pad = max(QLabel.sizeHint(self).width() - self.fontMetrics().horizontalAdvance(probe), 0) + 1
+            QLabel.setText(self, saved)
+        return self._pad
 
     def _show(self) -> None:
         full = self._full
