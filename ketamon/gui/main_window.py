@@ -41,6 +41,7 @@ from ketamon.gui.chart_view import SessionChart
 from ketamon.gui.dialogs import NewPatientDialog, NewSessionDialog
 from ketamon.gui.lock import AccessControls
 from ketamon.gui.review_queue import ReviewQueue
+from ketamon.gui.live_bridge import LiveBridge
 from ketamon.gui.runner import OpRunner
 from ketamon.gui.settings_page import SettingsPage
 from ketamon.gui.sound import AlarmMonitor
@@ -283,6 +284,8 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.switch_user_button)
         #: the alert timer (overdue checks, escalation) and the alarm tone
         self.alarm_monitor = AlarmMonitor(runner, parent=self)
+        #: other workstations' changes, live; a banner while the database is unreachable
+        self.live = LiveBridge(runner, self.statusBar(), self).start()
 
         runner.changed.connect(self._on_changed)
         runner.refused.connect(self._on_refused)
