@@ -41,6 +41,7 @@ from ketamon.gui.chart_view import SessionChart
 from ketamon.gui.dialogs import NewPatientDialog, NewSessionDialog
 from ketamon.gui.lock import AccessControls
 from ketamon.gui.review_queue import ReviewQueue
+from ketamon.gui.central_station import CentralStation
 from ketamon.gui.live_bridge import LiveBridge
 from ketamon.gui.runner import OpRunner
 from ketamon.gui.settings_page import SettingsPage
@@ -254,6 +255,10 @@ class MainWindow(QMainWindow):
         self.review_queue = ReviewQueue(runner)
         self.review_queue.open_session.connect(self.open_session)
         self.review_page_index = self.add_page("Alert review", self.review_queue)
+        #: every chair at once, live (a wall screen with F11)
+        self.central_station = CentralStation(runner)
+        self.central_station.open_session.connect(self.open_session)
+        self.central_station_index = self.add_page("Central station", self.central_station)
         #: user accounts; its tab shows only to those who may manage users
         self.users_page = UsersPage(runner)
         self.users_page_index = self.add_page("Users", self.users_page)
@@ -405,7 +410,7 @@ class MainWindow(QMainWindow):
         """Block until the background queries (next due, alert tick) are done; their
         results arrive with the next event-loop turn. For a screenshot or a benchmark
         only: it stalls the window, which is what the background is there to avoid."""
-        for background in (self.sessions.background, self.alarm_monitor.background):
+        for background in (self.sessions.background, self.alarm_monitor.background, self.central_station.background):
             background.pool.waitForDone(timeout_ms)
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt name)
