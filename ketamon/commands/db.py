@@ -26,7 +26,7 @@ def register(sub) -> None:
 
     db = command_parser(sub, "db", help="upgrade, check or back up the clinic database",
                         example="ketamon --db postgresql://ketamon_owner@db.clinic/ketamon db upgrade\n"
-                                "ketamon db check\nketamon db backup /mnt/backup/clinic-$(date +%F).sqlite3")
+                                "ketamon db check\nketamon db backup /mnt/backup/clinic-copy.sqlite3")
     actions = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     upgrade = command_parser(actions, "upgrade", help="bring the database's schema to this ketamon's newest",
                              example="ketamon --db postgresql://ketamon_owner@db.clinic/ketamon db upgrade")

@@ -40,7 +40,3 @@ class DatabaseUnreachable(KetamonError):
     cut): nothing was saved, and the workstation retries its connection. A
     technical problem, not the user's entry: what was typed stays where it was."""
 
-
-class AlreadyDone(KetamonError):
-    """Another workstation did it first (acknowledged the alert, corrected the
-    entry, signed the record); the message says who and when."""

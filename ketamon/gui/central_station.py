@@ -73,7 +73,7 @@ class TileView(QFrame):
                                                                         ("SpO2", tile.spo2)) if r is not None]
         self.vitals.setText("   ".join(readings) or "No vital signs yet")
         self.alert.setText(f"{tile.alert_mark} {tile.alert_message}".strip() if tile.alert_priority else "No alert")
-        self.due.setText(f"Next due: {tile.due_text(now)}" + (f" — {tile.due.label}" if tile.due else ""))
+        self.due.setText(f"Next due: {tile.due_text(now)} — {tile.due.label}" if tile.due else "Nothing due")
         if self.property("role") != (tile.alert_priority or "none"):
             set_role(self, tile.alert_priority or "none")
 
