@@ -16,33 +16,7 @@ from sqlalchemy import text
 from ketamon.core import live, ops
 from ketamon.core.changes import FLAGS, OpChanges
 from ketamon.core.errors import ValidationError
-
-#: the other workstation: one operation in a process of its own; it prints its
-#: origin and the moment its commit returned, then waits for a line before exiting
-WRITER = """
-import sys, time
-from datetime import datetime, timezone
-from ketamon.core import ops
-from ketamon.core.clock import FakeClock
-from ketamon.core.permissions import Actor
-from ketamon.core.store import Store
-url, user_id, session_id = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-store = Store(url, clock=FakeClock(datetime(2026, 11, 20, 9, 5, tzinfo=timezone.utc)), run_migrations=False)
-actor = Actor(user_id, "nurse", "Sam Carter RN", "nurse")
-print("ready", flush=True)
-sys.stdin.readline()
-ops.add_note(store, actor, session_id, "charted at the other chair")
-print(store.origin, time.time(), flush=True)
-store.dispose()
-"""
-
-
-def start_writer(url: str, user_id: int, session_id: int) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, url, str(user_id), str(session_id)],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "ready"
-    return proc
-
+from tests.live_helpers import Writer
 
 def heard(notices: queue.Queue, timeout: float = 10) -> OpChanges:
     return notices.get(timeout=timeout)
@@ -79,16 +53,13 @@ def listening(any_store):
 
 def test_a_change_in_another_process_reaches_the_listener_within_a_second(any_store, chair, listening):
     nurse, esketamine_session = chair
-    writer = start_writer(any_store.url, nurse.user_id, esketamine_session)
-    writer.stdin.write("go\n")
-    writer.stdin.flush()
-    origin, committed = writer.stdout.readline().split()
+    writer = Writer(any_store.url, nurse.user_id, "add_note", esketamine_session, "charted at the other chair")
+    origin, committed = writer.go()
     notice = heard(listening)
     arrived = time.time()
-    writer.wait(timeout=30)
     assert notice.origin == origin != any_store.origin  # the other workstation's, told apart
     assert notice.notes and notice.sessions == {esketamine_session}
-    assert arrived - float(committed) < 1.0
+    assert arrived - committed < 1.0
 
 
 def test_a_refused_change_sends_no_notice(any_store, chair, listening):
