@@ -24,7 +24,8 @@ def clinic(pg_store):
 
     people = {"nurse": add_user(pg_store, "nurse", "nurse", "Sam Carter RN"),
               "nurse2": add_user(pg_store, "ada", "nurse", "Ada Lovelace RN"),
-              "physician": add_user(pg_store, "doctor", "physician", "Dr Priya Shah")}
+              "physician": add_user(pg_store, "doctor", "physician", "Dr Priya Shah"),
+              "physician2": add_user(pg_store, "okafor", "physician", "Dr Ada Okafor")}
     patient = ops.create_patient(pg_store, people["nurse"], mrn="MRN-1", family_name="Nguyen", given_name="Lan",
                                  birth_date=date(1984, 3, 12), sex="female", weight_kg=61.0).result
     people["session"] = ops.create_session(pg_store, people["nurse"], patient_id=patient,
@@ -114,6 +115,33 @@ def test_a_change_refused_because_another_workstation_was_first_says_who_and_whe
     assert 118.0 not in chart_b.plot.series("systolic")[1]  # and nothing is shown as saved
     qtbot.waitUntil(lambda: chart_b.chart.session.state == "signed", timeout=5000)  # the screen caught up
     assert chart_b.vitals_row.fields["systolic"].text() == "118"
+
+
+def test_the_review_queue_updates_live_and_a_second_review_says_who_reviewed_first_and_when(
+        qtbot, pg_store, second_store, clinic):
+    from ketamon.core.record import local_hm
+
+    sid = clinic["session"]
+    a = workstation(qtbot, pg_store, clinic["nurse"], sid)
+    office = workstation(qtbot, second_store, clinic["physician"], sid)
+    office.show_page(office.review_queue)
+    queue = office.review_queue
+    assert queue.table.rowCount() == 0
+    chart_a = a.current_chart()
+    type_vitals(qtbot, chart_a, systolic=186, diastolic=92)
+    press_enter(qtbot, chart_a)
+    qtbot.waitUntil(lambda: queue.table.rowCount() >= 1, timeout=5000)  # raised at the chair, listed here
+    queue.table.selectRow(0)
+    queue.comment.setFocus()
+    qtbot.keyClicks(queue.comment, "Repeat BP in 5 min")
+    alert_id = queue.selected_ids()[0]
+    ops.review_alert(pg_store, clinic["physician2"], alert_id, "seen from the other office")
+    reviewed_at = local_hm(pg_store.clock.now())
+    queue.review()  # the Review button, before this window heard of the other review
+    assert f"already reviewed by Dr Ada Okafor at {reviewed_at}" in queue.message.text()
+    assert queue.comment.toPlainText() == "Repeat BP in 5 min"  # kept, to act again if needed
+    # the queue catches up: the alert is reviewed (out of the unreviewed list, or shown reviewed)
+    qtbot.waitUntil(lambda: all(r.id != alert_id or r.reviewed_at is not None for r in queue.rows), timeout=5000)
 
 
 def test_the_database_going_away_and_coming_back_loses_nothing(qtbot, pg_store, pg_database, clinic, clock):
