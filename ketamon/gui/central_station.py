@@ -103,16 +103,22 @@ class CentralStation(QWidget):
     #: the tiles were read and shown (tests wait for it)
     shown = Signal()
 
-    def __init__(self, runner: OpRunner, parent: QWidget | None = None):
+    def __init__(self, runner: OpRunner, parent: QWidget | None = None, *, wall: bool = False):
+        """`wall`: the wall-screen copy, a window of its own (full screen, large
+        type) that F11 or Escape closes."""
         super().__init__(parent)
         self.setObjectName("centralStation")
         self.runner = runner
+        self.is_wall = wall
+        #: the wall-screen window while it is open (on the page, not on the wall itself)
+        self.wall: CentralStation | None = None
         self.background = Background(self)
         self.tiles: list[TileView] = []
         self._stale = True
         self.heading = QLabel("Central station — today")
         self.heading.setObjectName("stationHeading")
-        self.full_screen_button = QPushButton(f"Wall screen ({FULL_SCREEN_KEY})")
+        self.full_screen_button = QPushButton(f"Leave wall screen ({FULL_SCREEN_KEY})" if wall
+                                              else f"Wall screen ({FULL_SCREEN_KEY})")
         self.full_screen_button.clicked.connect(self.toggle_full_screen)
         top = QHBoxLayout()
         top.addWidget(self.heading, 1)
@@ -132,6 +138,12 @@ class CentralStation(QWidget):
         layout.addWidget(scroll, 1)
         QShortcut(QKeySequence(FULL_SCREEN_KEY), self, self.toggle_full_screen,
                   context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        if wall:
+            QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.close,
+                      context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            self.setWindowTitle("ketamon — central station")
+            self.setProperty("large", True)
         self._flash = {ms: self._flash_timer(ms) for ms in set(FLASH_MS.values())}
         self.clock = QTimer(self)
         self.clock.setInterval(1000)
@@ -185,19 +197,28 @@ class CentralStation(QWidget):
             view = TileView()
             view.clicked.connect(self.open_session)
             self.tiles.append(view)
-        columns = 4 if self.window().isFullScreen() else 3
         now = self.runner.store.clock.now()
         for i, view in enumerate(self.tiles):
             if i < len(tiles):
                 view.show_tile(tiles[i], now)
-                self.grid.addWidget(view, i // columns, i % columns)
                 view.show()
             else:
                 view.tile = None
                 view.hide()
+        self._place()
         self.empty.setVisible(not tiles)
         self._tick()
         self.shown.emit()
+
+    def _place(self) -> None:
+        """As many columns as fit the width (fewer, wider tiles on the wall)."""
+        columns = max(1, self.width() // (480 if self.is_wall else 320))
+        for i, view in enumerate(self.visible_tiles()):
+            self.grid.addWidget(view, i // columns, i % columns)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._place()
 
     def _tick(self) -> None:
         now = self.runner.store.clock.now()
@@ -232,15 +253,24 @@ class CentralStation(QWidget):
         return timer.interval() if timer.isActive() else 0
 
     def toggle_full_screen(self) -> None:
-        """A wall screen: the window full screen, the tiles in large type."""
-        window = self.window()
-        large = not window.isFullScreen()
-        if large:
-            window.showFullScreen()
-        else:
-            window.showNormal()
-        self.setProperty("large", large)
-        for widget in (self, *self.findChildren(QLabel)):
-            widget.style().unpolish(widget)
-            widget.style().polish(widget)
-        self.reload()
+        """A wall screen: a window of its own, full screen, in large type; on the
+        wall itself, close it."""
+        if self.is_wall:
+            self.close()
+            return
+        if self.wall is not None:
+            self.wall.close()
+            return
+        # a window of its own, owned by the page: it goes when the main window goes
+        self.wall = CentralStation(self.runner, self, wall=True)
+        self.wall.setWindowFlag(Qt.WindowType.Window)
+        self.wall.open_session.connect(self._open_from_wall)
+        self.wall.destroyed.connect(self._wall_closed)
+        self.wall.showFullScreen()
+
+    def _open_from_wall(self, session_id: int) -> None:
+        self.wall.close()
+        self.open_session.emit(session_id)
+
+    def _wall_closed(self) -> None:
+        self.wall = None

@@ -18,6 +18,8 @@ def shown_station(qtbot, runner) -> CentralStation:
     station.resize(1366, 768)
     with qtbot.waitSignal(station.shown, timeout=10_000):
         station.show()
+    station.activateWindow()
+    qtbot.waitUntil(station.isActiveWindow)  # keys (F11) go to the active window
     return station
 
 
@@ -77,9 +79,14 @@ def test_a_click_opens_the_chart_and_f11_makes_a_wall_screen(qtbot, runner, infu
     with qtbot.waitSignal(station.open_session) as opened:
         qtbot.mouseClick(view, Qt.MouseButton.LeftButton)
     assert opened.args == [infusion_session]
-    small = view.title.font().pointSizeF() if view.title.font().pointSizeF() > 0 else view.title.font().pixelSize()
-    with qtbot.waitSignal(station.shown, timeout=10_000):
-        qtbot.keyClick(station, Qt.Key.Key_F11)
-    assert station.window().isFullScreen() and station.property("large") is True
-    large = view.title.font().pointSizeF() if view.title.font().pointSizeF() > 0 else view.title.font().pixelSize()
-    assert large > small
+    small = view.title.fontInfo().pixelSize()
+    qtbot.keyClick(station, Qt.Key.Key_F11)
+    wall = station.wall
+    assert wall is not None and wall.isFullScreen()
+    qtbot.waitUntil(lambda: bool(wall.visible_tiles()), timeout=10_000)
+    big = tile(wall, infusion_session)
+    assert big.title.fontInfo().pixelSize() > small * 1.3  # large type, readable across the room
+    with qtbot.waitSignal(station.open_session) as opened:  # a click on the wall opens the chart here
+        qtbot.mouseClick(big, Qt.MouseButton.LeftButton)
+    assert opened.args == [infusion_session]
+    qtbot.waitUntil(lambda: station.wall is None)  # and leaves the wall screen
