@@ -270,3 +270,9 @@ def is_unreachable(exc: BaseException) -> bool:
                 return True
         e = e.__cause__ or e.__context__
     return False
+
+
+def ping(store: Store) -> None:
+    """One round trip to the database (raises when it cannot be reached)."""
+    with store.read() as db:
+        db.execute(text("SELECT 1"))

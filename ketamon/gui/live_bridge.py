@@ -2,13 +2,16 @@
 thread of its own; this QObject carries what it hears to the GUI thread (queued
 signals) and into the OpRunner, which broadcasts a notice from another workstation
 exactly as a local change. It also shows the connection's state: a technical
-banner in the status bar while the database cannot be reached."""
+banner in the status bar while the database cannot be reached, and it tries the
+database again (off the GUI thread, waiting longer after each failure) until it
+answers, when the banner goes."""
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QStatusBar
 
-from ketamon.core.live import UNREACHABLE, Listener
+from ketamon.core.live import BACKOFF, UNREACHABLE, Listener, ping
+from ketamon.gui.background import Background
 from ketamon.gui.runner import OpRunner
 from ketamon.gui.theme import set_role
 
@@ -32,6 +35,12 @@ class LiveBridge(QObject):
         self.status.connect(runner.set_reachable, Qt.ConnectionType.QueuedConnection)
         runner.connection.connect(self._show)
         self.listener = Listener(runner.store, self._heard, self._status)
+        #: while unreachable: the next try of the database, and how long it waits
+        self.retry = QTimer(self)
+        self.retry.setSingleShot(True)
+        self.retry.timeout.connect(self._try_again)
+        self._wait = BACKOFF[0]
+        self.background = Background(self)
         # the listener must stop before this object goes (its thread emits on it)
         self.destroyed.connect(self.listener.stop)
 
@@ -41,6 +50,8 @@ class LiveBridge(QObject):
 
     def stop(self) -> None:
         self.listener.stop()
+        self.retry.stop()
+        self.background.stop()
 
     def _heard(self, changes) -> None:
         """In the listener's thread: hand over to the GUI thread."""
@@ -53,3 +64,18 @@ class LiveBridge(QObject):
         set_role(self.banner, "ok" if reachable else "technical")
         self.banner.setText(sentence)
         self.banner.setVisible(not reachable)
+        if reachable:
+            self.retry.stop()
+            self._wait = BACKOFF[0]
+        elif not self.retry.isActive():
+            self.retry.start(int(self._wait * 1000))
+
+    def _try_again(self) -> None:
+        store = self.runner.store
+        self.background.run("ping", lambda: ping(store), lambda _: self.runner.set_reachable(True),
+                            self._still_unreachable)
+
+    def _still_unreachable(self, _exc: BaseException) -> None:
+        self._wait = min(self._wait * 2, BACKOFF[1])
+        if not self.runner.reachable:
+            self.retry.start(int(self._wait * 1000))

@@ -172,3 +172,30 @@ def test_the_database_going_away_and_coming_back_loses_nothing(qtbot, pg_store, 
     finally:
         relay.close()
         store.dispose()
+
+
+def test_a_refused_operation_makes_the_workstation_try_the_database_again_until_it_answers(
+        qtbot, pg_database, clinic, clock):
+    from ketamon.gui.live_bridge import LiveBridge
+    from ketamon.gui.runner import OpRunner
+
+    relay = Relay()
+    store = Store(relay.url(pg_database), clock=clock, run_migrations=False)
+    runner = OpRunner(store, clinic["nurse"])
+    bridge = LiveBridge(runner)  # its listener not started: only the retry after the refusal is at work
+    try:
+        relay.cut()
+        assert runner.run(ops.add_note, clinic["session"], "typed during the outage") is None
+        assert runner.last_refusal == UNREACHABLE and not runner.reachable
+        assert bridge.banner.text() == UNREACHABLE and not bridge.banner.isHidden()
+        relay.restore()
+        qtbot.waitUntil(lambda: runner.reachable, timeout=15_000)
+        assert bridge.banner.isHidden()
+        assert runner.run(ops.add_note, clinic["session"], "typed during the outage") is not None
+    finally:
+        bridge.stop()
+        bridge.banner.deleteLater()  # not in a status bar here
+        bridge.deleteLater()
+        runner.deleteLater()
+        relay.close()
+        store.dispose()
