@@ -111,11 +111,12 @@ def test_the_listener_reconnects_after_its_connection_is_cut_and_catches_up(pg_s
     listener = live.Listener(pg_store, notices.put, lambda ok, _s: statuses.put(ok)).start()
     try:
         assert listener.wait_ready()
-        with pg_store.engine.connect() as c:
+        with pg_store.engine.connect() as c:  # every connection to the database, the app's pool too
+            names = c.execute(text("SELECT application_name FROM pg_stat_activity WHERE datname = "
+                                   "current_database() AND pid <> pg_backend_pid()")).scalars().all()
             cut = c.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                 "WHERE datname = current_database() AND application_name = :a"),
-                            {"a": live.APPLICATION_NAME}).scalars().all()
-        assert cut == [True]
+                                 "WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalars().all()
+        assert live.APPLICATION_NAME in names and cut and all(cut)
         assert statuses.get(timeout=10) is False
         ops.add_note(pg_store, actor, session_id, "charted while the listener was away")  # not itemised
         assert statuses.get(timeout=15) is True
@@ -142,3 +143,18 @@ def test_watch_prints_each_notice_as_a_json_line(any_store, chair):
         watch.kill()
     assert line["flags"] == ["notes"] and line["sessions"] == [esketamine_session]
     assert line["origin"] == any_store.origin and line["at"].endswith("Z")
+
+
+@pytest.mark.postgres
+def test_a_notice_too_long_for_notify_arrives_as_refresh_everything(pg_store):
+    actor, session_id = open_chair(pg_store)
+    notices: queue.Queue = queue.Queue()
+    listener = live.Listener(pg_store, notices.put).start()
+    try:
+        assert listener.wait_ready()
+        with pg_store.transaction() as db:  # an operation touching thousands of sessions
+            live.publish(db, OpChanges(alerts=True, sessions=set(range(1, 5000))), at=pg_store.clock.now())
+        notice = heard(notices)
+        assert notice.flags == set(FLAGS) and session_id in notice.sessions
+    finally:
+        listener.stop()
