@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import case, select
+from sqlalchemy import case, null, select
 
 from ketamon.core import schedule
 from ketamon.core.alert_views import next_due_for_sessions
@@ -100,7 +100,7 @@ def station_tiles(store: "Store", day: date | None = None, now: datetime | None 
                   .order_by(DoseEvent.at).limit(1).correlate(Session).scalar_subquery())
     query = select(
         Session.id, Session.protocol_id, Session.protocol_version, Session.state,
-        chair if chair is not None else Session.id.is_(None), Patient,
+        chair if chair is not None else null(), Patient,
         first_dose,
         *_newest_vital(v.systolic, v.diastolic, v.measured_at, where=v.systolic.is_not(None)),
         *_newest_vital(v.heart_rate, v.measured_at, where=v.heart_rate.is_not(None)),
@@ -120,7 +120,7 @@ def _tile(store: "Store", row, due: schedule.DueItem | None) -> Tile:
     (sid, protocol_id, version, state, chair, patient, first, sys_, dia, bp_at, hr, hr_at, spo2, spo2_at,
      priority, message, acknowledged_at) = row
     return Tile(
-        session_id=sid, chair=chair if isinstance(chair, str) else None, patient=patient.display_name,
+        session_id=sid, chair=None if chair is None else str(chair), patient=patient.display_name,
         protocol=store.protocols.get(protocol_id, version).name, state=state, state_label=STATE_LABELS[state],
         first_dose_at=first,
         bp=Reading(f"{sys_}/{dia if dia is not None else '–'}", bp_at) if bp_at is not None else None,
