@@ -26,7 +26,7 @@ store.dispose()
 
 class Writer:
     """`Writer(url, user_id, "add_note", session_id, "text")`; `.go()` runs it and
-    returns (origin, time the commit returned)."""
+    returns (origin, time the commit returned); `.finish()` waits for the process to end."""
 
     def __init__(self, url: str, user_id: int, name: str, *args, **kwargs):
         self.proc = subprocess.Popen([sys.executable, "-c", WRITER, url, str(user_id), name, json.dumps(args),
@@ -34,11 +34,14 @@ class Writer:
         assert self.proc.stdout.readline().strip() == "ready"
 
     def go(self) -> tuple[str, float]:
+        """Run the operation; returns once it committed (the process then exits by itself)."""
         self.proc.stdin.write("go\n")
         self.proc.stdin.flush()
         origin, committed = self.proc.stdout.readline().split()
-        assert self.proc.wait(timeout=30) == 0
         return origin, float(committed)
+
+    def finish(self) -> None:
+        assert self.proc.wait(timeout=30) == 0
 
 
 class Relay:

@@ -57,6 +57,7 @@ def test_a_change_in_another_process_reaches_the_listener_within_a_second(any_st
     origin, committed = writer.go()
     notice = heard(listening)
     arrived = time.time()
+    writer.finish()
     assert notice.origin == origin != any_store.origin  # the other workstation's, told apart
     assert notice.notes and notice.sessions == {esketamine_session}
     assert arrived - committed < 1.0

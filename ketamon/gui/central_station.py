@@ -186,9 +186,17 @@ class CentralStation(QWidget):
         for timer in (self.clock, self.reloader, *self._flash.values()):
             timer.stop()
 
-    def closeEvent(self, event) -> None:
-        self.background.stop()
+    def closeEvent(self, event) -> None:  # the wall screen's window
+        self.stop()
         super().closeEvent(event)
+
+    def stop(self) -> None:
+        """The window closes: the wall screen with it, no timer, a running read waited for."""
+        if self.wall is not None:
+            self.wall.close()
+        for timer in (self.clock, self.reloader, *self._flash.values()):
+            timer.stop()
+        self.background.stop()
 
     # ------------------------------------------------------------ showing
 

@@ -418,4 +418,6 @@ class MainWindow(QMainWindow):
         self.timer.stop()
         self.alarm_monitor.stop()
         self.sessions.stop()
+        self.central_station.stop()
+        self.live.stop()
         super().closeEvent(event)

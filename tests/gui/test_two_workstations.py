@@ -86,8 +86,10 @@ def test_an_entry_at_one_workstation_appears_in_the_others_chart_and_central_sta
     qtbot.waitUntil(lambda: chart_b.plot.series("systolic")[1] == [132.0], timeout=5000)
 
     # and from another process, while B shows the chart
-    Writer(pg_store.url, clinic["nurse"].user_id, "record_vitals", sid, systolic=141, diastolic=88).go()
+    writer = Writer(pg_store.url, clinic["nurse"].user_id, "record_vitals", sid, systolic=141, diastolic=88)
+    writer.go()
     qtbot.waitUntil(lambda: 141.0 in chart_b.plot.series("systolic")[1], timeout=5000)
+    writer.finish()
     qtbot.waitUntil(lambda: 141.0 in chart_a.plot.series("systolic")[1], timeout=5000)
     b.show_page(b.central_station)
     qtbot.waitUntil(lambda: "BP 141/88" in station_text(b, sid), timeout=5000)
