@@ -34,6 +34,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session as DbSession
 
 from ketamon.core.changes import FLAGS, OpChanges
+from ketamon.core.lifecycle import LIVE
 from ketamon.core.models import ChangeLog, Session
 from ketamon.core.store import Store
 
@@ -102,7 +103,7 @@ def parse(notice: str, store: Store | None = None) -> OpChanges:
 
 def full_refresh(store: Store | None, *, origin: str = LISTENER_ORIGIN) -> OpChanges:
     """A notice that makes every screen reload what it shows: every flag, and every
-    session a screen may have open (not yet signed, or opened in the last day)."""
+    session a screen may have open (under way, or scheduled or opened in the last day)."""
     changes = OpChanges(origin=origin, message="Caught up with the clinic database")
     changes.mark(**{name: True for name in FLAGS})
     if store is not None:
@@ -113,8 +114,7 @@ def full_refresh(store: Store | None, *, origin: str = LISTENER_ORIGIN) -> OpCha
 def open_session_ids(store: Store) -> list[int]:
     since = store.clock.now() - timedelta(days=1)
     with store.read() as db:
-        return list(db.scalars(select(Session.id).where(or_(Session.state != "signed",
-                                                                Session.created_at >= since,
+        return list(db.scalars(select(Session.id).where(or_(Session.state.in_(LIVE), Session.created_at >= since,
                                                                 Session.scheduled_at >= since))))
 
 
