@@ -248,7 +248,7 @@ class Listener:
 #: 08 connection exception; 57P01-03 the server shutting down or starting
 _LOST_CODES = ("08", "57P01", "57P02", "57P03")
 
-UNREACHABLE = "Database unreachable — your entry is kept (nothing was saved); retrying the connection…"
+UNREACHABLE = "Database unreachable — your entry is kept, not saved; retrying…"
 
 
 def is_unreachable(exc: BaseException) -> bool:

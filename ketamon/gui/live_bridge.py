@@ -30,7 +30,7 @@ class LiveBridge(QObject):
         self.banner.setObjectName("connectionBanner")
         self.banner.hide()
         if status_bar is not None:
-            status_bar.addWidget(self.banner)
+            status_bar.insertWidget(0, self.banner)  # first: before the last save's "✓"
         self.notice.connect(runner.receive, Qt.ConnectionType.QueuedConnection)
         self.status.connect(runner.set_reachable, Qt.ConnectionType.QueuedConnection)
         runner.connection.connect(self._show)
