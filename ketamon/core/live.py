@@ -101,10 +101,11 @@ def parse(notice: str, store: Store | None = None) -> OpChanges:
     return full_refresh(store, origin=str(data.get("origin") or LISTENER_ORIGIN))
 
 
-def full_refresh(store: Store | None, *, origin: str = LISTENER_ORIGIN) -> OpChanges:
+def full_refresh(store: Store | None, *, origin: str = LISTENER_ORIGIN,
+                 message: str = "Caught up with the clinic database") -> OpChanges:
     """A notice that makes every screen reload what it shows: every flag, and every
     session a screen may have open (under way, or scheduled or opened in the last day)."""
-    changes = OpChanges(origin=origin, message="Caught up with the clinic database")
+    changes = OpChanges(origin=origin, message=message)
     changes.mark(**{name: True for name in FLAGS})
     if store is not None:
         changes.sessions = set(open_session_ids(store))
@@ -180,7 +181,8 @@ class Listener:
 
     def _caught_up(self) -> None:
         self.on_status(True, "Database reachable again")
-        self.on_notice(full_refresh(self.store))
+        self.on_notice(full_refresh(self.store, message="Database reachable again: every screen is up to date; "
+                                                        "an entry kept on screen can be saved now"))
 
     def _listen(self, *, caught_up: bool) -> None:
         if self.postgres:
