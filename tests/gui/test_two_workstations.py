@@ -1,4 +1,4 @@
-"""Two workstations on one PostgreSQL database, live: what a nurse enters at one
+"""Two workstations on one PostgreSQL database (and on one SQLite file), live: what a nurse enters at one
 appears in the other's chart and central station (from a window in this process
 and from another process); a conflict says who did it first and when, and keeps
 what was typed; the database going away and coming back loses nothing."""
@@ -13,9 +13,6 @@ from ketamon.core.store import Store
 from ketamon.gui.app import build_window
 from tests.conftest import add_user
 from tests.live_helpers import Relay, Writer
-
-pytestmark = pytest.mark.postgres
-
 
 @pytest.fixture
 def clinic(pg_store):
@@ -69,6 +66,7 @@ def station_text(window, session_id) -> str:
     return "" if view is None else view.vitals.text()
 
 
+@pytest.mark.postgres
 def test_an_entry_at_one_workstation_appears_in_the_others_chart_and_central_station(
         qtbot, pg_store, second_store, clinic):
     sid = clinic["session"]
@@ -95,6 +93,7 @@ def test_an_entry_at_one_workstation_appears_in_the_others_chart_and_central_sta
     qtbot.waitUntil(lambda: "BP 141/88" in station_text(b, sid), timeout=5000)
 
 
+@pytest.mark.postgres
 def test_a_change_refused_because_another_workstation_was_first_says_who_and_when_and_keeps_the_values(
         qtbot, pg_store, second_store, clinic, clock):
     from record_helpers import to_discharged
@@ -119,6 +118,7 @@ def test_a_change_refused_because_another_workstation_was_first_says_who_and_whe
     assert chart_b.vitals_row.fields["systolic"].text() == "118"
 
 
+@pytest.mark.postgres
 def test_the_review_queue_updates_live_and_a_second_review_says_who_reviewed_first_and_when(
         qtbot, pg_store, second_store, clinic):
     from ketamon.core.record import local_hm
@@ -146,6 +146,7 @@ def test_the_review_queue_updates_live_and_a_second_review_says_who_reviewed_fir
     qtbot.waitUntil(lambda: all(r.id != alert_id or r.reviewed_at is not None for r in queue.rows), timeout=5000)
 
 
+@pytest.mark.postgres
 def test_the_database_going_away_and_coming_back_loses_nothing(qtbot, pg_store, pg_database, clinic, clock):
     relay = Relay()
     store = Store(relay.url(pg_database), clock=clock, run_migrations=False)
@@ -176,6 +177,7 @@ def test_the_database_going_away_and_coming_back_loses_nothing(qtbot, pg_store, 
         store.dispose()
 
 
+@pytest.mark.postgres
 def test_a_refused_operation_makes_the_workstation_try_the_database_again_until_it_answers(
         qtbot, pg_database, clinic, clock):
     from ketamon.gui.live_bridge import LiveBridge
@@ -201,3 +203,21 @@ def test_a_refused_operation_makes_the_workstation_try_the_database_again_until_
         runner.deleteLater()
         relay.close()
         store.dispose()
+
+
+def test_two_workstations_on_one_sqlite_file_see_each_others_entries(qtbot, store, sqlite_url, clock, nurse,
+                                                                     esketamine_session):
+    """The embedded default: other processes (here, another store) on one computer's file."""
+    other = Store(sqlite_url, clock=clock, run_migrations=False)
+    other.origin = "chair-2:test"
+    try:
+        a = workstation(qtbot, store, nurse, esketamine_session)
+        b = workstation(qtbot, other, nurse, esketamine_session)
+        chart_a, chart_b = a.charts[esketamine_session], b.charts[esketamine_session]
+        type_vitals(qtbot, chart_a, systolic=126, diastolic=78)
+        press_enter(qtbot, chart_a)
+        qtbot.waitUntil(lambda: chart_b.plot.series("systolic")[1] == [126.0], timeout=5000)
+        b.show_page(b.central_station)
+        qtbot.waitUntil(lambda: "BP 126/78" in station_text(b, esketamine_session), timeout=5000)
+    finally:
+        other.dispose()
