@@ -5,6 +5,8 @@
     ketamon report SESSION --user NAME --pdf out.pdf
     ketamon export SESSION --user NAME --fhir out.json | --csv out.csv | --form-json out.json
     ketamon audit verify
+    ketamon db upgrade|check|backup FILE
+    ketamon watch
 
 Commands never surprise: one that reads a database never creates one (only the
 app's first start, `--demo` and the first administrator's `users add` do), and
@@ -25,6 +27,8 @@ from ketamon.commands.common import (  # noqa: F401  (the entry points scripts a
     open_store, resolve_url, shown_url)
 from ketamon.commands import records as records_cmd
 from ketamon.commands import users as users_cmd
+from ketamon.commands import db as db_cmd
+from ketamon.commands import watch as watch_cmd
 
 log = logging.getLogger("ketamon")
 
@@ -74,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     users_cmd.register(sub)
     records_cmd.register(sub)
     audit_cmd.register(sub)
+    db_cmd.register(sub)
+    watch_cmd.register(sub)
     return parser
 
 

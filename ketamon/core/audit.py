@@ -52,8 +52,8 @@ from ketamon.core.models import AuditEntry, AuditHead, AuditRecord, Base
 GENESIS = "0" * 64
 _PG_LOCK_KEY = 0x6B6574  # "ket"
 
-#: tables that are the audit trail itself, not the record it covers
-UNTRACKED = frozenset({"audit_log", "audit_head", "audit_record", "alembic_version"})
+#: tables that are the audit trail itself, not the record it covers, and the live notices (change_log)
+UNTRACKED = frozenset({"audit_log", "audit_head", "audit_record", "alembic_version", "change_log"})
 
 
 def record_tables() -> list[Table]:

@@ -33,3 +33,10 @@ class NotFound(KetamonError):
 
 class AuthenticationError(KetamonError):
     pass
+
+
+class DatabaseUnreachable(KetamonError):
+    """The clinic database could not be reached (server down, network, connection
+    cut): nothing was saved, and the workstation retries its connection. A
+    technical problem, not the user's entry: what was typed stays where it was."""
+

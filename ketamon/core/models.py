@@ -468,6 +468,22 @@ class FormFiling(Base):
     by: Mapped[User | None] = relationship()
 
 
+# ---------------------------------------------------------------- live notices
+
+
+class ChangeLog(Base):
+    """The change notices of recent operations, for other processes on one SQLite
+    file (PostgreSQL sends them with NOTIFY instead). Not clinical: no audit. A
+    reader remembers the last id it saw; ids never go back (AUTOINCREMENT), so a
+    gap after pruning tells it that it missed notices and must refresh everything."""
+
+    __tablename__ = "change_log"
+    __table_args__ = {"sqlite_autoincrement": True}
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime]
+    notice: Mapped[str] = mapped_column(Text)
+
+
 # ---------------------------------------------------------------- audit
 
 

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
 
 from ketamon.core import settings
+from ketamon.core.changes import this_workstation
 from ketamon.core.clock import Clock, SystemClock
 from ketamon.core.errors import KetamonError
 from ketamon.core.protocols import ProtocolRegistry, default_registry
@@ -328,6 +329,9 @@ class Store:
                 raise
         self.clock: Clock = clock or SystemClock()
         self.protocols = protocols or default_registry()
+        #: the workstation this store's operations are announced from (OpChanges.origin);
+        #: two windows in one process (a test) may set two
+        self.origin = this_workstation()
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         # every clinical row a transaction writes is listed in the audit trail
         from ketamon.core import audit

@@ -44,6 +44,8 @@ from ketamon.gui.dialogs import NewPatientDialog, NewSessionDialog
 from ketamon.gui.elided import ElidedLabel
 from ketamon.gui.lock import AccessControls
 from ketamon.gui.review_queue import ReviewQueue
+from ketamon.gui.central_station import CentralStation
+from ketamon.gui.live_bridge import LiveBridge
 from ketamon.gui.runner import OpRunner
 from ketamon.gui.settings_page import SettingsPage
 from ketamon.gui.sound import AlarmMonitor
@@ -283,6 +285,10 @@ class MainWindow(QMainWindow):
         self.review_queue = ReviewQueue(runner)
         self.review_queue.open_session.connect(self.open_session)
         self.review_page_index = self.add_page("Alert review", self.review_queue)
+        #: every chair at once, live (a wall screen with F11)
+        self.central_station = CentralStation(runner)
+        self.central_station.open_session.connect(self.open_session)
+        self.central_station_index = self.add_page("Central station", self.central_station)
         #: user accounts; its tab shows only to those who may manage users
         self.users_page = UsersPage(runner)
         self.users_page_index = self.add_page("Users", self.users_page)
@@ -315,6 +321,8 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.switch_user_button)
         #: the alert timer (overdue checks, escalation) and the alarm tone
         self.alarm_monitor = AlarmMonitor(runner, parent=self)
+        #: other workstations' changes, live; a banner while the database is unreachable
+        self.live = LiveBridge(runner, self.statusBar(), self).start()
 
         runner.changed.connect(self._on_changed)
         runner.refused.connect(self._on_refused)
@@ -471,7 +479,7 @@ class MainWindow(QMainWindow):
         """Block until the background queries (next due, alert tick) are done; their
         results arrive with the next event-loop turn. For a screenshot or a benchmark
         only: it stalls the window, which is what the background is there to avoid."""
-        for background in (self.sessions.background, self.alarm_monitor.background):
+        for background in (self.sessions.background, self.alarm_monitor.background, self.central_station.background):
             background.pool.waitForDone(timeout_ms)
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt name)
@@ -479,6 +487,8 @@ class MainWindow(QMainWindow):
         self.timer.stop()
         self.alarm_monitor.stop()
         self.sessions.stop()
+        self.central_station.stop()
+        self.live.stop()
         if self.remember_geometry:
             self.save_geometry()
         super().closeEvent(event)

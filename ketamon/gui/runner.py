@@ -1,7 +1,13 @@
 """OpRunner: how widgets run operations. It supplies the store and the signed-in
 actor, turns a refusal into a message the user reads (nothing is stored then),
 and broadcasts the typed OpChanges so every screen refreshes from one signal
-(each deciding from its flags, and from `initiator`, whether what it shows changed)."""
+(each deciding from its flags, and from `initiator`, whether what it shows changed).
+
+Other workstations' notices arrive through `receive` (ketamon.gui.live_bridge) and
+are broadcast on the same `changed` signal: a screen refreshes from a change made
+at another chair exactly as from one made here. When the database cannot be
+reached the operation is refused with a technical sentence (`connection` tells the
+banner), nothing is shown as saved, and what was typed stays in its field."""
 from __future__ import annotations
 
 import logging
@@ -11,7 +17,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from ketamon.core.errors import KetamonError
+from ketamon.core.errors import DatabaseUnreachable, KetamonError
+from ketamon.core.live import UNREACHABLE, is_unreachable
 from ketamon.core.ops.base import Changes, is_database_error, safe_error_text
 from ketamon.core.permissions import Actor
 from ketamon.core.store import Store
@@ -26,6 +33,8 @@ class OpRunner(QObject):
     refused = Signal(str, str)
     #: the signed-in user changed (sign-in, switch user, sign-out → None)
     actor_changed = Signal(object)
+    #: whether the clinic database can be reached: (reachable, sentence)
+    connection = Signal(bool, str)
 
     def __init__(self, store: Store, actor: Actor | None, parent: QObject | None = None):
         super().__init__(parent)
@@ -35,6 +44,8 @@ class OpRunner(QObject):
         #: widget can show the reason next to the control that caused it
         self.last_refusal: str | None = None
         self.last_error: BaseException | None = None
+        #: False from a failure to reach the database until the connection is back
+        self.reachable = True
 
     @property
     def actor(self) -> Actor | None:
@@ -63,14 +74,38 @@ class OpRunner(QObject):
             self.refused.emit("Not saved", str(exc))
             return None
         except Exception as exc:
+            if is_unreachable(exc):
+                self._unreachable(exc)
+                return None
             _log_failure(getattr(operation, "__name__", operation), exc)
             self.last_refusal, self.last_error = ("Something went wrong and nothing was saved. "
                                                   "The details are in the log; please tell the clinic IT."), exc
             self.refused.emit("Not saved", self.last_refusal)
             return None
         changes.initiator = initiator
+        self.set_reachable(True)
         self.changed.emit(changes)
         return changes
+
+    def receive(self, changes: Changes) -> None:
+        """A notice from the clinic database: broadcast it like a local change,
+        unless it is this workstation's own (already broadcast by `run`)."""
+        if changes.origin == self.store.origin:
+            return
+        changes.initiator = None
+        self.changed.emit(changes)
+
+    def set_reachable(self, reachable: bool, sentence: str = "") -> None:
+        """Tell the banner when the database's reachability changes."""
+        if reachable != self.reachable:
+            self.reachable = reachable
+            self.connection.emit(reachable, sentence or ("Database reachable" if reachable else UNREACHABLE))
+
+    def _unreachable(self, exc: BaseException) -> None:
+        log.warning("database unreachable: %s", " ".join(safe_error_text(exc).split()[:1]))
+        self.last_refusal, self.last_error = UNREACHABLE, DatabaseUnreachable(UNREACHABLE)
+        self.set_reachable(False)
+        self.refused.emit("Not saved", UNREACHABLE)
 
 
 def _log_failure(name: object, exc: BaseException) -> None:

@@ -69,10 +69,18 @@ def parse_time_of_day(text: str, now: datetime, label: str = "Time", *, today: b
 
 
 def future_tolerance(store) -> timedelta:
-    """How far ahead of the clock a typed time may be: the clinic's setting."""
+    """How far ahead of the clock a typed time may be: the clinic's setting (this
+    workstation's value while the database is unreachable: the entry is then
+    refused as not saved, with its values kept, instead of failing here)."""
     from ketamon.core import settings
+    from ketamon.core.live import is_unreachable
 
-    return timedelta(minutes=settings.clinic_value(store, "future_tolerance_minutes"))
+    try:
+        return timedelta(minutes=settings.clinic_value(store, "future_tolerance_minutes"))
+    except Exception as exc:
+        if not is_unreachable(exc):
+            raise
+        return timedelta(minutes=settings.clinic_value(None, "future_tolerance_minutes"))
 
 
 def parse_number(text: str, label: str, *, decimal: bool = False) -> int | float | None:

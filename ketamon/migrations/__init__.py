@@ -7,4 +7,4 @@ Alembic import. Change it with every new migration: tests/test_startup.py fails
 when it differs from Alembic's own head.
 """
 
-HEAD = "4fc20cec785a"
+HEAD = "c11a1c5e0a12"

@@ -37,7 +37,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session as DbSession
 
-from ketamon.core import audit
+from ketamon.core import audit, live
 from ketamon.core.changes import OpChanges
 from ketamon.core.errors import NotFound, PermissionDenied, SessionLocked, ValidationError
 from ketamon.core.models import Session, User
@@ -237,12 +237,15 @@ def operation(permission: Permission | None, what: str | None = None, *, system:
                 who = actor
                 try:
                     with store.transaction() as db:
-                        op = Op(db=db, store=store, actor=actor, now=store.clock.now())
+                        op = Op(db=db, store=store, actor=actor, now=store.clock.now(),
+                                changes=Changes(origin=store.origin))
                         op.actor = who = _acting(op, permission, what, fn.__name__, system=system,
                                                  during_password_change=during_password_change)
                         op.changes.result = fn(op, *args, **kwargs)
                         db.flush()
                         audit.append(db, op.now, who.user_id, who.username, op._audit)
+                        # in the same transaction: other workstations hear of it only if it commits
+                        live.publish(db, op.changes, at=op.now, by=who.username)
                     return op.changes
                 except PermissionDenied as exc:  # the gate's, or an op.require() inside the body: audited
                     sid = _session_id_of(positional, args, kwargs)
