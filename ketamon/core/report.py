@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from sqlalchemy import select
 
-from ketamon.core import dosing
+from ketamon.core import dosing, formats
 from ketamon.core.chart import Chart, describe_dose, describe_side_effect, describe_vitals, load_chart, score_news2
 from ketamon.core.rules import news2_carry_minutes
 from ketamon.core.clock import to_local
@@ -72,7 +72,7 @@ def local(when: datetime | None) -> datetime | None:
 
 
 def fmt_time(when: datetime | None) -> str:
-    return to_local(when).strftime("%H:%M") if when else "–"
+    return formats.clock_time(when) if when else "–"
 
 
 def fmt_datetime(when: datetime | None) -> str:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Sequence
 
-from ketamon.core import dosing
+from ketamon.core import dosing, formats
 from ketamon.core.lifecycle import NOTHING_DUE
 from ketamon.core.protocols import Protocol
 
@@ -191,11 +191,8 @@ def next_due(chart) -> tuple[str, datetime | None] | None:
 
 
 def countdown(delta: timedelta) -> str:
-    """'4:05' under an hour, '1 h 05' above; never negative."""
-    secs = max(int(delta.total_seconds()), 0)
-    if secs >= 3600:
-        return f"{secs // 3600} h {(secs % 3600) // 60:02d}"
-    return f"{secs // 60}:{secs % 60:02d}"
+    """'4 min 05 s' under an hour, '1 h 05 min' above (ketamon.core.formats)."""
+    return formats.countdown(delta)
 
 
 def due_text(item: DueItem | None, now: datetime) -> str:

@@ -10,32 +10,17 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QWidget
 
-from ketamon.core.clock import as_utc, to_local
+from ketamon.core import formats
+from ketamon.core.clock import as_utc
 from ketamon.core.ops.base import Changes
 from ketamon.gui.runner import OpRunner
 from ketamon.gui.theme import set_role
 
 
-def local_hm(when: datetime | None) -> str:
-    """Local wall time as HH:MM ('—' when there is none)."""
-    local = to_local(when)
-    return local.strftime("%H:%M") if local else "—"
-
-
-def format_elapsed(delta: timedelta | None) -> str:
-    """h:mm:ss, the way the clock on the wall reads."""
-    if delta is None:
-        return "—"
-    total = max(int(delta.total_seconds()), 0)
-    h, rest = divmod(total, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}"
-
-
-def format_countdown(delta: timedelta) -> str:
-    total = max(int(round(delta.total_seconds())), 0)
-    m, s = divmod(total, 60)
-    return f"{m}:{s:02d}"
+#: one format for clock times and durations everywhere (ketamon.core.formats)
+local_hm = formats.clock_time
+format_elapsed = formats.duration
+format_countdown = formats.countdown
 
 
 _TIME = re.compile(r"^\s*(\d{1,2})\s*[:.h]?\s*(\d{2})\s*$")

@@ -1,0 +1,72 @@
+"""Safe edits at the chair (issue 10, point 3): the lot is locked once a device
+is given, a free-text field never saves on leaving it, and the pre-dose
+checklist keeps every answer and is saved as one entry."""
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+
+from ketamon.core import ops
+from ketamon.core.chart import load_chart
+from ketamon.core.errors import ValidationError
+from ketamon.core.report import build_report
+
+
+def click(qtbot, button) -> None:
+    assert button.isEnabled(), button.text()
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def test_a_typed_lot_is_saved_only_with_enter_and_shows_unsaved_meanwhile(qtbot, open_chart, store,
+                                                                        esketamine_session):
+    chart = open_chart(esketamine_session)
+    panel = chart.dose_panel
+    panel.lot.setFocus()
+    panel.lot.selectAll()
+    qtbot.keyClicks(panel.lot, "24K118")
+    assert panel.lot_unsaved.isVisible() and panel.lot_save.isEnabled()
+    chart.event_log.setFocus()  # leaving the field saves nothing
+    qtbot.waitUntil(lambda: not panel.lot.hasFocus())
+    assert load_chart(store, esketamine_session).session.lot_number == "LOT-1"
+    qtbot.keyClick(panel.lot, Qt.Key.Key_Return)
+    assert load_chart(store, esketamine_session).session.lot_number == "24K118"
+    assert not panel.lot_unsaved.isVisible() and panel.message.text() == "✓ Lot number saved"
+
+
+def test_a_stray_keystroke_in_the_lot_after_dosing_changes_nothing(qtbot, open_chart, store, esketamine_session,
+                                                                   ready_for_dose, nurse):
+    ready_for_dose(esketamine_session)
+    chart = open_chart(esketamine_session)
+    panel = chart.dose_panel
+    click(qtbot, panel.device_buttons[0])
+    assert panel.lot.isReadOnly() and panel.lot_correct.isVisible() and not panel.lot_save.isVisible()
+    panel.lot.setFocus()
+    qtbot.keyClicks(panel.lot, "72")
+    qtbot.keyClick(panel.lot, Qt.Key.Key_Return)
+    chart.event_log.setFocus()
+    assert panel.lot.text() == "LOT-1"
+    loaded = load_chart(store, esketamine_session)
+    assert loaded.session.lot_number == "LOT-1" and [d.lot_number for d in loaded.doses] == ["LOT-1"]
+    # the operation itself refuses, whatever a screen does
+    with pytest.raises(ValidationError, match="lot number is locked"):
+        ops.set_lot_number(store, nurse, esketamine_session, "72")
+
+
+def test_correcting_the_lot_after_dosing_needs_a_reason_and_prints_the_corrected_lot_only(
+        qtbot, open_chart, store, esketamine_session, ready_for_dose, responder, nurse):
+    ready_for_dose(esketamine_session)
+    chart = open_chart(esketamine_session)
+    panel = chart.dose_panel
+    click(qtbot, panel.device_buttons[0])
+    responder.texts = ["24K118", None]  # no reason: nothing changes
+    click(qtbot, panel.lot_correct)
+    assert load_chart(store, esketamine_session).session.lot_number == "LOT-1"
+    assert panel.message.is_refusal
+    responder.texts = ["24K118", "box label misread"]
+    click(qtbot, panel.lot_correct)
+    loaded = load_chart(store, esketamine_session)
+    assert loaded.session.lot_number == "24K118" and [d.lot_number for d in loaded.doses] == ["24K118"]
+    assert panel.lot.text() == "24K118" and panel.message.text() == "✓ Lot number corrected: LOT-1 → 24K118"
+    report = build_report(store, esketamine_session)
+    assert report.lot_numbers == ["24K118"]
+    assert [c.reason for c in report.corrections] == ["box label misread"]
