@@ -6,9 +6,10 @@ Each part lists exactly what is still missing before its step; the lists come fr
 `ketamon.core.record.missing_for`, the same function the operations use to refuse
 the step, so screen and rule never disagree.
 
-Ticking a checklist box saves at once (a new checklist row: nothing to forget to
-save); taking a tick away asks for the reason. The PHQ-9 and the discharge score
-are saved with their button once every item is answered.
+The pre-dose checklist is saved with its button, as one entry (an "unsaved"
+marker shows ticks not yet saved); taking a tick away asks for the reason. The
+PHQ-9 and the discharge score are saved with their button once every item is
+answered; a refresh of the record never discards answers still being chosen.
 
 `RecordBar` sits in the chart's actions bar: what the next step needs in one
 line, and buttons that open the `RecordPanel` in a window beside the chart (not
@@ -100,15 +101,20 @@ def _answers(combos: dict[str, QComboBox]) -> dict[str, int | None]:
 
 
 class PredoseChecklist(QGroupBox):
+    """The pre-dose checklist: ticks are the nurse's answers until "Save checklist"
+    (one entry in the record, not one per tick); an "unsaved" marker says so
+    meanwhile, and a refresh of the record never takes an unsaved tick away."""
+
     def __init__(self, panel: "RecordPanel"):
         super().__init__("Pre-dose checklist")
         self.panel = panel
         self.boxes: dict[str, QCheckBox] = {}
+        self._shown_id: int | None = -1  # the saved checklist the boxes show
         layout = QVBoxLayout(self)
         for key, label in PREDOSE_ITEMS.items():
             box = QCheckBox(label)
             box.setObjectName(f"predose_{key}")
-            box.clicked.connect(lambda checked, k=key: self._ticked(k, checked))
+            box.toggled.connect(self._show_unsaved)
             self.boxes[key] = box
             layout.addWidget(box)
             if key in ("fasting", "contraindications_reviewed", "medications_reviewed"):
@@ -118,13 +124,41 @@ class PredoseChecklist(QGroupBox):
                 detail.setIndent(28)
                 layout.addWidget(detail)
                 setattr(self, f"{key}_detail", detail)
+        bottom = QHBoxLayout()
+        self.unsaved = QLabel("unsaved")
+        set_role(self.unsaved, "unsaved")
+        self.unsaved.setToolTip("The ticks are not in the record yet: press Save checklist.")
+        self.save = QPushButton("Save checklist")
+        self.save.setObjectName("savePredose")
+        self.save.clicked.connect(self.save_checklist)
+        bottom.addStretch(1)
+        bottom.addWidget(self.unsaved)
+        bottom.addWidget(self.save)
+        layout.addLayout(bottom)
         self.message = MessageLine()
         layout.addWidget(self.message)
 
+    def _saved_items(self) -> dict:
+        saved = self.panel.record.predose_checklist
+        return (saved.items if saved else {}) or {}
+
+    def _values(self) -> dict[str, bool]:
+        return {k: b.isChecked() for k, b in self.boxes.items()}
+
+    def _show_unsaved(self, *_args) -> None:
+        saved = self._saved_items()
+        unsaved = any(v != bool(saved.get(k)) for k, v in self._values().items())
+        self.unsaved.setVisible(unsaved)
+        self.save.setEnabled(unsaved)
+
     def show_record(self, r: SessionRecord) -> None:
-        items = (r.predose_checklist.items if r.predose_checklist else {}) or {}
-        for key, box in self.boxes.items():
-            box.setChecked(bool(items.get(key)))
+        saved_id = r.predose_checklist.id if r.predose_checklist else None
+        if saved_id != self._shown_id:  # a new saved checklist (here or elsewhere) replaces the ticks
+            self._shown_id = saved_id
+            items = (r.predose_checklist.items if r.predose_checklist else {}) or {}
+            for key, box in self.boxes.items():
+                box.setChecked(bool(items.get(key)))
+        self._show_unsaved()
         fasting = fasting_text(r.protocol)
         self.boxes["fasting"].setText(f"Fasting: {fasting}" if fasting else "Fasting: this protocol asks none")
         self.fasting_detail.setText("Ask when the patient last ate and drank.")
@@ -138,29 +172,30 @@ class PredoseChecklist(QGroupBox):
         self.medications_reviewed_detail.setText(
             ("Takes: " + ", ".join(meds)) if meds else "No sedating medicines on file: ask what they take today.")
 
-    def _ticked(self, key: str, checked: bool) -> None:
-        values = {k: b.isChecked() for k, b in self.boxes.items()}
-        saved = self.panel.record.predose_checklist
-        saved_items = (saved.items if saved else {}) or {}
+    def save_checklist(self) -> None:
+        """One entry with every answer; a tick taken back asks why, a reviewed
+        contraindication asks for the physician's decision."""
+        values, saved = self._values(), self._saved_items()
         kwargs: dict = {}
-        if not checked and saved_items.get(key):
-            reason = prompts.ask_text(self, "Take back a tick", f"Why is “{PREDOSE_ITEMS[key]}” no longer true?")
+        taken_back = [k for k in PREDOSE_ITEMS if saved.get(k) and not values[k]]
+        if taken_back:
+            reason = prompts.ask_text(self, "Take back a tick",
+                                      f"Why is “{PREDOSE_ITEMS[taken_back[0]]}” no longer true?")
             if not (reason or "").strip():
-                self.boxes[key].setChecked(True)
+                self.message.show_refusal("a tick taken back needs the reason.")
                 return
             kwargs["correction_reason"] = reason
         patient = self.panel.record.chart.patient
-        if key == "contraindications_reviewed" and checked and patient.contraindications:
+        if values["contraindications_reviewed"] and not saved.get("contraindications_reviewed") \
+                and patient.contraindications:
             decision = prompts.ask_text(self, "Contraindication on file",
                                         "Treat despite the contraindication? Write the decision and its reason:")
             if not (decision or "").strip():
-                self.boxes[key].setChecked(False)
+                self.message.show_refusal("treating despite a contraindication needs the decision and its reason.")
                 return
             kwargs["comment"] = decision
-        changes = run_here(self.panel.runner, self.message, ops.record_predose_checklist, self.panel.session_id,
-                           **values, **kwargs)
-        if changes is None:
-            self.boxes[key].setChecked(not checked)
+        run_here(self.panel.runner, self.message, ops.record_predose_checklist, self.panel.session_id,
+                 **values, **kwargs)
 
 
 class Phq9Form(QGroupBox):
@@ -168,6 +203,7 @@ class Phq9Form(QGroupBox):
         super().__init__("PHQ-9  ·  over the last 2 weeks, how often bothered by …")
         self.panel = panel
         self.combos: dict[str, QComboBox] = {}
+        self._shown_id: int | None = -1  # the saved PHQ-9 the answers show
         layout = QVBoxLayout(self)
         grid = QGridLayout()
         grid.setHorizontalSpacing(10)
@@ -216,10 +252,14 @@ class Phq9Form(QGroupBox):
 
     def show_record(self, r: SessionRecord) -> None:
         a = r.phq9
-        for key, combo in self.combos.items():
-            combo.blockSignals(True)
-            _set_combo(combo, (a.items or {}).get(key) if a else None)
-            combo.blockSignals(False)
+        if (a.id if a else None) != self._shown_id:
+            # only a newly saved PHQ-9 replaces the answers: a refresh (a checklist
+            # saved, a vital sign) never takes away answers still being chosen
+            self._shown_id = a.id if a else None
+            for key, combo in self.combos.items():
+                combo.blockSignals(True)
+                _set_combo(combo, (a.items or {}).get(key) if a else None)
+                combo.blockSignals(False)
         self.save.setText("Correct PHQ-9" if a else "Save PHQ-9")
         self._update_total()
         followup = r.phq9_followup

@@ -4,7 +4,7 @@ checklist keeps every answer and is saved as one entry."""
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
 
 from ketamon.core import ops
 from ketamon.core.chart import load_chart
@@ -70,3 +70,36 @@ def test_correcting_the_lot_after_dosing_needs_a_reason_and_prints_the_corrected
     report = build_report(store, esketamine_session)
     assert report.lot_numbers == ["24K118"]
     assert [c.reason for c in report.corrections] == ["box label misread"]
+
+
+def choose(qtbot, combo, points: int) -> None:
+    combo.setFocus()
+    qtbot.keyClicks(combo, str(points))
+    assert combo.currentData() == points
+
+
+def test_phq9_answers_survive_ticking_and_saving_the_checklist_which_is_one_entry_in_clinic_words(
+        qtbot, open_chart, runner, store, esketamine_session):
+    from ketamon.gui.record_panel import RecordPanel
+
+    chart = open_chart(esketamine_session)
+    panel = RecordPanel(runner, esketamine_session)
+    qtbot.addWidget(panel)
+    panel.resize(860, 900)
+    panel.show()
+    qtbot.waitExposed(panel)
+    for key, points in zip("1234", (2, 1, 0, 3)):
+        choose(qtbot, panel.phq9.combos[key], points)
+    for key in ("consent", "fasting", "contraindications_reviewed", "medications_reviewed"):
+        box = panel.predose.boxes[key]
+        qtbot.mouseClick(box, Qt.MouseButton.LeftButton, pos=box.rect().topLeft() + QPoint(10, box.height() // 2))
+    assert panel.predose.unsaved.isVisible()
+    click(qtbot, panel.predose.save)
+    assert [panel.phq9.combos[k].currentData() for k in "12345"] == [2, 1, 0, 3, None]
+    assert panel.phq9.total.text() == "Total so far 6  ·  5 of 9 not answered"
+    entries = [line for line in load_chart(store, esketamine_session).log if line.kind == "assessment"]
+    assert [(line.text, line.correction) for line in entries] == [
+        ("Pre-dose checklist completed: consent confirmed, fasting confirmed, contraindications reviewed, "
+         "concomitant medicines reviewed", False)]
+    qtbot.waitUntil(lambda: any("Pre-dose checklist completed" in t for t in chart.event_log.rows_text()))
+    assert not any("Predose checklist" in t or "Phq9" in t for t in chart.event_log.rows_text())
