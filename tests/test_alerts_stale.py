@@ -56,3 +56,13 @@ def test_entered_in_error_while_another_reading_still_holds_raises_the_alert_ane
     ops.record_side_effect(store, nurse, sid, "nausea", supersedes_id=second, correction_reason="other chair",
                            retracted=True)
     assert [a.message for a in open_alerts(store, sid)] == ["Nausea 8/10"]
+
+
+def test_the_timer_says_which_alert_it_raised(store, nurse, esketamine_session, ready_for_dose, clock):
+    from ketamon.core.ops import alerting
+
+    ready_for_dose(esketamine_session)
+    ops.record_dose(store, nurse, esketamine_session, "nasal_device")
+    clock.advance(minutes=42)
+    changes = alerting.tick(store)
+    assert changes.message == "Alert raised: Vital signs overdue: 40 min after first device"

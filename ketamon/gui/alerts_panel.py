@@ -142,9 +142,7 @@ class AlertBanner(QFrame):
             state = "" if a.acknowledged_at is None else "  (acknowledged)"
             self.message.setText(f"{local_hm(a.raised_at)}  {a.message}{state}")
             self.more.setText(f"+{len(live) - 1} more" if len(live) > 1 else "")
-            needs = [x for x in live if x.acknowledged_at is None or (x.priority in ("high", "medium")
-                                                                      and x.sounds(now))]
-            self.ack_button.setEnabled(bool(needs))
+        self._show_ack(live, now)
         self._update_flash(live, now)
         self.tick(rows, now, sound_on)
 
@@ -204,7 +202,22 @@ class AlertBanner(QFrame):
         super().hideEvent(event)
         self._flash_timer.stop()
 
+    def _show_ack(self, live: list[alerts.AlertView], now: datetime) -> None:
+        """Enabled only when F9 would act: an alert not yet acknowledged, or one
+        sounding again after its pause. On an acknowledged banner whose other
+        alerts need it, the button says how many it would acknowledge."""
+        needs = [x for x in live if x.acknowledged_at is None or x.sounds(now)]
+        self.ack_button.setEnabled(bool(needs))
+        others = [x for x in needs if x is not self.highest]
+        if needs and self.highest not in needs:
+            self.ack_button.setText(f"Acknowledge {len(others)} more ({ACK_KEY})")
+        else:
+            self.ack_button.setText(f"Acknowledge ({ACK_KEY})")
+        self.ack_button.setToolTip(f"Acknowledge this chair's alerts and pause the tone ({ACK_KEY})" if needs
+                                   else "Nothing to acknowledge: every active alert is acknowledged")
+
     def tick(self, rows: list[alerts.AlertView], now: datetime, sound_on: bool) -> None:
+        self._show_ack([a for a in rows if a.active], now)  # a pause running out sounds the alert again
         text = audio_text(rows, now, sound_on)
         self.audio.setText(text)
         self.audio.setVisible(bool(text))

@@ -53,6 +53,10 @@ class DosePanel(QGroupBox):
         self.body.setSpacing(6)
 
     def show_chart(self, chart: Chart) -> None:
+        if self.chart is not None and self.message.is_refusal:
+            # the record changed: a refusal ("Still to record: consent …") may no
+            # longer hold, and must not stand beside "Pre-dose checks complete"
+            self.message.clear_message()
         self.chart = chart
         self.tick(chart.now)
 
@@ -126,8 +130,6 @@ class NasalDosePanel(DosePanel):
 
     def show_chart(self, chart: Chart) -> None:
         unsaved = self.chart is not None and self.lot.text().strip() != self._saved_lot()
-        if self.message.is_refusal:
-            self.message.clear_message()  # the record changed: an old refusal may no longer hold
         super().show_chart(chart)
         if not unsaved or self._locked():
             self.lot.setText(self._saved_lot())  # a half-typed lot survives a refresh until dosing

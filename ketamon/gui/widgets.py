@@ -3,10 +3,12 @@ formatting in local time, and parsing what a nurse types."""
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QWidget
 
@@ -73,13 +75,18 @@ def parse_number(text: str, label: str, *, decimal: bool = False) -> int | float
 
 class MessageLine(QLabel):
     """One line beside a control saying what just happened: saved (calm green)
-    or refused (muted brick, with the reason). Empty until something happens."""
+    or refused (muted brick, with the reason). Empty until something happens.
+    Every line is cleared when the user changes (`clear_all_messages`): the next
+    user must not read "✓ Vital signs saved" as their own."""
+
+    _all: "weakref.WeakSet[MessageLine]" = weakref.WeakSet()
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setWordWrap(True)
         self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.clear_message()
+        MessageLine._all.add(self)
 
     def show_ok(self, text: str) -> None:
         set_role(self, "ok")
@@ -99,6 +106,13 @@ class MessageLine(QLabel):
     @property
     def is_refusal(self) -> bool:
         return self.property("role") == "refusal"
+
+
+def clear_all_messages() -> None:
+    """Empty every message line (called when another user signs in)."""
+    for line in list(MessageLine._all):
+        if shiboken6.isValid(line):
+            line.clear_message()
 
 
 def run_here(runner: OpRunner, line: MessageLine, operation: Callable[..., Changes], *args: Any,
