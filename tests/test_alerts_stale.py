@@ -65,4 +65,4 @@ def test_the_timer_says_which_alert_it_raised(store, nurse, esketamine_session, 
     ops.record_dose(store, nurse, esketamine_session, "nasal_device")
     clock.advance(minutes=42)
     changes = alerting.tick(store)
-    assert changes.message == "Alert raised: Vital signs overdue: 40 min after first device"
+    assert changes.message == "Alert raised: Vital signs overdue: 40 min after first device (due 09:40)"
