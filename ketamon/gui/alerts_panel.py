@@ -13,7 +13,6 @@ import os
 from datetime import datetime
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QButtonGroup,
     QDialog,
@@ -37,6 +36,7 @@ from ketamon.core.ops import alerting
 from ketamon.core.permissions import Permission
 from ketamon.core.protocols import PARAMETERS, _fmt
 from ketamon.core.rules import EffectiveLimits
+from ketamon.gui import shortcuts
 from ketamon.gui.runner import OpRunner
 from ketamon.gui.theme import colour, set_role
 from ketamon.gui.widgets import local_hm
@@ -432,9 +432,8 @@ class SessionAlerts(QObject):
         self.limits_box.edit_clicked.connect(self.edit_limits)
         # window-wide, so F9 works wherever the focus is (the sessions list too); a
         # chart hidden behind another in the main window's stack does not react
-        self.shortcut = QShortcut(QKeySequence(ACK_KEY), chart)
-        self.shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
-        self.shortcut.activated.connect(self.acknowledge)
+        self.shortcut = shortcuts.bind(chart, ACK_KEY, "Acknowledge the chair's alerts and pause the tone",
+                                       self.acknowledge)
         chart.refreshed.connect(self.on_chart)
         chart.ticked.connect(self.tick)
         runner.actor_changed.connect(lambda _a: self.refresh())

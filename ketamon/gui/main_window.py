@@ -47,6 +47,7 @@ from ketamon.gui.sound import AlarmMonitor
 from ketamon.gui.staff import RecordsPage
 from ketamon.gui.theme import set_role
 from ketamon.gui.users_page import UsersPage
+from ketamon.gui import shortcuts
 from ketamon.gui.widgets import clear_all_messages, format_elapsed, local_hm
 
 ROUTE_LABELS = {"nasal": "Nasal spray", "iv": "IV infusion", "im": "IM injection"}
@@ -288,6 +289,8 @@ class MainWindow(QMainWindow):
         #: the alert timer (overdue checks, escalation) and the alarm tone
         self.alarm_monitor = AlarmMonitor(runner, parent=self)
 
+        #: F1 lists every shortcut of the window (collected from it)
+        self.help_shortcut = shortcuts.install_help(self)
         runner.changed.connect(self._on_changed)
         runner.refused.connect(self._on_refused)
         runner.actor_changed.connect(self._show_actor)
