@@ -139,8 +139,6 @@ class AlertBanner(QFrame):
             a = self.highest
             set_role(self, a.priority)
             self.mark.setText(a.mark or "·")
-            state = "" if a.acknowledged_at is None else "  (acknowledged)"
-            self.message.setText(f"{local_hm(a.raised_at)}  {a.message}{state}")
             self.more.setText(f"+{len(live) - 1} more" if len(live) > 1 else "")
         self._show_ack(live, now)
         self._update_flash(live, now)
@@ -208,6 +206,10 @@ class AlertBanner(QFrame):
         alerts need it, the button says how many it would acknowledge."""
         needs = [x for x in live if x.acknowledged_at is None or x.sounds(now)]
         self.ack_button.setEnabled(bool(needs))
+        if (a := self.highest) is not None:
+            state = ("" if a.acknowledged_at is None else "  (acknowledged, sounding again)" if a in needs
+                     else "  (acknowledged)")
+            self.message.setText(f"{local_hm(a.raised_at)}  {a.message}{state}")
         others = [x for x in needs if x is not self.highest]
         if needs and self.highest not in needs:
             self.ack_button.setText(f"Acknowledge {len(others)} more ({ACK_KEY})")

@@ -20,7 +20,8 @@ def test_the_banner_says_8_after_nausea_9_is_corrected_to_8(qtbot, open_chart, r
     assert not any("9/10" in line for line in chart.alerts.list.items_text("patient"))
 
 
-def test_acknowledge_is_disabled_on_an_acknowledged_banner(qtbot, open_chart, runner, infusion_session):
+def test_acknowledge_is_disabled_on_an_acknowledged_banner(qtbot, open_chart, runner, infusion_session,
+                                                            clock):
     chart = open_chart(infusion_session)
     runner.run(ops.record_side_effect, infusion_session, "sedation", score=1)
     banner = chart.alerts.banner
@@ -31,6 +32,9 @@ def test_acknowledge_is_disabled_on_an_acknowledged_banner(qtbot, open_chart, ru
     assert banner.ack_button.isEnabled() and banner.ack_button.text() == "Acknowledge 1 more (F9)"
     qtbot.mouseClick(banner.ack_button, Qt.MouseButton.LeftButton)
     assert not banner.ack_button.isEnabled() and banner.ack_button.text() == "Acknowledge (F9)"
+    clock.advance(minutes=3)  # the tone's pause runs out: the alert sounds again, and says so
+    chart.tick()
+    assert banner.ack_button.isEnabled() and "(acknowledged, sounding again)" in banner.message.text()
 
 
 def test_messages_are_cleared_when_another_user_signs_in(qtbot, runner, store, actors, infusion_session):
