@@ -2,9 +2,11 @@
 
 A field moves on to the next by itself once its value is complete: three
 digits, or two when no third digit could be possible (SpO2 98, HR 72: 980 and
-720 are beyond every monitor), a temperature with its decimal; ACVPU takes one
-letter. A full set with temperature and ACVPU (124 80 72 98 14 36.8 A, Enter)
-is 17 keys. Alt+M reaches "Measured at" for a late entry; Alt+O ticks O2.
+720 are beyond every monitor), a temperature with its decimal (then the O2
+box, where an ACVPU letter goes straight to ACVPU). A full set with temperature and ACVPU (124 80 72 98 14 36.8 A, Enter)
+is 17 keys. A Tab pressed right after such a move is swallowed, so a nurse
+who tabs out of habit lands where she meant. Alt+M reaches "Measured at" for a
+late entry; Alt+O ticks O2.
 
 After a save the row clears and focus returns to Sys. A refused value keeps
 everything that was typed and the reason is shown beside the row, with the
@@ -76,6 +78,8 @@ class VitalsRow(QFrame):
         self.runner = runner
         self.session_id = session_id
         self.fields: dict[str, QLineEdit] = {}
+        #: the field the row just moved to by itself (a Tab pressed next is swallowed)
+        self._jumped_to: QWidget | None = None
         grid = QGridLayout(self)
         grid.setContentsMargins(10, 3, 10, 5)
         grid.setHorizontalSpacing(8)
@@ -149,9 +153,19 @@ class VitalsRow(QFrame):
     # ------------------------------------------------------------ keyboard
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt name)
-        if event.type() == QEvent.Type.KeyPress and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
-            self.save()
-            return True
+        if event.type() == QEvent.Type.KeyPress:
+            jumped, self._jumped_to = self._jumped_to, None
+            if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+                self.save()
+                return True
+            if event.key() == Qt.Key.Key_Tab and watched is jumped:
+                return True  # the row already moved on: a habitual Tab must not skip a field
+            letter = event.text().upper()
+            if watched is self.on_oxygen and letter and letter in ACVPU[1:]:
+                # on the O2 box after the temperature, the ACVPU letter is meant for ACVPU
+                self.consciousness.setCurrentText(letter)
+                self.consciousness.setFocus(Qt.FocusReason.TabFocusReason)
+                return True
         return super().eventFilter(watched, event)
 
     def _advance_if_complete(self, name: str, text: str) -> None:
@@ -160,10 +174,11 @@ class VitalsRow(QFrame):
         if edit.cursorPosition() != len(text) or not value_complete(name, text):
             return
         names = list(self.fields)
-        nxt = self.fields[names[names.index(name) + 1]] if name != names[-1] else self.consciousness
+        nxt = self.fields[names[names.index(name) + 1]] if name != names[-1] else self.on_oxygen
         nxt.setFocus(Qt.FocusReason.TabFocusReason)
         if isinstance(nxt, QLineEdit):
             nxt.selectAll()
+        self._jumped_to = nxt
 
     def focus_measured_at(self) -> None:
         self.measured_at.setFocus(Qt.FocusReason.ShortcutFocusReason)

@@ -227,7 +227,7 @@ def test_a_device_during_the_rest_asks_for_the_reason(qtbot, open_chart, store, 
     responder.texts = [None]  # the nurse cancels the question
     click(qtbot, second)
     assert responder.shown[-1][:2] == ("ask_text", "Device during the rest")
-    assert "0:01" in responder.shown[-1][2]
+    assert "has 1 s to run" in responder.shown[-1][2]
     assert [d.device_number for d in load_chart(store, esketamine_session).doses] == [1]
     assert panel.message.is_refusal and "Device 2 not recorded" in panel.message.text()
     assert panel.countdown.text() == "Rest 1 s before device 2"
