@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 
-from ketamon.core import dosing, scores
+from ketamon.core import dosing, formats, scores
 from ketamon.core.chart import Chart, chart_in, load_chart
 from ketamon.core.errors import ValidationError
 from ketamon.core.lifecycle import BEFORE_DOSE, ENDED, ENDED_EARLY, IN_PROGRESS, STATE_LABELS, UNSIGNED
@@ -372,7 +372,7 @@ def _missing_before_discharge(r: SessionRecord) -> list[str]:
     elif r.now < not_before:
         left = r.minutes_to_discharge
         missing.append(f"Minimum monitoring time not reached: {minimum} min from {r.monitoring_anchor} "
-                       f"ends at {local_hm(not_before)} ({left} min to go)")
+                       f"ends at {local_hm(not_before)} ({formats.duration(timedelta(minutes=left))} to go)")
     missing += _missing_discharge_vitals(r)
     scale = r.discharge_scale
     assessment = r.discharge_assessment

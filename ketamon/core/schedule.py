@@ -204,13 +204,12 @@ def due_text(item: DueItem | None, now: datetime) -> str:
     if now < item.due_at:
         return f"Vitals due in {countdown(item.due_at - now)} — {item.label}"
     if item.is_overdue(now):
-        late = int((now - item.due_at).total_seconds() // 60)
-        return f"Vitals OVERDUE {late} min — {item.label}"
+        return f"Vitals OVERDUE {formats.duration(now - item.due_at)} — {item.label}"
     return f"Vitals due now — {item.label}"
 
 
 def short_due_text(item: DueItem | None, now: datetime) -> str:
-    """For a column in the sessions list: 'in 4:05', 'now', 'overdue 3 min', 'before dose'."""
+    """For a column in the sessions list: 'in 4 min 05 s', 'now', 'overdue 3 min', 'before dose'."""
     if item is None:
         return "—"
     if item.due_at is None:
@@ -218,5 +217,5 @@ def short_due_text(item: DueItem | None, now: datetime) -> str:
     if now < item.due_at:
         return f"in {countdown(item.due_at - now)}"
     if item.is_overdue(now):
-        return f"overdue {int((now - item.due_at).total_seconds() // 60)} min"
+        return f"overdue {formats.duration(now - item.due_at)}"
     return "now"

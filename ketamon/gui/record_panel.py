@@ -17,7 +17,7 @@ modal: the nurse keeps charting while it is open).
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -49,7 +49,7 @@ from ketamon.core.record import fit_for_discharge
 from ketamon.gui import prompts
 from ketamon.gui.runner import OpRunner
 from ketamon.gui.theme import set_role
-from ketamon.gui.widgets import MessageLine, local_hm, parse_time_of_day, run_here
+from ketamon.gui.widgets import MessageLine, format_elapsed, local_hm, parse_time_of_day, run_here
 
 #: which tab each state opens on
 TAB_FOR_STATE = {"planned": 0, "pre_dose": 0, "dosing": 1, "monitoring": 1, "recovery": 1, "discharged": 2,
@@ -721,8 +721,7 @@ class RecordPanel(QWidget):
             return f"Minimum monitoring time: {minimum} min from {r.monitoring_anchor}."
         text = f"Discharge not before {local_hm(not_before)} ({minimum} min from {r.monitoring_anchor})"
         if r.state in AFTER_DOSING and r.minutes_to_discharge is not None:
-            left = r.minutes_to_discharge
-            text += f" — {left} min to go"
+            text += f" — {format_elapsed(timedelta(minutes=r.minutes_to_discharge))} to go"
         return text + "."
 
     @staticmethod
@@ -839,8 +838,8 @@ class RecordBar(QWidget):
         elif r.state == "monitoring":
             not_before = r.discharge_not_before
             if r.minutes_to_discharge is not None:
-                left = r.minutes_to_discharge
-                text = f"Monitoring · discharge not before {local_hm(not_before)} ({left} min to go)"
+                left = format_elapsed(timedelta(minutes=r.minutes_to_discharge))
+                text = f"Monitoring · discharge not before {local_hm(not_before)} ({left} to go)"
             else:
                 text = "Monitoring · minimum time reached: move to recovery when the patient is ready"
         else:

@@ -152,7 +152,7 @@ def test_from_pre_dose_checks_to_a_signed_record(qtbot, open_chart, runner, stor
     assert record(store, sid).state == "monitoring"
     assert bar.open_button.text() == "Discharge…"
     assert bar.summary.text() == (f"Monitoring · discharge not before {local_hm(first + timedelta(minutes=120))}"
-                                  " (115 min to go)")
+                                  " (1 h 55 min to go)")
 
     clock.set(first + timedelta(minutes=40))
     runner.run(ops.record_vitals, sid, systolic=146, diastolic=90, heart_rate=80, spo2=97)  # as any screen does
