@@ -68,3 +68,15 @@ def test_a_pre_dose_refusal_leaves_once_the_checks_are_complete(qtbot, open_char
     chart.runner.run(ops.add_note, esketamine_session, "checks done")
     qtbot.waitUntil(lambda: not panel.message.is_refusal)
     assert "Pre-dose checks complete" in chart.record_bar.summary.text()
+
+
+def test_the_review_queue_shows_an_alert_of_a_reading_entered_in_error_as_closed(store, nurse, infusion_session):
+    from ketamon.core import alert_views, alerts
+    from ketamon.gui.review_queue import state_summary
+
+    eid = ops.record_side_effect(store, nurse, infusion_session, "nausea", score=9).result
+    ops.record_side_effect(store, nurse, infusion_session, "nausea", supersedes_id=eid, retracted=True,
+                           correction_reason="wrong chair")
+    (a,) = alert_views.review_queue(store, unreviewed_only=False)
+    assert state_summary(a, store.clock.now()).startswith(alerts.ENTERED_IN_ERROR)
+    assert alert_views.review_queue(store) == []  # nothing left for the physician to review
