@@ -6,7 +6,7 @@ Each part lists exactly what is still missing before its step; the lists come fr
 `ketamon.core.record.missing_for`, the same function the operations use to refuse
 the step, so screen and rule never disagree.
 
-The pre-dose checklist is saved with its button, as one entry (an "unsaved"
+A checklist is saved with its button, as one entry (an "unsaved"
 marker shows ticks not yet saved); taking a tick away asks for the reason. The
 PHQ-9 and the discharge score are saved with their button once every item is
 answered; a refresh of the record never discards answers still being chosen.
@@ -100,46 +100,52 @@ def _answers(combos: dict[str, QComboBox]) -> dict[str, int | None]:
 # ---------------------------------------------------------------- before dosing
 
 
-class PredoseChecklist(QGroupBox):
-    """The pre-dose checklist: ticks are the nurse's answers until "Save checklist"
+class ChecklistBox(QGroupBox):
+    """A checklist whose ticks are the nurse's answers until "Save checklist"
     (one entry in the record, not one per tick); an "unsaved" marker says so
-    meanwhile, and a refresh of the record never takes an unsaved tick away."""
+    meanwhile, and a refresh of the record never takes an unsaved tick away.
+    Subclasses name the items, the record's attribute and what Save does."""
 
-    def __init__(self, panel: "RecordPanel"):
-        super().__init__("Pre-dose checklist")
+    #: the SessionRecord attribute holding the saved checklist
+    record_attr = ""
+
+    def __init__(self, panel: "RecordPanel", title: str, items: dict[str, str], prefix: str):
+        super().__init__(title)
         self.panel = panel
         self.boxes: dict[str, QCheckBox] = {}
         self._shown_id: int | None = -1  # the saved checklist the boxes show
-        layout = QVBoxLayout(self)
-        for key, label in PREDOSE_ITEMS.items():
+        self.body = QVBoxLayout(self)
+        for key, label in items.items():
             box = QCheckBox(label)
-            box.setObjectName(f"predose_{key}")
+            box.setObjectName(f"{prefix}_{key}")
             box.toggled.connect(self._show_unsaved)
             self.boxes[key] = box
-            layout.addWidget(box)
-            if key in ("fasting", "contraindications_reviewed", "medications_reviewed"):
-                detail = QLabel()
-                detail.setWordWrap(True)
-                set_role(detail, "muted")
-                detail.setIndent(28)
-                layout.addWidget(detail)
-                setattr(self, f"{key}_detail", detail)
-        bottom = QHBoxLayout()
+            self.body.addWidget(box)
+            self._after_box(key)
         self.unsaved = QLabel("unsaved")
         set_role(self.unsaved, "unsaved")
         self.unsaved.setToolTip("The ticks are not in the record yet: press Save checklist.")
         self.save = QPushButton("Save checklist")
-        self.save.setObjectName("savePredose")
+        self.save.setObjectName(f"save_{prefix}")
         self.save.clicked.connect(self.save_checklist)
+        self.message = MessageLine()
+
+    def _after_box(self, key: str) -> None:
+        """Room for a line under an item (the pre-dose details)."""
+
+    def _finish(self) -> None:
+        bottom = QHBoxLayout()
         bottom.addStretch(1)
         bottom.addWidget(self.unsaved)
         bottom.addWidget(self.save)
-        layout.addLayout(bottom)
-        self.message = MessageLine()
-        layout.addWidget(self.message)
+        self.body.addLayout(bottom)
+        self.body.addWidget(self.message)
+
+    def _saved(self, r: SessionRecord | None = None):
+        return getattr(r or self.panel.record, self.record_attr)
 
     def _saved_items(self) -> dict:
-        saved = self.panel.record.predose_checklist
+        saved = self._saved()
         return (saved.items if saved else {}) or {}
 
     def _values(self) -> dict[str, bool]:
@@ -152,13 +158,37 @@ class PredoseChecklist(QGroupBox):
         self.save.setEnabled(unsaved)
 
     def show_record(self, r: SessionRecord) -> None:
-        saved_id = r.predose_checklist.id if r.predose_checklist else None
-        if saved_id != self._shown_id:  # a new saved checklist (here or elsewhere) replaces the ticks
-            self._shown_id = saved_id
-            items = (r.predose_checklist.items if r.predose_checklist else {}) or {}
+        saved = self._saved(r)
+        if (saved.id if saved else None) != self._shown_id:
+            # a newly saved checklist (here or at another workstation) replaces the ticks
+            self._shown_id = saved.id if saved else None
+            items = (saved.items if saved else {}) or {}
             for key, box in self.boxes.items():
                 box.setChecked(bool(items.get(key)))
         self._show_unsaved()
+
+    def save_checklist(self) -> None:
+        raise NotImplementedError
+
+
+class PredoseChecklist(ChecklistBox):
+    record_attr = "predose_checklist"
+
+    def __init__(self, panel: "RecordPanel"):
+        super().__init__(panel, "Pre-dose checklist", PREDOSE_ITEMS, "predose")
+        self._finish()
+
+    def _after_box(self, key: str) -> None:
+        if key in ("fasting", "contraindications_reviewed", "medications_reviewed"):
+            detail = QLabel()
+            detail.setWordWrap(True)
+            set_role(detail, "muted")
+            detail.setIndent(28)
+            self.body.addWidget(detail)
+            setattr(self, f"{key}_detail", detail)
+
+    def show_record(self, r: SessionRecord) -> None:
+        super().show_record(r)
         fasting = fasting_text(r.protocol)
         self.boxes["fasting"].setText(f"Fasting: {fasting}" if fasting else "Fasting: this protocol asks none")
         self.fasting_detail.setText("Ask when the patient last ate and drank.")
@@ -423,18 +453,14 @@ class DischargeScoreForm(QGroupBox):
         run_here(self.panel.runner, self.message, ops.record_discharge_assessment, self.panel.session_id, answers)
 
 
-class DischargeChecklist(QGroupBox):
+class DischargeChecklist(ChecklistBox):
+    """The discharge checklist and the time the patient was ready to leave; the
+    time's Save (or Now) saves the ticks with it, as one entry."""
+
+    record_attr = "discharge_checklist"
+
     def __init__(self, panel: "RecordPanel"):
-        super().__init__("Discharge checklist")
-        self.panel = panel
-        self.boxes: dict[str, QCheckBox] = {}
-        layout = QVBoxLayout(self)
-        for key, label in DISCHARGE_ITEMS.items():
-            box = QCheckBox(label)
-            box.setObjectName(f"discharge_{key}")
-            box.clicked.connect(lambda checked, k=key: self._ticked(k, checked))
-            self.boxes[key] = box
-            layout.addWidget(box)
+        super().__init__(panel, "Discharge checklist", DISCHARGE_ITEMS, "discharge")
         row = QHBoxLayout()
         label = QLabel("Ready to leave at")
         self.ready = QLineEdit()
@@ -453,18 +479,15 @@ class DischargeChecklist(QGroupBox):
         row.addWidget(self.ready_save)
         row.addWidget(self.ready_now)
         row.addStretch(1)
-        layout.addLayout(row)
+        self.body.addLayout(row)
         hint = QLabel("(as if there were no minimum monitoring time — for the esketamine monitoring form)")
         set_role(hint, "muted")
         hint.setWordWrap(True)
-        layout.addWidget(hint)
-        self.message = MessageLine()
-        layout.addWidget(self.message)
+        self.body.addWidget(hint)
+        self._finish()
 
     def show_record(self, r: SessionRecord) -> None:
-        items = (r.discharge_checklist.items if r.discharge_checklist else {}) or {}
-        for key, box in self.boxes.items():
-            box.setChecked(bool(items.get(key)))
+        super().show_record(r)
         if not self.ready.hasFocus():
             self.ready.setText(local_hm(r.ready_to_leave_at) if r.ready_to_leave_at else "")
 
@@ -480,14 +503,14 @@ class DischargeChecklist(QGroupBox):
             what = DISCHARGE_ITEMS[taken_back[0]] if taken_back else "the ready-to-leave time"
             reason = prompts.ask_text(self, "Change the discharge checklist", f"Why change “{what}”?")
             if not (reason or "").strip():
+                self.message.show_refusal(f"changing “{what}” needs the reason.")
                 return False
             kwargs["correction_reason"] = reason
         return run_here(self.panel.runner, self.message, ops.record_discharge_checklist, self.panel.session_id,
                         ready_to_leave_at=ready, **values, **kwargs) is not None
 
-    def _ticked(self, key: str, checked: bool) -> None:
-        if not self._save(self.panel.record.ready_to_leave_at):
-            self.boxes[key].setChecked(not checked)
+    def save_checklist(self) -> None:
+        self._save(self.panel.record.ready_to_leave_at)
 
     def _save_ready(self) -> None:
         try:

@@ -103,3 +103,27 @@ def test_phq9_answers_survive_ticking_and_saving_the_checklist_which_is_one_entr
          "concomitant medicines reviewed", False)]
     qtbot.waitUntil(lambda: any("Pre-dose checklist completed" in t for t in chart.event_log.rows_text()))
     assert not any("Predose checklist" in t or "Phq9" in t for t in chart.event_log.rows_text())
+
+
+def test_discharge_ticks_are_saved_as_one_entry(qtbot, runner, store, esketamine_session, clock):
+    from ketamon.core import scenario
+    from ketamon.core.record import load_record
+    from ketamon.gui.record_panel import RecordPanel
+
+    scenario.to_recovery(store, runner.actor, esketamine_session, clock)
+    panel = RecordPanel(runner, esketamine_session)
+    qtbot.addWidget(panel)
+    panel.show()
+    qtbot.waitExposed(panel)
+    checklist = panel.discharge_checklist
+    panel.tabs.setCurrentIndex(1)
+    for key in ("effects_resolved", "escort_present", "instructions_given"):
+        box = checklist.boxes[key]
+        qtbot.waitUntil(box.isVisible)
+        qtbot.mouseClick(box, Qt.MouseButton.LeftButton, pos=QPoint(10, box.height() // 2))
+    assert load_record(store, esketamine_session).discharge_checklist is None and checklist.unsaved.isVisible()
+    click(qtbot, checklist.save)
+    entries = [line for line in load_chart(store, esketamine_session).log if "Discharge checklist" in line.text]
+    assert [line.text for line in entries] == [
+        "Discharge checklist completed: effects resolved, escort present, written instructions given"]
+    assert not checklist.unsaved.isVisible()
