@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Iterable
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session as DbSession
 
-from ketamon.core import dosing, news2, schedule
+from ketamon.core import dosing, formats, news2, schedule
 from ketamon.core.audit import snapshot
 from ketamon.core.errors import ValidationError
 from ketamon.core.in_force import current, current_rows, in_force_clause
@@ -106,7 +106,7 @@ def severity(rule: str | None) -> int:
 
 
 def _local(when: datetime) -> str:
-    return when.astimezone().strftime("%H:%M")
+    return formats.clock_time(when)
 
 
 @dataclass(frozen=True)

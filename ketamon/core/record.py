@@ -72,7 +72,7 @@ class RecordIncomplete(ValidationError):
 
 
 def local_hm(when: datetime) -> str:
-    return when.astimezone().strftime("%H:%M")
+    return formats.clock_time(when)
 
 
 def fasting_text(protocol: Protocol) -> str | None:
