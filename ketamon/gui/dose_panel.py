@@ -28,7 +28,7 @@ from ketamon.core import dosing, ops
 from ketamon.core.chart import Chart
 from ketamon.core.permissions import Permission
 from ketamon.core.rules import rules_for
-from ketamon.gui import prompts
+from ketamon.gui import prompts, shortcuts
 from ketamon.gui.runner import OpRunner
 from ketamon.gui.theme import set_role
 from ketamon.gui.widgets import MessageLine, format_countdown, local_hm, parse_number, run_here
@@ -103,7 +103,7 @@ class NasalDosePanel(DosePanel):
         set_role(self.lot_unsaved, "unsaved")
         self.lot_unsaved.setToolTip("The lot typed here is not saved yet: press Enter or Save.")
         self.lot_save = QPushButton("Save")
-        self.lot_save.setToolTip("Save the lot number (Enter)")
+        shortcuts.describe_key(self.lot_save, "Enter", "Save the lot number typed (before device 1)")
         self.lot_save.clicked.connect(self._save_lot)
         self.lot_correct = QPushButton("Correct lot…")
         self.lot_correct.setToolTip("The lot is locked once a device is given: correct it with a reason")

@@ -81,7 +81,8 @@ def collect(root: QObject) -> list[tuple[str, str]]:
             found.append((key_text(action.shortcut()), _plain(action.text())))
     for button in root.findChildren(QAbstractButton):
         if not button.shortcut().isEmpty():
-            found.append((key_text(button.shortcut()), _plain(button.toolTip() or button.text())))
+            key = key_text(button.shortcut())
+            found.append((key, _plain(button.toolTip() or button.text()).removesuffix(f" ({key})")))
     for label in root.findChildren(QLabel):
         if label.buddy() is not None and "&" in label.text().replace("&&", ""):
             letter = label.text().replace("&&", "")[label.text().replace("&&", "").index("&") + 1]
