@@ -4,6 +4,11 @@ total, or the IM injection.
 
 Countdown and running total come from the loaded dose events and the clock
 (`tick(now)`), never from a query, so the second-by-second update is free.
+
+The nasal lot is saved only with Enter or Save (an "unsaved" marker until then,
+never on leaving the field); once a device is given it is read-only, and
+"Correct lot…" asks for the new lot and the reason (ops.set_lot_number refuses a
+plain change after dosing whatever a screen does).
 """
 from __future__ import annotations
 
