@@ -93,6 +93,19 @@ def _set_combo(combo: QComboBox, points: int | None) -> None:
     combo.setCurrentIndex(max(combo.findData(points), 0) if points is not None else 0)
 
 
+def _show_saved_answers(combos: dict[str, QComboBox], shown_id: int | None, saved) -> int | None:
+    """Only a newly saved assessment replaces the answers on screen: a refresh (a
+    checklist saved, a vital sign) never takes away answers still being chosen.
+    Returns the id now shown."""
+    saved_id = saved.id if saved else None
+    if saved_id != shown_id:
+        for key, combo in combos.items():
+            combo.blockSignals(True)
+            _set_combo(combo, (saved.items or {}).get(key) if saved else None)
+            combo.blockSignals(False)
+    return saved_id
+
+
 def _answers(combos: dict[str, QComboBox]) -> dict[str, int | None]:
     return {key: combo.currentData() for key, combo in combos.items()}
 
@@ -282,14 +295,7 @@ class Phq9Form(QGroupBox):
 
     def show_record(self, r: SessionRecord) -> None:
         a = r.phq9
-        if (a.id if a else None) != self._shown_id:
-            # only a newly saved PHQ-9 replaces the answers: a refresh (a checklist
-            # saved, a vital sign) never takes away answers still being chosen
-            self._shown_id = a.id if a else None
-            for key, combo in self.combos.items():
-                combo.blockSignals(True)
-                _set_combo(combo, (a.items or {}).get(key) if a else None)
-                combo.blockSignals(False)
+        self._shown_id = _show_saved_answers(self.combos, self._shown_id, a)
         self.save.setText("Correct PHQ-9" if a else "Save PHQ-9")
         self._update_total()
         followup = r.phq9_followup
@@ -353,6 +359,7 @@ class DischargeScoreForm(QGroupBox):
         self.panel = panel
         self.scale: scores.Scale | None = None
         self.combos: dict[str, QComboBox] = {}
+        self._shown_id: int | None = -1  # the saved score the answers show
         self.hints: dict[str, QLabel] = {}
         layout = QVBoxLayout(self)
         self.grid = QGridLayout()
@@ -398,11 +405,7 @@ class DischargeScoreForm(QGroupBox):
     def show_record(self, r: SessionRecord) -> None:
         if self.scale is None:
             self._build(r.discharge_scale)
-        last = r.discharge_assessment
-        for key, combo in self.combos.items():
-            combo.blockSignals(True)
-            _set_combo(combo, (last.items or {}).get(key) if last else None)
-            combo.blockSignals(False)
+        self._shown_id = _show_saved_answers(self.combos, self._shown_id, r.discharge_assessment)
         self._suggest(r)
         self.threshold = r.protocol.discharge_threshold
         self._update_total()

@@ -127,3 +127,21 @@ def test_discharge_ticks_are_saved_as_one_entry(qtbot, runner, store, esketamine
     assert [line.text for line in entries] == [
         "Discharge checklist completed: effects resolved, escort present, written instructions given"]
     assert not checklist.unsaved.isVisible()
+
+
+def test_a_discharge_score_being_chosen_survives_a_vital_sign_saved(qtbot, runner, store, esketamine_session,
+                                                                    clock):
+    from ketamon.core import scenario
+    from ketamon.gui.record_panel import RecordPanel
+
+    scenario.to_recovery(store, runner.actor, esketamine_session, clock)
+    panel = RecordPanel(runner, esketamine_session)
+    qtbot.addWidget(panel)
+    panel.show()
+    qtbot.waitExposed(panel)
+    panel.tabs.setCurrentIndex(1)
+    combo = panel.score.combos["activity"]
+    qtbot.waitUntil(combo.isVisible)
+    choose(qtbot, combo, 2)
+    runner.run(ops.record_vitals, esketamine_session, heart_rate=70)  # the record refreshes
+    assert panel.score.combos["activity"].currentData() == 2
