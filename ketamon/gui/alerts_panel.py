@@ -215,8 +215,9 @@ class AlertBanner(QFrame):
             self.ack_button.setText(f"Acknowledge {len(others)} more ({ACK_KEY})")
         else:
             self.ack_button.setText(f"Acknowledge ({ACK_KEY})")
-        self.ack_button.setToolTip(f"Acknowledge this chair's alerts and pause the tone ({ACK_KEY})" if needs
-                                   else "Nothing to acknowledge: every active alert is acknowledged")
+        self.ack_button.setToolTip(shortcuts.with_key(
+            "Acknowledge this chair's alerts and pause the tone" if needs
+            else "Nothing to acknowledge: every active alert is acknowledged", ACK_KEY))
 
     def tick(self, rows: list[alerts.AlertView], now: datetime, sound_on: bool) -> None:
         self._show_ack([a for a in rows if a.active], now)  # a pause running out sounds the alert again

@@ -93,7 +93,7 @@ def test_f1_lists_every_shortcut_and_each_button_says_its_key(qtbot, runner, inf
     for button in window.findChildren(QAbstractButton):
         if not button.shortcut().isEmpty():
             assert shortcuts.key_text(button.shortcut()) in button.toolTip(), button.text()
-    assert "(F9)" in chart.alerts.banner.ack_button.toolTip() or "F9" in chart.alerts.banner.ack_button.text()
+    assert "(F9)" in chart.alerts.banner.ack_button.toolTip()
     assert "Ctrl+L" in window.lock_button.toolTip()
     assert "(Enter)" in chart.vitals_row.save_button.toolTip()
     dialog.close()
