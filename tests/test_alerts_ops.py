@@ -49,10 +49,10 @@ def test_acknowledging_pauses_the_tone_for_two_minutes_and_the_alert_stays_shown
     (a,) = alert_views.session_alerts(store, infusion_session)
     assert a.active and a.acknowledged_at == clock.now() and a.acknowledged_by == "Sam Carter RN"
     status = alert_views.alarm_status(store)
-    assert status.tone is None and status.audio == "Audio paused 2:00"
+    assert status.tone is None and status.audio == "Audio paused 2 min 00 s"
     assert status.highest.id == a.id  # still shown
     clock.advance(minutes=1, seconds=30)
-    assert alert_views.alarm_status(store).audio == "Audio paused 0:30"
+    assert alert_views.alarm_status(store).audio == "Audio paused 30 s"
     clock.advance(seconds=30)
     status = alert_views.alarm_status(store)  # condition persists: the tone comes back
     assert status.tone == "high" and status.audio == ""

@@ -92,8 +92,8 @@ def test_the_tone_follows_the_script(store, nurse, esketamine_session, clock, re
     play(store, nurse, esketamine_session, clock, lambda s: ready_for_dose(s, baseline=False), each_minute=listen)
     assert tones[19] == (None, "")
     assert tones[20] == ("high", "")  # the spike sounds at once
-    assert tones[22] == (None, "Audio paused 2:00")  # acknowledged
-    assert tones[23] == (None, "Audio paused 1:00")
+    assert tones[22] == (None, "Audio paused 2 min 00 s")  # acknowledged
+    assert tones[23] == (None, "Audio paused 1 min 00 s")
     assert tones[24] == ("high", "")  # 2 minutes on and the BP is still high: it sounds again
     assert tones[25] == ("high", "")  # worse: sounds again without waiting for the pause to end
     assert tones[31] == ("high", "")  # BP and sedation, nobody has acknowledged

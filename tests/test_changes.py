@@ -84,8 +84,8 @@ def test_charting_sets_the_flags_the_chart_and_list_refresh_from(store, nurse, p
     c = ops.record_side_effect(store, nurse, esketamine_session, "nausea", score=3)
     assert c.side_effects and c.sessions == {esketamine_session}
 
-    c = ops.set_lot_number(store, nurse, esketamine_session, "LOT-9")
-    assert c.session_details and not c.lifecycle
+    c = ops.set_lot_number(store, nurse, esketamine_session, "LOT-9", correction_reason="box misread")
+    assert c.session_details and c.doses and not c.lifecycle  # the device given is corrected too
 
 
 def test_registering_sets_patient_and_session_flags(store, nurse, patient_id):

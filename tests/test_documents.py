@@ -59,7 +59,7 @@ def test_summary_pdf_holds_the_whole_record(store, actors, charted, tmp_path, mo
                   "systolic 166 above the", "abnormal limit 160; +38/+20 mmHg", "from the pre-dose 128/82",
                   "Acknowledged", "Reviewed",
                   "Expected BP peak at", "Modified Aldrete score", "10 / 10 (needs 9)",
-                  "121 min (minimum 120) — met", "heart rate typed as 87", "Signed by Dr Priya Shah at",
+                  "2 h 01 min (minimum 2 h 00 min) — met", "heart rate typed as 87", "Signed by Dr Priya Shah at",
                   "Addendum 1", "Reason: Phone follow-up next day", "mood brighter",
                   "Printed by Alex Morgan (Front desk) at"]:
         assert words in text, words

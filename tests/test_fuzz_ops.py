@@ -263,7 +263,8 @@ def _cases(c: Clinic):
             "patient_id": ids(), "protocol_id": choice("esketamine-56", "iv-ketamine-0.5", "nope")},
             optional={"scheduled_at": T, "planned_dose_mg": num(1, 200), "weight_kg": num(20, 400),
                       "lot_number": text(), "nurse_id": ids(), "physician_id": ids()}))),
-        "set_lot_number": (ops.set_lot_number, c.nurse, st.tuples(st.tuples(sid, text()), st.just({}))),
+        "set_lot_number": (ops.set_lot_number, c.nurse, st.tuples(st.tuples(sid, text()), st.fixed_dictionaries(
+            {}, optional={"correction_reason": text()}))),
         "record_vitals": (ops.record_vitals, c.nurse, st.tuples(st.tuples(sid), vitals)),
         "record_dose": (ops.record_dose, c.nurse, st.tuples(
             st.tuples(sid, choice("nasal_device", "infusion_rate", "infusion_pause", "infusion_resume",

@@ -205,7 +205,7 @@ def test_discharge_lists_exactly_what_is_missing_until_it_is_complete(store, nur
     ends = local_hm(first + timedelta(minutes=120))
     assert load_record(store, sid).missing("discharge") == [
         "Session is still in monitoring: move it to recovery",
-        f"Minimum monitoring time not reached: 120 min from the first device ends at {ends} (80 min to go)",
+        f"Minimum monitoring time not reached: 120 min from the first device ends at {ends} (1 h 20 min to go)",
         "Modified Aldrete score not recorded (needs 9 or more)",
         "Sedation, dissociation and breathing not confirmed resolved",
         "Escort (responsible adult) not confirmed present",

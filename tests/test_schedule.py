@@ -48,7 +48,7 @@ def test_esketamine_40_minutes_after_the_first_device():
     item = due_items(ESK, "monitoring", doses, baseline, first + M(20))[0]
     assert (item.label, item.due_at, item.overdue_at) == ("40 min after first device", first + M(40),
                                                           first + M(42))  # grace 2 min
-    assert due_text(item, first + M(20)) == "Vitals due in 20:00 — 40 min after first device"
+    assert due_text(item, first + M(20)) == "Vitals due in 20 min 00 s — 40 min after first device"
     assert due_text(item, first + M(41)) == "Vitals due now — 40 min after first device"
     assert not item.is_overdue(first + M(42) - timedelta(seconds=1))
     assert item.is_overdue(first + M(42))
@@ -109,7 +109,7 @@ def test_the_chart_shows_the_next_set_due_with_its_countdown(store, nurse, esket
     clock.advance(minutes=12)
     chart = load_chart(store, esketamine_session)
     assert next_due(chart) == ("40 min after first device", first + M(40))
-    assert due_text(next_due_item(chart), chart.now) == "Vitals due in 28:00 — 40 min after first device"
+    assert due_text(next_due_item(chart), chart.now) == "Vitals due in 28 min 00 s — 40 min after first device"
     clock.advance(minutes=25)  # 37 min after the first device: inside the early window
     ops.record_vitals(store, nurse, esketamine_session, systolic=132, diastolic=84, heart_rate=76)
     chart = load_chart(store, esketamine_session)

@@ -15,6 +15,11 @@ How it works (and what must not change):
   rule is `bp_high`), and a worse finding raises the active alert's priority in
   place (and sounds again) instead of adding a second alert for the same problem.
   A milder finding leaves the alert as it is until the problem clears altogether.
+- An alert never outlives the reading it quotes: when that reading is corrected
+  the open alert takes the corrected finding's text and priority (no new sound:
+  "update"); when it is marked entered in error the alert is closed as such
+  (ENTERED_IN_ERROR, out of the review queue: nobody reviews a reading that
+  never was), and a condition still holding on the other readings raises anew.
 - Events (vomiting, observed respiratory depression) latch: their alert stays until
   someone acknowledges it. Everything else clears when its condition clears; the
   row stays in the record (cleared_at) for review.
@@ -31,7 +36,7 @@ from typing import TYPE_CHECKING, Iterable
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session as DbSession
 
-from ketamon.core import dosing, news2, schedule
+from ketamon.core import dosing, formats, news2, schedule
 from ketamon.core.audit import snapshot
 from ketamon.core.errors import ValidationError
 from ketamon.core.in_force import current, current_rows, in_force_clause
@@ -84,6 +89,12 @@ MOAAS_TEXT = {
     2: "responds only to mild prodding or shaking", 1: "responds only to a painful trapezius squeeze",
     0: "no response to a painful squeeze",
 }
+#: how an alert closed because the reading it quotes was entered in error says so,
+#: in the review queue and on paper
+ENTERED_IN_ERROR = "Closed: reading entered in error"
+#: the entries an alert may quote (Alert.source_kind)
+SOURCE_MODELS = {"vital_signs": VitalSigns, "side_effect": SideEffect, "dose_event": DoseEvent}
+
 #: event alerts: they stay until acknowledged (raise_event raises the last two)
 LATCHING = {"vomiting", "resp_depression", "protocol_deviation", "first_session_dose"}
 
@@ -95,7 +106,7 @@ def severity(rule: str | None) -> int:
 
 
 def _local(when: datetime) -> str:
-    return when.astimezone().strftime("%H:%M")
+    return formats.clock_time(when)
 
 
 @dataclass(frozen=True)
@@ -568,7 +579,7 @@ def findings(ctx: Context) -> dict[str, Condition | None]:
 
 @dataclass(frozen=True)
 class Action:
-    kind: str  # raise | worsen | escalate | clear
+    kind: str  # raise | worsen | update | escalate | clear | void (reading entered in error) | record
     key: str
     condition: Condition | None = None
     alert: Alert | None = None
@@ -602,9 +613,16 @@ def plan(ctx: Context, late_vitals: Iterable[int] = ()) -> list[Action]:
     records: list[Action] = []
     if ctx.session.state not in ENDED:
         records = _late_findings(ctx, late_vitals, found)
+    replaced = _replaced_sources(ctx)
+    for key, alert in ctx.active.items():
+        if replaced.get(key) == "retracted":
+            actions.append(Action("void", key, alert=alert, detail="reading entered in error"))
     for key, cond in found.items():
-        alert = ctx.active.get(key)
-        if cond is None:
+        alert = None if replaced.get(key) == "retracted" else ctx.active.get(key)
+        if alert is not None and cond is not None and replaced.get(key) == "corrected" \
+                and cond.rank <= alert_rank(alert):
+            actions.append(Action("update", key, cond, alert, detail="reading corrected"))
+        elif cond is None:
             if alert is not None:
                 ended = ctx.session.state in ENDED
                 actions.append(Action("clear", key, alert=alert,
@@ -632,6 +650,21 @@ def plan(ctx: Context, late_vitals: Iterable[int] = ()) -> list[Action]:
                 actions.append(Action("escalate", key, alert=alert,
                                       detail=f"not acknowledged for {minutes} min"))
     return actions + records
+
+
+def _replaced_sources(ctx: Context) -> dict[str, str]:
+    """Active alerts whose quoted reading is no longer in force, by key:
+    "corrected" (a correction replaced it) or "retracted" (entered in error)."""
+    out: dict[str, str] = {}
+    for key, alert in ctx.active.items():
+        model = SOURCE_MODELS.get(alert.source_kind or "")
+        if model is None or alert.source_id is None:
+            continue
+        newer = ctx.db.scalar(select(model).where(model.supersedes_id == alert.source_id,
+                                                  model.session_id == ctx.session.id).limit(1))
+        if newer is not None:
+            out[key] = "retracted" if newer.retracted else "corrected"
+    return out
 
 
 def _late_findings(ctx: Context, vitals_ids: Iterable[int], found: dict[str, Condition | None]) -> list[Action]:
@@ -678,6 +711,14 @@ def apply(op: "Op", session: Session, actions: list[Action]) -> None:
             a.alert.cleared_at = op.now
             op.audit("clear", entity="alert", entity_id=a.alert.id, session_id=session.id, before=before,
                      after=snapshot(a.alert), detail=a.detail)
+        elif a.kind == "void":
+            _close_entered_in_error(op, session, a.alert)
+        elif a.kind == "update":
+            alert, before = a.alert, snapshot(a.alert)
+            alert.priority, alert.rule, alert.message = a.condition.priority, a.condition.rule, a.condition.message
+            alert.source_kind, alert.source_id = a.condition.source_kind, a.condition.source_id
+            op.audit("update", entity="alert", entity_id=alert.id, session_id=session.id, before=before,
+                     after=snapshot(alert), detail=a.detail)
         elif a.kind in ("worsen", "escalate"):
             alert, before = a.alert, snapshot(a.alert)
             if a.kind == "worsen":
@@ -694,6 +735,16 @@ def apply(op: "Op", session: Session, actions: list[Action]) -> None:
                      after=snapshot(alert), detail=a.detail)
     if actions:
         op.changes.mark(alerts=True, session_id=session.id)
+
+
+def _close_entered_in_error(op: "Op", session: Session, alert: Alert) -> None:
+    """Closed, and settled for review, by whoever marked the reading in error: the
+    queue and the printed summary say "Closed: reading entered in error"."""
+    before = snapshot(alert)
+    alert.cleared_at = op.now
+    alert.reviewed_at, alert.reviewed_by_id, alert.review_comment = op.now, op.actor.user_id, ENTERED_IN_ERROR
+    op.audit("clear", entity="alert", entity_id=alert.id, session_id=session.id, before=before,
+             after=snapshot(alert), detail=ENTERED_IN_ERROR)
 
 
 def evaluate(op: "Op", session: "Session") -> None:

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import joinedload
 
-from ketamon.core import dosing
+from ketamon.core import dosing, scores
 from ketamon.core.in_force import current, split
 from ketamon.core.lifecycle import STATE_LABELS
 from ketamon.core.models import (
@@ -477,9 +477,8 @@ def load_chart(store: Store, session_id: int, now: datetime | None = None, *, fr
                                       n.retracted))
             for a in ass_all:
                 others.append(LogLine(a.at, a.entered_at, name(a.entered_by_id), "assessment",
-                                      f"{a.kind.replace('_', ' ').capitalize()}"
-                                      + (f": {a.total:g}" if a.total is not None else ""), "assessment", a.id,
-                                      a.id in as_, a.supersedes_id is not None))
+                                      describe_assessment(a), "assessment", a.id,
+                                      a.id in as_, a.supersedes_id is not None, False, a.correction_reason))
             others.sort(key=_time_key)  # stable: at one time doses, side effects, notes, assessments
             log = _merge(vital_lines, others)
             shown = _merge(shown_lines, others) if device_readings else log
@@ -553,6 +552,45 @@ def describe_dose(d: DoseEvent) -> str:
     if d.rate_mg_per_h is not None and d.kind in ("infusion_start", "infusion_rate"):
         text += f" at {d.rate_mg_per_h:g} mg/h"
     return text + (f" — {d.comment}" if d.comment else "")
+
+
+#: checklist answers in the clinic's words, as the event log says them
+CHECKLIST_WORDS = {
+    "predose_checklist": ("Pre-dose checklist", {
+        "consent": "consent confirmed", "fasting": "fasting confirmed",
+        "contraindications_reviewed": "contraindications reviewed",
+        "medications_reviewed": "concomitant medicines reviewed"}),
+    "discharge_checklist": ("Discharge checklist", {
+        "effects_resolved": "effects resolved", "escort_present": "escort present",
+        "instructions_given": "written instructions given"}),
+}
+
+
+def describe_assessment(a: Assessment) -> str:
+    """An assessment in the clinic's words ("Pre-dose checklist completed: consent
+    confirmed, …"; "PHQ-9 15, moderately severe"), never its internal kind and count."""
+    items = a.items or {}
+    if a.kind in CHECKLIST_WORDS:
+        title, words = CHECKLIST_WORDS[a.kind]
+        done = [w for k, w in words.items() if items.get(k)]
+        open_ = [w for k, w in words.items() if not items.get(k)]
+        text = f"{title} {'completed' if not open_ else 'saved'}: " + (", ".join(done) or "nothing confirmed yet")
+        text += f"; not yet: {', '.join(open_)}" if open_ and done else ""
+    elif a.kind == "phq9":
+        total = int(a.total or 0)
+        text = f"PHQ-9 {total}, {scores.phq9_band(total)}"
+        if scores.phq9_needs_followup(items):
+            text += f"; item 9 (self-harm) answered {items.get(scores.PHQ9_SELF_HARM_ITEM)}"
+    elif a.kind == "phq9_followup":
+        text = "PHQ-9 item 9 follow-up"
+    elif a.kind == "predose_decision":
+        text = "Pre-dose decision: " + ("proceed with dosing" if items.get("proceed") else "do not dose")
+    elif a.kind in ("aldrete", "padss"):
+        scale = scores.discharge_scale(a.kind)
+        text = f"{scale.name} {a.total:g}/{scale.maximum}"
+    else:
+        text = a.kind.replace("_", " ").capitalize() + (f" {a.total:g}" if a.total is not None else "")
+    return text + (f" — {a.comment}" if a.comment else "")
 
 
 def describe_side_effect(e: SideEffect) -> str:

@@ -487,6 +487,7 @@ class CreateSessionInput(OpInput):
 class LotNumberInput(OpInput):
     session_id: Id()
     lot_number: Text(SHORT, optional=False)
+    correction_reason: Text() = None
 
 
 # ---------------------------------------------------------------- vital signs

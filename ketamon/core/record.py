@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 
-from ketamon.core import dosing, scores
+from ketamon.core import dosing, formats, scores
 from ketamon.core.chart import Chart, chart_in, load_chart
 from ketamon.core.errors import ValidationError
 from ketamon.core.lifecycle import BEFORE_DOSE, ENDED, ENDED_EARLY, IN_PROGRESS, STATE_LABELS, UNSIGNED
@@ -31,6 +31,7 @@ from ketamon.core.models import (
     Patient,
     Alert,
     Assessment,
+    DoseEvent,
     Session,
     StateChange,
     User,
@@ -71,7 +72,7 @@ class RecordIncomplete(ValidationError):
 
 
 def local_hm(when: datetime) -> str:
-    return when.astimezone().strftime("%H:%M")
+    return formats.clock_time(when)
 
 
 def fasting_text(protocol: Protocol) -> str | None:
@@ -371,7 +372,7 @@ def _missing_before_discharge(r: SessionRecord) -> list[str]:
     elif r.now < not_before:
         left = r.minutes_to_discharge
         missing.append(f"Minimum monitoring time not reached: {minimum} min from {r.monitoring_anchor} "
-                       f"ends at {local_hm(not_before)} ({left} min to go)")
+                       f"ends at {local_hm(not_before)} ({formats.duration(timedelta(minutes=left))} to go)")
     missing += _missing_discharge_vitals(r)
     scale = r.discharge_scale
     assessment = r.discharge_assessment
@@ -510,10 +511,31 @@ class RecordRow:
     signed_by: str | None
     #: the protocol needs the esketamine monitoring form
     form_required: bool
+    #: when the session began: the first dose in force, else the start of the
+    #: pre-dose checks (check-in); None while it has not begun
+    began_at: datetime | None = None
 
     @property
     def signed(self) -> bool:
         return self.state == "signed"
+
+
+def began_at(db: DbSession, session_ids: list[int]) -> dict[int, datetime]:
+    """When each session began (RecordRow.began_at), in two grouped queries."""
+    from sqlalchemy import func
+
+    from ketamon.core.in_force import in_force_clause
+
+    if not session_ids:
+        return {}
+    began = dict(db.execute(select(StateChange.session_id, func.min(StateChange.at))
+                            .where(StateChange.session_id.in_(session_ids), StateChange.to_state == "pre_dose")
+                            .group_by(StateChange.session_id)).all())
+    began.update(db.execute(select(DoseEvent.session_id, func.min(DoseEvent.at))
+                            .where(DoseEvent.session_id.in_(session_ids),
+                                   DoseEvent.kind.in_(("nasal_device", "im_injection", "infusion_start")), in_force_clause(DoseEvent))
+                            .group_by(DoseEvent.session_id)).all())
+    return began
 
 
 def _patient_name(family_name: str, given_name: str) -> str:
@@ -551,11 +573,13 @@ def find_sessions(store: Store, text: str = "", date_from: Any = None, date_to: 
     with store.read() as db:
         sessions = db.execute(q).all()
         users = dict(db.execute(select(User.id, User.display_name)).all())
+        began = began_at(db, [row[0] for row in sessions[:limit]])
     rows = []
     for (sid, scheduled_at, family, given, mrn, birth_date, protocol_id, version, route, state, signed_at,
          signed_by_id) in sessions[:limit]:
         protocol = store.protocols.get(protocol_id, version)
         rows.append(RecordRow(sid, scheduled_at, _patient_name(family, given), mrn,
                               birth_date, protocol.name, route, state, STATE_LABELS[state], signed_at,
-                              users.get(signed_by_id) if signed_by_id else None, protocol.rems_form))
+                              users.get(signed_by_id) if signed_by_id else None, protocol.rems_form,
+                              began.get(sid)))
     return rows, len(sessions) > limit

@@ -16,7 +16,8 @@ from typing import Any, Callable
 
 from sqlalchemy import select
 
-from ketamon.core import dosing
+from ketamon.core import dosing, formats
+from ketamon.core.alerts import ENTERED_IN_ERROR
 from ketamon.core.chart import Chart, describe_dose, describe_side_effect, describe_vitals, load_chart, score_news2
 from ketamon.core.rules import news2_carry_minutes
 from ketamon.core.clock import to_local
@@ -72,7 +73,7 @@ def local(when: datetime | None) -> datetime | None:
 
 
 def fmt_time(when: datetime | None) -> str:
-    return to_local(when).strftime("%H:%M") if when else "–"
+    return formats.clock_time(when) if when else "–"
 
 
 def fmt_datetime(when: datetime | None) -> str:
@@ -209,15 +210,22 @@ class AlertRow:
         return {"high": "***", "medium": "**", "low": "*"}.get(self.priority, "")
 
     @property
+    def entered_in_error(self) -> bool:
+        """Closed because the reading it quoted was entered in error (core.alerts)."""
+        return self.review_comment == ENTERED_IN_ERROR
+
+    @property
     def acknowledgement(self) -> str:
         if self.acknowledged_at is None:
-            return "Not acknowledged"
+            return ENTERED_IN_ERROR if self.entered_in_error else "Not acknowledged"
         return f"Acknowledged {fmt_time(self.acknowledged_at)} by {self.acknowledged_by or '–'}"
 
     @property
     def review(self) -> str:
         if self.reviewed_at is None:
             return "Not reviewed"
+        if self.entered_in_error:
+            return f"{ENTERED_IN_ERROR} ({self.reviewed_by or '–'}, {fmt_time(self.reviewed_at)})"
         text = f"Reviewed {fmt_time(self.reviewed_at)} by {self.reviewed_by or '–'}"
         return text + (f": {self.review_comment}" if self.review_comment else "")
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Sequence
 
-from ketamon.core import dosing
+from ketamon.core import dosing, formats
 from ketamon.core.lifecycle import NOTHING_DUE
 from ketamon.core.protocols import Protocol
 
@@ -191,11 +191,8 @@ def next_due(chart) -> tuple[str, datetime | None] | None:
 
 
 def countdown(delta: timedelta) -> str:
-    """'4:05' under an hour, '1 h 05' above; never negative."""
-    secs = max(int(delta.total_seconds()), 0)
-    if secs >= 3600:
-        return f"{secs // 3600} h {(secs % 3600) // 60:02d}"
-    return f"{secs // 60}:{secs % 60:02d}"
+    """'4 min 05 s' under an hour, '1 h 05 min' above (ketamon.core.formats)."""
+    return formats.countdown(delta)
 
 
 def due_text(item: DueItem | None, now: datetime) -> str:
@@ -207,13 +204,12 @@ def due_text(item: DueItem | None, now: datetime) -> str:
     if now < item.due_at:
         return f"Vitals due in {countdown(item.due_at - now)} — {item.label}"
     if item.is_overdue(now):
-        late = int((now - item.due_at).total_seconds() // 60)
-        return f"Vitals OVERDUE {late} min — {item.label}"
+        return f"Vitals OVERDUE {formats.duration(now - item.due_at)} — {item.label}"
     return f"Vitals due now — {item.label}"
 
 
 def short_due_text(item: DueItem | None, now: datetime) -> str:
-    """For a column in the sessions list: 'in 4:05', 'now', 'overdue 3 min', 'before dose'."""
+    """For a column in the sessions list: 'in 4 min 05 s', 'now', 'overdue 3 min', 'before dose'."""
     if item is None:
         return "—"
     if item.due_at is None:
@@ -221,5 +217,5 @@ def short_due_text(item: DueItem | None, now: datetime) -> str:
     if now < item.due_at:
         return f"in {countdown(item.due_at - now)}"
     if item.is_overdue(now):
-        return f"overdue {int((now - item.due_at).total_seconds() // 60)} min"
+        return f"overdue {formats.duration(now - item.due_at)}"
     return "now"

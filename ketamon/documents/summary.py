@@ -7,8 +7,11 @@ Long 1 Hz device sessions are thinned for the vitals table by the report
 """
 from __future__ import annotations
 
+from datetime import timedelta
+
 from PySide6.QtGui import QPagedPaintDevice
 
+from ketamon.core import formats
 from ketamon.core.report import SessionReport, fmt_date, fmt_datetime, fmt_time
 from ketamon.documents.chart_drawing import draw_bp_hr_chart
 from ketamon.documents.layout import GREY, Ctx, Flow, Fragment, paginate, paint_document, running_header
@@ -111,7 +114,8 @@ def summary_fragments(report: SessionReport, ctx: Ctx) -> list[Fragment]:
                                  + ("fit for discharge" if d.score_passed else "BELOW THRESHOLD"))
            if d.assessment else "not recorded"),
           ("Assessed", f"{fmt_time(d.assessment.at)} by {d.assessment.who}" if d.assessment else "–"),
-          ("Monitoring", (f"{d.monitored_minutes} min (minimum {d.minimum_minutes:g}) — "
+          ("Monitoring", (f"{formats.duration(timedelta(minutes=d.monitored_minutes))} "
+                          f"(minimum {formats.duration(timedelta(minutes=d.minimum_minutes))}) — "
                           + ("met" if d.minimum_met else "NOT MET")) if d.monitored_minutes is not None
            else "not completed"),
           ("Ready to leave", fmt_time(d.ready_to_leave_at) if d.ready_to_leave_at else "not recorded"),

@@ -13,7 +13,6 @@ import os
 from datetime import datetime
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QButtonGroup,
     QDialog,
@@ -39,6 +38,7 @@ from ketamon.core.ops import alerting
 from ketamon.core.permissions import Permission
 from ketamon.core.protocols import PARAMETERS, _fmt
 from ketamon.core.rules import EffectiveLimits
+from ketamon.gui import shortcuts
 from ketamon.gui.elided import ElidedLabel
 from ketamon.gui.runner import OpRunner
 from ketamon.gui.theme import colour, set_role
@@ -174,15 +174,11 @@ class AlertBanner(QFrame):
             a = self.highest
             set_role(self, a.priority)
             self.mark.setText(a.mark or "·")
-            state = "" if a.acknowledged_at is None else "  (acknowledged)"
-            self.message.setText(f"{local_hm(a.raised_at)}  {a.message}{state}")
             self.others = live[1:]
-            needs = [x for x in live if x.acknowledged_at is None or (x.priority in ("high", "medium")
-                                                                      and x.sounds(now))]
-            self.ack_button.setEnabled(bool(needs))
         self.more.setText(f"+{len(self.others)} more" if self.others else "")
         self.more.setVisible(bool(self.others))
         self.message.set_details("\n".join(alert_line(a) for a in live))
+        self._show_ack(live, now)
         self._update_flash(live, now)
         self.tick(rows, now, sound_on)
 
@@ -242,7 +238,27 @@ class AlertBanner(QFrame):
         super().hideEvent(event)
         self._flash_timer.stop()
 
+    def _show_ack(self, live: list[alerts.AlertView], now: datetime) -> None:
+        """Enabled only when F9 would act: an alert not yet acknowledged, or one
+        sounding again after its pause. On an acknowledged banner whose other
+        alerts need it, the button says how many it would acknowledge."""
+        needs = [x for x in live if x.acknowledged_at is None or x.sounds(now)]
+        self.ack_button.setEnabled(bool(needs))
+        if (a := self.highest) is not None:
+            state = ("" if a.acknowledged_at is None else "  (acknowledged, sounding again)" if a in needs
+                     else "  (acknowledged)")
+            self.message.setText(f"{local_hm(a.raised_at)}  {a.message}{state}")
+        others = [x for x in needs if x is not self.highest]
+        if needs and self.highest not in needs:
+            self.ack_button.setText(f"Acknowledge {len(others)} more ({ACK_KEY})")
+        else:
+            self.ack_button.setText(f"Acknowledge ({ACK_KEY})")
+        self.ack_button.setToolTip(shortcuts.with_key(
+            "Acknowledge this chair's alerts and pause the tone" if needs
+            else "Nothing to acknowledge: every active alert is acknowledged", ACK_KEY))
+
     def tick(self, rows: list[alerts.AlertView], now: datetime, sound_on: bool) -> None:
+        self._show_ack([a for a in rows if a.active], now)  # a pause running out sounds the alert again
         text = audio_text(rows, now, sound_on)
         self.audio.setText(text)
         self.audio.setVisible(bool(text))
@@ -457,9 +473,8 @@ class SessionAlerts(QObject):
         self.limits_box.edit_clicked.connect(self.edit_limits)
         # window-wide, so F9 works wherever the focus is (the sessions list too); a
         # chart hidden behind another in the main window's stack does not react
-        self.shortcut = QShortcut(QKeySequence(ACK_KEY), chart)
-        self.shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
-        self.shortcut.activated.connect(self.acknowledge)
+        self.shortcut = shortcuts.bind(chart, ACK_KEY, "Acknowledge the chair's alerts and pause the tone",
+                                       self.acknowledge)
         chart.refreshed.connect(self.on_chart)
         chart.ticked.connect(self.tick)
         runner.actor_changed.connect(lambda _a: self.refresh())

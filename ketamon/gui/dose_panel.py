@@ -4,6 +4,11 @@ total, or the IM injection.
 
 Countdown and running total come from the loaded dose events and the clock
 (`tick(now)`), never from a query, so the second-by-second update is free.
+
+The nasal lot is saved only with Enter or Save (an "unsaved" marker until then,
+never on leaving the field); once a device is given it is read-only, and
+"Correct lot…" asks for the new lot and the reason (ops.set_lot_number refuses a
+plain change after dosing whatever a screen does).
 """
 from __future__ import annotations
 
@@ -28,7 +33,7 @@ from ketamon.core import dosing, ops
 from ketamon.core.chart import Chart
 from ketamon.core.permissions import Permission
 from ketamon.core.rules import rules_for
-from ketamon.gui import prompts
+from ketamon.gui import prompts, shortcuts
 from ketamon.gui.runner import OpRunner
 from ketamon.gui.theme import set_role
 from ketamon.gui.widgets import MessageLine, format_countdown, local_hm, parse_number, run_here
@@ -53,6 +58,10 @@ class DosePanel(QGroupBox):
         self.body.setSpacing(6)
 
     def show_chart(self, chart: Chart) -> None:
+        if self.chart is not None and self.message.is_refusal:
+            # the record changed: a refusal ("Still to record: consent …") may no
+            # longer hold, and must not stand beside "Pre-dose checks complete"
+            self.message.clear_message()
         self.chart = chart
         self.tick(chart.now)
 
@@ -67,14 +76,7 @@ class NasalDosePanel(DosePanel):
         self.planned = rule.devices or 1
         self.rest = timedelta(minutes=rule.rest_minutes or 0)
         self.setTitle(f"Dose — {rule.describe()}")
-        lot_row = QHBoxLayout()
-        lot_label = QLabel("Lot number")
-        self.lot = QLineEdit(chart.session.lot_number or "")
-        self.lot.setPlaceholderText("required before device 1")
-        self.lot.editingFinished.connect(self._save_lot)
-        lot_row.addWidget(lot_label)
-        lot_row.addWidget(self.lot, 1)
-        self.body.addLayout(lot_row)
+        self.body.addLayout(self._lot_row(chart))
         self.device_buttons: list[QPushButton] = []
         devices = QGridLayout()
         devices.setSpacing(6)
@@ -91,10 +93,73 @@ class NasalDosePanel(DosePanel):
         self.body.addWidget(self.message)
         self.show_chart(chart)
 
+    def _lot_row(self, chart: Chart) -> QHBoxLayout:
+        """The lot: typed and saved explicitly (Enter or Save, with an "unsaved"
+        marker meanwhile; never on leaving the field), read-only once a device is
+        given, then changed only through "Correct lot…" with a reason."""
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Lot number"))
+        self.lot = QLineEdit(chart.session.lot_number or "")
+        self.lot.setObjectName("lotNumber")
+        self.lot.setPlaceholderText("required before device 1")
+        self.lot.returnPressed.connect(self._save_lot)
+        self.lot.textEdited.connect(self._show_lot_state)
+        self.lot_unsaved = QLabel("unsaved")
+        set_role(self.lot_unsaved, "unsaved")
+        self.lot_unsaved.setToolTip("The lot typed here is not saved yet: press Enter or Save.")
+        self.lot_save = QPushButton("Save")
+        shortcuts.describe_key(self.lot_save, "Enter", "Save the lot number typed (before device 1)")
+        self.lot_save.clicked.connect(self._save_lot)
+        self.lot_correct = QPushButton("Correct lot…")
+        self.lot_correct.setToolTip("The lot is locked once a device is given: correct it with a reason")
+        self.lot_correct.clicked.connect(self.correct_lot)
+        for w, stretch in ((self.lot, 1), (self.lot_unsaved, 0), (self.lot_save, 0), (self.lot_correct, 0)):
+            row.addWidget(w, stretch)
+        return row
+
+    def _saved_lot(self) -> str:
+        return (self.chart.session.lot_number or "") if self.chart is not None else ""
+
+    def _locked(self) -> bool:
+        return self.chart is not None and bool(dosing.nasal_devices_given(self.chart.doses))
+
+    def _show_lot_state(self, *_args) -> None:
+        locked = self._locked()
+        self.lot.setReadOnly(locked)
+        set_role(self.lot, "locked" if locked else None)
+        unsaved = not locked and self.lot.text().strip() != self._saved_lot()
+        self.lot_unsaved.setVisible(unsaved)
+        self.lot_save.setVisible(not locked)
+        self.lot_save.setEnabled(unsaved)
+        self.lot_correct.setVisible(locked)
+
+    def show_chart(self, chart: Chart) -> None:
+        unsaved = self.chart is not None and self.lot.text().strip() != self._saved_lot()
+        super().show_chart(chart)
+        if not unsaved or self._locked():
+            self.lot.setText(self._saved_lot())  # a half-typed lot survives a refresh until dosing
+        self._show_lot_state()
+
     def _save_lot(self) -> None:
         text = self.lot.text().strip()
-        if self.chart is not None and text and text != (self.chart.session.lot_number or ""):
-            run_here(self.runner, self.message, ops.set_lot_number, self.session_id, text)
+        if self._locked() or not text or text == self._saved_lot():
+            return
+        run_here(self.runner, self.message, ops.set_lot_number, self.session_id, text)
+
+    def correct_lot(self) -> None:
+        """After dosing: the new lot and the reason, both asked; the core corrects
+        the session's lot and every device given."""
+        new = prompts.ask_text(self, "Correct the lot number",
+                               f"Devices were given from lot {self._saved_lot() or '—'}. The correct lot number:",
+                               self._saved_lot())
+        if not (new or "").strip() or new.strip() == self._saved_lot():
+            return
+        reason = prompts.ask_text(self, "Correct the lot number", "Reason for the correction:")
+        if not (reason or "").strip():
+            self.message.show_refusal("Lot not corrected: a correction needs a reason.")
+            return
+        run_here(self.runner, self.message, ops.set_lot_number, self.session_id, new.strip(),
+                 correction_reason=reason)
 
     def give_device(self, n: int) -> None:
         """Pressed during the rest, the device is a protocol deviation: the core
@@ -112,8 +177,10 @@ class NasalDosePanel(DosePanel):
                     self.message.show_refusal(f"Device {n} not recorded: wait for the rest to end, or give a "
                                               "reason.")
                     return
+        # device 1 takes the lot as typed (saved with it); later devices the session's locked lot
+        lot = None if self._locked() else (self.lot.text().strip() or None)
         run_here(self.runner, self.message, ops.record_dose, self.session_id, "nasal_device",
-                 lot_number=self.lot.text().strip() or None, rest_override_reason=reason)
+                 lot_number=lot, rest_override_reason=reason)
 
     def tick(self, now: datetime) -> None:
         if self.chart is None:

@@ -20,7 +20,6 @@ import logging
 from datetime import datetime, timedelta
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
     QFrame,
@@ -40,6 +39,7 @@ from ketamon.core import ops
 from ketamon.core.auth import WRONG_CREDENTIALS, AuthPolicy
 from ketamon.core.errors import KetamonError
 from ketamon.core.ops.users import SignedIn
+from ketamon.gui import shortcuts
 from ketamon.gui.runner import OpRunner
 from ketamon.gui.signin import ACCESS_DIALOG, ProblemLine, ask_new_password, password_field, switch_user, take_over
 from ketamon.gui.theme import set_role
@@ -452,8 +452,8 @@ class AccessControls(QObject):
         self.switch_user_button.setToolTip("Someone else signs in at this workstation; what is typed stays on screen")
         self.lock_button.clicked.connect(self.lock_now)
         self.switch_user_button.clicked.connect(self.switch)
-        self.shortcut = QShortcut(QKeySequence("Ctrl+L"), window)
-        self.shortcut.activated.connect(self.lock_now)
+        self.shortcut = shortcuts.bind(window, "Ctrl+L", "Lock the screen (anything typed is kept)", self.lock_now,
+                                       button=self.lock_button)
 
     def lock_now(self) -> None:
         self.idle_lock.lock()

@@ -52,7 +52,8 @@ from ketamon.gui.sound import AlarmMonitor
 from ketamon.gui.staff import RecordsPage
 from ketamon.gui.theme import set_role
 from ketamon.gui.users_page import UsersPage
-from ketamon.gui.widgets import format_elapsed, local_hm
+from ketamon.gui import shortcuts
+from ketamon.gui.widgets import clear_all_messages, format_elapsed, local_hm
 
 ROUTE_LABELS = {"nasal": "Nasal spray", "iv": "IV infusion", "im": "IM injection"}
 #: states of a session in progress (a "current" session)
@@ -247,6 +248,10 @@ class SessionsPanel(QFrame):
             self.session_selected.emit(item.data(Qt.ItemDataRole.UserRole))
 
 
+#: notices of an entry saved (its message is about the entry, even when it raised an alert)
+CHART_ENTRY_FLAGS = ("vitals", "doses", "side_effects", "notes", "assessments", "session_details")
+
+
 class MainWindow(QMainWindow):
     #: a session's chart was built (once per session)
     chart_opened = Signal(object)
@@ -324,6 +329,8 @@ class MainWindow(QMainWindow):
         #: other workstations' changes, live; a banner while the database is unreachable
         self.live = LiveBridge(runner, self.statusBar(), self).start()
 
+        #: F1 lists every shortcut of the window (collected from it)
+        self.help_shortcut = shortcuts.install_help(self)
         runner.changed.connect(self._on_changed)
         runner.refused.connect(self._on_refused)
         runner.actor_changed.connect(self._show_actor)
@@ -402,13 +409,15 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------ status
 
-    def show_status(self, text: str, refusal: bool = False) -> None:
-        set_role(self.status_message, "refusal" if refusal else "ok")
-        self.status_message.setText(("Not saved: " if refusal else "✓ ") + text)
+    def show_status(self, text: str, refusal: bool = False, alert: bool = False) -> None:
+        """A calm green ✓ only for what was saved; an alert the timer raised is not calm news."""
+        set_role(self.status_message, "refusal" if refusal else ("alert" if alert else "ok"))
+        self.status_message.setText(("Not saved: " if refusal else ("⚠ " if alert else "✓ ")) + text)
 
     def _on_changed(self, changes: Changes) -> None:
         if changes.message:
-            self.show_status(changes.message)
+            raised = any(kind == "alert" for kind, _id in changes.created)
+            self.show_status(changes.message, alert=raised and not changes.any_of(*CHART_ENTRY_FLAGS))
         if changes.any_of(*LIST_FLAGS) or any(
                 sid not in {r.session_id for r in self.sessions.rows} for sid in changes.sessions):
             self.sessions.reload()
@@ -423,6 +432,13 @@ class MainWindow(QMainWindow):
             prompts.warn(self, title, message)
 
     def _show_actor(self, actor) -> None:
+        user_id = actor.user_id if actor else None
+        if user_id != getattr(self, "_shown_user_id", user_id):
+            # another user: nothing said to the previous one stays on screen
+            self.status_message.setText("")
+            set_role(self.status_message, None)
+            clear_all_messages()
+        self._shown_user_id = user_id
         self.status_user.setText(f"{actor.display_name} · {actor.role_label}" if actor else "Not signed in")
         may_manage = actor is not None and actor.can(Permission.MANAGE_USERS)
         self.tabs.setTabVisible(self.users_page_index, may_manage)

@@ -6,9 +6,10 @@ Each part lists exactly what is still missing before its step; the lists come fr
 `ketamon.core.record.missing_for`, the same function the operations use to refuse
 the step, so screen and rule never disagree.
 
-Ticking a checklist box saves at once (a new checklist row: nothing to forget to
-save); taking a tick away asks for the reason. The PHQ-9 and the discharge score
-are saved with their button once every item is answered.
+A checklist is saved with its button, as one entry (an "unsaved"
+marker shows ticks not yet saved); taking a tick away asks for the reason. The
+PHQ-9 and the discharge score are saved with their button once every item is
+answered; a refresh of the record never discards answers still being chosen.
 
 `RecordBar` sits in the chart's actions bar: what the next step needs in one
 line, and buttons that open the `RecordPanel` in a window beside the chart (not
@@ -16,7 +17,7 @@ modal: the nurse keeps charting while it is open).
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -48,7 +49,7 @@ from ketamon.core.record import fit_for_discharge
 from ketamon.gui import prompts
 from ketamon.gui.runner import OpRunner
 from ketamon.gui.theme import set_role
-from ketamon.gui.widgets import MessageLine, local_hm, parse_time_of_day, run_here
+from ketamon.gui.widgets import MessageLine, format_elapsed, local_hm, parse_time_of_day, run_here
 
 #: which tab each state opens on
 TAB_FOR_STATE = {"planned": 0, "pre_dose": 0, "dosing": 1, "monitoring": 1, "recovery": 1, "discharged": 2,
@@ -92,6 +93,19 @@ def _set_combo(combo: QComboBox, points: int | None) -> None:
     combo.setCurrentIndex(max(combo.findData(points), 0) if points is not None else 0)
 
 
+def _show_saved_answers(combos: dict[str, QComboBox], shown_id: int | None, saved) -> int | None:
+    """Only a newly saved assessment replaces the answers on screen: a refresh (a
+    checklist saved, a vital sign) never takes away answers still being chosen.
+    Returns the id now shown."""
+    saved_id = saved.id if saved else None
+    if saved_id != shown_id:
+        for key, combo in combos.items():
+            combo.blockSignals(True)
+            _set_combo(combo, (saved.items or {}).get(key) if saved else None)
+            combo.blockSignals(False)
+    return saved_id
+
+
 def _answers(combos: dict[str, QComboBox]) -> dict[str, int | None]:
     return {key: combo.currentData() for key, combo in combos.items()}
 
@@ -99,32 +113,95 @@ def _answers(combos: dict[str, QComboBox]) -> dict[str, int | None]:
 # ---------------------------------------------------------------- before dosing
 
 
-class PredoseChecklist(QGroupBox):
-    def __init__(self, panel: "RecordPanel"):
-        super().__init__("Pre-dose checklist")
+class ChecklistBox(QGroupBox):
+    """A checklist whose ticks are the nurse's answers until "Save checklist"
+    (one entry in the record, not one per tick); an "unsaved" marker says so
+    meanwhile, and a refresh of the record never takes an unsaved tick away.
+    Subclasses name the items, the record's attribute and what Save does."""
+
+    #: the SessionRecord attribute holding the saved checklist
+    record_attr = ""
+
+    def __init__(self, panel: "RecordPanel", title: str, items: dict[str, str], prefix: str):
+        super().__init__(title)
         self.panel = panel
         self.boxes: dict[str, QCheckBox] = {}
-        layout = QVBoxLayout(self)
-        for key, label in PREDOSE_ITEMS.items():
+        self._shown_id: int | None = -1  # the saved checklist the boxes show
+        self.body = QVBoxLayout(self)
+        for key, label in items.items():
             box = QCheckBox(label)
-            box.setObjectName(f"predose_{key}")
-            box.clicked.connect(lambda checked, k=key: self._ticked(k, checked))
+            box.setObjectName(f"{prefix}_{key}")
+            box.toggled.connect(self._show_unsaved)
             self.boxes[key] = box
-            layout.addWidget(box)
-            if key in ("fasting", "contraindications_reviewed", "medications_reviewed"):
-                detail = QLabel()
-                detail.setWordWrap(True)
-                set_role(detail, "muted")
-                detail.setIndent(28)
-                layout.addWidget(detail)
-                setattr(self, f"{key}_detail", detail)
+            self.body.addWidget(box)
+            self._after_box(key)
+        self.unsaved = QLabel("unsaved")
+        set_role(self.unsaved, "unsaved")
+        self.unsaved.setToolTip("The ticks are not in the record yet: press Save checklist.")
+        self.save = QPushButton("Save checklist")
+        self.save.setObjectName(f"save_{prefix}")
+        self.save.clicked.connect(self.save_checklist)
         self.message = MessageLine()
-        layout.addWidget(self.message)
+
+    def _after_box(self, key: str) -> None:
+        """Room for a line under an item (the pre-dose details)."""
+
+    def _finish(self) -> None:
+        bottom = QHBoxLayout()
+        bottom.addStretch(1)
+        bottom.addWidget(self.unsaved)
+        bottom.addWidget(self.save)
+        self.body.addLayout(bottom)
+        self.body.addWidget(self.message)
+
+    def _saved(self, r: SessionRecord | None = None):
+        return getattr(r or self.panel.record, self.record_attr)
+
+    def _saved_items(self) -> dict:
+        saved = self._saved()
+        return (saved.items if saved else {}) or {}
+
+    def _values(self) -> dict[str, bool]:
+        return {k: b.isChecked() for k, b in self.boxes.items()}
+
+    def _show_unsaved(self, *_args) -> None:
+        saved = self._saved_items()
+        unsaved = any(v != bool(saved.get(k)) for k, v in self._values().items())
+        self.unsaved.setVisible(unsaved)
+        self.save.setEnabled(unsaved)
 
     def show_record(self, r: SessionRecord) -> None:
-        items = (r.predose_checklist.items if r.predose_checklist else {}) or {}
-        for key, box in self.boxes.items():
-            box.setChecked(bool(items.get(key)))
+        saved = self._saved(r)
+        if (saved.id if saved else None) != self._shown_id:
+            # a newly saved checklist (here or at another workstation) replaces the ticks
+            self._shown_id = saved.id if saved else None
+            items = (saved.items if saved else {}) or {}
+            for key, box in self.boxes.items():
+                box.setChecked(bool(items.get(key)))
+        self._show_unsaved()
+
+    def save_checklist(self) -> None:
+        raise NotImplementedError
+
+
+class PredoseChecklist(ChecklistBox):
+    record_attr = "predose_checklist"
+
+    def __init__(self, panel: "RecordPanel"):
+        super().__init__(panel, "Pre-dose checklist", PREDOSE_ITEMS, "predose")
+        self._finish()
+
+    def _after_box(self, key: str) -> None:
+        if key in ("fasting", "contraindications_reviewed", "medications_reviewed"):
+            detail = QLabel()
+            detail.setWordWrap(True)
+            set_role(detail, "muted")
+            detail.setIndent(28)
+            self.body.addWidget(detail)
+            setattr(self, f"{key}_detail", detail)
+
+    def show_record(self, r: SessionRecord) -> None:
+        super().show_record(r)
         fasting = fasting_text(r.protocol)
         self.boxes["fasting"].setText(f"Fasting: {fasting}" if fasting else "Fasting: this protocol asks none")
         self.fasting_detail.setText("Ask when the patient last ate and drank.")
@@ -138,29 +215,30 @@ class PredoseChecklist(QGroupBox):
         self.medications_reviewed_detail.setText(
             ("Takes: " + ", ".join(meds)) if meds else "No sedating medicines on file: ask what they take today.")
 
-    def _ticked(self, key: str, checked: bool) -> None:
-        values = {k: b.isChecked() for k, b in self.boxes.items()}
-        saved = self.panel.record.predose_checklist
-        saved_items = (saved.items if saved else {}) or {}
+    def save_checklist(self) -> None:
+        """One entry with every answer; a tick taken back asks why, a reviewed
+        contraindication asks for the physician's decision."""
+        values, saved = self._values(), self._saved_items()
         kwargs: dict = {}
-        if not checked and saved_items.get(key):
-            reason = prompts.ask_text(self, "Take back a tick", f"Why is “{PREDOSE_ITEMS[key]}” no longer true?")
+        taken_back = [k for k in PREDOSE_ITEMS if saved.get(k) and not values[k]]
+        if taken_back:
+            reason = prompts.ask_text(self, "Take back a tick",
+                                      f"Why is “{PREDOSE_ITEMS[taken_back[0]]}” no longer true?")
             if not (reason or "").strip():
-                self.boxes[key].setChecked(True)
+                self.message.show_refusal("a tick taken back needs the reason.")
                 return
             kwargs["correction_reason"] = reason
         patient = self.panel.record.chart.patient
-        if key == "contraindications_reviewed" and checked and patient.contraindications:
+        if values["contraindications_reviewed"] and not saved.get("contraindications_reviewed") \
+                and patient.contraindications:
             decision = prompts.ask_text(self, "Contraindication on file",
                                         "Treat despite the contraindication? Write the decision and its reason:")
             if not (decision or "").strip():
-                self.boxes[key].setChecked(False)
+                self.message.show_refusal("treating despite a contraindication needs the decision and its reason.")
                 return
             kwargs["comment"] = decision
-        changes = run_here(self.panel.runner, self.message, ops.record_predose_checklist, self.panel.session_id,
-                           **values, **kwargs)
-        if changes is None:
-            self.boxes[key].setChecked(not checked)
+        run_here(self.panel.runner, self.message, ops.record_predose_checklist, self.panel.session_id,
+                 **values, **kwargs)
 
 
 class Phq9Form(QGroupBox):
@@ -168,6 +246,7 @@ class Phq9Form(QGroupBox):
         super().__init__("PHQ-9  ·  over the last 2 weeks, how often bothered by …")
         self.panel = panel
         self.combos: dict[str, QComboBox] = {}
+        self._shown_id: int | None = -1  # the saved PHQ-9 the answers show
         layout = QVBoxLayout(self)
         grid = QGridLayout()
         grid.setHorizontalSpacing(10)
@@ -216,10 +295,7 @@ class Phq9Form(QGroupBox):
 
     def show_record(self, r: SessionRecord) -> None:
         a = r.phq9
-        for key, combo in self.combos.items():
-            combo.blockSignals(True)
-            _set_combo(combo, (a.items or {}).get(key) if a else None)
-            combo.blockSignals(False)
+        self._shown_id = _show_saved_answers(self.combos, self._shown_id, a)
         self.save.setText("Correct PHQ-9" if a else "Save PHQ-9")
         self._update_total()
         followup = r.phq9_followup
@@ -283,6 +359,7 @@ class DischargeScoreForm(QGroupBox):
         self.panel = panel
         self.scale: scores.Scale | None = None
         self.combos: dict[str, QComboBox] = {}
+        self._shown_id: int | None = -1  # the saved score the answers show
         self.hints: dict[str, QLabel] = {}
         layout = QVBoxLayout(self)
         self.grid = QGridLayout()
@@ -328,11 +405,7 @@ class DischargeScoreForm(QGroupBox):
     def show_record(self, r: SessionRecord) -> None:
         if self.scale is None:
             self._build(r.discharge_scale)
-        last = r.discharge_assessment
-        for key, combo in self.combos.items():
-            combo.blockSignals(True)
-            _set_combo(combo, (last.items or {}).get(key) if last else None)
-            combo.blockSignals(False)
+        self._shown_id = _show_saved_answers(self.combos, self._shown_id, r.discharge_assessment)
         self._suggest(r)
         self.threshold = r.protocol.discharge_threshold
         self._update_total()
@@ -383,18 +456,14 @@ class DischargeScoreForm(QGroupBox):
         run_here(self.panel.runner, self.message, ops.record_discharge_assessment, self.panel.session_id, answers)
 
 
-class DischargeChecklist(QGroupBox):
+class DischargeChecklist(ChecklistBox):
+    """The discharge checklist and the time the patient was ready to leave; the
+    time's Save (or Now) saves the ticks with it, as one entry."""
+
+    record_attr = "discharge_checklist"
+
     def __init__(self, panel: "RecordPanel"):
-        super().__init__("Discharge checklist")
-        self.panel = panel
-        self.boxes: dict[str, QCheckBox] = {}
-        layout = QVBoxLayout(self)
-        for key, label in DISCHARGE_ITEMS.items():
-            box = QCheckBox(label)
-            box.setObjectName(f"discharge_{key}")
-            box.clicked.connect(lambda checked, k=key: self._ticked(k, checked))
-            self.boxes[key] = box
-            layout.addWidget(box)
+        super().__init__(panel, "Discharge checklist", DISCHARGE_ITEMS, "discharge")
         row = QHBoxLayout()
         label = QLabel("Ready to leave at")
         self.ready = QLineEdit()
@@ -413,18 +482,15 @@ class DischargeChecklist(QGroupBox):
         row.addWidget(self.ready_save)
         row.addWidget(self.ready_now)
         row.addStretch(1)
-        layout.addLayout(row)
+        self.body.addLayout(row)
         hint = QLabel("(as if there were no minimum monitoring time — for the esketamine monitoring form)")
         set_role(hint, "muted")
         hint.setWordWrap(True)
-        layout.addWidget(hint)
-        self.message = MessageLine()
-        layout.addWidget(self.message)
+        self.body.addWidget(hint)
+        self._finish()
 
     def show_record(self, r: SessionRecord) -> None:
-        items = (r.discharge_checklist.items if r.discharge_checklist else {}) or {}
-        for key, box in self.boxes.items():
-            box.setChecked(bool(items.get(key)))
+        super().show_record(r)
         if not self.ready.hasFocus():
             self.ready.setText(local_hm(r.ready_to_leave_at) if r.ready_to_leave_at else "")
 
@@ -440,14 +506,14 @@ class DischargeChecklist(QGroupBox):
             what = DISCHARGE_ITEMS[taken_back[0]] if taken_back else "the ready-to-leave time"
             reason = prompts.ask_text(self, "Change the discharge checklist", f"Why change “{what}”?")
             if not (reason or "").strip():
+                self.message.show_refusal(f"changing “{what}” needs the reason.")
                 return False
             kwargs["correction_reason"] = reason
         return run_here(self.panel.runner, self.message, ops.record_discharge_checklist, self.panel.session_id,
                         ready_to_leave_at=ready, **values, **kwargs) is not None
 
-    def _ticked(self, key: str, checked: bool) -> None:
-        if not self._save(self.panel.record.ready_to_leave_at):
-            self.boxes[key].setChecked(not checked)
+    def save_checklist(self) -> None:
+        self._save(self.panel.record.ready_to_leave_at)
 
     def _save_ready(self) -> None:
         try:
@@ -681,8 +747,7 @@ class RecordPanel(QWidget):
             return f"Minimum monitoring time: {minimum} min from {r.monitoring_anchor}."
         text = f"Discharge not before {local_hm(not_before)} ({minimum} min from {r.monitoring_anchor})"
         if r.state in AFTER_DOSING and r.minutes_to_discharge is not None:
-            left = r.minutes_to_discharge
-            text += f" — {left} min to go"
+            text += f" — {format_elapsed(timedelta(minutes=r.minutes_to_discharge))} to go"
         return text + "."
 
     @staticmethod
@@ -799,8 +864,8 @@ class RecordBar(QWidget):
         elif r.state == "monitoring":
             not_before = r.discharge_not_before
             if r.minutes_to_discharge is not None:
-                left = r.minutes_to_discharge
-                text = f"Monitoring · discharge not before {local_hm(not_before)} ({left} min to go)"
+                left = format_elapsed(timedelta(minutes=r.minutes_to_discharge))
+                text = f"Monitoring · discharge not before {local_hm(not_before)} ({left} to go)"
             else:
                 text = "Monitoring · minimum time reached: move to recovery when the patient is ready"
         else:

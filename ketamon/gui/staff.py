@@ -45,8 +45,9 @@ from ketamon.gui.runner import OpRunner
 from ketamon.gui.theme import colour
 from ketamon.gui.widgets import MessageLine, local_hm
 
-COLUMNS = ("Date", "Patient", "MRN", "Protocol", "State", "Signed", "Monitoring form")
+COLUMNS = ("Scheduled", "Began", "Patient", "MRN", "Protocol", "State", "Signed", "Monitoring form")
 #: the queue of forms still to file (the REMS asks for each within 7 days of the treatment)
+BEGAN_TIP = "When the session began: the first dose, or the start of the pre-dose checks before it"
 QUEUE_COLUMNS = ("Due", "Patient", "MRN", "Treatment", "Status")
 #: why the form buttons are greyed out for an IV or IM ketamine session
 NOT_ESKETAMINE = "The SPRAVATO® REMS monitoring form applies only to esketamine sessions."
@@ -236,12 +237,14 @@ class RecordsPage(QWidget):
             when = row.scheduled_at.astimezone()
             status = self.statuses.get(row.session_id)
             form = status.text if status is not None else ""
-            values = (f"{when:%Y-%m-%d} {local_hm(row.scheduled_at)}", row.patient_name, row.mrn,
+            began = local_hm(row.began_at) if row.began_at else "not begun"
+            values = (f"{when:%Y-%m-%d} {local_hm(row.scheduled_at)}", began, row.patient_name, row.mrn,
                       row.protocol_name, row.state_label, signature_text(row), form)
             for col, text in enumerate(values):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, row.session_id)
                 item.setToolTip(f"{text}, born {row.birth_date:%d %b %Y}" if COLUMNS[col] == "Patient"
+                                else BEGAN_TIP if COLUMNS[col] == "Began"
                                 else form_tooltip(status) if COLUMNS[col] == "Monitoring form" else text)
                 if COLUMNS[col] == "Signed":
                     item.setForeground(QColor(colour("ok" if row.signed else "warning" if text.startswith(

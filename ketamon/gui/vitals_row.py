@@ -1,4 +1,12 @@
-"""The keyboard-first vital-signs row: type, Tab, Enter saves.
+"""The keyboard-first vital-signs row: type, Enter saves.
+
+A field moves on to the next by itself once its value is complete: three
+digits, or two when no third digit could be possible (SpO2 98, HR 72: 980 and
+720 are beyond every monitor), a temperature with its decimal (then the O2
+box, where an ACVPU letter goes straight to ACVPU). A full set with temperature and ACVPU (124 80 72 98 14 36.8 A, Enter)
+is 17 keys. A Tab pressed right after such a move is swallowed, so a nurse
+who tabs out of habit lands where she meant. Alt+M reaches "Measured at" for a
+late entry; Alt+O ticks O2.
 
 After a save the row clears and focus returns to Sys. A refused value keeps
 everything that was typed and the reason is shown beside the row, with the
@@ -8,6 +16,7 @@ the operation labels such an entry late.
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from PySide6.QtCore import QEvent, QObject, QRegularExpression, Qt, Signal
@@ -23,8 +32,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ketamon.core import ops
+from ketamon.core import hard_limits, ops
 from ketamon.core.chart import describe_vitals
+from ketamon.gui import shortcuts
 from ketamon.gui.runner import OpRunner
 from ketamon.gui.theme import set_invalid, set_role
 from ketamon.gui.widgets import MessageLine, future_tolerance, local_hm, parse_number, parse_time_of_day
@@ -39,6 +49,20 @@ NUMBER_FIELDS = (
     ("temperature", "Temp", "Temperature, °C (optional)", True, 66),
 )
 ACVPU = ("", "A", "C", "V", "P", "U")
+MEASURED_AT_KEY = "Alt+M"
+_TEMPERATURE_DONE = re.compile(r"^\d{2}[.,]\d$")
+
+
+def value_complete(name: str, text: str) -> bool:
+    """No further character could make a possible value: three digits, or a
+    number whose tenfold is above the hard limit, or a temperature with its
+    decimal (so the row moves on by itself, and never before it should)."""
+    if name == "temperature":
+        return bool(_TEMPERATURE_DONE.match(text))
+    if not text.isdigit():
+        return False
+    limit = hard_limits.VITALS[name].high
+    return len(text) >= 3 or int(text) * 10 > limit
 ACVPU_HELP = "A alert · C new confusion · V responds to voice · P responds to pain · U unresponsive"
 
 
@@ -54,6 +78,8 @@ class VitalsRow(QFrame):
         self.runner = runner
         self.session_id = session_id
         self.fields: dict[str, QLineEdit] = {}
+        #: the field the row just moved to by itself (a Tab pressed next is swallowed)
+        self._jumped_to: QWidget | None = None
         grid = QGridLayout(self)
         grid.setContentsMargins(10, 3, 10, 5)
         grid.setHorizontalSpacing(8)
@@ -73,16 +99,17 @@ class VitalsRow(QFrame):
             edit.setToolTip(tip)
             edit.setAccessibleName(tip)
             edit.textEdited.connect(lambda _t, e=edit: set_invalid(e, False))
+            edit.textEdited.connect(lambda text, n=name: self._advance_if_complete(n, text))
             self.fields[name] = edit
             self._add(grid, col, label, edit)
             col += 1
-        self.on_oxygen = QCheckBox("O2")
-        self.on_oxygen.setToolTip("Tick when the patient is on supplemental oxygen")
+        self.on_oxygen = QCheckBox("&O2")
+        self.on_oxygen.setToolTip(shortcuts.with_key("Tick when the patient is on supplemental oxygen", "Alt+O"))
         self._add(grid, col, "", self.on_oxygen)
         col += 1
         self.consciousness = QComboBox()
         self.consciousness.addItems(list(ACVPU))
-        self.consciousness.setToolTip(ACVPU_HELP)
+        self.consciousness.setToolTip(ACVPU_HELP + " — type the letter")
         self.consciousness.setFixedWidth(66)
         self._add(grid, col, "ACVPU", self.consciousness)
         col += 1
@@ -99,9 +126,11 @@ class VitalsRow(QFrame):
                                     "time (HH:MM) for a set measured before — it is labelled late.")
         self.measured_at.textEdited.connect(lambda _t: set_invalid(self.measured_at, False))
         self._add(grid, col, "Measured at", self.measured_at)
+        self.measured_at_shortcut = shortcuts.bind(self, MEASURED_AT_KEY, "Go to Measured at (a late entry)",
+                                                   self.focus_measured_at, widget=self.measured_at)
         col += 1
         self.save_button = QPushButton("Save  ↵")
-        self.save_button.setToolTip("Save this set (Enter)")
+        self.save_button.setToolTip("Save this set")
         set_role(self.save_button, "primary")
         self.save_button.clicked.connect(self.save)
         grid.addWidget(self.save_button, 1, col)
@@ -109,6 +138,7 @@ class VitalsRow(QFrame):
         grid.addWidget(self.message, 2, 1, 1, col)
         for w in self.inputs():
             w.installEventFilter(self)
+        shortcuts.describe_key(self.save_button, "Enter", "Save the vital-sign set (from any of its fields)")
         self.set_now(runner.store.clock.now())
 
     def _add(self, grid: QGridLayout, col: int, label: str, widget: QWidget) -> None:
@@ -123,10 +153,36 @@ class VitalsRow(QFrame):
     # ------------------------------------------------------------ keyboard
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt name)
-        if event.type() == QEvent.Type.KeyPress and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
-            self.save()
-            return True
+        if event.type() == QEvent.Type.KeyPress:
+            jumped, self._jumped_to = self._jumped_to, None
+            if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+                self.save()
+                return True
+            if event.key() == Qt.Key.Key_Tab and watched is jumped:
+                return True  # the row already moved on: a habitual Tab must not skip a field
+            letter = event.text().upper()
+            if watched is self.on_oxygen and letter and letter in ACVPU[1:]:
+                # on the O2 box after the temperature, the ACVPU letter is meant for ACVPU
+                self.consciousness.setCurrentText(letter)
+                self.consciousness.setFocus(Qt.FocusReason.TabFocusReason)
+                return True
         return super().eventFilter(watched, event)
+
+    def _advance_if_complete(self, name: str, text: str) -> None:
+        """Typed to its end and no further character could follow: the next field."""
+        edit = self.fields[name]
+        if edit.cursorPosition() != len(text) or not value_complete(name, text):
+            return
+        names = list(self.fields)
+        nxt = self.fields[names[names.index(name) + 1]] if name != names[-1] else self.on_oxygen
+        nxt.setFocus(Qt.FocusReason.TabFocusReason)
+        if isinstance(nxt, QLineEdit):
+            nxt.selectAll()
+        self._jumped_to = nxt
+
+    def focus_measured_at(self) -> None:
+        self.measured_at.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.measured_at.selectAll()
 
     def set_now(self, now: datetime) -> None:
         """Keep the measured-at hint on the current time (called every second)."""

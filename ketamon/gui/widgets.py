@@ -3,40 +3,27 @@ formatting in local time, and parsing what a nurse types."""
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWidget
 
-from ketamon.core.clock import as_utc, to_local
+from ketamon.core import formats
+from ketamon.core.clock import as_utc
 from ketamon.core.ops.base import Changes
 from ketamon.gui.elided import ElidedLabel
 from ketamon.gui.runner import OpRunner
 from ketamon.gui.theme import set_role
 
 
-def local_hm(when: datetime | None) -> str:
-    """Local wall time as HH:MM ('—' when there is none)."""
-    local = to_local(when)
-    return local.strftime("%H:%M") if local else "—"
-
-
-def format_elapsed(delta: timedelta | None) -> str:
-    """h:mm:ss, the way the clock on the wall reads."""
-    if delta is None:
-        return "—"
-    total = max(int(delta.total_seconds()), 0)
-    h, rest = divmod(total, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}"
-
-
-def format_countdown(delta: timedelta) -> str:
-    total = max(int(round(delta.total_seconds())), 0)
-    m, s = divmod(total, 60)
-    return f"{m}:{s:02d}"
+#: one format for clock times and durations everywhere (ketamon.core.formats)
+local_hm = formats.clock_time
+format_elapsed = formats.duration
+format_countdown = formats.countdown
 
 
 _TIME = re.compile(r"^\s*(\d{1,2})\s*[:.h]?\s*(\d{2})\s*$")
@@ -98,12 +85,17 @@ def parse_number(text: str, label: str, *, decimal: bool = False) -> int | float
 class MessageLine(ElidedLabel):
     """One line beside a control saying what just happened: saved (calm green)
     or refused (muted brick, with the reason). Empty until something happens.
-    It wraps; on a crowded screen `set_one_line()` keeps it to one elided line."""
+    It wraps; on a crowded screen `set_one_line()` keeps it to one elided line.
+    Every line is cleared when the user changes (`clear_all_messages`): the next
+    user must not read "✓ Vital signs saved" as their own."""
+
+    _all: "weakref.WeakSet[MessageLine]" = weakref.WeakSet()
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent=parent, one_line=False)
         self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.clear_message()
+        MessageLine._all.add(self)
 
     def show_ok(self, text: str) -> None:
         set_role(self, "ok")
@@ -123,6 +115,13 @@ class MessageLine(ElidedLabel):
     @property
     def is_refusal(self) -> bool:
         return self.property("role") == "refusal"
+
+
+def clear_all_messages() -> None:
+    """Empty every message line (called when another user signs in)."""
+    for line in list(MessageLine._all):
+        if shiboken6.isValid(line):
+            line.clear_message()
 
 
 def run_here(runner: OpRunner, line: MessageLine, operation: Callable[..., Changes], *args: Any,

@@ -64,11 +64,11 @@ def test_a_high_bp_shows_red_at_once_and_f9_acknowledges(qtbot, open_chart, stor
 
     (a,) = db_alerts(store, infusion_session)
     assert a.acknowledged_at == clock.now() and a.acknowledged_by == "Sam Carter RN" and a.active
-    assert b.audio.text() == "Audio paused 2:00" and b.audio.isVisible()
+    assert b.audio.text() == "Audio paused 2 min 00 s" and b.audio.isVisible()
     assert "(acknowledged)" in b.message.text()
     clock.advance(seconds=90)
     chart.tick()
-    assert b.audio.text() == "Audio paused 0:30"
+    assert b.audio.text() == "Audio paused 30 s"
     with qtbot.waitSignal(monitor.polled):
         monitor.poll()
     assert monitor.sound.requests == ["high"]  # silenced: no new tone
@@ -114,7 +114,7 @@ def test_the_overdue_alert_arrives_from_the_timer_while_nobody_types(qtbot, stor
     window.alarm_monitor.timer.setInterval(20)
     clock.set(first + timedelta(minutes=20))
     chart.tick()
-    assert banner(chart).due.text() == "Vitals due in 20:00 — 40 min after first device"
+    assert banner(chart).due.text() == "Vitals due in 20 min 00 s — 40 min after first device"
     clock.set(first + timedelta(minutes=42))  # nobody types; the timer runs the rules
     qtbot.waitUntil(lambda: banner(chart).property("role") == "medium", timeout=3000)
     assert "Vital signs overdue: 40 min after first device" in banner(chart).message.text()

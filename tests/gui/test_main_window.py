@@ -38,11 +38,11 @@ def test_todays_sessions_are_listed_with_route_state_and_elapsed_time(qtbot, sto
     texts = w.sessions.texts()
     assert len(texts) == 2
     assert texts[0].splitlines()[:2] == ["NGUYEN, Lan", "Nasal spray · Dosing"]
-    assert texts[0].splitlines()[2] == "Elapsed 0:00:00"
+    assert texts[0].splitlines()[2] == "Elapsed 0 min"
     assert texts[1].splitlines()[:2] == ["NGUYEN, Lan", "IV infusion · Planned"]
     clock.advance(minutes=12, seconds=5)
     w.tick()
-    assert w.sessions.texts()[0].splitlines()[2] == "Elapsed 0:12:05"
+    assert w.sessions.texts()[0].splitlines()[2] == "Elapsed 12 min"
     # the current session (in progress) is the one opened first
     chart = w.open_current_session()
     assert chart.session_id == esketamine_session and w.current_chart() is chart

@@ -58,11 +58,15 @@ def test_predose_checklist_phq9_and_item9_flag(qtbot, panel, store, esketamine_s
     assert panel.predose.boxes["fasting"].text() == "Fasting: no food for 2 h, no liquids for 30 min"
 
     click(qtbot, panel.predose.boxes["consent"])
+    assert record(store, sid).predose_checklist is None and panel.predose.unsaved.isVisible()
+    click(qtbot, panel.predose.save)
     saved = record(store, sid)
     assert saved.state == "pre_dose" and saved.predose_checklist.items["consent"] is True
     assert "Consent to treatment not confirmed" not in panel.dose_missing.items
     for key in ("fasting", "contraindications_reviewed", "medications_reviewed"):
         click(qtbot, panel.predose.boxes[key])
+    click(qtbot, panel.predose.save)
+    assert not panel.predose.unsaved.isVisible()
     assert panel.dose_missing.items == [
         "PHQ-9 not recorded",
         "Baseline vital signs not recorded (blood pressure, heart rate and SpO2 before dosing)"]
@@ -95,13 +99,15 @@ def test_predose_checklist_phq9_and_item9_flag(qtbot, panel, store, esketamine_s
 def test_taking_back_a_tick_asks_why_and_keeps_it_without_an_answer(qtbot, panel, store, esketamine_session,
                                                                      responder):
     click(qtbot, panel.predose.boxes["fasting"])
+    click(qtbot, panel.predose.save)
     responder.texts = [None]
     click(qtbot, panel.predose.boxes["fasting"])  # untick, then cancel the question
+    click(qtbot, panel.predose.save)
     assert responder.shown[-1][0] == "ask_text" and "no longer true" in responder.shown[-1][2]
-    assert panel.predose.boxes["fasting"].isChecked()
+    assert panel.predose.unsaved.isVisible() and panel.predose.message.is_refusal
     assert record(store, esketamine_session).predose_checklist.items["fasting"] is True
     responder.texts = ["Patient drank coffee 10 min ago"]
-    click(qtbot, panel.predose.boxes["fasting"])
+    click(qtbot, panel.predose.save)
     checklist = record(store, esketamine_session).predose_checklist
     assert checklist.items["fasting"] is False and checklist.correction_reason == "Patient drank coffee 10 min ago"
     assert "Fasting not confirmed (no food for 2 h, no liquids for 30 min)" in panel.dose_missing.items
@@ -125,6 +131,7 @@ def test_from_pre_dose_checks_to_a_signed_record(qtbot, open_chart, runner, stor
 
     for key in ("consent", "fasting", "contraindications_reviewed", "medications_reviewed"):
         click(qtbot, panel.predose.boxes[key])
+    click(qtbot, panel.predose.save)
     for key in "123456789":
         choose(qtbot, panel.phq9.combos[key], 0 if key in "89" else 1)
     click(qtbot, panel.phq9.save)
@@ -145,7 +152,7 @@ def test_from_pre_dose_checks_to_a_signed_record(qtbot, open_chart, runner, stor
     assert record(store, sid).state == "monitoring"
     assert bar.open_button.text() == "Discharge…"
     assert bar.summary.text() == (f"Monitoring · discharge not before {local_hm(first + timedelta(minutes=120))}"
-                                  " (115 min to go)")
+                                  " (1 h 55 min to go)")
 
     clock.set(first + timedelta(minutes=40))
     runner.run(ops.record_vitals, sid, systolic=146, diastolic=90, heart_rate=80, spo2=97)  # as any screen does

@@ -272,3 +272,22 @@ def test_the_form_buttons_say_why_they_are_greyed_for_iv_ketamine(qtbot, page, r
                                    "form applies only to esketamine sessions.")
     select_row(qtbot, page, "NGUYEN, Thi Lan")
     assert page.print_form_button.isEnabled() and page.print_form_button.toolTip() == ""
+
+
+def test_records_show_when_each_session_began_not_only_its_scheduled_time(qtbot, page, store, actors, history,
+                                                                          clock):
+    from ketamon.gui.widgets import local_hm
+
+    nurse = actors["nurse"]
+    maria = history["planned"]
+    clock.advance(minutes=10)
+    predose(store, nurse, maria)  # checked in 10 min after the scheduled time
+    checked_in = clock.now()
+    search_for(qtbot, page, "Rossi")
+    assert column(page, "Began") == [local_hm(checked_in)]
+    clock.advance(minutes=15)
+    ops.record_dose(store, nurse, maria, "im_injection", amount_mg=30, site="Deltoid, left")
+    search_for(qtbot, page, "Rossi")
+    assert column(page, "Began") == [local_hm(clock.now())] and local_hm(clock.now()) != local_hm(checked_in)
+    search_for(qtbot, page, "Okafor")
+    assert column(page, "Began") == ["not begun"]  # cancelled before the checks

@@ -253,6 +253,7 @@ def evaluate_sessions(op: Op, session_ids: list[int]) -> int:
     Called by `tick`; safe to call any time: a persisting condition is not raised twice."""
     inputs.EvaluateInput.check(op, locals())
     n = 0
+    start = len(op._audit)
     for sid in sorted(session_ids):  # locked in id order, as every multi-session operation does
         s = op.db.get(Session, sid, with_for_update=ROW_LOCK, populate_existing=True)
         if s is None or s.locked:
@@ -262,8 +263,26 @@ def evaluate_sessions(op: Op, session_ids: list[int]) -> int:
         n += len(op._audit) > before
     _escalate_unattached(op)
     if n:
-        op.changes.message = "Alerts updated"
+        op.changes.message = _what_happened(op._audit[start:])
     return n
+
+
+def _what_happened(entries) -> str:
+    """The timer's notice says what it did ("Alert raised: Vital signs overdue …"),
+    never a calm "Alerts updated" over a new alarm."""
+    def said(action: str) -> list[str]:
+        return [e.detail or "" for e in entries if e.action == action and e.entity == "alert"]
+
+    raised, escalated, cleared = said("raise"), said("escalate"), said("clear")
+    parts = []
+    if raised:
+        parts.append(f"Alert raised: {raised[0]}" if len(raised) == 1 else f"{len(raised)} alerts raised: "
+                     + "; ".join(raised))
+    if escalated:
+        parts.append(f"{len(escalated)} alert{'s' * (len(escalated) > 1)} escalated (not acknowledged)")
+    if cleared:
+        parts.append(f"{len(cleared)} alert{'s' * (len(cleared) > 1)} cleared")
+    return " · ".join(parts) or "Alerts re-evaluated"
 
 
 #: the timer looks after sessions scheduled this recently; an older session left

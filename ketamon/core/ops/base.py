@@ -37,7 +37,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session as DbSession
 
-from ketamon.core import audit, live
+from ketamon.core import audit, formats, live
 from ketamon.core.changes import OpChanges
 from ketamon.core.errors import NotFound, PermissionDenied, SessionLocked, ValidationError
 from ketamon.core.models import Session, User
@@ -101,7 +101,7 @@ class Op:
 
 def local_hm(when) -> str:
     """A stored (UTC) time as the workstation's local HH:MM, as every refusal says it."""
-    return when.astimezone().strftime("%H:%M")
+    return formats.clock_time(when)
 
 
 def user_label(db: DbSession, user_id: int | None) -> str:

@@ -200,15 +200,52 @@ def create_session(op: Op, *, patient_id: int, protocol_id: str, scheduled_at: d
 
 
 @operation(Permission.CHART)
-def set_lot_number(op: Op, session_id: int, lot_number: str) -> None:
+def set_lot_number(op: Op, session_id: int, lot_number: str, *, correction_reason: str | None = None) -> None:
+    """The device lot. Once a nasal device is given the lot is part of what was
+    given: a plain change is refused (a stray keystroke must change nothing), and
+    a change with `correction_reason` is a correction of the session's lot and of
+    every device given (each device entry is superseded by one with the new lot),
+    so the record shows the corrected lot only."""
     inputs.LotNumberInput.check(op, locals())
-    s = op.session(session_id)
+    s = chartable_session(op, session_id)
+    lot = clean_text(lot_number) or None
+    devices = [d for d in _current(op, DoseEvent, s.id) if d.kind == "nasal_device"]
+    if lot == s.lot_number and all(d.lot_number == lot for d in devices):
+        op.changes.message = "Lot number unchanged"
+        return
+    reason = clean_text(correction_reason)
+    if devices and not reason:
+        raise ValidationError(f"The lot number is locked: device 1 was given from lot {s.lot_number or '—'}. "
+                              "To change it, correct the lot and give the reason.", "lot_number", lot_number)
+    if devices and lot is None:
+        raise ValidationError("The corrected lot number cannot be empty: devices were given.", "lot_number",
+                              lot_number)
     before = s.lot_number
-    s.lot_number = clean_text(lot_number) or None
-    op.audit("update", entity="session", entity_id=s.id, session_id=s.id,
-             before={"lot_number": before}, after={"lot_number": s.lot_number})
+    s.lot_number = lot
+    op.audit("correct" if devices else "update", entity="session", entity_id=s.id, session_id=s.id,
+             before={"lot_number": before}, after={"lot_number": lot}, detail=reason or None)
+    for d in devices:
+        _correct_device_lot(op, d, lot, reason)
     op.changes.mark(session_details=True, session_id=s.id)
-    op.changes.message = "Lot number saved"
+    if devices:
+        op.changes.mark(doses=True, session_id=s.id)
+        op.changes.message = f"Lot number corrected: {before or '—'} → {lot}"
+    else:
+        op.changes.message = "Lot number saved"
+
+
+def _correct_device_lot(op: Op, old: DoseEvent, lot: str, reason: str) -> None:
+    """Supersede a given device's entry by one with the corrected lot."""
+    if old.lot_number == lot:
+        return
+    e = DoseEvent(session_id=old.session_id, at=old.at, entered_at=op.now, entered_by_id=op.actor.user_id,
+                  kind=old.kind, device_number=old.device_number, amount_mg=old.amount_mg,
+                  rate_mg_per_h=old.rate_mg_per_h, lot_number=lot, site=old.site, comment=old.comment,
+                  supersedes_id=old.id, correction_reason=reason, late=old.late)
+    op.db.add(e)
+    op.db.flush()
+    op.audit("correct", entity="dose_event", entity_id=e.id, session_id=old.session_id, before=snapshot(old),
+             after=snapshot(e), detail=reason)
 
 
 def chartable_session(op: Op, session_id: int) -> Session:
@@ -374,6 +411,9 @@ def record_dose(op: Op, session_id: int, kind: str, *, at: datetime | None = Non
         device_number = len(given) + 1
         if amount_mg is None:
             amount_mg = protocol.dose.mg_per_device
+        if given and clean_text(lot_number) not in ("", s.lot_number):
+            raise ValidationError(f"The lot number is locked: device 1 was given from lot {s.lot_number}. "
+                                  "To change it, correct the lot and give the reason.", "lot_number", lot_number)
         lot_number = clean_text(lot_number) or s.lot_number
         if not lot_number:
             raise ValidationError("Enter the device lot number before recording the device.", "lot_number", None)
@@ -404,8 +444,11 @@ def record_dose(op: Op, session_id: int, kind: str, *, at: datetime | None = Non
                   lot_number=clean_text(lot_number) or None, site=clean_text(site) or None,
                   comment="; ".join(filter(None, (clean_text(comment), deviation, confirmed))) or None, late=late)
     op.db.add(e)
-    if kind == "nasal_device" and s.lot_number is None:
-        s.lot_number = e.lot_number
+    if kind == "nasal_device" and s.lot_number != e.lot_number:
+        # device 1's lot is the session's (the lot is locked from here on)
+        before, s.lot_number = s.lot_number, e.lot_number
+        op.audit("update", entity="session", entity_id=s.id, session_id=s.id,
+                 before={"lot_number": before}, after={"lot_number": s.lot_number})
     op.db.flush()
     op.audit("create", entity="dose_event", entity_id=e.id, session_id=s.id, after=snapshot(e))
     complete = dosing.dose_end_at(events + [e], s.route, protocol.dose.devices) is not None
