@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import case, null, select
 
-from ketamon.core import schedule
+from ketamon.core import formats, schedule
 from ketamon.core.alert_views import next_due_for_sessions
 from ketamon.core.in_force import in_force_clause
 from ketamon.core.lifecycle import STATE_LABELS
@@ -38,7 +38,9 @@ class Reading:
     at: datetime
 
     def age(self, now: datetime) -> str:
-        return f"{schedule.countdown(now - self.at)} ago"
+        """'45 s ago' for a fresh value, then whole minutes: '3 min ago'."""
+        delta = now - self.at
+        return f"{formats.countdown(delta) if delta.total_seconds() < 60 else formats.duration(delta)} ago"
 
 
 @dataclass(frozen=True)

@@ -36,16 +36,16 @@ def test_one_tile_per_session_with_the_newest_values_their_age_and_what_is_due(
     assert {v.tile.session_id for v in station.visible_tiles()} == {infusion_session, esketamine_session}
     infusion = tile(station, infusion_session)
     assert "NGUYEN, Lan" in infusion.title.text() and "IV ketamine" in infusion.detail.text()
-    assert "BP 120/80 (1:00 ago)" in infusion.vitals.text()
-    assert "HR 88 (0:00 ago)" in infusion.vitals.text()  # the newest HR, not the set's
-    assert "SpO2 98% (1:00 ago)" in infusion.vitals.text()
+    assert "BP 120/80 (1 min ago)" in infusion.vitals.text()
+    assert "HR 88 (0 s ago)" in infusion.vitals.text()  # the newest HR, not the set's
+    assert "SpO2 98% (1 min ago)" in infusion.vitals.text()
     assert infusion.alert.text() == "No alert" and infusion.due.text() == "Nothing due"  # baseline taken
     esketamine = tile(station, esketamine_session)
     assert "No vital signs yet" in esketamine.vitals.text()
     assert esketamine.due.text().startswith("Next due: before dose")
 
     clock.advance(minutes=2)  # ages move with the clock, without a read
-    qtbot.waitUntil(lambda: "BP 120/80 (3:00 ago)" in infusion.vitals.text(), timeout=3000)
+    qtbot.waitUntil(lambda: "BP 120/80 (3 min ago)" in infusion.vitals.text(), timeout=3000)
 
 
 def test_the_highest_alert_shows_its_colour_and_mark_and_flashes_until_acknowledged(
