@@ -24,6 +24,7 @@ from ketamon.core import ops
 from ketamon.core.chart import list_patients, list_users
 from ketamon.core.models import CONCOMITANT_MEDICATIONS, CONTRAINDICATIONS, SEXES
 from ketamon.core.protocols import Protocol
+from ketamon.documents.summary import SIGNATURE_MEANING
 from ketamon.gui.runner import OpRunner
 from ketamon.gui.theme import set_role
 from ketamon.gui.widgets import MessageLine, parse_number, parse_time_of_day
@@ -290,4 +291,50 @@ class NewSessionDialog(QDialog):
             self.message.show_refusal(self.runner.last_refusal or "refused")
             return
         self.session_id = changes.result
+        super().accept()
+
+
+class SignDialog(QDialog):
+    """Sign a session record: what the signature means, and the signer's password
+    typed again (the operation checks it; a wrong one keeps the dialog open with
+    the reason, and counts toward the account's lock-out)."""
+
+    def __init__(self, runner: OpRunner, session_id: int, patient_name: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.runner, self.session_id = runner, session_id
+        #: the operation's notice once signed ("Record signed by … (10:40)")
+        self.signed: str | None = None
+        self.setWindowTitle("Sign the record")
+        who = runner.actor.display_name if runner.actor else "—"
+        meaning = QLabel(f"{SIGNATURE_MEANING}: {who}.\n\nSign and lock the record of {patient_name}? "
+                         "Afterwards only addenda can be added.")
+        meaning.setWordWrap(True)
+        self.password = QLineEdit()
+        self.password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.password.setPlaceholderText("your password")
+        form = QFormLayout()
+        form.addRow("Password", self.password)
+        self.message = MessageLine()
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.sign_button = buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.sign_button.setText("Sign and lock")
+        set_role(self.sign_button, "primary")
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(_title("Sign the record"))
+        layout.addWidget(meaning)
+        layout.addLayout(form)
+        layout.addWidget(self.message)
+        layout.addWidget(buttons)
+        self.setMinimumWidth(460)
+
+    def accept(self) -> None:
+        changes = self.runner.run(ops.sign_session, self.session_id, self.password.text())
+        self.password.clear()  # never kept, whatever the outcome
+        if changes is None:
+            self.message.show_refusal(self.runner.last_refusal or "The record was not signed.")
+            self.password.setFocus()
+            return
+        self.signed = changes.message or "Signed"
         super().accept()
