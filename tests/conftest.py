@@ -9,6 +9,8 @@ from datetime import datetime, timezone
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("KETAMON_DATA_DIR", os.path.join("/tmp", f"ketamon-test-{os.getpid()}"))
+# printed and exported files: never into the real documents folder of whoever runs the tests
+os.environ.setdefault("KETAMON_DOCUMENTS_DIR", os.path.join("/tmp", f"ketamon-test-{os.getpid()}", "documents"))
 
 import pytest
 from sqlalchemy import create_engine, text
