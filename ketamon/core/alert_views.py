@@ -246,6 +246,75 @@ def next_due_for_sessions(store: "Store", session_ids: Iterable[int], now: datet
 
 
 @dataclass(frozen=True)
+class ChairAlert:
+    """One active alert as the sessions list and the other-chairs strip show it."""
+
+    alert_id: int
+    priority: str
+    message: str
+    acknowledged: bool
+
+    @property
+    def mark(self) -> str:
+        return PRIORITY_MARK[self.priority]
+
+    @property
+    def rank(self) -> int:
+        return PRIORITY_RANK[self.priority]
+
+
+@dataclass(frozen=True)
+class ChairState:
+    """What the sessions list shows of a chair besides who sits there: the next set
+    due, the highest active alert, and the most urgent one nobody has acknowledged
+    yet (the strip above another chair's chart)."""
+
+    session_id: int
+    due: schedule.DueItem | None = None
+    highest: ChairAlert | None = None
+    unacknowledged: ChairAlert | None = None
+    active_count: int = 0
+
+    def overdue(self, now: datetime) -> bool:
+        return self.due is not None and self.due.is_overdue(now)
+
+    def urgency(self, now: datetime) -> tuple[int, int]:
+        """Larger is more urgent: the highest alert's priority, then overdue vitals."""
+        return (self.highest.rank if self.highest else -1, int(self.overdue(now)))
+
+
+def _alert_rank(a: ChairAlert) -> tuple[int, int]:
+    return (a.rank, a.alert_id)  # high before low, then the newer
+
+
+def chair_states(store: "Store", session_ids: Iterable[int], now: datetime | None = None
+                 ) -> dict[int, ChairState]:
+    """Every listed chair's next set due and active alerts, for the sessions list:
+    `next_due_for_sessions` and one statement for the alerts of all sessions. Runs
+    off the GUI thread (the list polls it every few seconds and after each alert
+    notice)."""
+    now = now or store.clock.now()
+    ids = list(dict.fromkeys(session_ids))
+    due = next_due_for_sessions(store, ids, now)
+    by_session: dict[int, list[ChairAlert]] = {sid: [] for sid in ids}
+    if ids:
+        with store.read() as db:
+            for r in db.execute(select(Alert.id, Alert.session_id, Alert.priority, Alert.message,
+                                       Alert.acknowledged_at)
+                                .where(Alert.session_id.in_(ids), Alert.cleared_at.is_(None))):
+                if r.priority in PRIORITY_RANK:
+                    by_session[r.session_id].append(ChairAlert(r.id, r.priority, r.message,
+                                                               r.acknowledged_at is not None))
+    out = {}
+    for sid in ids:
+        active = by_session[sid]
+        waiting = [a for a in active if not a.acknowledged]
+        out[sid] = ChairState(sid, due.get(sid), max(active, key=_alert_rank, default=None),
+                              max(waiting, key=_alert_rank, default=None), len(active))
+    return out
+
+
+@dataclass(frozen=True)
 class AlarmStatus:
     """What the speaker and the status line should do now.
 
