@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from PySide6.QtCore import QTimer, Qt, Signal
+from PySide6.QtCore import QRect, QTimer, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFrame,
@@ -24,6 +24,9 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QPushButton,
     QStackedWidget,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -168,6 +171,25 @@ class DueTimes:
         self._fetched_at = None
 
 
+class ChairDelegate(QStyledItemDelegate):
+    """Paints a row's alert colour (the stylesheet's item rule would hide an item's
+    own background) and, on the chosen row, keeps that colour with the accent bar
+    at its left instead of the selection colour: a chosen chair's alert stays seen."""
+
+    def paint(self, painter, option, index) -> None:  # noqa: D401 (Qt name)
+        brush = index.data(Qt.ItemDataRole.BackgroundRole)
+        if brush is None:
+            super().paint(painter, option, index)
+            return
+        opt = QStyleOptionViewItem(option)
+        selected = bool(opt.state & QStyle.StateFlag.State_Selected)
+        painter.fillRect(opt.rect, brush)
+        opt.state &= ~QStyle.StateFlag.State_Selected
+        super().paint(painter, opt, index)
+        if selected:
+            painter.fillRect(QRect(opt.rect.left(), opt.rect.top(), 6, opt.rect.height()), QColor(colour("accent")))
+
+
 class SessionsPanel(QFrame):
     """Today's sessions, most urgent first, with New patient / New session."""
 
@@ -194,6 +216,7 @@ class SessionsPanel(QFrame):
         self.list.setObjectName("sessionList")
         self.list.setWordWrap(True)
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.setItemDelegate(ChairDelegate(self.list))
         self.list.currentItemChanged.connect(self._current_changed)
         self.new_patient_button = QPushButton("New patient…")
         self.new_session_button = QPushButton("New session…")
