@@ -132,6 +132,11 @@ class ContextPlot(pg.PlotWidget):
         self.raised.setPos(ctx.alert.raised_at.timestamp())
         self.raised.show()
         self.setXRange(ctx.window[0].timestamp(), ctx.window[1].timestamp(), padding=0.02)
+        # the readings and every limit line in view, with room for the labels above the top line
+        ys = [y for name in ("sys", "dia", "hr") for y in self.series(name)] + \
+             [line.value() for line in self.limit_lines]
+        if ys:
+            self.setYRange(min(ys) - 8, max(ys) + 14, padding=0)
 
     def series(self, name: str) -> list[float]:
         ys = getattr(self, name).getData()[1]
