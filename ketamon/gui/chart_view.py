@@ -39,6 +39,7 @@ from ketamon.core.chart import Chart, load_chart
 from ketamon.core.lifecycle import STATE_LABELS
 from ketamon.core.models import CONCOMITANT_MEDICATIONS, CONTRAINDICATIONS
 from ketamon.core.ops.base import Changes
+from ketamon.core.permissions import Permission
 from ketamon.gui.alerts_panel import SessionAlerts
 from ketamon.gui.chart_plot import VitalsPlot
 from ketamon.gui.dose_panel import DosePanel, dose_panel_for
@@ -245,7 +246,20 @@ class SessionChart(QWidget):
         #: the notice being shown by `refresh` (None outside it, or when unknown)
         self.reason: Changes | None = None
         runner.changed.connect(self._on_changed)
+        #: what only those who chart see: front desk and administrators view the
+        #: chart without them (the operations refuse them anyway)
+        self.charting_controls = (self.vitals_row, self.side_effects, self.dose_panel, self.event_log.note,
+                                  self.event_log.note_button, self.event_log.correct_button,
+                                  self.event_log.error_button)
+        runner.actor_changed.connect(self.fit_role)
+        self.fit_role(runner.actor)
         self._show(self.chart)
+
+    def fit_role(self, actor) -> None:
+        """Show the charting controls only to someone who may chart."""
+        can_chart = bool(actor and actor.can(Permission.CHART))
+        for widget in self.charting_controls:
+            widget.setVisible(can_chart)
 
     # ------------------------------------------------------------ refresh
 

@@ -401,6 +401,8 @@ class MainWindow(QMainWindow):
 
         self.status_message = QLabel("")
         self.status_message.setObjectName("statusMessage")
+        #: whose the status message is (cleared when another user takes over)
+        self._status_for: int | None = None
         self.status_user = QLabel("")
         self.status_user.setObjectName("statusUser")
         self.statusBar().addWidget(self.status_message, 1)
@@ -544,6 +546,15 @@ class MainWindow(QMainWindow):
 
     def _show_actor(self, actor) -> None:
         self.status_user.setText(f"{actor.display_name} · {actor.role_label}" if actor else "Not signed in")
+        # what was said to the previous user is not for this one (the same user back: kept)
+        user_id = actor.user_id if actor is not None else None
+        if user_id != self._status_for:
+            self.status_message.clear()
+            set_role(self.status_message, None)
+        self._status_for = user_id
+        may_register = actor is not None and actor.can(Permission.REGISTER)
+        self.sessions.new_session_button.setVisible(may_register)
+        self.sessions.new_patient_button.setVisible(may_register)
         may_manage = actor is not None and actor.can(Permission.MANAGE_USERS)
         self.tabs.setTabVisible(self.users_page_index, may_manage)
         self.tabs.setTabVisible(self.settings_page_index,
