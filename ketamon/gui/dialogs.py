@@ -55,6 +55,17 @@ def _title(text: str) -> QLabel:
     return label
 
 
+def _buttons(dialog: QDialog, ok: QDialogButtonBox.StandardButton, text: str):
+    """The dialog's own button (primary, named for what it does) and Cancel."""
+    buttons = QDialogButtonBox(ok | QDialogButtonBox.StandardButton.Cancel)
+    button = buttons.button(ok)
+    button.setText(text)
+    set_role(button, "primary")
+    buttons.accepted.connect(dialog.accept)
+    buttons.rejected.connect(dialog.reject)
+    return buttons, button
+
+
 class NewPatientDialog(QDialog):
     """Register a patient. After it is accepted, `patient_id` holds the new id."""
 
@@ -89,12 +100,7 @@ class NewPatientDialog(QDialog):
         self.contraindications = self._checks("Contraindications", CONTRAINDICATIONS)
         self.medications = self._checks("Concomitant medicines", CONCOMITANT_MEDICATIONS)
         self.message = MessageLine()
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
-        self.save_button = buttons.button(QDialogButtonBox.StandardButton.Save)
-        self.save_button.setText("Register patient")
-        set_role(self.save_button, "primary")
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
+        buttons, self.save_button = _buttons(self, QDialogButtonBox.StandardButton.Save, "Register patient")
         layout = QVBoxLayout(self)
         layout.addWidget(_title("Register a new patient"))
         layout.addLayout(form)
@@ -212,12 +218,7 @@ class NewSessionDialog(QDialog):
         form.addRow("Start time", self.start)
         form.addRow("Supervising physician", self.physician)
         self.message = MessageLine()
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
-        self.save_button = buttons.button(QDialogButtonBox.StandardButton.Save)
-        self.save_button.setText("Open session")
-        set_role(self.save_button, "primary")
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
+        buttons, self.save_button = _buttons(self, QDialogButtonBox.StandardButton.Save, "Open session")
         layout = QVBoxLayout(self)
         layout.addWidget(_title("Open a treatment session"))
         layout.addLayout(form)
@@ -315,12 +316,7 @@ class SignDialog(QDialog):
         form = QFormLayout()
         form.addRow("Password", self.password)
         self.message = MessageLine()
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        self.sign_button = buttons.button(QDialogButtonBox.StandardButton.Ok)
-        self.sign_button.setText("Sign and lock")
-        set_role(self.sign_button, "primary")
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
+        buttons, self.sign_button = _buttons(self, QDialogButtonBox.StandardButton.Ok, "Sign and lock")
         layout = QVBoxLayout(self)
         layout.addWidget(_title("Sign the record"))
         layout.addWidget(meaning)
