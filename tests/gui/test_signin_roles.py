@@ -70,3 +70,21 @@ def test_front_desk_sees_no_charting_controls_and_not_the_nurses_messages(qtbot,
 
     runner.set_actor(actors["nurse"])  # a nurse signs in again: everything is back
     assert all(w.isVisible() for w in hidden)
+
+
+def test_the_physician_is_not_shown_what_was_said_to_the_nurse(qtbot, store, actors, esketamine_session):
+    runner = OpRunner(store, actors["nurse"])
+    window = MainWindow(runner)
+    runner.setParent(window)
+    qtbot.addWidget(window)
+    window.show()
+    chart = window.open_session(esketamine_session)
+    row = chart.vitals_row
+    qtbot.keyClicks(row.fields["systolic"], "128")
+    qtbot.keyClicks(row.fields["diastolic"], "82")
+    qtbot.keyClick(row.fields["diastolic"], Qt.Key.Key_Return)
+    assert row.message.text().startswith("✓ ") and window.status_message.text().startswith("✓ ")
+    runner.set_actor(actors["physician"])
+    assert row.isVisible()  # a physician charts too
+    assert row.message.text() == "" and window.status_message.text() == ""
+    assert window.review_queue.message.text() == ""
