@@ -310,6 +310,7 @@ class SignDialog(QDialog):
         meaning = QLabel(f"{SIGNATURE_MEANING}: {who}.\n\nSign and lock the record of {patient_name}? "
                          "Afterwards only addenda can be added.")
         meaning.setWordWrap(True)
+        meaning.setMinimumWidth(480)  # wraps at the dialog's width, never squeezed to a sliver
         self.password = QLineEdit()
         self.password.setEchoMode(QLineEdit.EchoMode.Password)
         self.password.setPlaceholderText("your password")
@@ -323,13 +324,14 @@ class SignDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(self.message)
         layout.addWidget(buttons)
-        self.setMinimumWidth(460)
+        layout.setSizeConstraint(QVBoxLayout.SizeConstraint.SetMinimumSize)
 
     def accept(self) -> None:
         changes = self.runner.run(ops.sign_session, self.session_id, self.password.text())
         self.password.clear()  # never kept, whatever the outcome
         if changes is None:
             self.message.show_refusal(self.runner.last_refusal or "The record was not signed.")
+            self.adjustSize()  # room for the reason, the text above it unsqueezed
             self.password.setFocus()
             return
         self.signed = changes.message or "Signed"
