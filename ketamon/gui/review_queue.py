@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QTimer, Qt, Signal
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -206,7 +206,13 @@ class ReviewQueue(QWidget):
                                         else QHeaderView.ResizeMode.ResizeToContents)
         self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.table.setTextElideMode(Qt.TextElideMode.ElideNone)
-        header.sectionResized.connect(lambda *_: self.table.resizeRowsToContents())
+        # rows re-fit their wrapped text once the columns settle (a timer: never once per
+        # column resize while 500 rows are being filled)
+        self._fit_rows = QTimer(self)
+        self._fit_rows.setSingleShot(True)
+        self._fit_rows.setInterval(0)
+        self._fit_rows.timeout.connect(self.table.resizeRowsToContents)
+        header.sectionResized.connect(lambda *_: self._fit_rows.start())
         self.table.itemSelectionChanged.connect(self._selection_changed)
 
         # detail
@@ -305,7 +311,21 @@ class ReviewQueue(QWidget):
             self.offset = max(0, (self.total - 1) // PAGE * PAGE)
         self.rows = alerts.review_queue(self.runner.store, limit=PAGE, offset=self.offset, **kwargs)
         self._fill_sessions()
-        now = self.runner.store.clock.now()
+        self._fill_table(self.runner.store.clock.now())
+        self._fit_rows.stop()
+        self.table.resizeRowsToContents()
+        self._show_count()
+        self._choose(keep)
+        self._selection_changed()
+
+    def _fill_table(self, now: datetime) -> None:
+        """One row per alert of the page. The columns that fit their contents are
+        fixed while the cells are set, then fit once: fitting after every cell made
+        a page of 500 take the better part of a minute."""
+        header = self.table.horizontalHeader()
+        modes = [header.sectionResizeMode(c) for c in range(len(COLUMNS))]
+        for c in range(len(COLUMNS)):
+            header.setSectionResizeMode(c, QHeaderView.ResizeMode.Fixed)
         self.table.blockSignals(True)
         self.table.setRowCount(len(self.rows))
         bold = QFont()
@@ -326,10 +346,8 @@ class ReviewQueue(QWidget):
                     item.setForeground(QColor(colour("alert_cleared_text")))
                 self.table.setItem(r, c, item)
         self.table.blockSignals(False)
-        self.table.resizeRowsToContents()
-        self._show_count()
-        self._choose(keep)
-        self._selection_changed()
+        for c, mode in enumerate(modes):
+            header.setSectionResizeMode(c, mode)
 
     def _show_count(self) -> None:
         n = self.total
