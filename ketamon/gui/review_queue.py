@@ -370,7 +370,11 @@ class ReviewQueue(QWidget):
         if not chosen:
             first = next((a for a in self.rows if a.reviewed_at is None), self.rows[0] if self.rows else None)
             chosen = {first.id} if first is not None else set()
-        self.select_ids(chosen)
+        self.table.blockSignals(True)  # the detail is shown once, after (reload)
+        try:
+            self.select_ids(chosen)
+        finally:
+            self.table.blockSignals(False)
         rows = [r for r, a in enumerate(self.rows) if a.id in chosen]
         if rows:
             self.table.scrollToItem(self.table.item(rows[0], 0))
