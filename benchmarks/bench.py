@@ -646,13 +646,15 @@ def screen_alerts():
 
 
 def screen_today_list(store, now):
-    """The sessions list: today's rows, then the next-due of all of them in one
-    call (main_window.SessionsPanel: reload, then its due cache's fetch)."""
+    """The sessions list: today's rows, then the next-due and active alerts of all
+    of them in one call (main_window.SessionsPanel: reload, then its due cache's
+    fetch, off the GUI thread)."""
     alerts = screen_alerts()
     from ketamon.core.chart import sessions_on
 
     rows = sessions_on(store, now=now)
-    alerts.next_due_for_sessions(store, [r.session_id for r in rows], now)
+    states = getattr(alerts, "chair_states", alerts.next_due_for_sessions)
+    states(store, [r.session_id for r in rows], now)
     return rows
 
 
@@ -668,13 +670,17 @@ def screen_alert_tick(store, now):
 
 
 def screen_review_queue(store, now):
-    """The review page's reload (its default filter: unreviewed), and the context
-    of the first alert (selected on load)."""
+    """The review page's reload (its default filter: unreviewed; how many, then the
+    first page), and the context and limits of the first alert (selected on load)."""
     alerts = screen_alerts()
 
+    if hasattr(alerts, "count_review_queue"):
+        alerts.count_review_queue(store, unreviewed_only=True, priority=None, session_id=None)
     rows = alerts.review_queue(store, unreviewed_only=True, priority=None, session_id=None)
     if rows:
         alerts.alert_context(store, rows[0].id)
+        if rows[0].session_id is not None:
+            alerts.session_limits(store, rows[0].session_id)
     return rows
 
 

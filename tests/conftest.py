@@ -9,6 +9,8 @@ from datetime import datetime, timezone
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("KETAMON_DATA_DIR", os.path.join("/tmp", f"ketamon-test-{os.getpid()}"))
+# printed and exported files: never into the real documents folder of whoever runs the tests
+os.environ.setdefault("KETAMON_DOCUMENTS_DIR", os.path.join("/tmp", f"ketamon-test-{os.getpid()}", "documents"))
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -17,6 +19,7 @@ from ketamon.core.clock import FakeClock
 from ketamon.core.models import Base, User
 from ketamon.core.permissions import Actor
 from ketamon.core.store import Store, make_engine, migrate
+from record_helpers import TEST_PASSWORD, test_password_hash  # noqa: F401  (tests sign with it)
 
 PG_ADMIN_URL = os.environ.get("KETAMON_TEST_PG", "postgresql+psycopg://127.0.0.1:5432/test")
 REQUIRE_PG = os.environ.get("KETAMON_REQUIRE_POSTGRES") == "1"
@@ -103,7 +106,8 @@ def any_store(request, clock) -> Store:
 
 def add_user(store: Store, username: str, role: str, name: str | None = None) -> Actor:
     with store.transaction() as db:
-        u = User(username=username, display_name=name or username.title(), role=role, password_hash=None,
+        u = User(username=username, display_name=name or username.title(), role=role,
+                 password_hash=test_password_hash(),
                  active=True, failed_attempts=0, created_at=store.clock.now())
         db.add(u)
         db.flush()

@@ -3,6 +3,8 @@ record, lock and audit tests): thin names over ketamon.core.scenario, which goes
 through the operations."""
 from __future__ import annotations
 
+import functools
+
 from ketamon.core import scenario
 from ketamon.core.scenario import FULL_ALDRETE  # noqa: F401 (tests import it from here)
 
@@ -23,6 +25,17 @@ def to_discharged(store, nurse, sid, clock):
     return scenario.to_discharged(store, nurse, sid, clock)
 
 
+#: every test user's password (one argon2 hash, made once): signing a record asks for it
+TEST_PASSWORD = "test-pass-2026"
+
+
+@functools.lru_cache(maxsize=1)
+def test_password_hash() -> str:
+    from ketamon.core.passwords import hash_password
+
+    return hash_password(TEST_PASSWORD)
+
+
 def make_user(store, username: str, role: str, name: str):
     """A user on any store (set-up, as tests/conftest.py's add_user; importing
     `conftest` by name is ambiguous once tests/gui has its own)."""
@@ -30,7 +43,7 @@ def make_user(store, username: str, role: str, name: str):
     from ketamon.core.permissions import Actor
 
     with store.transaction() as db:
-        u = User(username=username, display_name=name, role=role, password_hash=None, active=True,
+        u = User(username=username, display_name=name, role=role, password_hash=test_password_hash(), active=True,
                  failed_attempts=0, created_at=store.clock.now())
         db.add(u)
         db.flush()

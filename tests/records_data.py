@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from ketamon.core import ops, scenario
 from ketamon.core.models import Alert
+from record_helpers import TEST_PASSWORD
 
 #: (minutes after the first device, systolic, diastolic, heart rate, SpO2, RR)
 AFTER_DOSE = [(20, 136, 86, 78, 97, 15), (40, 166, 102, 84, 96, 14), (60, 149, 92, 80, 97, 14),
@@ -110,7 +111,7 @@ def finish_session(store, clock, session_id, first, physician, *, sign=True, add
     if sign:
         clock.set(first + timedelta(minutes=150))
         review_all(store, physician, session_id)
-        ops.sign_session(store, physician, session_id)
+        ops.sign_session(store, physician, session_id, TEST_PASSWORD)
     if addendum_by is not None:
         clock.set(first + timedelta(hours=26))
         ops.add_addendum(store, addendum_by, session_id,

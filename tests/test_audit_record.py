@@ -21,6 +21,7 @@ from ketamon.cli import main
 from ketamon.core import audit, ops
 from ketamon.core.models import Alert, AuditEntry, AuditHead, AuditRecord, SideEffect, VitalSigns
 from ketamon.core.store import Store
+from record_helpers import TEST_PASSWORD
 
 KEY = "4f1c0a9e8b7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b"
 
@@ -69,7 +70,7 @@ def make_record(store, clock) -> dict:
     with store.read() as db:
         for alert_id in db.scalars(select(Alert.id).where(Alert.session_id == sid, Alert.reviewed_at.is_(None))):
             ops.review_alert(store, doctor, alert_id, "Rechecked at 40 minutes: settled.")
-    ops.sign_session(store, doctor, sid)
+    ops.sign_session(store, doctor, sid, TEST_PASSWORD)
     with store.read() as db:
         vitals = db.scalars(select(VitalSigns.id).where(VitalSigns.session_id == sid)
                             .order_by(VitalSigns.id)).all()

@@ -10,6 +10,7 @@ from sqlalchemy import func, select, text
 from ketamon.cli import main
 from ketamon.core import audit, ops
 from ketamon.core.models import AuditEntry
+from record_helpers import TEST_PASSWORD
 
 
 @pytest.fixture
@@ -25,7 +26,7 @@ def trail(any_store, clock):
     sid = ops.create_session(store, nurse, patient_id=pid, protocol_id="esketamine-56", lot_number="L7",
                              physician_id=doctor.user_id).result
     to_discharged(store, nurse, sid, clock)
-    ops.sign_session(store, doctor, sid)
+    ops.sign_session(store, doctor, sid, TEST_PASSWORD)
     ops.add_addendum(store, nurse, sid, "Called the patient: well.", reason="Follow-up")
     with store.read() as db:
         rows = db.scalar(select(func.count()).select_from(AuditEntry))

@@ -36,6 +36,7 @@ from ketamon.core.record import load_record
 from ketamon.core.report import build_report
 from ketamon.core.store import Store
 from tests.conftest import T0, add_user
+from tests.record_helpers import TEST_PASSWORD
 
 PER_OP = {"default": 100, "fuzz": 1000}
 settings.register_profile("default", max_examples=PER_OP["default"], deadline=None, database=None,
@@ -313,6 +314,8 @@ def _cases(c: Clinic):
         "set_clinic_setting": (ops.set_clinic_setting, c.admin, st.tuples(st.tuples(
             choice("clinic_name", "idle_lock_minutes", "future_tolerance_minutes", "database_url"),
             st.one_of(st.integers(-5, 2000), HOSTILE) if _HOSTILE[0] else st.integers(0, 15), text()), st.just({}))),
+        "sign_session": (ops.sign_session, c.doctor, st.tuples(st.tuples(ids(), st.one_of(
+            st.just(TEST_PASSWORD), text())), st.just({}))),
         "report_technical_problem": (ops.report_technical_problem, c.nurse, st.tuples(st.tuples(text(), text()),
             st.fixed_dictionaries({}, optional={"priority": choice("high", "low", "urgent"), "session_id": ids()}))),
     }
@@ -322,7 +325,7 @@ OPS = ["create_patient", "update_patient", "create_session", "set_lot_number", "
        "correct_dose", "record_side_effect", "add_note", "record_phq9", "record_predose_checklist",
        "record_discharge_assessment", "record_discharge_checklist", "set_patient_limits", "acknowledge_alert",
        "review_alert", "record_predose_decision", "cancel_or_stop", "add_user", "set_clinic_setting",
-       "report_technical_problem"]
+       "report_technical_problem", "sign_session"]
 
 
 @pytest.fixture(scope="module")

@@ -30,6 +30,7 @@ from ketamon.core.models import Alert, AuditEntry, Base, DoseEvent, Session, Use
 from ketamon.core.ops.base import Changes
 from ketamon.core.permissions import ROLE_PERMISSIONS, ROLES, Actor, Permission
 from ketamon.core.store import Store
+from record_helpers import TEST_PASSWORD
 
 P = Permission
 #: The permission each operation must declare (issue 3). None: any signed-in user.
@@ -267,7 +268,7 @@ RECIPES = {
     "discharge": (lambda s, a, w: ops.discharge(s, a, w["open"]), False),
     "cancel_session": (lambda s, a, w: ops.cancel_session(s, a, w["open"], "patient unwell today"), True),
     "stop_early": (lambda s, a, w: ops.stop_early(s, a, w["infusion"], "patient asked to stop"), True),
-    "sign_session": (lambda s, a, w: ops.sign_session(s, a, w["open"]), False),
+    "sign_session": (lambda s, a, w: ops.sign_session(s, a, w["open"], TEST_PASSWORD), False),
     "add_addendum": (lambda s, a, w: ops.add_addendum(s, a, w["signed"], "Called patient next day: well.",
                                                       "follow-up call"), True),
     "acknowledge_alert": (lambda s, a, w: ops.acknowledge_alert(s, a, w["alert"]), True),

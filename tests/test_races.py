@@ -25,6 +25,7 @@ from ketamon.core.models import Alert, AuditEntry, Base, Patient, Session, User,
 from ketamon.core.store import Store, migrate, schema_revision
 from tests.conftest import PG_ADMIN_URL, T0, add_user
 from tests.record_helpers import to_discharged
+from tests.record_helpers import TEST_PASSWORD
 
 TRIALS = 10
 #: the clinic's clock (T0) as a refusal shows it, in the workstation's time zone
@@ -154,7 +155,7 @@ def test_vital_signs_never_land_in_a_record_after_it_was_signed(two_workstations
         sid = _new_session(a, staff["nurse"], trial)
         to_discharged(a, staff["nurse"], sid, clock)
         clock.advance(minutes=10)
-        results = race(lambda: ops.sign_session(a, staff["physician"], sid),
+        results = race(lambda: ops.sign_session(a, staff["physician"], sid, TEST_PASSWORD),
                        lambda: ops.record_vitals(b, staff["nurse"], sid, systolic=124, diastolic=78))
         assert results[0][0] == "ok", f"signing failed: {results[0]}"
         with a.read() as db:

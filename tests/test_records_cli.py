@@ -187,3 +187,39 @@ def test_the_command_line_never_loads_the_gui(sqlite_url, charted, tmp_path, com
     assert result.returncode == 0, result.stdout + result.stderr
     assert "LOADED []" in result.stdout
     assert (tmp_path / rest[1]).stat().st_size > 0
+
+
+def test_files_default_to_the_documents_folder_named_from_patient_session_and_date_owner_only(
+        store, sqlite_url, charted, tmp_path, capsys, password_for, monkeypatch):
+    """No file name: the workstation's documents folder, never the current directory;
+    every file (given a name or not) is readable by its owner only, whatever the umask."""
+    import stat
+
+    from ketamon.core.models import Session
+
+    folder = tmp_path / "documents"
+    monkeypatch.setenv("KETAMON_DOCUMENTS_DIR", str(folder))
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    with store.read() as db:
+        day = f"{db.get(Session, charted).scheduled_at.astimezone():%Y-%m-%d}"
+    stem = f"ketamon-MRN-1-session{charted}-{day}"
+    old = os.umask(0o022)
+    try:
+        password_for("desk")
+        assert main(["--db", sqlite_url, "report", str(charted), *as_user("desk")]) == 0
+        password_for("desk")
+        assert main(["--db", sqlite_url, "export", str(charted), "--csv", *as_user("desk")]) == 0
+        password_for("desk")
+        named = tmp_path / "named.json"
+        assert main(["--db", sqlite_url, "export", str(charted), "--fhir", str(named), *as_user("desk")]) == 0
+    finally:
+        os.umask(old)
+    summary, vitals = folder / f"{stem}-summary.pdf", folder / f"{stem}-vitals.csv"
+    assert str(summary) in capsys.readouterr().out
+    assert summary.read_bytes().startswith(b"%PDF") and vitals.read_text().strip()
+    assert list(cwd.iterdir()) == []  # nothing in the current directory
+    for path in (summary, vitals, named):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700

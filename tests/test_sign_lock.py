@@ -23,6 +23,7 @@ from ketamon.core.models import (
     VitalSigns,
 )
 from ketamon.core.record import RecordIncomplete, load_record, local_hm
+from record_helpers import TEST_PASSWORD
 
 
 @pytest.fixture
@@ -34,7 +35,7 @@ def discharged(store, nurse, esketamine_session, clock):
 @pytest.fixture
 def signed(store, actors, discharged, clock):
     clock.advance(minutes=10)
-    ops.sign_session(store, actors["physician"], discharged)
+    ops.sign_session(store, actors["physician"], discharged, TEST_PASSWORD)
     return discharged
 
 
@@ -46,7 +47,7 @@ def counts(store) -> dict[str, int]:
 
 def test_supervising_physician_signs_and_the_record_says_who_and_when(store, actors, discharged, clock):
     clock.advance(minutes=10)
-    changes = ops.sign_session(store, actors["physician"], discharged)
+    changes = ops.sign_session(store, actors["physician"], discharged, TEST_PASSWORD)
     assert changes.message == f"Record signed by Dr Priya Shah ({local_hm(clock.now())})"
     record = load_record(store, discharged)
     assert record.signed and record.state_label == "Signed" and record.outcome == "discharged"
@@ -59,7 +60,7 @@ def test_supervising_physician_signs_and_the_record_says_who_and_when(store, act
 
 def test_a_nurse_cannot_sign_and_the_refusal_is_audited(store, actors, discharged):
     with pytest.raises(PermissionDenied, match="Sam Carter RN \\(Nurse\\) may not sign session records"):
-        ops.sign_session(store, actors["nurse"], discharged)
+        ops.sign_session(store, actors["nurse"], discharged, TEST_PASSWORD)
     assert not load_record(store, discharged).signed
     with store.read() as db:
         last = db.scalars(select(AuditEntry).order_by(AuditEntry.id.desc())).first()
@@ -71,7 +72,7 @@ def test_another_physician_cannot_sign_for_the_supervising_one(store, discharged
 
     other = make_user(store, "locum", "physician", "Dr Lee Locum")
     with pytest.raises(PermissionDenied, match="Only the supervising physician, Dr Priya Shah, can sign"):
-        ops.sign_session(store, other, discharged)
+        ops.sign_session(store, other, discharged, TEST_PASSWORD)
     assert not load_record(store, discharged).signed
 
 
@@ -81,7 +82,7 @@ def test_a_session_without_a_supervising_physician_is_signed_by_the_signer(store
     sid = ops.create_session(store, actors["nurse"], patient_id=patient_id, protocol_id="esketamine-56",
                              lot_number="L1").result
     walk(store, actors["nurse"], sid, clock)
-    ops.sign_session(store, actors["physician"], sid)
+    ops.sign_session(store, actors["physician"], sid, TEST_PASSWORD)
     assert load_record(store, sid).session.physician_id == actors["physician"].user_id
 
 
@@ -90,7 +91,7 @@ def test_signing_is_refused_while_something_is_missing(store, actors, esketamine
 
     to_recovery(store, actors["nurse"], esketamine_session, clock)
     with pytest.raises(RecordIncomplete) as err:
-        ops.sign_session(store, actors["physician"], esketamine_session)
+        ops.sign_session(store, actors["physician"], esketamine_session, TEST_PASSWORD)
     assert err.value.missing == [
         "The patient has not been discharged (or the session stopped early or cancelled)"]
     assert str(err.value).startswith("The record cannot be signed yet. Still to do:\n• The patient")
@@ -108,13 +109,13 @@ def test_unreviewed_alerts_must_be_reviewed_before_signing(store, actors, discha
                   message="Device feed lost", raised_at=raised),
         ])
     with pytest.raises(RecordIncomplete) as err:
-        ops.sign_session(store, actors["physician"], discharged)
+        ops.sign_session(store, actors["physician"], discharged, TEST_PASSWORD)
     assert err.value.missing == [
         f"Alert not reviewed: *** Systolic BP 186 mmHg (critical above 180) ({local_hm(raised)})"]
     with store.transaction() as db:  # set-up: the physician's review (issue 4's review operation)
         alert = db.scalars(select(Alert).where(Alert.priority == "high")).one()
         alert.reviewed_at, alert.reviewed_by_id = clock.now(), actors["physician"].user_id
-    ops.sign_session(store, actors["physician"], discharged)
+    ops.sign_session(store, actors["physician"], discharged, TEST_PASSWORD)
     assert load_record(store, discharged).signed
 
 
@@ -126,7 +127,7 @@ def test_a_stopped_session_is_signed_with_its_outcome_kept(store, actors, esketa
     ops.record_dose(store, nurse, esketamine_session, "nasal_device")
     clock.advance(minutes=3)
     ops.stop_early(store, nurse, esketamine_session, "Patient asked to stop: distressing dissociation")
-    ops.sign_session(store, actors["physician"], esketamine_session)
+    ops.sign_session(store, actors["physician"], esketamine_session, TEST_PASSWORD)
     record = load_record(store, esketamine_session)
     assert record.signed and record.outcome == "stopped"
     assert record.session.state_reason == "Patient asked to stop: distressing dissociation"
@@ -153,7 +154,7 @@ LOCKED_CALLS = {
     "discharge": lambda sid, ids: ((sid,), {}),
     "cancel_session": lambda sid, ids: ((sid, "no"), {}),
     "stop_early": lambda sid, ids: ((sid, "no"), {}),
-    "sign_session": lambda sid, ids: ((sid,), {}),
+    "sign_session": lambda sid, ids: ((sid, TEST_PASSWORD), {}),
     "acknowledge_alert": lambda sid, ids: ((), {"session_id": sid}),
     "record_predose_decision": lambda sid, ids: ((sid,), {"proceed": True, "reason": "BP rechecked"}),
     "report_technical_problem": lambda sid, ids: (("feed", "Device feed lost"), {"session_id": sid}),
@@ -213,7 +214,7 @@ def test_addenda_after_signing_keep_author_time_and_reason(store, actors, signed
 def test_addendum_needs_text_a_reason_a_signed_record_and_the_permission(store, actors, discharged, clock):
     with pytest.raises(ValidationError, match="not signed yet: add a note or a correction"):
         ops.add_addendum(store, actors["nurse"], discharged, "text", reason="why")
-    ops.sign_session(store, actors["physician"], discharged)
+    ops.sign_session(store, actors["physician"], discharged, TEST_PASSWORD)
     with pytest.raises(ValidationError, match="The addendum is empty"):
         ops.add_addendum(store, actors["nurse"], discharged, "  ", reason="why")
     with pytest.raises(ValidationError, match="Give the reason"):

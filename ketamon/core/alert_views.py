@@ -129,16 +129,9 @@ def session_alerts(store: "Store", session_id: int) -> list[AlertView]:
     return sorted(rows, key=order_key)
 
 
-def review_queue(store: "Store", *, unreviewed_only: bool = True, open_only: bool = False,
-                 priority: str | None = None, session_id: int | None = None, since: datetime | None = None,
-                 limit: int = 500) -> list[AlertView]:
-    """The physician's queue across all sessions, most urgent first: open
-    (still active) before cleared, high before low, newest first."""
-    # the alert's columns, not ORM objects: up to 500 rows, and building an Alert
-    # (identity map, state) per row was most of the queue's time
-    q = (select(*Alert.__table__.columns, Session.protocol_id, Session.protocol_version, Session.state,
-                Patient.family_name, Patient.given_name, Patient.mrn)
-         .outerjoin(Session, Session.id == Alert.session_id).outerjoin(Patient, Patient.id == Session.patient_id))
+def _queue_where(q, *, unreviewed_only: bool, open_only: bool, priority: str | None, session_id: int | None,
+                 since: datetime | None):
+    """The review queue's filters, one place for its rows and its count."""
     if unreviewed_only:
         q = q.where(Alert.reviewed_at.is_(None))
     if open_only:
@@ -149,10 +142,27 @@ def review_queue(store: "Store", *, unreviewed_only: bool = True, open_only: boo
         q = q.where(Alert.session_id == session_id)
     if since is not None:
         q = q.where(Alert.raised_at >= since)
+    return q
+
+
+def review_queue(store: "Store", *, unreviewed_only: bool = True, open_only: bool = False,
+                 priority: str | None = None, session_id: int | None = None, since: datetime | None = None,
+                 limit: int = 500, offset: int = 0) -> list[AlertView]:
+    """One page of the physician's queue across all sessions, most urgent first:
+    open (still active) before cleared, high before low, newest first. `offset`
+    pages on (`count_review_queue` says how many there are): nothing is hidden."""
+    filters = dict(unreviewed_only=unreviewed_only, open_only=open_only, priority=priority, session_id=session_id,
+                   since=since)
+    # the alert's columns, not ORM objects: up to 500 rows, and building an Alert
+    # (identity map, state) per row was most of the queue's time
+    q = _queue_where(select(*Alert.__table__.columns, Session.protocol_id, Session.protocol_version, Session.state,
+                            Patient.family_name, Patient.given_name, Patient.mrn)
+                     .outerjoin(Session, Session.id == Alert.session_id)
+                     .outerjoin(Patient, Patient.id == Session.patient_id), **filters)
     # Most urgent first *before* the cut, so an old high alert is never hidden
     # behind `limit` newer low ones. One statement per band of the order (open,
     # then cleared by priority, high first), each walking an index newest first
-    # and stopping at what is left of the limit: a fixed number of statements
+    # and stopping at what is left of offset + limit: a fixed number of statements
     # that do not sort the clinic's whole history.
     bands = [q.where(Alert.cleared_at.is_(None)).order_by(*URGENCY_ORDER)]
     if not open_only:
@@ -160,17 +170,28 @@ def review_queue(store: "Store", *, unreviewed_only: bool = True, open_only: boo
         for p in sorted(PRIORITY_RANK, key=PRIORITY_RANK.get, reverse=True):
             if priority in (None, p):
                 bands.append(cleared.where(Alert.priority == p).order_by(Alert.raised_at.desc(), Alert.id.desc()))
+    wanted = max(0, offset) + limit
     rows: list[AlertView] = []
     with store.read() as db:
         users = _user_names(db)
         for band in bands:
-            if len(rows) >= limit:
+            if len(rows) >= wanted:
                 break
-            for r in db.execute(band.limit(limit - len(rows))):
+            for r in db.execute(band.limit(wanted - len(rows))):
                 name = store.protocols.get(r.protocol_id, r.protocol_version).name if r.protocol_id else ""
                 patient = _Named(r.family_name, r.given_name, r.mrn) if r.family_name is not None else None
                 rows.append(_view(r, users, _Named(state=r.state) if r.state else None, patient, name))
-    return sorted(rows, key=order_key)
+    return sorted(rows, key=order_key)[max(0, offset):]
+
+
+def count_review_queue(store: "Store", *, unreviewed_only: bool = True, open_only: bool = False,
+                       priority: str | None = None, session_id: int | None = None,
+                       since: datetime | None = None) -> int:
+    """How many alerts the queue holds with these filters (its pages say "of N")."""
+    q = _queue_where(select(func.count()).select_from(Alert), unreviewed_only=unreviewed_only,
+                     open_only=open_only, priority=priority, session_id=session_id, since=since)
+    with store.read() as db:
+        return db.scalar(q) or 0
 
 
 @dataclass(frozen=True)
@@ -242,6 +263,75 @@ def next_due_for_sessions(store: "Store", session_ids: Iterable[int], now: datet
         protocol = store.protocols.get(protocol_id, version)
         items = schedule.due_items(protocol, state, doses[sid], last_bp.get(sid), now, close.get(sid))
         out[sid] = items[0] if items else None
+    return out
+
+
+@dataclass(frozen=True)
+class ChairAlert:
+    """One active alert as the sessions list and the other-chairs strip show it."""
+
+    alert_id: int
+    priority: str
+    message: str
+    acknowledged: bool
+
+    @property
+    def mark(self) -> str:
+        return PRIORITY_MARK[self.priority]
+
+    @property
+    def rank(self) -> int:
+        return PRIORITY_RANK[self.priority]
+
+
+@dataclass(frozen=True)
+class ChairState:
+    """What the sessions list shows of a chair besides who sits there: the next set
+    due, the highest active alert, and the most urgent one nobody has acknowledged
+    yet (the strip above another chair's chart)."""
+
+    session_id: int
+    due: schedule.DueItem | None = None
+    highest: ChairAlert | None = None
+    unacknowledged: ChairAlert | None = None
+    active_count: int = 0
+
+    def overdue(self, now: datetime) -> bool:
+        return self.due is not None and self.due.is_overdue(now)
+
+    def urgency(self, now: datetime) -> tuple[int, int]:
+        """Larger is more urgent: the highest alert's priority, then overdue vitals."""
+        return (self.highest.rank if self.highest else -1, int(self.overdue(now)))
+
+
+def _alert_rank(a: ChairAlert) -> tuple[int, int]:
+    return (a.rank, a.alert_id)  # high before low, then the newer
+
+
+def chair_states(store: "Store", session_ids: Iterable[int], now: datetime | None = None
+                 ) -> dict[int, ChairState]:
+    """Every listed chair's next set due and active alerts, for the sessions list:
+    `next_due_for_sessions` and one statement for the alerts of all sessions. Runs
+    off the GUI thread (the list polls it every few seconds and after each alert
+    notice)."""
+    now = now or store.clock.now()
+    ids = list(dict.fromkeys(session_ids))
+    due = next_due_for_sessions(store, ids, now)
+    by_session: dict[int, list[ChairAlert]] = {sid: [] for sid in ids}
+    if ids:
+        with store.read() as db:
+            for r in db.execute(select(Alert.id, Alert.session_id, Alert.priority, Alert.message,
+                                       Alert.acknowledged_at)
+                                .where(Alert.session_id.in_(ids), Alert.cleared_at.is_(None))):
+                if r.priority in PRIORITY_RANK:
+                    by_session[r.session_id].append(ChairAlert(r.id, r.priority, r.message,
+                                                               r.acknowledged_at is not None))
+    out = {}
+    for sid in ids:
+        active = by_session[sid]
+        waiting = [a for a in active if not a.acknowledged]
+        out[sid] = ChairState(sid, due.get(sid), max(active, key=_alert_rank, default=None),
+                              max(waiting, key=_alert_rank, default=None), len(active))
     return out
 
 

@@ -27,6 +27,11 @@ DEMO_USERS = [
 ]
 
 
+def demo_password(username: str) -> str:
+    """A demo user's password as listed in the README (the demo signs a record with it)."""
+    return next(password for name, _display, _role, password in DEMO_USERS if name == username)
+
+
 def actor_for(user: User) -> Actor:
     return Actor(user.id, user.username, user.display_name, user.role)
 
@@ -134,7 +139,7 @@ def seed(store: Store, now: datetime | None = None) -> dict[str, int]:
                                             scheduled_at=now + timedelta(hours=2), physician_id=doctor.user_id).result
         # 5. Last week: a finished, signed record with an addendum (for the records screen).
         ids["signed"] = demo_record.seed_signed_session(t, store, nurse, doctor, p["lan"],
-                                                        now - timedelta(days=7, hours=1))
+                                                        now - timedelta(days=7, hours=1), demo_password("doctor"))
         ids["to_sign"] = demo_record.seed_unsigned_session(t, store, nurse, doctor, p["daniel"],
                                                            now - timedelta(days=1, hours=2))
     return ids

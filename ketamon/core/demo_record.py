@@ -15,9 +15,11 @@ from ketamon.core.scenario import predose_checks
 from ketamon.core.store import Store
 
 
-def seed_signed_session(t, store: Store, nurse: Actor, doctor: Actor, patient_id: int, start: datetime) -> int:
+def seed_signed_session(t, store: Store, nurse: Actor, doctor: Actor, patient_id: int, start: datetime,
+                        doctor_password: str) -> int:
     """An esketamine 56 mg session from `start`, discharged after 2 h 5 min and
-    signed by the supervising physician; an addendum the next morning."""
+    signed by the supervising physician (who confirms with `doctor_password`); an
+    addendum the next morning."""
     t.at(start)
     sid = ops.create_session(store, nurse, patient_id=patient_id, protocol_id="esketamine-56",
                              scheduled_at=start, lot_number="24K097", physician_id=doctor.user_id,
@@ -56,7 +58,7 @@ def seed_signed_session(t, store: Store, nurse: Actor, doctor: Actor, patient_id
     t.at(first + timedelta(minutes=125))
     ops.discharge(store, nurse, sid)
     t.at(first + timedelta(minutes=140))
-    ops.sign_session(store, doctor, sid)
+    ops.sign_session(store, doctor, sid, doctor_password)
     t.at(start + timedelta(hours=24))
     ops.add_addendum(store, nurse, sid, "Patient phoned: mild headache in the evening, gone by the morning. "
                                         "No other effects.", reason="Follow-up call the next day")

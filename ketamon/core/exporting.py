@@ -18,10 +18,16 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import tempfile
+from datetime import date
 from pathlib import Path
 from typing import IO, Any
 
+import platformdirs
+from sqlalchemy import select
+
+from ketamon.core import settings
 from ketamon.core.store import Store
 from ketamon.core.stored_vitals import (  # noqa: F401  (re-exported: scripts and tests read them here)
     CHUNK_ROWS, StoredVitalSigns, first_in_force_vitals_at, stored_vitals, vitals_replaced)
@@ -66,22 +72,72 @@ def export_text(store: Store, session_id: int, fmt: str) -> str:
     return buf.getvalue()
 
 
-def suggested_filename(session_id: int, fmt: str) -> str:
-    """No patient name in the file name: files get copied to places the record does not go."""
-    kind = {"fhir": "fhir", "csv": "vitals", "form": "monitoring-form"}[fmt]
-    return f"ketamon-session-{session_id}-{kind}{FORMATS[fmt][0]}"
+#: what a file holds -> (the word in its name, its suffix): the exports, the printed summary and form
+DOCUMENTS = {"fhir": ("fhir", ".json"), "csv": ("vitals", ".csv"), "form": ("monitoring-form", ".json"),
+             "summary": ("summary", ".pdf"), "form_pdf": ("monitoring-form", ".pdf")}
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9]+")
+
+
+def documents_folder() -> Path:
+    """Where printed and exported files go unless the user picks another place: the
+    workstation's `documents_dir`, else the user's documents folder + /ketamon
+    (never the home folder or whatever the current directory happens to be)."""
+    return settings.get("documents_dir") or Path(platformdirs.user_documents_dir()) / "ketamon"
+
+
+def safe_name_part(text: str) -> str:
+    """Letters and digits only, runs of anything else as one dash: a file name that
+    is the same on every system and cannot climb out of its folder."""
+    return _UNSAFE.sub("-", text or "").strip("-")[:64] or "unknown"
+
+
+def document_name(mrn: str, session_id: int, day: date, kind: str) -> str:
+    """`ketamon-<MRN>-session<id>-<yyyy-mm-dd>-<what>.<suffix>`: found again by
+    patient, session and date. The MRN, never the patient's name: files get
+    copied to places the record does not go."""
+    word, suffix = DOCUMENTS[kind]
+    return f"ketamon-{safe_name_part(mrn)}-session{int(session_id)}-{day:%Y-%m-%d}-{word}{suffix}"
+
+
+def suggested_path(store: Store, session_id: int, kind: str) -> Path:
+    """The default file for a session's print or export, in the documents folder
+    (made if missing, readable by its owner only: the save dialog opens there)."""
+    from ketamon.core.models import Patient, Session
+
+    with store.read() as db:
+        row = db.execute(select(Patient.mrn, Session.scheduled_at).join(Patient, Patient.id == Session.patient_id)
+                         .where(Session.id == session_id)).first()
+    if row is None:
+        raise KeyError(session_id)
+    folder = documents_folder()
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return folder / document_name(row.mrn, session_id, row.scheduled_at.astimezone().date(), kind)
+
+
+def private_file(path: str | os.PathLike) -> Path:
+    """An empty file at `path` readable and writable by its owner only, created
+    that way (0600; any old file of that name is replaced), for a writer that
+    opens the path itself (Qt's print-to-PDF). Its folder is made owner-only too."""
+    target = Path(path)
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    target.unlink(missing_ok=True)
+    os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    return target
 
 
 class atomic_file:
     """A text file (UTF-8, line ends as written) that appears at `path` only when
     the block ends without an error: written beside it, synced, then moved into
-    place. A reader never sees half a file and a failure leaves nothing behind."""
+    place. A reader never sees half a file and a failure leaves nothing behind.
+    Readable by its owner only (0600), from its creation on."""
 
     def __init__(self, path: str | os.PathLike):
         self.target = Path(path)
 
     def __enter__(self) -> IO[str]:
-        self.target.parent.mkdir(parents=True, exist_ok=True)
+        self.target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # mkstemp creates the file readable by its owner only (0600); os.replace keeps that
         fd, self.tmp = tempfile.mkstemp(prefix=".ketamon-", dir=self.target.parent)
         try:
             self.fh = os.fdopen(fd, "w", encoding="utf-8", newline="", buffering=1 << 20)

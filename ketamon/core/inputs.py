@@ -677,6 +677,13 @@ class SessionOnlyInput(OpInput):
     session_id: Id()
 
 
+class SignSessionInput(OpInput):
+    """Signing a record: the session and the signer's password, typed again."""
+
+    session_id: Id()
+    password: Text(1024, optional=False)
+
+
 class ReasonInput(OpInput):
     """Cancel, stop early: a session and the reason in words."""
 

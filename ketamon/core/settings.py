@@ -236,6 +236,10 @@ for _s in (
             "ones (development).", "Resources folder"),
     Setting("user", Text(64), None, W, "KETAMON_USER",
             "Who the command line (`report`, `export`) and `--screenshot` act as.", "Acting user"),
+    Setting("documents_dir", Folder(), None, W, "KETAMON_DOCUMENTS_DIR",
+            "Where printed summaries, forms and exports are saved unless another place is chosen; files "
+            "there are readable by their owner only. Unset: the user's documents folder + `/ketamon`.",
+            "Documents folder"),
     Setting("mrn_system", Text(), "urn:ketamon:mrn", W, "KETAMON_MRN_SYSTEM",
             "The URI namespace of the clinic's MRNs in FHIR exports.", "MRN system"),
     Setting("sound", Switch(), True, W, "KETAMON_SOUND",

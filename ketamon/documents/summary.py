@@ -146,7 +146,9 @@ def summary_fragments(report: SessionReport, ctx: Ctx) -> list[Fragment]:
     sig = report.signature
     f.key_values([("Charting nurse", report.nurse or "not recorded"),
                   ("Supervising physician", report.physician or "not recorded")])
-    f.paragraph(sig.text, ctx.font(11, bold=True), boxed=True)
+    f.paragraph(signature_line(sig), ctx.font(11, bold=True), boxed=True)
+    if sig.signed:
+        f.paragraph(SIGNATURE_HOW, ctx.font(9, italic=True), colour=GREY)
 
     f.heading("Addenda")
     if not report.addenda:
@@ -157,6 +159,19 @@ def summary_fragments(report: SessionReport, ctx: Ctx) -> list[Fragment]:
         f.paragraph(a.text, f.body, indent=8)
         f.space(4)
     return f.frags
+
+
+#: what the physician's signature on a record means, printed beside their name and the time
+SIGNATURE_MEANING = "Reviewed and signed by the supervising physician"
+#: how the signature was given (the signer typed their password again to sign)
+SIGNATURE_HOW = "Electronic signature: the signer confirmed it with their own password."
+
+
+def signature_line(sig) -> str:
+    """The signature as printed: its meaning, the signer's name, the date and time."""
+    if not sig.signed:
+        return sig.text
+    return f"{SIGNATURE_MEANING}: {sig.signed_by or '–'}, {fmt_datetime(sig.signed_at)}"
 
 
 def _n(x) -> str:

@@ -40,6 +40,7 @@ from ketamon.core.chart import Chart, load_chart
 from ketamon.core.lifecycle import STATE_LABELS
 from ketamon.core.models import CONCOMITANT_MEDICATIONS, CONTRAINDICATIONS
 from ketamon.core.ops.base import Changes
+from ketamon.core.permissions import Permission
 from ketamon.gui.alerts_panel import SessionAlerts
 from ketamon.gui.chart_plot import VitalsPlot
 from ketamon.gui.dose_panel import DosePanel, dose_panel_for
@@ -50,7 +51,7 @@ from ketamon.gui.runner import OpRunner
 from ketamon.gui.side_effects import SideEffectPanel
 from ketamon.gui.theme import set_role
 from ketamon.gui.vitals_row import VitalsRow
-from ketamon.gui.widgets import format_elapsed, local_hm
+from ketamon.gui.widgets import MessageLine, format_elapsed, local_hm
 
 #: change flags that alter an entry, the session or the patient: the whole chart reloads.
 #: Alerts, limits and the clinic's alarm setting reload only the alert parts; a
@@ -294,7 +295,28 @@ class SessionChart(QWidget):
         #: the notice being shown by `refresh` (None outside it, or when unknown)
         self.reason: Changes | None = None
         runner.changed.connect(self._on_changed)
+        #: what only those who chart see: front desk and administrators view the
+        #: chart without them (the operations refuse them anyway)
+        self.charting_controls = (self.vitals_row, self.side_effects, self.dose_panel, self.event_log.note,
+                                  self.event_log.note_button, self.event_log.correct_button,
+                                  self.event_log.error_button)
+        #: whom the chart's message lines speak to (cleared when another user takes over)
+        self._user_id = runner.actor.user_id if runner.actor else None
+        runner.actor_changed.connect(self.fit_role)
+        self.fit_role(runner.actor)
         self._show(self.chart)
+
+    def fit_role(self, actor) -> None:
+        """Show the charting controls only to someone who may chart; what the chart
+        said to the previous user ("✓ Vital signs saved", a refusal) goes with them."""
+        can_chart = bool(actor and actor.can(Permission.CHART))
+        for widget in self.charting_controls:
+            widget.setVisible(can_chart)
+        user_id = actor.user_id if actor else None
+        if user_id != self._user_id:
+            for line in self.findChildren(MessageLine):
+                line.clear_message()
+        self._user_id = user_id
 
     # ------------------------------------------------------------ refresh
 

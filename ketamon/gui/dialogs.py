@@ -24,6 +24,7 @@ from ketamon.core import ops
 from ketamon.core.chart import list_patients, list_users
 from ketamon.core.models import CONCOMITANT_MEDICATIONS, CONTRAINDICATIONS, SEXES
 from ketamon.core.protocols import Protocol
+from ketamon.documents.summary import SIGNATURE_MEANING
 from ketamon.gui.runner import OpRunner
 from ketamon.gui.theme import set_role
 from ketamon.gui.widgets import MessageLine, parse_number, parse_time_of_day
@@ -52,6 +53,17 @@ def _title(text: str) -> QLabel:
     label = QLabel(text)
     label.setObjectName("dialogTitle")
     return label
+
+
+def _buttons(dialog: QDialog, ok: QDialogButtonBox.StandardButton, text: str):
+    """The dialog's own button (primary, named for what it does) and Cancel."""
+    buttons = QDialogButtonBox(ok | QDialogButtonBox.StandardButton.Cancel)
+    button = buttons.button(ok)
+    button.setText(text)
+    set_role(button, "primary")
+    buttons.accepted.connect(dialog.accept)
+    buttons.rejected.connect(dialog.reject)
+    return buttons, button
 
 
 class NewPatientDialog(QDialog):
@@ -88,12 +100,7 @@ class NewPatientDialog(QDialog):
         self.contraindications = self._checks("Contraindications", CONTRAINDICATIONS)
         self.medications = self._checks("Concomitant medicines", CONCOMITANT_MEDICATIONS)
         self.message = MessageLine()
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
-        self.save_button = buttons.button(QDialogButtonBox.StandardButton.Save)
-        self.save_button.setText("Register patient")
-        set_role(self.save_button, "primary")
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
+        buttons, self.save_button = _buttons(self, QDialogButtonBox.StandardButton.Save, "Register patient")
         layout = QVBoxLayout(self)
         layout.addWidget(_title("Register a new patient"))
         layout.addLayout(form)
@@ -211,12 +218,7 @@ class NewSessionDialog(QDialog):
         form.addRow("Start time", self.start)
         form.addRow("Supervising physician", self.physician)
         self.message = MessageLine()
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
-        self.save_button = buttons.button(QDialogButtonBox.StandardButton.Save)
-        self.save_button.setText("Open session")
-        set_role(self.save_button, "primary")
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
+        buttons, self.save_button = _buttons(self, QDialogButtonBox.StandardButton.Save, "Open session")
         layout = QVBoxLayout(self)
         layout.addWidget(_title("Open a treatment session"))
         layout.addLayout(form)
@@ -290,4 +292,47 @@ class NewSessionDialog(QDialog):
             self.message.show_refusal(self.runner.last_refusal or "refused")
             return
         self.session_id = changes.result
+        super().accept()
+
+
+class SignDialog(QDialog):
+    """Sign a session record: what the signature means, and the signer's password
+    typed again (the operation checks it; a wrong one keeps the dialog open with
+    the reason, and counts toward the account's lock-out)."""
+
+    def __init__(self, runner: OpRunner, session_id: int, patient_name: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.runner, self.session_id = runner, session_id
+        #: the operation's notice once signed ("Record signed by … (10:40)")
+        self.signed: str | None = None
+        self.setWindowTitle("Sign the record")
+        who = runner.actor.display_name if runner.actor else "—"
+        meaning = QLabel(f"{SIGNATURE_MEANING}: {who}.\n\nSign and lock the record of {patient_name}? "
+                         "Afterwards only addenda can be added.")
+        meaning.setWordWrap(True)
+        meaning.setMinimumWidth(480)  # wraps at the dialog's width, never squeezed to a sliver
+        self.password = QLineEdit()
+        self.password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.password.setPlaceholderText("your password")
+        form = QFormLayout()
+        form.addRow("Password", self.password)
+        self.message = MessageLine()
+        buttons, self.sign_button = _buttons(self, QDialogButtonBox.StandardButton.Ok, "Sign and lock")
+        layout = QVBoxLayout(self)
+        layout.addWidget(_title("Sign the record"))
+        layout.addWidget(meaning)
+        layout.addLayout(form)
+        layout.addWidget(self.message)
+        layout.addWidget(buttons)
+        layout.setSizeConstraint(QVBoxLayout.SizeConstraint.SetMinimumSize)
+
+    def accept(self) -> None:
+        changes = self.runner.run(ops.sign_session, self.session_id, self.password.text())
+        self.password.clear()  # never kept, whatever the outcome
+        if changes is None:
+            self.message.show_refusal(self.runner.last_refusal or "The record was not signed.")
+            self.adjustSize()  # room for the reason, the text above it unsqueezed
+            self.password.setFocus()
+            return
+        self.signed = changes.message or "Signed"
         super().accept()

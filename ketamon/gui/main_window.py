@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from PySide6.QtCore import QMargins, QRect, QSettings, QSize, QTimer, Qt, Signal
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtGui import QBrush, QColor, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -25,6 +25,9 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QPushButton,
     QStackedWidget,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -50,7 +53,7 @@ from ketamon.gui.runner import OpRunner
 from ketamon.gui.settings_page import SettingsPage
 from ketamon.gui.sound import AlarmMonitor
 from ketamon.gui.staff import RecordsPage
-from ketamon.gui.theme import set_role
+from ketamon.gui.theme import colour, set_role
 from ketamon.gui.users_page import UsersPage
 from ketamon.gui import shortcuts
 from ketamon.gui.widgets import clear_all_messages, format_elapsed, local_hm
@@ -58,13 +61,23 @@ from ketamon.gui.widgets import clear_all_messages, format_elapsed, local_hm
 ROUTE_LABELS = {"nasal": "Nasal spray", "iv": "IV infusion", "im": "IM injection"}
 #: states of a session in progress (a "current" session)
 IN_PROGRESS = AFTER_FIRST_DOSE
-#: change flags that alter what the sessions list shows (who, state, first dose). Not
-#: "alerts": a row shows none, and with 16 chairs the alert tick and the rules raise
-#: or clear alerts every few seconds; reloading the list (a query on the GUI thread)
-#: for each of them stalled typing.
+#: change flags that alter who is listed (who, state, first dose). Not "alerts": with
+#: 16 chairs the alert tick and the rules raise or clear alerts every few seconds, and
+#: reloading the list (a query on the GUI thread) for each of them stalled typing; a
+#: row's alert and overdue state come from the background fetch instead (CHAIR_FLAGS).
 LIST_FLAGS = ("lifecycle", "patients", "doses")
-#: change flags that move when vital signs are next due (a set, a dose, the state)
-DUE_FLAGS = ("vitals", "doses", "lifecycle")
+#: change flags that move a chair's next set due or its alerts (a set, a dose, the
+#: state, an alert raised, acknowledged or cleared): the background fetch runs again
+CHAIR_FLAGS = ("vitals", "doses", "lifecycle", "alerts")
+#: the other-chairs strip, in the alert's colours
+STRIP_STYLE = ("QPushButton#otherChairs {{ background: {background}; color: {text}; font-weight: bold; "
+               "text-align: left; padding: 6px 10px; border: none; border-radius: 0; }}")
+#: where a list item keeps the colour role it is drawn in
+ROLE_KEY = Qt.ItemDataRole.UserRole + 1
+#: the shortcut that opens the chair named in the other-chairs strip
+JUMP_SHORTCUT = "Ctrl+J"
+#: how much of an alert's text a list row shows (the tooltip has all of it)
+ROW_ALERT_CHARS = 60
 #: the size the window opens at on a workstation that has none saved (shrunk to fit its screen)
 DEFAULT_SIZE = QSize(1440, 900)
 #: where this workstation keeps the window's geometry (an INI file in the data folder)
@@ -92,9 +105,12 @@ def fit_within(rect: QRect, area: QRect, frame: QMargins = QMargins()) -> QRect:
     return QRect(left, top, width, height).marginsRemoved(frame)
 
 
-def row_text(row: SessionRow, now: datetime, due: str = "") -> str:
-    """Short lines: who; route and state; elapsed (or when); what is due next."""
-    lines = [row.patient_name, f"{ROUTE_LABELS.get(row.route, row.route)} · {row.state_label}"]
+def row_text(row: SessionRow, now: datetime, due: str = "", state: alerts.ChairState | None = None) -> str:
+    """Short lines: the highest alert's mark and who; route and state; elapsed (or
+    when); what is due next; the highest active alert's text."""
+    highest = state.highest if state is not None else None
+    mark = f"{highest.mark} " if highest is not None and highest.mark else ""
+    lines = [mark + row.patient_name, f"{ROUTE_LABELS.get(row.route, row.route)} · {row.state_label}"]
     if row.first_dose_at is not None and row.state in IN_PROGRESS:
         third = f"Elapsed {format_elapsed(now - row.first_dose_at)}"
     elif row.first_dose_at is not None:
@@ -104,7 +120,37 @@ def row_text(row: SessionRow, now: datetime, due: str = "") -> str:
     lines.append(third)
     if due:
         lines.append(due)
+    if highest is not None:
+        more = f" (+{state.active_count - 1})" if state.active_count > 1 else ""
+        lines.append(_clip(highest.message, ROW_ALERT_CHARS) + more)
     return "\n".join(lines)
+
+
+def _clip(text: str, n: int) -> str:
+    return text if len(text) <= n else text[:n - 1].rstrip() + "…"
+
+
+def row_role(state: alerts.ChairState | None, now: datetime) -> str | None:
+    """The colour of a row: its highest alert's priority, "overdue" for vitals
+    overdue without an alert, None when nothing calls for attention."""
+    if state is not None and state.highest is not None and state.highest.priority in ("high", "medium", "low"):
+        return state.highest.priority
+    return "overdue" if state is not None and state.overdue(now) else None
+
+
+def most_urgent_first(rows: list[SessionRow], states: dict[int, alerts.ChairState], now: datetime
+                      ) -> list[SessionRow]:
+    """Highest alert first, then overdue vitals, else the day's order (stable)."""
+    none = alerts.ChairState(0)
+    return sorted(rows, key=lambda r: tuple(-x for x in states.get(r.session_id, none).urgency(now)))
+
+
+def waiting_elsewhere(rows: list[SessionRow], states: dict[int, alerts.ChairState], current: int | None
+                      ) -> list[tuple[SessionRow, alerts.ChairAlert]]:
+    """Other chairs' unacknowledged alerts, most urgent first (the strip above a chart)."""
+    found = [(r, states[r.session_id].unacknowledged) for r in rows
+             if r.session_id != current and r.session_id in states and states[r.session_id].unacknowledged]
+    return sorted(found, key=lambda x: (-x[1].rank, -x[1].alert_id))
 
 
 def current_session_id(rows: list[SessionRow]) -> int | None:
@@ -118,20 +164,25 @@ def current_session_id(rows: list[SessionRow]) -> int | None:
 
 
 class DueTimes:
-    """When the next vital signs are due for each of today's sessions. Asked every
-    second for every row, so it only reads what it holds; `fetch` recomputes all
-    rows at once, off the GUI thread, at most every few seconds (a due time only
-    moves when an entry is saved: `forget()` then)."""
+    """When the next vital signs are due for each of today's sessions, and each
+    chair's active alerts (`alerts.chair_states`). Asked every second for every row,
+    so it only reads what it holds; `fetch` recomputes all rows at once, off the GUI
+    thread, at most every few seconds (a due time or an alert only moves when an
+    entry is saved or an alert raised or cleared: `forget()` then)."""
 
     def __init__(self, store, background: Background, max_age_s: float = 3.0):
         self.store, self.background, self.max_age_s = store, background, max_age_s
-        self.items: dict[int, schedule.DueItem | None] = {}
+        self.states: dict[int, alerts.ChairState] = {}
         self._fetched_at: datetime | None = None
+
+    @property
+    def items(self) -> dict[int, schedule.DueItem | None]:
+        return {sid: state.due for sid, state in self.states.items()}
 
     def text(self, row: SessionRow, now: datetime) -> str:
         """'Vitals due 10:40', 'Vitals overdue 6 min', or '' (nothing due, or not known yet)."""
-        item = self.items.get(row.session_id)
-        return "" if item is None else f"Vitals {schedule.short_due_text(item, now)}"
+        state = self.states.get(row.session_id)
+        return "" if state is None or state.due is None else f"Vitals {schedule.short_due_text(state.due, now)}"
 
     def fetch(self, session_ids: list[int], now: datetime, done) -> None:
         """Recompute when older than max_age_s (or forgotten); `done()` on the GUI thread after."""
@@ -140,37 +191,62 @@ class DueTimes:
         self._fetched_at = now
         store, ids = self.store, list(session_ids)
 
-        def arrived(items: dict[int, schedule.DueItem | None]) -> None:
-            self.items = items
+        def arrived(states: dict[int, alerts.ChairState]) -> None:
+            self.states = states
             done()
 
-        self.background.run("next due", lambda: alerts.next_due_for_sessions(store, ids, now), arrived)
+        self.background.run("next due", lambda: alerts.chair_states(store, ids, now), arrived)
 
     def forget(self) -> None:
         self._fetched_at = None
 
 
+class ChairDelegate(QStyledItemDelegate):
+    """Paints a row's alert colour (the stylesheet's item rule would hide an item's
+    own background) and, on the chosen row, keeps that colour with the accent bar
+    at its left instead of the selection colour: a chosen chair's alert stays seen."""
+
+    def paint(self, painter, option, index) -> None:  # noqa: D401 (Qt name)
+        brush = index.data(Qt.ItemDataRole.BackgroundRole)
+        if brush is None:
+            super().paint(painter, option, index)
+            return
+        opt = QStyleOptionViewItem(option)
+        selected = bool(opt.state & QStyle.StateFlag.State_Selected)
+        painter.fillRect(opt.rect, brush)
+        opt.state &= ~QStyle.StateFlag.State_Selected
+        super().paint(painter, opt, index)
+        if selected:
+            painter.fillRect(QRect(opt.rect.left(), opt.rect.top(), 6, opt.rect.height()), QColor(colour("accent")))
+
+
 class SessionsPanel(QFrame):
-    """Today's sessions, with New patient / New session."""
+    """Today's sessions, most urgent first, with New patient / New session."""
 
     session_selected = Signal(int)
+    #: the chairs' alert and due states arrived from the background (the strip reads them)
+    states_changed = Signal()
 
     def __init__(self, runner: OpRunner, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("sessionsPanel")
         self.runner = runner
+        #: today's sessions as shown, most urgent first
         self.rows: list[SessionRow] = []
+        #: the same in the day's order (scheduled time): calm chairs go back to it
+        self.day_rows: list[SessionRow] = []
         #: where "next vitals due" is worked out (never on the GUI thread)
         self.background = Background(self)
         #: "next vitals due" per row, shown every second, recomputed every few
         self.due = DueTimes(runner.store, self.background)
-        runner.changed.connect(lambda changes: self.due.forget() if changes.any_of(*DUE_FLAGS) else None)
+        runner.changed.connect(lambda changes: self.due.forget() if changes.any_of(*CHAIR_FLAGS) else None)
         self.title = QLabel("Today")
         self.title.setObjectName("sessionsTitle")
         self.list = QListWidget()
         self.list.setObjectName("sessionList")
         self.list.setWordWrap(True)
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.setItemDelegate(ChairDelegate(self.list))
         self.list.currentItemChanged.connect(self._current_changed)
         self.new_patient_button = QPushButton("New patient…")
         self.new_session_button = QPushButton("New session…")
@@ -189,15 +265,21 @@ class SessionsPanel(QFrame):
     def reload(self) -> None:
         now = self.runner.store.clock.now()
         current = self.selected_session_id()
-        self.rows = sessions_on(self.runner.store, now=now)
+        self.day_rows = sessions_on(self.runner.store, now=now)
+        self.rows = most_urgent_first(self.day_rows, self.due.states, now)
         self.title.setText(f"Today, {now.astimezone():%a %d %b}")
+        self._fill(current)
+        self.tick(now)
+
+    def _fill(self, current: int | None) -> None:
+        """One item per row of `self.rows`, in that order; the current one kept
+        without a selection signal (no chart opens because the list moved)."""
         self.list.blockSignals(True)
         try:
             self.list.clear()
             for row in self.rows:
-                item = QListWidgetItem(row_text(row, now))
+                item = QListWidgetItem(row.patient_name)
                 item.setData(Qt.ItemDataRole.UserRole, row.session_id)
-                item.setToolTip(f"{row.patient_name} ({row.mrn})\n{row.protocol_name}")
                 self.list.addItem(item)
             if not self.rows:
                 empty = QListWidgetItem("No sessions today.\nUse New session to open one.")
@@ -207,19 +289,51 @@ class SessionsPanel(QFrame):
                 self._select(current)
         finally:
             self.list.blockSignals(False)
-        self.tick(now)
 
     def tick(self, now: datetime) -> None:
         self._show_texts(now)
-        self.due.fetch([r.session_id for r in self.rows], now,
-                       lambda: self._show_texts(self.runner.store.clock.now()))
+        self.due.fetch([r.session_id for r in self.rows], now, self._states_arrived)
+
+    def _states_arrived(self) -> None:
+        """The background's answer: re-order (most urgent on top), re-draw, tell the strip."""
+        now = self.runner.store.clock.now()
+        ordered = most_urgent_first(self.day_rows, self.due.states, now)
+        if [r.session_id for r in ordered] != [r.session_id for r in self.rows]:
+            self.rows = ordered
+            self._fill(self.selected_session_id())
+        self._show_texts(now)
+        self.states_changed.emit()
 
     def _show_texts(self, now: datetime) -> None:
         for i, row in enumerate(self.rows):
             item = self.list.item(i)
-            text = row_text(row, now, self.due.text(row, now))
-            if item is not None and item.text() != text:
+            state = self.due.states.get(row.session_id)
+            text = row_text(row, now, self.due.text(row, now), state)
+            if item is None:
+                continue
+            if item.text() != text:
                 item.setText(text)
+            self._colour(item, row, state, now)
+
+    @staticmethod
+    def _colour(item: QListWidgetItem, row: SessionRow, state: alerts.ChairState | None, now: datetime) -> None:
+        """The row in its highest alert's colours (overdue vitals: soft amber); the
+        tooltip says the alert in full. Untouched when nothing changed (every second)."""
+        role = row_role(state, now)
+        tip = f"{row.patient_name} ({row.mrn})\n{row.protocol_name}"
+        if state is not None and state.highest is not None:
+            tip += f"\n{state.highest.mark} {state.highest.message}".rstrip()
+        if item.data(ROLE_KEY) == role and item.toolTip() == tip:
+            return
+        item.setData(ROLE_KEY, role)
+        item.setToolTip(tip)
+        if role is None:
+            item.setBackground(QBrush())
+            item.setForeground(QBrush())
+            return
+        soft = role == "overdue"
+        item.setBackground(QColor(colour("alert_medium_soft" if soft else f"alert_{role}")))
+        item.setForeground(QColor(colour("alert_medium_text" if soft else f"alert_{role}_text")))
 
     def stop(self) -> None:
         """The window closes: wait for a running query and drop its result."""
@@ -282,7 +396,23 @@ class MainWindow(QMainWindow):
         self.empty_chart.setObjectName("emptyChart")
         self.empty_chart.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.chart_stack.addWidget(self.empty_chart)
-        self.chart_page_index = self.add_page("Session chart", self.chart_stack)
+        #: other chairs' unacknowledged alerts, above the open chart; a click or Ctrl+J goes there
+        self.other_chairs = QPushButton()
+        self.other_chairs.setObjectName("otherChairs")
+        self.other_chairs.setToolTip(f"Open that chair's chart ({JUMP_SHORTCUT})")
+        self.other_chairs.clicked.connect(self.jump_to_waiting_chair)
+        self.other_chairs.hide()
+        self._waiting_chair: int | None = None
+        chart_page = QWidget()
+        chart_layout = QVBoxLayout(chart_page)
+        chart_layout.setContentsMargins(0, 0, 0, 0)
+        chart_layout.setSpacing(0)
+        chart_layout.addWidget(self.other_chairs)
+        chart_layout.addWidget(self.chart_stack, 1)
+        self.chart_page_index = self.add_page("Session chart", chart_page)
+        self.jump_shortcut = QShortcut(QKeySequence(JUMP_SHORTCUT), self)
+        self.jump_shortcut.activated.connect(self.jump_to_waiting_chair)
+        self.sessions.states_changed.connect(self.show_other_chairs)
         #: finding past sessions; print, export, open a record
         self.records_page = RecordsPage(runner, open_chart=self.open_session)
         self.records_page_index = self.add_page("Records", self.records_page)
@@ -313,6 +443,8 @@ class MainWindow(QMainWindow):
         # one elided line: a long message never widens the window
         self.status_message = ElidedLabel("")
         self.status_message.setObjectName("statusMessage")
+        #: whose the status message is (cleared when another user takes over)
+        self._status_for: int | None = None
         self.status_user = QLabel("")
         self.status_user.setObjectName("statusUser")
         self.statusBar().addWidget(self.status_message, 1)
@@ -367,8 +499,38 @@ class MainWindow(QMainWindow):
             self.sessions.select(session_id)
             self.sessions.list.blockSignals(False)
         self.setWindowTitle(f"ketamon — {chart.chart.patient.display_name}")
+        self.show_other_chairs()
         chart.vitals_row.focus_first()
         return chart
+
+    # ------------------------------------------------------------ other chairs
+
+    def show_other_chairs(self) -> None:
+        """The strip above an open chart: the most urgent unacknowledged alert of
+        another chair (and how many more chairs wait), from what the list fetched."""
+        chart = self.current_chart()
+        waiting = waiting_elsewhere(self.sessions.rows, self.sessions.due.states,
+                                    chart.session_id if chart is not None else None) if chart is not None else []
+        if not waiting:
+            self._waiting_chair = None
+            self.other_chairs.hide()
+            return
+        row, alert = waiting[0]
+        more = f"   +{len(waiting) - 1} more chair{'s' * (len(waiting) > 2)}" if len(waiting) > 1 else ""
+        self._waiting_chair = row.session_id
+        self.other_chairs.setText(f"{alert.mark} {row.patient_name}: {_clip(alert.message, 90)}{more}"
+                                  f"   — {JUMP_SHORTCUT} to go there")
+        self.other_chairs.setStyleSheet(STRIP_STYLE.format(background=colour(f"alert_{alert.priority}")
+                                                           if alert.priority != "info" else colour("surface"),
+                                                           text=colour(f"alert_{alert.priority}_text")
+                                                           if alert.priority != "info" else colour("text")))
+        self.other_chairs.show()
+
+    def jump_to_waiting_chair(self) -> SessionChart | None:
+        """Open the chart of the chair the strip names (Ctrl+J)."""
+        if self._waiting_chair is None:
+            return None
+        return self.open_session(self._waiting_chair)
 
     def current_chart(self) -> SessionChart | None:
         w = self.chart_stack.currentWidget()
@@ -432,14 +594,17 @@ class MainWindow(QMainWindow):
             prompts.warn(self, title, message)
 
     def _show_actor(self, actor) -> None:
-        user_id = actor.user_id if actor else None
-        if user_id != getattr(self, "_shown_user_id", user_id):
-            # another user: nothing said to the previous one stays on screen
-            self.status_message.setText("")
+        self.status_user.setText(f"{actor.display_name} · {actor.role_label}" if actor else "Not signed in")
+        # what was said to the previous user is not for this one (the same user back: kept)
+        user_id = actor.user_id if actor is not None else None
+        if user_id != self._status_for:
+            self.status_message.clear()
             set_role(self.status_message, None)
             clear_all_messages()
-        self._shown_user_id = user_id
-        self.status_user.setText(f"{actor.display_name} · {actor.role_label}" if actor else "Not signed in")
+        self._status_for = user_id
+        may_register = actor is not None and actor.can(Permission.REGISTER)
+        self.sessions.new_session_button.setVisible(may_register)
+        self.sessions.new_patient_button.setVisible(may_register)
         may_manage = actor is not None and actor.can(Permission.MANAGE_USERS)
         self.tabs.setTabVisible(self.users_page_index, may_manage)
         self.tabs.setTabVisible(self.settings_page_index,

@@ -6,15 +6,19 @@ QtGui only; this module adds the dialogs: the print preview (QPrintPreviewDialog
 painting the same pages) and the background export job.
 
 Every print and export is audited first (`record_print`, `record_export`); a
-refusal shows why and nothing opens or is written.
+refusal shows why and nothing opens or is written. Files are offered in the
+workstation's documents folder under a name saying patient, session and date
+(`ketamon.core.exporting.suggested_path`), and are readable by their owner only.
 """
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import shiboken6
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
 
+from ketamon.core.exporting import private_file, suggested_path
 from ketamon.core.ops.exports import EXPORTS, record_export, record_print
 from ketamon.core.rems import form_from_report
 from ketamon.core.report import build_report
@@ -48,13 +52,31 @@ def print_preview(parent, runner, session_id: int, what: str = "summary", page_s
         title = f"Session summary — {report.patient_name}"
     printer = QPrinter(QPrinter.PrinterMode.HighResolution)
     setup_page(printer, page_size or default_paper(runner.store))
+    # "Print to file" offers the documents folder and a name saying patient, session
+    # and date (Qt's own default is $HOME/print.pdf)
+    printer.setOutputFileName(str(suggested_path(runner.store, session_id, "form_pdf" if what == "form"
+                                                 else "summary")))
+    printer.setDocName(Path(printer.outputFileName()).stem)
     dialog = QPrintPreviewDialog(printer, parent)
     dialog.setWindowTitle(title)
     dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-    dialog.paintRequested.connect(render)
+    dialog.paintRequested.connect(lambda target: render(private_output(target)))
     dialog._printer = printer  # keep it alive as long as the dialog
     dialog.open()
     return dialog
+
+
+def private_output(printer):
+    """A printer about to paint: when it prints to a PDF file, that file is first
+    created readable by its owner only, so Qt writes into it and it never exists
+    world-readable (a preview or a paper printer is left alone)."""
+    from PySide6.QtGui import QPaintEngine
+
+    # the preview paints through the same printer with a preview engine: no file then
+    engine = printer.paintEngine()
+    if engine is not None and engine.type() == QPaintEngine.Type.Pdf and printer.outputFileName():
+        private_file(printer.outputFileName())
+    return printer
 
 
 def print_form_preview(parent, runner, session_id: int, page_size: str | None = None):
@@ -113,12 +135,12 @@ class ExportJob(QObject):
 def export_session(parent, runner, session_id: int, fmt: str) -> ExportJob | None:
     """Ask where to save, audit the export (role-checked: a refusal writes nothing),
     then write the file in the background. A failure is shown as a warning."""
-    from ketamon.core.exporting import FORMATS, suggested_filename
+    from ketamon.core.exporting import FORMATS
     from ketamon.gui import prompts
 
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}")
-    path = prompts.ask_save_path(parent, f"Export {EXPORTS[fmt]}", suggested_filename(session_id, fmt),
+    path = prompts.ask_save_path(parent, f"Export {EXPORTS[fmt]}", str(suggested_path(runner.store, session_id, fmt)),
                                  FORMATS[fmt][1])
     if not path:
         return None

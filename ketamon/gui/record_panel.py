@@ -47,6 +47,7 @@ from ketamon.core.lifecycle import AFTER_DOSING, BEFORE_DOSE, ENDED_EARLY, avail
 from ketamon.core.record import DISCHARGE_ITEMS, PREDOSE_ITEMS, SessionRecord, fasting_text, load_record
 from ketamon.core.record import fit_for_discharge
 from ketamon.gui import prompts
+from ketamon.gui.dialogs import SignDialog
 from ketamon.gui.runner import OpRunner
 from ketamon.gui.theme import set_role
 from ketamon.gui.widgets import MessageLine, format_elapsed, local_hm, parse_time_of_day, run_here
@@ -594,6 +595,7 @@ class RecordPanel(QWidget):
         self.sign_button.setObjectName("signButton")
         set_role(self.sign_button, "primary")
         self.sign_button.clicked.connect(self._sign)
+        self.sign_dialog: SignDialog | None = None
         self.sign_message = MessageLine()
         sign_row = QHBoxLayout()
         sign_row.addWidget(self.signature, 1)
@@ -767,11 +769,19 @@ class RecordPanel(QWidget):
             return
         run_here(self.runner, self.discharge_message, ops.discharge, self.session_id)
 
-    def _sign(self) -> None:
-        if not prompts.confirm(self, "Sign the record",
-                               "Sign and lock this session record? Afterwards only addenda can be added."):
-            return
-        run_here(self.runner, self.sign_message, ops.sign_session, self.session_id)
+    def _sign(self) -> SignDialog:
+        """Signing asks for the signer's password again (the operation checks it)."""
+        self.sign_dialog = SignDialog(self.runner, self.session_id, self.record.chart.patient.display_name, self)
+        self.sign_dialog.finished.connect(self._sign_closed)
+        self.sign_dialog.open()
+        return self.sign_dialog
+
+    def _sign_closed(self, _result: int) -> None:
+        dialog, self.sign_dialog = self.sign_dialog, None
+        if dialog is not None:
+            if dialog.signed:
+                self.sign_message.show_ok(dialog.signed)
+            dialog.deleteLater()
 
     def _add_addendum(self) -> None:
         changes = run_here(self.runner, self.addendum_message, ops.add_addendum, self.session_id,

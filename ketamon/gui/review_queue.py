@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QTimer, Qt, Signal
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -39,6 +39,7 @@ from ketamon.core.chart import describe_side_effect
 from ketamon.core.ops import alerting
 from ketamon.core.ops.base import Changes
 from ketamon.core.permissions import Permission
+from ketamon.gui.alerts_panel import limit_bands
 from ketamon.gui.runner import OpRunner
 from ketamon.gui.theme import colour, set_role
 from ketamon.gui.widgets import local_hm
@@ -47,6 +48,12 @@ SHOW = (("Unreviewed", dict(unreviewed_only=True)), ("Open (condition still pres
     unreviewed_only=False, open_only=True)), ("All", dict(unreviewed_only=False)))
 PRIORITY_CHOICES = (("Any priority", None), ("*** High", "high"), ("** Medium", "medium"), ("* Low", "low"))
 COLUMNS = ("", "Raised", "Patient", "Alert", "State")
+#: alerts per page: the queue pages on rather than hiding any (a two-year clinic had 5,741 unreviewed)
+PAGE = 500
+#: shown to anyone who may not review (cleared when a physician takes over)
+NOT_A_REVIEWER = "Only a physician can review alerts."
+#: the limit lines drawn on the context plot: (parameter, plotted series)
+PLOTTED_LIMITS = ("systolic", "diastolic", "heart_rate")
 
 
 def state_summary(a: alerts.AlertView, now: datetime) -> str:
@@ -75,12 +82,15 @@ class ContextPlot(pg.PlotWidget):
         self.setMouseEnabled(x=False, y=False)
         self.hideButtons()
         bp, hr = colour("plot_bp"), colour("plot_hr")
+        self.legend = self.addLegend(offset=(1, 1), labelTextColor=colour("text"), brush=colour("plot_background"))
         self.sys = self.plot([], [], pen=pg.mkPen(bp, width=1.5), symbol="t", symbolSize=10, symbolBrush=bp,
-                             symbolPen=bp)
+                             symbolPen=bp, name="Systolic")
         self.dia = self.plot([], [], pen=pg.mkPen(bp, width=1.5, style=Qt.PenStyle.DashLine), symbol="t1",
-                             symbolSize=10, symbolBrush=bp, symbolPen=bp)
+                             symbolSize=10, symbolBrush=bp, symbolPen=bp, name="Diastolic")
         self.hr = self.plot([], [], pen=pg.mkPen(hr, width=1.5), symbol="o", symbolSize=6, symbolBrush=hr,
-                            symbolPen=hr)
+                            symbolPen=hr, name="Heart rate")
+        #: the limit lines in force for the alert's session (abnormal dotted, critical dashed red)
+        self.limit_lines: list[pg.InfiniteLine] = []
         self.raised = pg.InfiniteLine(angle=90, pen=pg.mkPen(colour("alert_high"), width=2))
         self.addItem(self.raised, ignoreBounds=True)
         self.raised.hide()
@@ -91,7 +101,28 @@ class ContextPlot(pg.PlotWidget):
             if isinstance(menu, QMenu) and menu.parent() is None:
                 menu.setParent(self, menu.windowFlags())
 
-    def show_context(self, ctx: alerts.AlertContext | None) -> None:
+    def show_limits(self, limits) -> None:
+        """Horizontal lines at the limits in force for BP and heart rate, labelled
+        with their value ("SBP 160", "(pt)" for the patient's own)."""
+        for line in self.limit_lines:
+            self.removeItem(line)
+        self.limit_lines = []
+        for band in (limit_bands(limits) if limits is not None else []):
+            if band.parameter not in PLOTTED_LIMITS:
+                continue
+            pen = pg.mkPen(band.colour or colour("plot_limit"), width=1,
+                           style=Qt.PenStyle.DashLine if band.tier == "critical" else Qt.PenStyle.DotLine)
+            line = pg.InfiniteLine(pos=band.high if band.high is not None else band.low, angle=0, pen=pen,
+                                   label=band.label, labelOpts={"position": 0.98, "color": band.colour
+                                                                or colour("plot_limit"), "anchors": [(1, 1), (1, 1)]})
+            self.addItem(line)
+            self.limit_lines.append(line)
+
+    def limit_labels(self) -> list[str]:
+        return [line.label.format for line in self.limit_lines]
+
+    def show_context(self, ctx: alerts.AlertContext | None, limits=None) -> None:
+        self.show_limits(limits if ctx is not None else None)
         if ctx is None:
             for c in (self.sys, self.dia, self.hr):
                 c.setData([], [])
@@ -105,6 +136,11 @@ class ContextPlot(pg.PlotWidget):
         self.raised.setPos(ctx.alert.raised_at.timestamp())
         self.raised.show()
         self.setXRange(ctx.window[0].timestamp(), ctx.window[1].timestamp(), padding=0.02)
+        # the readings and every limit line in view, with room for the labels above the top line
+        ys = [y for name in ("sys", "dia", "hr") for y in self.series(name)] + \
+             [line.value() for line in self.limit_lines]
+        if ys:
+            self.setYRange(min(ys) - 8, max(ys) + 14, padding=0)
 
     def series(self, name: str) -> list[float]:
         ys = getattr(self, name).getData()[1]
@@ -136,8 +172,16 @@ class ReviewQueue(QWidget):
         self.count = QLabel()
         self.count.setObjectName("reviewCount")
         self.refresh_button = QPushButton("Refresh")
+        self.previous_button = QPushButton(f"◀ Previous {PAGE}")
+        self.next_button = QPushButton(f"Next {PAGE} ▶")
+        self.previous_button.clicked.connect(lambda: self.show_page_at(self.offset - PAGE))
+        self.next_button.clicked.connect(lambda: self.show_page_at(self.offset + PAGE))
+        #: the first row of the page shown, and how many alerts the filters hold
+        self.offset, self.total = 0, 0
+        #: the alert to choose at the next reload (the one after a reviewed one)
+        self._choose_next: int | None = None
         for w in (self.show_filter, self.priority_filter, self.session_filter):
-            w.currentIndexChanged.connect(self.reload)
+            w.currentIndexChanged.connect(lambda _i: self.show_page_at(0))
         self.refresh_button.clicked.connect(self.reload)
         filters = QHBoxLayout()
         filters.addWidget(title)
@@ -146,7 +190,9 @@ class ReviewQueue(QWidget):
         filters.addWidget(self.priority_filter)
         filters.addWidget(self.session_filter)
         filters.addStretch(1)
+        filters.addWidget(self.previous_button)
         filters.addWidget(self.count)
+        filters.addWidget(self.next_button)
         filters.addWidget(self.refresh_button)
 
         self.table = QTableWidget(0, len(COLUMNS))
@@ -156,13 +202,21 @@ class ReviewQueue(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().hide()
-        self.table.setWordWrap(False)
+        # the whole alert text, wrapped: a cut-off alert is a different alert
+        self.table.setWordWrap(True)
         header = self.table.horizontalHeader()
         for col in range(len(COLUMNS)):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.Stretch if COLUMNS[col] == "Alert"
                                         else QHeaderView.ResizeMode.ResizeToContents)
         self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideNone)
+        # rows re-fit their wrapped text once the columns settle (a timer: never once per
+        # column resize while 500 rows are being filled)
+        self._fit_rows = QTimer(self)
+        self._fit_rows.setSingleShot(True)
+        self._fit_rows.setInterval(0)
+        self._fit_rows.timeout.connect(self.table.resizeRowsToContents)
+        header.sectionResized.connect(lambda *_: self._fit_rows.start())
         self.table.itemSelectionChanged.connect(self._selection_changed)
 
         # detail
@@ -223,7 +277,7 @@ class ReviewQueue(QWidget):
         #: page does no work (alerts change every few seconds on a busy day)
         self._stale = True
         runner.changed.connect(self._on_changed)
-        runner.actor_changed.connect(lambda _a: self._update_buttons())
+        runner.actor_changed.connect(self._actor_changed)
         self._update_buttons()
 
     # ------------------------------------------------------------ data
@@ -240,15 +294,42 @@ class ReviewQueue(QWidget):
         if self._stale:
             self.reload()
 
-    def reload(self) -> None:
-        self._stale = False
+    def filters(self) -> dict:
         kwargs = dict(SHOW[self.show_filter.currentIndex()][1])
         kwargs["priority"] = self.priority_filter.currentData()
         kwargs["session_id"] = self.session_filter.currentData()
+        return kwargs
+
+    def show_page_at(self, offset: int) -> None:
+        """Show the page starting at `offset` (a filter change goes back to the first)."""
+        self.offset = max(0, offset)
+        self.table.clearSelection()
+        self.reload()
+
+    def reload(self) -> None:
+        self._stale = False
+        kwargs = self.filters()
         keep = set(self.selected_ids())
-        self.rows = alerts.review_queue(self.runner.store, **kwargs)
+        self.total = alerts.count_review_queue(self.runner.store, **kwargs)
+        if self.offset >= self.total:
+            self.offset = max(0, (self.total - 1) // PAGE * PAGE)
+        self.rows = alerts.review_queue(self.runner.store, limit=PAGE, offset=self.offset, **kwargs)
         self._fill_sessions()
-        now = self.runner.store.clock.now()
+        self._fill_table(self.runner.store.clock.now())
+        self._fit_rows.stop()
+        self.table.resizeRowsToContents()
+        self._show_count()
+        self._choose(keep)
+        self._selection_changed()
+
+    def _fill_table(self, now: datetime) -> None:
+        """One row per alert of the page. The columns that fit their contents are
+        fixed while the cells are set, then fit once: fitting after every cell made
+        a page of 500 take the better part of a minute."""
+        header = self.table.horizontalHeader()
+        modes = [header.sectionResizeMode(c) for c in range(len(COLUMNS))]
+        for c in range(len(COLUMNS)):
+            header.setSectionResizeMode(c, QHeaderView.ResizeMode.Fixed)
         self.table.blockSignals(True)
         self.table.setRowCount(len(self.rows))
         bold = QFont()
@@ -269,12 +350,38 @@ class ReviewQueue(QWidget):
                     item.setForeground(QColor(colour("alert_cleared_text")))
                 self.table.setItem(r, c, item)
         self.table.blockSignals(False)
-        self.count.setText(f"{len(self.rows)} alert{'s' if len(self.rows) != 1 else ''}")
-        if keep:
-            self.select_ids(keep)
-        elif self.rows:
-            self.table.selectRow(0)
-        self._selection_changed()
+        for c, mode in enumerate(modes):
+            header.setSectionResizeMode(c, mode)
+
+    def _show_count(self) -> None:
+        n = self.total
+        if n <= PAGE and self.offset == 0:
+            self.count.setText(f"{n} alert{'s' if n != 1 else ''}")
+        else:
+            self.count.setText(f"{self.offset + 1:,}–{self.offset + len(self.rows):,} of {n:,} alerts")
+        self.previous_button.setVisible(n > PAGE)
+        self.next_button.setVisible(n > PAGE)
+        self.previous_button.setEnabled(self.offset > 0)
+        self.next_button.setEnabled(self.offset + len(self.rows) < n)
+
+    def _choose(self, keep: set[int]) -> None:
+        """What to show after a reload: after a review the next alert; else the
+        alerts chosen before if still listed; else the most urgent unreviewed one
+        (the queue never opens on empty axes while something waits)."""
+        shown = {a.id for a in self.rows}
+        chosen = {self._choose_next} if self._choose_next in shown else keep & shown
+        self._choose_next = None
+        if not chosen:
+            first = next((a for a in self.rows if a.reviewed_at is None), self.rows[0] if self.rows else None)
+            chosen = {first.id} if first is not None else set()
+        self.table.blockSignals(True)  # the detail is shown once, after (reload)
+        try:
+            self.select_ids(chosen)
+        finally:
+            self.table.blockSignals(False)
+        rows = [r for r, a in enumerate(self.rows) if a.id in chosen]
+        if rows:
+            self.table.scrollToItem(self.table.item(rows[0], 0))
 
     def _fill_sessions(self) -> None:
         """The session filter lists every session that has alerts in view (kept)."""
@@ -332,7 +439,8 @@ class ReviewQueue(QWidget):
         elif a.reviewed_by:
             facts.append(f"reviewed by {a.reviewed_by} at {local_hm(a.reviewed_at)}: {a.review_comment}")
         self.detail_facts.setText(" · ".join(f for f in facts if f))
-        self.plot.show_context(self.context)
+        self.plot.show_context(self.context, alerts.session_limits(self.runner.store, a.session_id)
+                               if a.session_id is not None else None)
         self._fill_readings(a)
 
     def _fill_readings(self, a: alerts.AlertView) -> None:
@@ -370,8 +478,16 @@ class ReviewQueue(QWidget):
         self.limits_button.setEnabled(a is not None and a.session_id is not None)
         self.open_button.setEnabled(a is not None and a.session_id is not None)
         if not can_review:
-            self.message.setText("Only a physician can review alerts.")
+            self.message.setText(NOT_A_REVIEWER)
             set_role(self.message, None)
+        elif self.message.text() == NOT_A_REVIEWER:
+            self.message.clear()
+
+    def _actor_changed(self, _actor) -> None:
+        """Another user: nothing said to the previous one stays on screen."""
+        self.message.clear()
+        set_role(self.message, None)
+        self._update_buttons()
 
     # ------------------------------------------------------------ actions
 
@@ -379,6 +495,7 @@ class ReviewQueue(QWidget):
         ids = [a.id for a in self.rows if a.id in set(self.selected_ids()) and a.reviewed_at is None]
         if not ids:
             return
+        self._choose_next = self._next_after(ids)
         changes = self.runner.run(alerting.review_alerts, ids, self.comment.toPlainText())
         if changes is None:
             self.message.setText(self.runner.last_refusal or "Not saved.")
@@ -387,6 +504,14 @@ class ReviewQueue(QWidget):
         self.comment.clear()
         self.message.setText(changes.message)
         set_role(self.message, "ok")
+
+    def _next_after(self, reviewed: list[int]) -> int | None:
+        """The unreviewed alert below the last one reviewed (else the nearest above)."""
+        rows = [r for r, a in enumerate(self.rows) if a.id in reviewed]
+        waiting = [(r, a.id) for r, a in enumerate(self.rows) if a.reviewed_at is None and a.id not in reviewed]
+        below = [aid for r, aid in waiting if r > rows[-1]]
+        above = [aid for r, aid in waiting if r < rows[0]]
+        return below[0] if below else (above[-1] if above else None)
 
     def edit_limits(self):
         from ketamon.core.models import Session

@@ -8,12 +8,13 @@ from datetime import timedelta
 
 import pytest
 from PySide6.QtCore import QPoint, Qt
-from PySide6.QtWidgets import QApplication, QCheckBox
+from PySide6.QtWidgets import QApplication, QCheckBox, QLabel
 
 from ketamon.core import ops
 from ketamon.core.record import load_record
 from ketamon.gui.record_panel import RecordPanel, RecordWindow
 from ketamon.gui.widgets import local_hm
+from record_helpers import TEST_PASSWORD
 
 
 @pytest.fixture
@@ -198,8 +199,17 @@ def test_from_pre_dose_checks_to_a_signed_record(qtbot, open_chart, runner, stor
     runner.set_actor(actors["physician"])
     assert panel.sign_button.isEnabled()
     panel.tabs.setCurrentIndex(2)
-    responder.confirms = [True]
     click(qtbot, panel.sign_button)
+    dialog = panel.sign_dialog
+    assert any("Reviewed and signed by the supervising physician: Dr Priya Shah" in label.text()
+               for label in dialog.findChildren(QLabel))
+    qtbot.keyClicks(dialog.password, "not-my-password")
+    click(qtbot, dialog.sign_button)
+    assert dialog.isVisible() and not record(store, sid).signed and dialog.password.text() == ""
+    assert "The password is wrong" in dialog.message.text()
+    qtbot.keyClicks(dialog.password, TEST_PASSWORD)
+    click(qtbot, dialog.sign_button)
+    assert not dialog.isVisible()
     signed = record(store, sid)
     assert signed.signed and signed.signed_by == "Dr Priya Shah"
     assert panel.signature.text().startswith(f"Signed by Dr Priya Shah at {local_hm(clock.now())}")

@@ -166,3 +166,102 @@ def test_f9_in_the_main_window_acknowledges_the_chart_on_screen(qtbot, store, ru
     qtbot.keyClick(w.sessions.list, Qt.Key.Key_F9)
     acked = {a.session_id for a in alert_views.review_queue(store) if a.acknowledged_at}
     assert acked == {esk}  # only the chart on screen
+
+
+# ---------------------------------------------------------------- issue 10, point 5: never hide, most urgent, next
+
+
+@pytest.fixture
+def crowded(store, clock, esketamine_session, infusion_session):
+    """An old cleared high alert (300 days) behind 600 newer unreviewed low ones."""
+    from datetime import timedelta
+
+    from sqlalchemy import insert
+
+    from ketamon.core.models import Alert
+
+    now = clock.now()
+    long = ("Respiratory depression: SpO2 84 % below the critical limit 88 %; oxygen given, airway repositioned, "
+            "physician called to the chair, patient roused to voice within two minutes")
+    with store.transaction() as db:
+        db.execute(insert(Alert), [dict(session_id=esketamine_session, category="patient", condition_key="spo2",
+                                        rule="range_critical", priority="high", message=long,
+                                        raised_at=now - timedelta(days=300), cleared_at=now - timedelta(days=300))])
+        db.execute(insert(Alert), [dict(session_id=infusion_session, category="patient", condition_key=f"low{i}",
+                                        rule="range_abnormal", priority="low", message=f"Nausea {i % 10}/10",
+                                        raised_at=now - timedelta(minutes=i), cleared_at=now - timedelta(minutes=i))
+                                   for i in range(600)])
+    return long
+
+
+def test_an_old_high_alert_is_first_and_chosen_and_no_alert_is_hidden(qtbot, queue, crowded):
+    q = queue()
+    assert q.table.item(0, 0).text() == "***" and q.table.item(0, 3).text() == crowded
+    assert q.current().message == crowded  # opens on the most urgent unreviewed alert
+    assert q.count.text() == "1–500 of 601 alerts" and q.table.rowCount() == 500
+    # the whole text, wrapped (never elided): the row is as tall as its text needs
+    assert q.table.wordWrap() and q.table.textElideMode() == Qt.TextElideMode.ElideNone
+    assert q.table.rowHeight(0) >= q.table.sizeHintForRow(0) > q.table.rowHeight(1)
+    # the rest are a page on, not gone
+    assert not q.previous_button.isEnabled() and q.next_button.isEnabled()
+    click(qtbot, q.next_button)
+    assert q.count.text() == "501–601 of 601 alerts" and q.table.rowCount() == 101
+    assert q.current() is not None and q.current().reviewed_at is None
+    assert not q.next_button.isEnabled()
+    click(qtbot, q.previous_button)
+    assert q.table.item(0, 3).text() == crowded
+
+
+def test_after_a_review_the_next_alert_is_chosen_with_its_plot(qtbot, queue, two_chairs):
+    q = queue()
+    first, second = q.rows[0], q.rows[1]
+    assert q.current().id == first.id and first.priority == "high"
+    qtbot.keyClicks(q.comment, "Roused to voice, monitored to recovery")
+    click(qtbot, q.review_button)
+    assert q.message.text() == "1 alert reviewed"
+    assert q.current() is not None and q.current().id == second.id  # the next one, not empty axes
+    assert q.detail_title.text().startswith(f"{second.mark} {second.message}")
+    assert q.plot.series("sys")  # its readings are drawn
+
+
+def test_the_context_plot_has_a_legend_and_the_limits_in_force(qtbot, queue, two_chairs):
+    q = queue()
+    q.select_ids({next(a.id for a in q.rows if a.message.startswith("BP 166/88"))})
+    legend = [label.text for _sample, label in q.plot.legend.items]
+    assert legend == ["Systolic", "Diastolic", "Heart rate"]
+    labels = q.plot.limit_labels()
+    assert "SBP 160" in labels and "SBP 180" in labels and any(lab.startswith("HR ") for lab in labels)
+
+
+def test_a_physician_is_not_shown_what_was_said_to_the_nurse_before(qtbot, runner, actors, two_chairs):
+    q = ReviewQueue(runner)  # the nurse signed in
+    qtbot.addWidget(q)
+    q.show()
+    assert q.message.text() == "Only a physician can review alerts."
+    runner.set_actor(actors["physician"])
+    assert q.message.text() == "" and q.review_button.isEnabled()
+
+
+def test_a_full_page_of_long_alerts_fills_in_seconds_not_a_minute(qtbot, queue, store, clock, infusion_session):
+    """Fitting the columns after every cell made a shown page of 500 wrapped alerts
+    take 40–60 s here; the columns are now fitted once per page (about 0.5 s)."""
+    import time
+    from datetime import timedelta
+
+    from sqlalchemy import insert
+
+    from ketamon.core.models import Alert
+
+    now = clock.now()
+    with store.transaction() as db:
+        db.execute(insert(Alert), [dict(
+            session_id=infusion_session, category="patient", condition_key=f"k{i}", rule="range_abnormal",
+            priority="low", message=f"Nausea {i % 10}/10 with vomiting twice, ondansetron given, settled after "
+                                    "twenty minutes", raised_at=now - timedelta(minutes=i), cleared_at=now)
+            for i in range(800)])
+    q = queue()
+    started = time.perf_counter()
+    q.reload()
+    assert time.perf_counter() - started < 5
+    assert q.table.rowCount() == 500 and q.count.text() == "1–500 of 800 alerts"
+    assert q.table.horizontalHeader().sectionResizeMode(0) == q.table.horizontalHeader().ResizeMode.ResizeToContents

@@ -15,6 +15,7 @@ from ketamon.core import ops
 from ketamon.core.models import AuditEntry
 from ketamon.gui import printing
 from ketamon.gui.staff import NOT_ESKETAMINE, RecordsPage
+from record_helpers import TEST_PASSWORD
 
 TODAY = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
 
@@ -33,7 +34,7 @@ def history(store, actors, clock):
     s = ops.create_session(store, nurse, patient_id=ids["lan"], protocol_id="esketamine-56", lot_number="L1",
                            physician_id=doctor.user_id).result
     to_discharged(store, nurse, s, clock)
-    ops.sign_session(store, doctor, s)
+    ops.sign_session(store, doctor, s, TEST_PASSWORD)
     signed_at = clock.now()
     clock.set(TODAY - timedelta(days=1))
     iv = ops.create_session(store, nurse, patient_id=ids["daniel"], protocol_id="iv-ketamine-0.5",
@@ -158,7 +159,7 @@ def test_export_buttons_hand_the_selected_session_to_the_exporter(qtbot, page, h
 def test_the_list_follows_changes_made_elsewhere(qtbot, page, runner, actors, history):
     runner.set_actor(actors["physician"])
     select_row(qtbot, page, "OKAFOR, Daniel")
-    runner.run(ops.sign_session, history["waiting"])
+    runner.run(ops.sign_session, history["waiting"], TEST_PASSWORD)
     assert column(page, "Signed")[1].startswith("✓ Dr Priya Shah")
     assert page.selected_session_id() == history["waiting"]  # the selection stays put
 
@@ -184,7 +185,7 @@ def test_export_says_where_to_export_when_the_screen_cannot_yet(qtbot, page, his
 def test_a_hidden_list_catches_up_when_shown(qtbot, page, runner, actors, history):
     page.hide()
     runner.set_actor(actors["physician"])
-    runner.run(ops.sign_session, history["waiting"])
+    runner.run(ops.sign_session, history["waiting"], TEST_PASSWORD)
     page.show()
     qtbot.waitUntil(lambda: column(page, "Signed")[1].startswith("✓ Dr Priya Shah"))
 

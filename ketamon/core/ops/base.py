@@ -67,6 +67,9 @@ class Op:
     now: datetime
     changes: Changes = field(default_factory=Changes)
     _audit: list[audit.PendingAudit] = field(default_factory=list)
+    #: work kept even when the operation is refused and rolled back, run after the
+    #: rollback in a transaction of its own (a wrong password counts toward lock-out)
+    on_refusal: list[Callable[[Store], None]] = field(default_factory=list)
 
     def audit(self, action: str, *, entity: str | None = None, entity_id: int | None = None,
               session_id: int | None = None, before: dict | None = None, after: dict | None = None,
@@ -133,6 +136,12 @@ def record_refusal(store: Store, actor: Actor, name: str, message: str, session_
         audit.append(db, store.clock.now(), actor.user_id, actor.username,
                      [audit.PendingAudit("refused", entity="operation", session_id=session_id,
                                          detail=printable(f"{name}: {message}"))])
+
+
+def _kept_on_refusal(store: Store, op: Op | None) -> None:
+    """Run what a refused operation asked to keep (`Op.on_refusal`), after its rollback."""
+    for keep in (op.on_refusal if op is not None else ()):
+        keep(store)
 
 
 def _validation_detail(exc: ValidationError) -> str:
@@ -234,7 +243,7 @@ def operation(permission: Permission | None, what: str | None = None, *, system:
             # Two tries only for a unique-key race: the second run's own check sees the
             # other workstation's row and refuses in words ("A patient with MRN … already exists.").
             for attempt in (1, 2):
-                who = actor
+                who, op = actor, None
                 try:
                     with store.transaction() as db:
                         op = Op(db=db, store=store, actor=actor, now=store.clock.now(),
@@ -250,10 +259,12 @@ def operation(permission: Permission | None, what: str | None = None, *, system:
                 except PermissionDenied as exc:  # the gate's, or an op.require() inside the body: audited
                     sid = _session_id_of(positional, args, kwargs)
                     record_refusal(store, who, fn.__name__, str(exc), sid)
+                    _kept_on_refusal(store, op)
                     raise
                 except ValidationError as exc:  # refused input is audited (README): field and value, no names
                     record_refusal(store, who, fn.__name__, _validation_detail(exc),
                                    _session_id_of(positional, args, kwargs))
+                    _kept_on_refusal(store, op)
                     raise
                 except IntegrityError:
                     if attempt == 2:

@@ -23,6 +23,7 @@ from ketamon.core.ops.base import Op, operation
 from ketamon.core.ops.charting import chartable_session as _open_session
 from ketamon.core.ops.charting import clean_text as _clean
 from ketamon.core.ops.charting import current_entries
+from ketamon.core.ops.users import check_password_again
 from ketamon.core.permissions import Permission
 from ketamon.core.record import RecordIncomplete, gather, local_hm, missing_for
 from ketamon.core.validation import check_time
@@ -285,14 +286,19 @@ def stop_early(op: Op, session_id: int, reason: str) -> None:
 
 
 @operation(Permission.SIGN)
-def sign_session(op: Op, session_id: int) -> None:
+def sign_session(op: Op, session_id: int, password: str) -> None:
     """The supervising physician signs; from then on the record is locked and only
-    addenda are added. A session without a supervising physician gets the signer."""
-    inputs.SessionOnlyInput.check(op, locals())
+    addenda are added. A session without a supervising physician gets the signer.
+
+    The signer types their password again: a signature is an act of the person,
+    not of whoever left the workstation signed in (a wrong one counts toward the
+    account's lock-out, as at sign-in)."""
+    inputs.SignSessionInput.check(op, locals())
     s = op.session(session_id)
     if s.physician_id is not None and s.physician_id != op.actor.user_id:
         name = s.physician.display_name if s.physician else f"user {s.physician_id}"
         raise PermissionDenied(f"Only the supervising physician, {name}, can sign this record.")
+    check_password_again(op, "signing the record", password)
     missing = missing_for(gather(op.db, op.store, s.id, op.now), "sign")
     if missing:
         raise RecordIncomplete("The record cannot be signed yet. Still to do:", missing)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import socket
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 
 from sqlalchemy import func, select
@@ -76,6 +76,47 @@ def _locked_message(user: User) -> str:
             f"Try again after {until}, or ask an administrator to reset the password.")
 
 
+def _count_wrong_password(user: User, now: datetime, policy: AuthPolicy, where: str) -> tuple[bool, list[str]]:
+    """One more wrong password for `user`: the counter, and the lock-out when it is
+    reached. Returns (now locked, audit details: the attempt, then the lock-out)."""
+    user.failed_attempts = (user.failed_attempts or 0) + 1
+    details = [f"wrong password ({user.failed_attempts} of {policy.max_failed_attempts}), {where}"]
+    if user.failed_attempts < policy.max_failed_attempts:
+        return False, details
+    user.locked_until = now + timedelta(minutes=policy.lockout_minutes)
+    user.failed_attempts = 0
+    details.append(f"locked for {policy.lockout_minutes} minutes after {policy.max_failed_attempts} wrong passwords")
+    return True, details
+
+
+def check_password_again(op: Op, what: str, password: str) -> None:
+    """The signed-in user confirms an act with their password (signing a record).
+
+    A wrong password is refused in words and counts like a wrong sign-in: the
+    counter and the lock-out are kept although the operation rolls back. A locked
+    account is refused even with the right password."""
+    user = _user(op, op.actor.user_id)
+    if user.locked_until is not None and user.locked_until > op.now:
+        verify_password(_dummy_hash(), password or "")
+        raise ValidationError(_locked_message(user), "password", None)
+    if verify_password(user.password_hash, password or ""):
+        return
+    user_id, where = user.id, f"when confirming {what}, on {_workstation()}"
+
+    def count(store: Store) -> None:
+        with store.transaction() as db:
+            u = db.get(User, user_id, with_for_update=True)
+            _locked, details = _count_wrong_password(u, store.clock.now(), AuthPolicy.for_clinic(store), where)
+            db.flush()
+            audit.append(db, store.clock.now(), u.id, u.username,
+                         [audit.PendingAudit(action, entity="user", entity_id=u.id, detail=detail)
+                          for action, detail in zip(("sign_in_failed", "locked_out"), details)])
+
+    op.on_refusal.append(count)
+    raise ValidationError(f"The password is wrong, so {what} was not done. Type your own password to confirm.",
+                          "password", None)
+
+
 def sign_in(store: Store, username: str, password: str, *, purpose: str = "sign_in",
             policy: AuthPolicy | None = None) -> SignedIn:
     """Check a user name and password; record the attempt either way.
@@ -111,16 +152,8 @@ def sign_in(store: Store, username: str, password: str, *, purpose: str = "sign_
                 verify_password(_dummy_hash(), password or "")
                 fail(_locked_message(user), f"account locked, on {where}")
             elif not verify_password(user.password_hash, password or ""):
-                user.failed_attempts = (user.failed_attempts or 0) + 1
-                attempt = f"wrong password ({user.failed_attempts} of {policy.max_failed_attempts}), on {where}"
-                if user.failed_attempts >= policy.max_failed_attempts:
-                    user.locked_until = now + timedelta(minutes=policy.lockout_minutes)
-                    user.failed_attempts = 0
-                    fail(_locked_message(user), attempt,
-                         f"locked for {policy.lockout_minutes} minutes after "
-                         f"{policy.max_failed_attempts} wrong passwords")
-                else:
-                    fail(WRONG_CREDENTIALS, attempt)
+                locked, details = _count_wrong_password(user, now, policy, f"on {where}")
+                fail(_locked_message(user) if locked else WRONG_CREDENTIALS, *details)
             elif not user.active:
                 fail(f"The account {user.username} is disabled. Ask an administrator.",
                      f"account disabled, on {where}")
