@@ -81,6 +81,19 @@ def test_a_heading_stays_with_what_follows_it(device):
     assert _where(pages, heading)[0][0] == 1 == _where(pages, flow.frags[-1])[0][0]
 
 
+def test_a_boxed_paragraph_a_signature_is_never_split_across_pages(device):
+    ctx = Ctx(device())
+    flow = Flow(ctx)
+    flow.paragraph("Reviewed and signed by the supervising physician: " + "Dr Priya Shah, 20 Nov 2026 11:15 " * 4,
+                   ctx.font(11, bold=True), boxed=True)
+    box = list(flow.frags)
+    assert len(box) >= 2, "the text wraps to more than one line"
+    # the first line would fit at the foot of the page, the rest would not
+    filler = _frag(ctx.body_height - box[0].height - ctx.pt(1))
+    pages = paginate(ctx, [filler, *box])
+    assert {_where(pages, f)[0][0] for f in box} == {1}, "every line of the box on the same page"
+
+
 def test_a_drawing_taller_than_a_page_is_scaled_to_the_page_body(device):
     ctx = Ctx(device())
     sizes = []

@@ -238,7 +238,8 @@ class Flow:
                         p.drawLine(QPointF(x0, y + h), QPointF(x0 + ctx.width - ctx.pt(indent), y + h))
                 draw_text(p, font, x0 + pad, y + (pad if first else 0), width, lh, line, colour=colour)
 
-            self.frags.append(Fragment(h, draw))
+            # a box (a signature) is never split across pages
+            self.frags.append(Fragment(h, draw, keep_with_next=boxed and not last))
 
     def key_values(self, items: list[tuple[str, str]], columns: int = 2, label_pt: float = 92) -> None:
         """Label/value pairs in `columns` columns; values wrap."""

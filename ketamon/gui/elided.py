@@ -49,6 +49,10 @@ class ElidedLabel(QLabel):
     def text(self) -> str:
         return self._full
 
+    def clear(self) -> None:
+        """Empty, the whole text included (QLabel.clear would leave it in `text()`)."""
+        self.setText("")
+
     def set_details(self, text: str) -> None:
         """What the tooltip shows (default: the whole text, when it is elided)."""
         self._details = text

@@ -598,7 +598,7 @@ class MainWindow(QMainWindow):
         # what was said to the previous user is not for this one (the same user back: kept)
         user_id = actor.user_id if actor is not None else None
         if user_id != self._status_for:
-            self.status_message.clear()
+            self.status_message.setText("")
             set_role(self.status_message, None)
             clear_all_messages()
         self._status_for = user_id

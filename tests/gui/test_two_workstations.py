@@ -13,6 +13,7 @@ from ketamon.core.store import Store
 from ketamon.gui.app import build_window
 from tests.conftest import add_user
 from tests.live_helpers import Relay, Writer
+from tests.record_helpers import TEST_PASSWORD
 
 @pytest.fixture
 def clinic(pg_store):
@@ -107,7 +108,7 @@ def test_a_change_refused_because_another_workstation_was_first_says_who_and_whe
     # meanwhile, in the physician's office: discharged and signed
     to_discharged(pg_store, clinic["nurse"], sid, clock)
     clock.advance(minutes=10)
-    ops.sign_session(pg_store, clinic["physician"], sid)
+    ops.sign_session(pg_store, clinic["physician"], sid, TEST_PASSWORD)
     signed_at = local_hm(clock.now())
     chart_b.vitals_row.save()  # Enter, before this window has heard of it
     refusal = chart_b.vitals_row.message.text()
