@@ -1,7 +1,8 @@
 """The session's vital-signs plot on a real (local) time axis, drawn the way an
 anaesthesia record is: systolic ▼ and diastolic ▲ joined by a bar, heart rate ●,
-SpO2 on its own panel below, dose events and side effects marked on an events
-lane at the top with lines down through the plots.
+SpO2 on its own panel below, dose events and side effects marked on a one-line
+events lane at the top with lines down through the plots (short labels, the
+whole text on hover; a second or third row of labels only on a tall screen).
 
 For the chart's other parts (the alert parts draw the limit lines):
 - `VitalsPlot.set_limit_bands(bands)` draws limit lines/bands (`LimitBand`).
@@ -38,13 +39,29 @@ PLOTTED = ("systolic", "diastolic", "heart_rate", "spo2")
 LEFT_AXIS_WIDTH = 84
 #: the plot's protected height: the BP and SpO2 panels stay readable on a 1366×768 screen
 MIN_HEIGHT = 190
-EVENT_ROWS = (0.82, 0.5, 0.18)
+#: rows of event labels at most; a row is added only while the BP panel keeps BP_ROOM
+MAX_EVENT_ROWS = 3
+#: the BP panel's height (px) a second and third row of event labels may not take from
+BP_ROOM = 160
+#: the event labels' font, this much smaller than the axes' (one row is one short line)
+EVENT_FONT_SMALLER = 1.0
+#: pixels between two event labels in a row
+EVENT_GAP = 6
 #: the width of the strip right of the data where the limit lines are labelled
 RIGHT_AXIS_WIDTH = 78
 #: the lowest SpO2 the panel shows (a lower reading widens it): 87 and 92 stay far apart
 SPO2_FLOOR = 84.0
-#: the SpO2 panel's share of the height the two panels have
-SPO2_SHARE = 0.5
+#: the SpO2 panel's share of the height the two panels have, and its least height
+#: (px): at 48 px, 87 and 92 % are 14 px apart
+SPO2_SHARE = 0.35
+SPO2_MIN_PX = 48
+#: what the plot's items take beside the panels' data, the time axis apart: the
+#: thin axes under the lane and BP, the layout's margins
+PANEL_OVERHEAD_PX = 12
+#: short names for the events lane (the whole name is in the label's tooltip)
+SHORT_NAMES = {"Device": "Dev", "Dissociation": "Diss", "Nausea": "Naus", "Vomiting": "Vomit",
+               "Dizziness": "Dizzy", "Anxiety": "Anx", "Hallucinations": "Halluc",
+               "Resp. depression": "Resp dep"}
 
 
 @dataclass(frozen=True)
@@ -97,17 +114,46 @@ def side_effect_label(e: SideEffect) -> str:
     return text
 
 
+def short_label(text: str) -> str:
+    """The events lane's form of a dose or side-effect label: "Dissociation 2" →
+    "Diss 2" (the lane is one line; the whole text is on hover)."""
+    for name, short in SHORT_NAMES.items():
+        if name in text:
+            return text.replace(name, short, 1)
+    return text
+
+
+@dataclass
+class EventLabel:
+    """One mark's label on the events lane: the whole text (tooltip), the short
+    text shown beside the mark, or only its marker where there is no room."""
+
+    x: float
+    item: pg.TextItem
+    text: str
+    short: str
+    flipped: str
+    marker: str
+    short_px: float
+    marker_px: float
+    row: int = 0
+
+
 class VitalsPlot(pg.GraphicsLayoutWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent=parent)
         self.setBackground(colour("plot_background"))
         self.setMinimumHeight(MIN_HEIGHT)
-        self.ci.layout.setContentsMargins(4, 4, 12, 4)
+        self.ci.layout.setContentsMargins(4, 2, 12, 2)
         self.ci.layout.setVerticalSpacing(0)
         self._tick_font = QFont()
         self._tick_font.setPointSizeF(point_size("font_size_small"))
-        self._label_font = QFont()
-        self._label_font.setPointSizeF(point_size("font_size_small"))
+        self._event_font = QFont()
+        self._event_font.setPointSizeF(point_size("font_size_small") - EVENT_FONT_SMALLER)
+        #: rows of event labels the lane may have at this height (share_panels), the
+        #: rows its labels use (_layout_event_labels), and the rows it has: the fewer
+        self._rows_allowed = self._rows_used = 1
+        self.event_rows = 1
 
         # enableMenu=False: the menus are off (_style_plots) and each ViewBox menu took
         # ~50 ms to build, three per chart opened
@@ -119,16 +165,18 @@ class VitalsPlot(pg.GraphicsLayoutWidget):
         self.ci.layout.setRowStretchFactor(0, 0)
         self.ci.layout.setRowStretchFactor(1, 3)
         self.ci.layout.setRowStretchFactor(2, 2)
-        self.events_plot.setFixedHeight(48)
+        self.events_plot.setFixedHeight(self._lane_height(1))
         self._style_plots()
 
         bp, hr = colour("plot_bp"), colour("plot_hr")
-        #: the key to the symbols, in the margin left of the events lane (never over data)
+        #: the key to the symbols, one line in the margin left of the events lane
+        #: (never over data); what each symbol is, in words, on hover
         self.legend = QGraphicsTextItem(self.events_plot.getAxis("left"))
-        self.legend.setFont(self._label_font)
-        self.legend.setHtml(f'<span style="color:{bp}">▼ Sys</span><br><span style="color:{bp}">▲ Dia</span><br>'
-                            f'<span style="color:{hr}">● HR /min</span>')
-        self.legend.setPos(-2, -6)
+        self.legend.setFont(self._event_font)
+        self.legend.document().setDocumentMargin(0)
+        self.legend.setHtml(f'<span style="color:{bp}">▼▲ BP</span> <span style="color:{hr}">● HR</span>')
+        self.legend.setToolTip("▼ systolic, ▲ diastolic blood pressure (mmHg); ● heart rate (/min)")
+        self.legend.setPos(0, 1)
         self.curves: dict[str, pg.PlotDataItem] = {
             "systolic": self.bp_plot.plot([], [], name="Systolic ▼", pen=pg.mkPen(bp, width=1.5),
                                           symbol="t", symbolSize=13, symbolBrush=bp, symbolPen=bp, antialias=True),
@@ -160,8 +208,7 @@ class VitalsPlot(pg.GraphicsLayoutWidget):
         self._event_items: list = []
         #: (time, label) of each dose and side effect drawn, to skip redrawing the same marks
         self._event_marks: list | None = None
-        #: (x, item, text width px, text when left of its mark, text when right of it)
-        self._event_labels: list[tuple[float, pg.TextItem, float, str, str]] = []
+        self._event_labels: list[EventLabel] = []
         self._band_items: list = []
         self.limit_bands: list[LimitBand] = []
         self.follow = True
@@ -210,6 +257,8 @@ class VitalsPlot(pg.GraphicsLayoutWidget):
         self.spo2_plot.showGrid(x=True, y=True, alpha=0.25)
         for p in (self.bp_plot, self.spo2_plot):
             p.getAxis("right").setGrid(False)  # the left axis draws the grid; the right one only labels
+        # the time labels close under the SpO2 panel: their height is the BP panel's
+        self.spo2_plot.getAxis("bottom").setStyle(tickTextOffset=2)
         self.bp_plot.getAxis("bottom").setStyle(showValues=False)
         self.bp_plot.getAxis("bottom").setHeight(4)
         self.events_plot.getAxis("bottom").setStyle(showValues=False)
@@ -322,50 +371,95 @@ class VitalsPlot(pg.GraphicsLayoutWidget):
             plot.removeItem(item)
         self._event_items.clear()
         self._event_labels.clear()
-        metrics = QFontMetricsF(self._label_font)
+        metrics = QFontMetricsF(self._event_font)
         dose_colour = colour("plot_dose")
         se_colour = colour("plot_side_effect")
         line_pen = pg.mkPen(dose_colour, width=1.5, style=Qt.PenStyle.DashLine)
         se_pen = pg.mkPen(se_colour, width=1, style=Qt.PenStyle.DotLine)
-        marks = [(_ts(d.at), dose_label(d), dose_label(d), dose_colour, line_pen, True) for d in chart.doses]
-        marks += [(_ts(e.observed_at), "◆ " + side_effect_label(e), side_effect_label(e) + " ◆", se_colour, se_pen,
-                   False) for e in chart.side_effects]
-        for x, text, flipped, col, pen, is_dose in sorted(marks, key=lambda m: m[0]):
+        marks = [(_ts(d.at), dose_label(d), "▾", dose_colour, line_pen, True) for d in chart.doses]
+        marks += [(_ts(e.observed_at), "◆ " + side_effect_label(e), "◆", se_colour, se_pen, False)
+                  for e in chart.side_effects]
+        for x, text, marker, col, pen, is_dose in sorted(marks, key=lambda m: m[0]):
             for plot in ((self.events_plot, self.bp_plot, self.spo2_plot) if is_dose else (self.bp_plot,)):
                 line = pg.InfiniteLine(pos=x, angle=90, pen=pen)
                 line.setZValue(-2)
                 plot.addItem(line, ignoreBounds=True)
                 self._event_items.append((plot, line))
             label = pg.TextItem(text, color=col, anchor=(0, 0.5))
-            label.setFont(self._label_font)
-            label.setToolTip(text)
+            label.setFont(self._event_font)
+            label.textItem.document().setDocumentMargin(1)
+            label.setToolTip(text.removeprefix("◆ "))
             self.events_plot.addItem(label, ignoreBounds=True)
             self._event_items.append((self.events_plot, label))
-            self._event_labels.append((x, label, metrics.horizontalAdvance(text) + 10, text, flipped))
+            short = short_label(text)
+            flipped = short if is_dose else short.removeprefix("◆ ") + " ◆"
+            self._event_labels.append(EventLabel(x, label, text, short, flipped, marker,
+                                                 metrics.horizontalAdvance(short) + 4,
+                                                 metrics.horizontalAdvance(marker) + 4))
         self._layout_event_labels()
+
+    def event_texts(self) -> list[str]:
+        """The whole text of each dose and side-effect mark, in time order (each
+        label's tooltip; the lane shows its short form, or only its marker)."""
+        return [label.text for label in self._event_labels]
+
+    def shown_event_texts(self) -> list[str]:
+        """What the events lane shows for each mark now, in time order."""
+        return [label.item.textItem.toPlainText() for label in self._event_labels]
 
     def _relayout_soon(self) -> None:
         if self._event_labels:
             self._relayout_timer.start()
 
     def _layout_event_labels(self) -> None:
-        """Put each label in the first events row where it does not overlap the one
-        before it (widths depend on the zoom, so this reruns when the range changes)."""
+        """Give each mark its short label in the first lane row with room for it,
+        the newest first (the nurse looks at what just happened); a mark with no
+        room keeps only its marker, its text on hover. Widths depend on the zoom,
+        so this reruns when the range changes."""
         vb = self.events_plot.getViewBox()
         (x0, x1), width_px = vb.viewRange()[0], max(vb.width(), 1.0)
         per_px = (x1 - x0) / width_px if x1 > x0 else 1.0
-        row_end = [float("-inf")] * len(EVENT_ROWS)
-        for x, label, text_px, text, flipped_text in self._event_labels:
-            width = text_px * per_px
-            # near the right edge the label goes to the left of its mark, never off-screen
-            flip = x + width > x1 and x - width >= x0
-            label.setAnchor((1, 0.5) if flip else (0, 0.5))
-            label.setText(flipped_text if flip else text)
-            start, end = (x - width, x) if flip else (x, x + width)
-            free = [i for i, e in enumerate(row_end) if e <= start]
-            row = free[0] if free else min(range(len(row_end)), key=lambda i: row_end[i])
-            row_end[row] = end
-            label.setPos(x, EVENT_ROWS[row])
+        rows = self._rows_allowed
+        row_start = [float("inf")] * rows  # where the leftmost label placed in each row begins
+        labels = self._event_labels
+        for i in range(len(labels) - 1, -1, -1):
+            # room left of a mark ends at the older mark's marker
+            older = labels[i - 1].x + labels[i - 1].marker_px * per_px / 2 if i else x0
+            row, start, text, anchor = self._place_label(labels[i], (x0, x1), older, per_px, row_start)
+            row_start[row] = min(row_start[row], start)
+            if labels[i].item.textItem.toPlainText() != text:
+                labels[i].item.setText(text)
+            labels[i].item.setAnchor(anchor)
+            labels[i].row = row
+        used = 1 + max((label.row for label in labels), default=0)
+        for label in labels:
+            label.item.setPos(label.x, 1 - (label.row + 0.5) / used)
+        if used != self._rows_used:
+            self._rows_used = used
+            self.share_panels()
+
+    @staticmethod
+    def _place_label(label: EventLabel, view: tuple[float, float], older: float, per_px: float,
+                     row_start: list[float]) -> tuple[int, float, str, tuple[float, float]]:
+        """Where `label` goes, the later labels placed (`row_start`): (row, left
+        edge, text, anchor). Its short text right of its mark, else left of it
+        (its marker on the mark, clear of the `older` mark), in the first row with
+        room; never off-screen (near the right edge only left); with no room,
+        only its marker."""
+        (x0, x1), x = view, label.x
+        width, gap = label.short_px * per_px, EVENT_GAP * per_px
+        spans = []
+        if x + width <= x1 or x - width < x0:
+            spans.append((x, x + width, label.short, (0.0, 0.5)))
+        if x - width >= max(x0, older + gap):
+            spans.append((x - width, x, label.flipped, (1.0, 0.5)))
+        for start, end, text, anchor in spans:
+            for row, taken in enumerate(row_start):
+                if end + gap <= taken:
+                    return row, start, text, anchor
+        half = label.marker_px * per_px / 2
+        row = next((r for r, taken in enumerate(row_start) if x + half <= taken), len(row_start) - 1)
+        return row, x - half, label.marker, (0.5, 0.5)
 
     # ------------------------------------------------------------ time window
 
@@ -401,15 +495,39 @@ class VitalsPlot(pg.GraphicsLayoutWidget):
         super().showEvent(event)
         self.share_panels()
 
+    def _lane_height(self, rows: int) -> int:
+        """The events lane's height (px) with `rows` rows of labels."""
+        return rows * int(QFontMetricsF(self._event_font).height() + 1) + 4
+
     def share_panels(self) -> None:
-        """Keep the SpO2 panel at SPO2_SHARE of the panels' height, so 87 and 92
-        stay apart on a small screen (pyqtgraph's row stretch gave it a third)."""
+        """Share the plot's height: the events lane one row of labels (more only
+        when its labels need them and the BP panel keeps BP_ROOM), the SpO2 panel
+        SPO2_SHARE of what is left but at least SPO2_MIN_PX (so 87 and 92 stay
+        apart), the BP panel the rest: on a 1366×768 screen the BP trend gets the
+        height."""
         axis = self.spo2_plot.getAxis("bottom")
         axis_height = max(axis.height(), axis.minimumHeight())
-        panels = self.height() - self.events_plot.height() - axis_height - 12
-        wanted = max(int(panels * SPO2_SHARE), 40) + int(axis_height)
+
+        def panels(rows: int) -> int:
+            return int(self.height() - self._lane_height(rows) - axis_height) - PANEL_OVERHEAD_PX
+
+        def spo2(rows: int) -> int:
+            return max(int(panels(rows) * SPO2_SHARE), SPO2_MIN_PX)
+
+        allowed = 1
+        while allowed < MAX_EVENT_ROWS and panels(allowed + 1) - spo2(allowed + 1) >= BP_ROOM:
+            allowed += 1
+        rows = min(allowed, self._rows_used)
+        lane = self._lane_height(rows)
+        if self.events_plot.height() != lane:
+            self.events_plot.setFixedHeight(lane)
+        wanted = spo2(rows) + int(axis_height)
         if self.spo2_plot.height() != wanted:
             self.spo2_plot.setFixedHeight(wanted)
+        self.event_rows = rows
+        if allowed != self._rows_allowed:
+            self._rows_allowed = allowed
+            self._relayout_soon()
 
     def mouseDoubleClickEvent(self, event) -> None:  # noqa: N802 (Qt name)
         self.fit()

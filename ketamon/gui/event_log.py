@@ -53,6 +53,25 @@ ROW_PADDING = 4
 CORRECTABLE = ("vital_signs", "dose_event", "side_effect", "note")
 
 
+class WholeRowsTable(QTableView):
+    """A table that shows whole rows only: the height below the last whole row is
+    left blank (a bottom viewport margin). Scrolled to the newest line, Qt aligns
+    the last row with the bottom edge, so any part-row of height cut the top
+    visible row in half."""
+
+    def updateGeometries(self) -> None:  # noqa: N802 (Qt name)
+        super().updateGeometries()  # sets the header margins (left, top), bottom 0
+        margins = self.viewportMargins()
+        row = self.verticalHeader().defaultSectionSize()
+        rows_area = self.height() - 2 * self.frameWidth() - margins.top()
+        if self.horizontalScrollBar().isVisible():
+            rows_area -= self.horizontalScrollBar().height()
+        spare = rows_area % row if row > 0 and rows_area > 0 else 0
+        if margins.bottom() != spare:
+            margins.setBottom(spare)
+            self.setViewportMargins(margins)
+
+
 def _row_of(lines: list[LogLine], line: LogLine) -> int | None:
     """Where the entry behind `line` is in `lines` (sorted by time), if there."""
     key = (line.at, line.entered_at)
@@ -149,7 +168,7 @@ class EventLog(QWidget):
         self.chart: Chart | None = None
         self.correction_dialog: CorrectionDialog | None = None
         self.model = EventLogModel(self)
-        self.table = QTableView(self)
+        self.table = WholeRowsTable(self)
         self.table.setObjectName("eventLog")
         self.table.setModel(self.model)
         self.table.setAlternatingRowColors(True)

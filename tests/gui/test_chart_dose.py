@@ -14,7 +14,7 @@ def click(qtbot, button) -> None:
 
 
 def event_labels(chart) -> list[str]:
-    return [text for _x, _label, _w, text, _flipped in chart.plot._event_labels]
+    return chart.plot.event_texts()
 
 
 def test_nasal_devices_with_the_rest_countdown(qtbot, open_chart, store, esketamine_session, clock,
@@ -206,7 +206,7 @@ def test_a_dose_time_is_corrected_from_the_log(qtbot, open_chart, store, esketam
     (d,) = load_chart(store, esketamine_session).doses
     assert d.supersedes_id == given.id and d.correction_reason == "pressed the button late"
     assert d.at == earlier and d.amount_mg == 28.0
-    assert chart.plot._event_labels[0][0] == earlier.timestamp()  # the plot moved the mark too
+    assert chart.plot._event_labels[0].x == earlier.timestamp()  # the plot moved the mark too
     assert any("Correction: pressed the button late" in r for r in log.rows_text())
     assert "Dose event corrected" in log.message.text()
 

@@ -101,6 +101,10 @@ def test_the_layout_holds_with_a_high_alert_and_long_messages(qtbot, runner, dos
     assert log.model.rowCount() >= MIN_ROWS  # there are rows to show, and the newest is in view
     last = log.model.index(log.model.rowCount() - 1, 2)
     assert log.table.viewport().rect().contains(log.table.visualRect(last).center())
+    # scrolled to the newest, the top row is whole (not cut in half) and so is the newest
+    top = log.model.index(log.table.rowAt(0), 2)
+    assert log.table.visualRect(top).top() == 0
+    assert log.table.visualRect(last).bottom() < log.table.viewport().height()
     # the banner is one line, as high as with no alert, the rest behind "+N more"
     assert banner.height() == quiet_height == banner.one_line_height()
     assert "\n" not in QLabel.text(banner.message)
@@ -192,6 +196,35 @@ def test_the_plot_keeps_its_legend_and_limit_labels_off_the_data(qtbot, runner, 
 
     assert y_of(87) - y_of(92) >= 12  # pixels between 87 % and 92 %
     assert spo2_vb.sceneBoundingRect().bottom() - y_of(87) >= 8  # 87 % is not on the panel's edge
+
+
+def test_the_bp_panel_gets_the_height_at_1366_by_768(qtbot, runner, dosed_session):
+    """The events lane is one line of short labels, so the BP trend is readable on
+    the smallest screen: its panel is 100 px high or more (it was 60)."""
+    window = open_window(qtbot, runner, dosed_session, (1366, 768))
+    under_pressure(qtbot, window)
+    panel = window.current_chart().side_effects
+    for kind, score in (("dissociation", 2), ("sedation", 4), ("nausea", 3)):  # a crowd at one time
+        panel.score_buttons[kind][score].click()
+    plot = window.current_chart().plot
+    qtbot.waitUntil(lambda: len(plot.event_texts()) == 5)
+    qtbot.wait(50)  # the labels are laid out on the event loop once the range settled
+    bp_height = plot.bp_plot.getViewBox().sceneBoundingRect().height()
+    lane_height = plot.events_plot.getViewBox().sceneBoundingRect().height()
+    spo2_height = plot.spo2_plot.getViewBox().sceneBoundingRect().height()
+    assert bp_height >= 100, (bp_height, lane_height, spo2_height)
+    assert plot.event_rows == 1 and lane_height < 1.5 * plot.fontMetrics().height()
+    assert bp_height > spo2_height  # the trend that needs reading has the bigger panel
+    # each mark keeps its whole text on hover; the lane shows short texts that never overlap
+    labels = plot._event_labels
+    assert [label.item.toolTip() for label in labels] == [t.removeprefix("◆ ") for t in plot.event_texts()]
+    assert {"Device 1", "◆ Dissociation 2", "◆ MOAA/S 4", "◆ Nausea 3"} <= set(plot.event_texts())
+    shown = plot.shown_event_texts()
+    assert all(text in (label.short, label.flipped, label.marker) for text, label in zip(shown, labels))
+    assert shown[-1] in (labels[-1].short, labels[-1].flipped)  # the newest keeps its words
+    assert "Diss 2" in {label.short.removeprefix("◆ ") for label in labels}  # short forms
+    worded = [label.item.sceneBoundingRect() for label in labels if len(label.item.textItem.toPlainText()) > 1]
+    assert all(not a.intersects(b) for i, a in enumerate(worded) for b in worded[i + 1:])
 
 
 def test_screenshot_at_a_given_size(tmp_path):
