@@ -17,6 +17,7 @@ the patient's alerts; the next message stored from that chair resolves it.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -58,24 +59,62 @@ def receive_device_message(store: Store, raw: bytes, *, actor: Actor = SYSTEM) -
     """Store one monitor message and return its acknowledgement (never raises):
     accepted (AA/CA), accepted with values refused (AE/CE, the reasons in MSA-3
     and ERR), or refused whole (AR/CR) with its reason, plus a technical alert."""
+    return _receive(store, raw, actor)[0]
+
+
+def _receive(store: Store, raw: bytes, actor: Actor) -> tuple[bytes, str | None]:
+    """The acknowledgement, and the chair whose data was stored (None if nothing was)."""
     now = store.clock.now()
     control = f"K{now:%Y%m%d%H%M%S%f}"[:20]
     try:
         stored: Stored = store_device_message(store, actor, raw).result
     except pcd01.Refused as exc:
         _raise_alert(store, REFUSED + (exc.chair or "unrouted"), str(exc), exc.session_id)
-        return ack.build(exc.header, ack.REJECT, [(exc.error_code, str(exc))], now, control)
+        return ack.build(exc.header, ack.REJECT, [(exc.error_code, str(exc))], now, control), None
     except KetamonError as exc:  # a time no entry may have, a signed session, the acting account's rights
         header = _header_of(raw)
         _raise_alert(store, REFUSED + "unrouted", f"Monitor message refused: {exc}", None)
-        return ack.build(header, ack.REJECT, [(pcd01.UNKNOWN_KEY, str(exc))], now, control)
+        return ack.build(header, ack.REJECT, [(pcd01.UNKNOWN_KEY, str(exc))], now, control), None
     except Exception as exc:  # the database unreachable…: the sender keeps the message and sends it again
         log.error("device message not stored: %s", safe_error_text(exc))
         return ack.build(_header_of(raw), ack.REJECT,
                          [(pcd01.INTERNAL_ERROR, "ketamon could not store the message now; send it again.")],
-                         now, control)
+                         now, control), None
     outcome = ack.ERROR if stored.problems else ack.ACCEPT
-    return ack.build(stored.header, outcome, [(pcd01.DATA_TYPE_ERROR, p) for p in stored.problems], now, control)
+    reasons = [(pcd01.DATA_TYPE_ERROR, p) for p in stored.problems]
+    return ack.build(stored.header, outcome, reasons, now, control), stored.chair
+
+
+class FeedService:
+    """What a listener (`ketamon feed listen`, the app's own) calls: each message
+    stored as `actor` (a service account, or the system), each connection's chair
+    remembered so a broken connection names it, the silence watch on the tick.
+    Called from the listener's worker threads."""
+
+    def __init__(self, store: Store, actor: Actor = SYSTEM):
+        self.store, self.actor = store, actor
+        self._chairs: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def handle(self, raw: bytes, peer: str) -> bytes:
+        reply, chair = _receive(self.store, raw, self.actor)
+        if chair is not None:
+            with self._lock:
+                self._chairs[peer] = chair
+        return reply
+
+    def lost(self, peer: str) -> None:
+        """A connection broke mid-message: a technical alert naming its chair when known."""
+        with self._lock:
+            chair = self._chairs.pop(peer, None)
+        where = f"the monitor at {chair}" if chair else f"a monitor ({peer})"
+        _raise_alert(self.store, CONNECTION + (chair or peer), f"Connection from {where} lost mid-message.", None)
+
+    def tick(self) -> None:
+        try:
+            check_device_feeds(self.store, self.actor)
+        except KetamonError as exc:
+            log.warning("device feed watch refused: %s", exc)
 
 
 def _header_of(raw: bytes) -> pcd01.Header | None:
@@ -169,8 +208,9 @@ def _store_set(op: Op, s: Session, at: datetime, values: dict, out: Stored, comm
     when stored. A set already stored at that time (a message sent again, the same
     NIBP beside the next numerics) is not stored twice; a set with nothing valid,
     or a time no entry may have, is refused alone and said in `out.problems`."""
-    if op.db.scalar(select(VitalSigns.id).where(VitalSigns.session_id == s.id, VitalSigns.measured_at == at,
-                                                VitalSigns.source == "device").limit(1)) is not None:
+    same_time = op.db.scalars(select(VitalSigns).where(VitalSigns.session_id == s.id, VitalSigns.measured_at == at,
+                                                       VitalSigns.source == "device"))
+    if any(all(getattr(v, name) == value for name, value in values.items()) for v in same_time):
         out.duplicates += 1
         return False
     full = dict.fromkeys(("systolic", "diastolic", "mean_arterial", "heart_rate", "spo2", "resp_rate",
