@@ -110,7 +110,11 @@ def parse(raw: bytes) -> DeviceMessage:
     if kind != ("ORU", "R01"):
         raise Refused(f"Message type {'^'.join(kind)} is not ORU^R01 (observation results).", header,
                       UNSUPPORTED_MESSAGE)
-    readings, problems = _observations(msg, header)
+    try:
+        readings, problems = _observations(msg, header)
+    except Refused as exc:
+        exc.chair = _chair(msg)  # the technical alert names the chair, and its next good message resolves it
+        raise
     return DeviceMessage(header=header, chair=_chair(msg), monitor_ids=_monitor_ids(msg),
                          patient_ids=_patient_ids(msg), readings=readings, problems=problems)
 
@@ -207,7 +211,7 @@ def _chair(msg) -> str | None:
         pv1 = msg.segment("PV1")
     except KeyError:
         return None
-    return (_part(pv1, 3, 3) or _part(pv1, 3, 1))[:32] or None
+    return (_part(pv1, 3, 3) or _part(pv1, 3, 1))[:32].upper() or None  # as ops store chairs: CHAIR3
 
 
 def _monitor_ids(msg) -> tuple[str, ...]:
