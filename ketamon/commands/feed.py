@@ -21,8 +21,9 @@ from ketamon.commands.signin import SIGN_IN_HELP, add_sign_in_options, signed_in
 def register(sub) -> None:
     from ketamon.commands.common import command_parser, database_options
 
-    feed = sub.add_parser("feed", help="receive bedside monitor data (HL7 v2 over MLLP), or simulate a monitor",
-                          description="The bedside monitor feed: `listen` receives, `simulate` sends.")
+    feed = command_parser(sub, "feed", help="receive bedside monitor data (HL7 v2 over MLLP), or simulate a monitor",
+                          description="The bedside monitor feed: `listen` receives, `simulate` sends.",
+                          example="ketamon feed simulate --to 127.0.0.1:2575 --chair CHAIR3")
     actions = feed.add_subparsers(dest="feed_command", metavar="ACTION", required=True)
     listen = command_parser(
         actions, "listen", help="receive monitor messages (HL7 v2 ORU^R01, IHE PCD-01) over MLLP",
