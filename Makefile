@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m ketamon --demo
+	$(PY) -m ketamon feed simulate --to 127.0.0.1:2575 --chair CHAIR3 --patient MRN-100457 >/dev/null 2>&1 & sim=$$!; KETAMON_FEED_LISTEN=1 $(PY) -m ketamon --demo; kill $$sim
 
 test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest

@@ -210,6 +210,9 @@ class NewSessionDialog(QDialog):
         form.addRow("Lot number", self.lot)
         form.addRow("Start time", self.start)
         form.addRow("Supervising physician", self.physician)
+        #: the chair, whose bedside monitor then feeds the session
+        self.chair = chair_combo()
+        form.addRow("Chair", self.chair)
         self.message = MessageLine()
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         self.save_button = buttons.button(QDialogButtonBox.StandardButton.Save)
@@ -285,9 +288,23 @@ class NewSessionDialog(QDialog):
         changes = self.runner.run(ops.create_session, patient_id=self.patient.currentData(),
                                   protocol_id=protocol.id, planned_dose_mg=prescribed, weight_kg=weight,
                                   lot_number=self.lot.text(), physician_id=self.physician.currentData(),
-                                  scheduled_at=start)
+                                  scheduled_at=start, chair=self.chair.currentText().strip() or None)
         if changes is None:
             self.message.show_refusal(self.runner.last_refusal or "refused")
             return
         self.session_id = changes.result
         super().accept()
+
+
+#: the chairs offered; any other name may be typed (the monitor must send the same in PV1-3)
+CHAIRS = tuple(f"CHAIR{n}" for n in range(1, 17))
+
+
+def chair_combo() -> QComboBox:
+    """An editable chair list, empty (no chair) first."""
+    combo = QComboBox()
+    combo.setEditable(True)
+    combo.addItem("")
+    combo.addItems(CHAIRS)
+    combo.lineEdit().setPlaceholderText("no chair: no monitor data")
+    return combo

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ketamon.core import alert_views as alerts, schedule
+from ketamon.core import alert_views as alerts, ops, schedule
 from ketamon.core.auth import AuthPolicy
 from ketamon.core.chart import SessionRow, sessions_on
 from ketamon.core.errors import KetamonError, PermissionDenied, SessionLocked
@@ -39,6 +39,7 @@ from ketamon.gui import prompts
 from ketamon.gui.background import Background
 from ketamon.gui.chart_view import SessionChart
 from ketamon.gui.dialogs import NewPatientDialog, NewSessionDialog
+from ketamon.gui.feed_listener import FeedListener
 from ketamon.gui.lock import AccessControls
 from ketamon.gui.review_queue import ReviewQueue
 from ketamon.gui.runner import OpRunner
@@ -144,16 +145,31 @@ class SessionsPanel(QFrame):
         self.new_patient_button = QPushButton("New patient…")
         self.new_session_button = QPushButton("New session…")
         set_role(self.new_session_button, "primary")
+        #: the chosen session to another chair (its monitor's data follows)
+        self.move_button = QPushButton("Move to chair…")
+        self.move_button.clicked.connect(self.move_to_chair)
         buttons = QVBoxLayout()
         buttons.setSpacing(6)
         buttons.addWidget(self.new_session_button)
         buttons.addWidget(self.new_patient_button)
+        buttons.addWidget(self.move_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 10, 10, 10)
         layout.addWidget(self.title)
         layout.addWidget(self.list, 1)
         layout.addLayout(buttons)
         self.setFixedWidth(280)
+
+    def move_to_chair(self) -> None:
+        """Ask for the chair (empty: none) and place the chosen session there; the operation refuses
+        a chair another session in progress sits at."""
+        sid = self.selected_session_id()
+        if sid is None:
+            prompts.inform(self, "Move to chair", "Choose a session in the list first.")
+            return
+        chair = prompts.ask_text(self, "Move to chair", "Chair (empty: no chair, no monitor data):")
+        if chair is not None:
+            self.runner.run(ops.place_session, sid, chair.strip() or None, initiator=self)
 
     def reload(self) -> None:
         now = self.runner.store.clock.now()
@@ -294,6 +310,10 @@ class MainWindow(QMainWindow):
         self.sessions.reload()
         self._show_actor(runner.actor)
         self.alarm_monitor.start()
+        #: the bedside monitors' listener, when the clinic turns it on (Settings)
+        self.feed = FeedListener(runner, self)
+        if not self.feed.start() and self.feed.problem:
+            self.show_status(self.feed.problem, refusal=True)
 
     # ------------------------------------------------------------ pages
 
@@ -408,6 +428,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt name)
         """Nothing runs for a closed window: the timers stop and running queries are waited for."""
         self.timer.stop()
+        self.feed.stop()
         self.alarm_monitor.stop()
         self.sessions.stop()
         super().closeEvent(event)

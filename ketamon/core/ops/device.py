@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -29,7 +30,7 @@ from ketamon.core.errors import KetamonError, NotFound, ValidationError
 from ketamon.core.feed import ack, pcd01
 from ketamon.core.models import Alert, DeviceValidation, Monitor, Session, VitalSigns
 from ketamon.core.ops.alerting import report_technical_problem, technical_problem_resolved
-from ketamon.core.ops.base import Op, local_hm, operation, safe_error_text, user_label
+from ketamon.core.ops.base import Changes, Op, local_hm, operation, safe_error_text, user_label
 from ketamon.core.ops.charting import _device_artefacts, chair_name, free_chair, record_vitals
 from ketamon.core.permissions import SYSTEM, Actor, Permission
 from ketamon.core.store import Store
@@ -62,12 +63,13 @@ def receive_device_message(store: Store, raw: bytes, *, actor: Actor = SYSTEM) -
     return _receive(store, raw, actor)[0]
 
 
-def _receive(store: Store, raw: bytes, actor: Actor) -> tuple[bytes, str | None]:
-    """The acknowledgement, and the chair whose data was stored (None if nothing was)."""
+def _receive(store: Store, raw: bytes, actor: Actor) -> tuple[bytes, Changes | None]:
+    """The acknowledgement, and what the stored message changed (None: refused)."""
     now = store.clock.now()
     control = f"K{now:%Y%m%d%H%M%S%f}"[:20]
     try:
-        stored: Stored = store_device_message(store, actor, raw).result
+        changes = store_device_message(store, actor, raw)
+        stored: Stored = changes.result
     except pcd01.Refused as exc:
         _raise_alert(store, REFUSED + (exc.chair or "unrouted"), str(exc), exc.session_id)
         return ack.build(exc.header, ack.REJECT, [(exc.error_code, str(exc))], now, control), None
@@ -82,25 +84,29 @@ def _receive(store: Store, raw: bytes, actor: Actor) -> tuple[bytes, str | None]
                          now, control), None
     outcome = ack.ERROR if stored.problems else ack.ACCEPT
     reasons = [(pcd01.DATA_TYPE_ERROR, p) for p in stored.problems]
-    return ack.build(stored.header, outcome, reasons, now, control), stored.chair
+    return ack.build(stored.header, outcome, reasons, now, control), changes
 
 
 class FeedService:
     """What a listener (`ketamon feed listen`, the app's own) calls: each message
     stored as `actor` (a service account, or the system), each connection's chair
     remembered so a broken connection names it, the silence watch on the tick.
-    Called from the listener's worker threads."""
+    Called from the listener's worker threads; `on_stored(changes)` (the app's
+    screens) is called there too."""
 
-    def __init__(self, store: Store, actor: Actor = SYSTEM):
-        self.store, self.actor = store, actor
+    def __init__(self, store: Store, actor: Actor = SYSTEM,
+                 on_stored: Callable[[Changes], None] | None = None):
+        self.store, self.actor, self.on_stored = store, actor, on_stored
         self._chairs: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def handle(self, raw: bytes, peer: str) -> bytes:
-        reply, chair = _receive(self.store, raw, self.actor)
-        if chair is not None:
+        reply, changes = _receive(self.store, raw, self.actor)
+        if changes is not None:
             with self._lock:
-                self._chairs[peer] = chair
+                self._chairs[peer] = changes.result.chair
+            if self.on_stored is not None and changes:
+                self.on_stored(changes)
         return reply
 
     def lost(self, peer: str) -> None:
@@ -303,11 +309,28 @@ def register_monitor(op: Op, monitor_id: str, chair: str) -> int:
 # ---------------------------------------------------------------- the nurse's verdict
 
 
-def device_verdicts(db, session_id: int) -> dict[int, DeviceValidation]:
-    """The verdict in force (the newest) for each device set of a session."""
-    rows = db.scalars(select(DeviceValidation).where(DeviceValidation.session_id == session_id)
-                      .order_by(DeviceValidation.id))
-    return {row.vital_signs_id: row for row in rows}
+@dataclass(frozen=True)
+class Verdict:
+    """A nurse's verdict on a device set, as screens and documents say it."""
+
+    verdict: str
+    by: str
+    at: datetime
+    reason: str | None
+
+    def text(self) -> str:
+        said = "validated" if self.verdict == "validated" else f"artefact: {self.reason}"
+        return f"Device, {said} ({self.by} {local_hm(self.at)})"
+
+
+def device_verdicts(store: Store, session_id: int) -> dict[int, Verdict]:
+    """The verdict in force (the newest) for each device set of a session; a
+    device set without one is not yet validated."""
+    with store.read() as db:
+        rows = db.scalars(select(DeviceValidation).where(DeviceValidation.session_id == session_id)
+                          .order_by(DeviceValidation.id))
+        return {row.vital_signs_id: Verdict(row.verdict, user_label(db, row.by_id), row.at, row.reason)
+                for row in rows}
 
 
 def _device_set(op: Op, vital_signs_id: int) -> VitalSigns:
