@@ -195,7 +195,7 @@ class EventLog(QWidget):
         #: the nurse's verdict on a device set, one key each in the table: V, A
         self.validate_button = QPushButton("Validate (V)")
         self.validate_button.setToolTip("Confirm the selected monitor set as the patient's values")
-        self.artefact_button = QPushButton("Artefact… (A)")
+        self.artefact_button = QPushButton("Artefact (A)…")
         self.artefact_button.setToolTip("Mark the selected monitor set as an artefact, with the reason")
         self.validate_button.clicked.connect(self.validate_selected)
         self.artefact_button.clicked.connect(self.mark_artefact_selected)
@@ -207,6 +207,7 @@ class EventLog(QWidget):
         self.note.setObjectName("noteField")
         self.note.setPlaceholderText("Add a note to the record — Enter saves")
         self.note.returnPressed.connect(self.add_note)
+        self.note.setMinimumWidth(180)
         self.note_button = QPushButton("Add note")
         self.note_button.clicked.connect(self.add_note)
         self.device_toggle = QCheckBox("Show device readings")

@@ -46,6 +46,7 @@ from ketamon.gui.runner import OpRunner
 from ketamon.gui.settings_page import SettingsPage
 from ketamon.gui.sound import AlarmMonitor
 from ketamon.gui.staff import RecordsPage
+from ketamon.gui.technical_alerts import TechnicalAlertsPage
 from ketamon.gui.theme import set_role
 from ketamon.gui.users_page import UsersPage
 from ketamon.gui.widgets import format_elapsed, local_hm
@@ -269,6 +270,9 @@ class MainWindow(QMainWindow):
         self.review_queue = ReviewQueue(runner)
         self.review_queue.open_session.connect(self.open_session)
         self.review_page_index = self.add_page("Alert review", self.review_queue)
+        #: monitors, connections, refused monitor messages (session-less ones included)
+        self.technical_page = TechnicalAlertsPage(runner)
+        self.technical_page_index = self.add_page("Technical alerts", self.technical_page)
         #: user accounts; its tab shows only to those who may manage users
         self.users_page = UsersPage(runner)
         self.users_page_index = self.add_page("Users", self.users_page)

@@ -103,3 +103,20 @@ def test_the_apps_listener_stores_and_refreshes_the_screens(qtbot, runner, store
         feed.stop()
     with store.read() as db:
         assert db.scalar(select(VitalSigns.source).where(VitalSigns.session_id == infusion_session)) == "device"
+
+
+def test_the_technical_alerts_page_lists_acknowledges_and_resolves(qtbot, window, store, infusion_session):
+    ops.receive_device_message(store, b"garbage")
+    ops.receive_device_message(store, message(chair="CHAIR9"))
+    page = window.technical_page
+    window.tabs.setCurrentWidget(page)
+    qtbot.waitUntil(lambda: len(page.rows) == 2)
+    texts = [page.table.item(r, 1).text() + " | " + page.table.item(r, 2).text() for r in range(2)]
+    assert any(t.startswith("CHAIR9 · no session | Monitor data for CHAIR9 but no session there") for t in texts)
+    assert any(t.startswith("No session | This is not an HL7 v2 message") for t in texts)
+    page.table.selectRow(0)
+    qtbot.mouseClick(page.acknowledge_button, Qt.MouseButton.LeftButton)
+    assert page.table.item(0, 3).text().startswith("Sam Carter RN")
+    page.table.selectRow(0)
+    qtbot.mouseClick(page.resolve_button, Qt.MouseButton.LeftButton)
+    assert len(page.rows) == 1 and page.empty.isHidden()

@@ -376,3 +376,38 @@ def mark_device_artefact(op: Op, vital_signs_id: int, reason: str) -> int:
     patient moved, a probe off), with the reason; the set stays in the record."""
     inputs.DeviceArtefactInput.check(op, locals())
     return _verdict(op, _device_set(op, vital_signs_id), "artefact", reason.strip())
+
+
+# ---------------------------------------------------------------- the technical alerts list
+
+
+@dataclass(frozen=True)
+class TechnicalAlert:
+    """One active technical alert as the Technical alerts page lists it."""
+
+    alert_id: int
+    key: str
+    session_id: int | None
+    where: str
+    message: str
+    raised_at: datetime
+    acknowledged: str
+
+
+def technical_alerts(store: Store) -> list[TechnicalAlert]:
+    """Every active technical alert, session-less ones included, newest first."""
+    with store.read() as db:
+        rows = db.scalars(select(Alert).where(Alert.cleared_at.is_(None), Alert.category == "technical")
+                          .order_by(Alert.raised_at.desc(), Alert.id.desc()))
+        out = []
+        for a in rows:
+            s = db.get(Session, a.session_id) if a.session_id is not None else None
+            key = a.condition_key.removeprefix("tech:")
+            chair = key.rsplit(":", 1)[-1] if key.startswith("feed:") and not key.endswith(":unrouted") else None
+            where = (f"{s.chair or 'no chair'} · {s.patient.display_name}" if s is not None else
+                     f"{chair} · no session" if chair else "No session")
+            acked = "" if a.acknowledged_at is None else \
+                f"{user_label(db, a.acknowledged_by_id)} {local_hm(a.acknowledged_at)}"
+            out.append(TechnicalAlert(a.id, key, a.session_id, where, a.message,
+                                      a.raised_at, acked))
+        return out
