@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMainWindow,
     QPushButton,
+    QScrollArea,
     QStackedWidget,
     QTabWidget,
     QVBoxLayout,
@@ -278,7 +279,11 @@ class MainWindow(QMainWindow):
         self.users_page_index = self.add_page("Users", self.users_page)
         #: clinic-wide settings; its tab shows only to those who may change them
         self.settings_page = SettingsPage(runner)
-        self.settings_page_index = self.add_page("Settings", self.settings_page)
+        settings_scroll = QScrollArea()  # more settings than a 768-pixel screen holds
+        settings_scroll.setWidgetResizable(True)
+        settings_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        settings_scroll.setWidget(self.settings_page)
+        self.settings_page_index = self.add_page("Settings", settings_scroll)
 
         central = QWidget()
         layout = QHBoxLayout(central)
