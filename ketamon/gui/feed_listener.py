@@ -45,7 +45,7 @@ class FeedListener(QObject):
         service = FeedService(store, on_stored=self._stored.emit)
         host = settings.clinic_value(store, "feed_host")
         port = settings.clinic_value(store, "feed_port") if port is None else port
-        listener = Listener(service.handle, host, port, on_lost=service.lost, tick=service.tick)
+        listener = Listener(service.handle, host, port, on_lost=service.lost, tick=service.tick, workers=2)
         try:
             self.listener = listener.start()
         except OSError as exc:
