@@ -195,3 +195,36 @@ def test_a_session_is_created_at_a_chair_and_a_second_one_is_refused_there(store
 def test_the_front_desk_cannot_move_a_session(store, actors, at_chair):
     with pytest.raises(PermissionDenied):
         ops.place_session(store, actors["staff"], at_chair, "CHAIR5")
+
+
+# ---------------------------------------------------------------- the nurse's verdict
+
+
+def test_the_nurse_validates_or_marks_an_artefact_and_the_fhir_export_says_by_whom(store, nurse, actors, at_chair,
+                                                                                  clock):
+    from ketamon.core import fhir
+
+    ops.receive_device_message(store, message(control_id="1", obr_time=T0 - timedelta(seconds=2)))
+    ops.receive_device_message(store, message(control_id="2", obr_time=T0 - timedelta(seconds=1)))
+    first, second = device_sets(store, at_chair)
+    assert ops.validate_device_set(store, nurse, first.id).message.startswith("Device set")
+    again = ops.validate_device_set(store, nurse, first.id)
+    assert "already validated by Sam Carter RN" in again.message
+    ops.mark_device_artefact(store, nurse, second.id, "patient moved during the reading")
+    with pytest.raises(ValidationError):
+        ops.mark_device_artefact(store, nurse, second.id, "  ")
+    with pytest.raises(PermissionDenied):
+        ops.validate_device_set(store, actors["staff"], first.id)
+    notes = {n["text"] for e in fhir.session_bundle(store, at_chair)["entry"]
+             for n in e["resource"].get("note", [])}
+    assert "Device, validated by Sam Carter RN at 2026-11-20T09:00:00+00:00" in notes
+    assert any(n.startswith("Device, artefact by Sam Carter RN") and n.endswith("patient moved during the reading")
+               for n in notes)
+
+
+def test_only_a_device_set_takes_a_verdict(store, nurse, at_chair):
+    from ketamon.core.errors import NotFound
+
+    typed = ops.record_vitals(store, nurse, at_chair, systolic=120, diastolic=80).result
+    with pytest.raises(NotFound, match="no device vital-sign set"):
+        ops.validate_device_set(store, nurse, typed)

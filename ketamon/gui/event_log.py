@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
 
 from ketamon.core import ops
 from ketamon.core.chart import Chart, LogLine
-from ketamon.core.ops.device import Verdict, device_verdicts
+from ketamon.core.device_sets import NOT_VALIDATED, Verdict, device_verdicts
 from ketamon.core.models import SCALES, DoseEvent, Note, SideEffect, VitalSigns
 from ketamon.gui import prompts
 from ketamon.gui.runner import OpRunner
@@ -64,7 +64,7 @@ def _row_of(lines: list[LogLine], line: LogLine) -> int | None:
 def remarks(line: LogLine, verdict: Verdict | None = None) -> str:
     parts = []
     if line.device and line.entity == "vital_signs" and not line.retracted:
-        parts.append(verdict.text() if verdict is not None else "Device, not validated")
+        parts.append(verdict.text() if verdict is not None else NOT_VALIDATED)
     if line.retracted:
         parts.append(f"Entered in error: {line.reason}" if line.reason else "Entered in error")
     elif line.correction:

@@ -26,6 +26,7 @@ from sqlalchemy import func, select
 
 from ketamon.core import inputs, lifecycle, settings
 from ketamon.core.clock import as_utc
+from ketamon.core.device_sets import Verdict, device_verdicts  # noqa: F401 (read side, re-exported)
 from ketamon.core.errors import KetamonError, NotFound, ValidationError
 from ketamon.core.feed import ack, pcd01
 from ketamon.core.models import Alert, DeviceValidation, Monitor, Session, VitalSigns
@@ -307,30 +308,6 @@ def register_monitor(op: Op, monitor_id: str, chair: str) -> int:
 
 
 # ---------------------------------------------------------------- the nurse's verdict
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """A nurse's verdict on a device set, as screens and documents say it."""
-
-    verdict: str
-    by: str
-    at: datetime
-    reason: str | None
-
-    def text(self) -> str:
-        said = "validated" if self.verdict == "validated" else f"artefact: {self.reason}"
-        return f"Device, {said} ({self.by} {local_hm(self.at)})"
-
-
-def device_verdicts(store: Store, session_id: int) -> dict[int, Verdict]:
-    """The verdict in force (the newest) for each device set of a session; a
-    device set without one is not yet validated."""
-    with store.read() as db:
-        rows = db.scalars(select(DeviceValidation).where(DeviceValidation.session_id == session_id)
-                          .order_by(DeviceValidation.id))
-        return {row.vital_signs_id: Verdict(row.verdict, user_label(db, row.by_id), row.at, row.reason)
-                for row in rows}
 
 
 def _device_set(op: Op, vital_signs_id: int) -> VitalSigns:
