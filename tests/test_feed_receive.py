@@ -228,3 +228,22 @@ def test_only_a_device_set_takes_a_verdict(store, nurse, at_chair):
     typed = ops.record_vitals(store, nurse, at_chair, systolic=120, diastolic=80).result
     with pytest.raises(NotFound, match="no device vital-sign set"):
         ops.validate_device_set(store, nurse, typed)
+
+
+def test_the_printed_table_keeps_validated_and_nibp_sets_and_says_so(store, nurse, clock, at_chair):
+    from ketamon.core.report import build_report
+
+    nibp_ids = []
+    for i in range(300):  # five minutes of 1 Hz numerics, an NIBP every minute
+        at = T0 - timedelta(seconds=300 - i)
+        rows = FULL_SET if i % 60 == 0 else FULL_SET[3:]
+        ops.receive_device_message(store, message(rows, obr_time=at, sent=at, control_id=str(i)))
+    sets = device_sets(store, at_chair)
+    nibp_ids = [v.id for v in sets if v.systolic is not None]
+    ops.validate_device_set(store, nurse, sets[7].id)
+    rows, note = build_report(store, at_chair).vitals_for_print(max_rows=100)
+    printed = {r.entry_id for r in rows}
+    assert set(nibp_ids) <= printed and sets[7].id in printed and len(rows) < 20
+    assert "validated or marked artefact, the NIBP measurements" in note
+    row = next(r for r in rows if r.entry_id == sets[7].id)
+    assert row.marks == "DV" and row.verdict_note.startswith("validated by Sam Carter RN")
