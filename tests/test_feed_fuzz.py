@@ -79,3 +79,30 @@ def test_receive_on_postgresql(pg_store):
     with pg_store.read() as db:
         [v] = db.scalars(select(VitalSigns).where(VitalSigns.session_id == sid))
     assert (v.source, v.systolic, v.spo2) == ("device", 128, 97)
+
+
+def test_the_same_message_from_two_workstations_at_once_is_stored_once_on_postgresql(pg_store):
+    import threading
+    from datetime import date
+
+    from tests.conftest import add_user
+
+    nurse = add_user(pg_store, "nurse", "nurse", "Sam Carter RN")
+    pid = ops.create_patient(pg_store, nurse, mrn="MRN-1", family_name="Nguyen", given_name="Lan",
+                             birth_date=date(1984, 3, 12), sex="female", weight_kg=61.0).result
+    sid = ops.create_session(pg_store, nurse, patient_id=pid, protocol_id="iv-ketamine-0.5", chair="CHAIR3").result
+    acks: list[bytes] = []
+    start = threading.Barrier(2)
+
+    def receive() -> None:
+        start.wait()
+        acks.append(ops.receive_device_message(pg_store, message()))
+
+    threads = [threading.Thread(target=receive) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(msa(a)[1] for a in acks) == ["CA", "CA"]
+    with pg_store.read() as db:
+        assert len(list(db.scalars(select(VitalSigns).where(VitalSigns.session_id == sid)))) == 1

@@ -193,11 +193,13 @@ def session_at_chair(db, chair: str) -> Session | None:
 
 
 def _session_at(op: Op, chair: str, header: pcd01.Header) -> Session:
+    """The session at the chair, locked for this transaction (two workstations'
+    listeners storing the same message at once: the second sees the first's set)."""
     s = session_at_chair(op.db, chair)
     if s is None:
         raise pcd01.Refused(f"Monitor data for {chair} but no session there; nothing was stored.", header,
                             pcd01.UNKNOWN_KEY, chair=chair)
-    return s
+    return op.session(s.id)
 
 
 def _by_time(op: Op, message: pcd01.DeviceMessage) -> list[tuple[datetime, dict]]:
