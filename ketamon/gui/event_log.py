@@ -331,7 +331,7 @@ class EventLog(QWidget):
         self.correct_button.setEnabled(ok)
         self.error_button.setEnabled(ok)
         device = ok and line.device and line.entity == "vital_signs"
-        self.validate_button.setVisible(bool(self.model.verdicts) or device)
+        self.validate_button.setVisible(self.chart is not None and self.chart.device_readings > 0 or device)
         self.artefact_button.setVisible(self.validate_button.isVisible())
         self.validate_button.setEnabled(device)
         self.artefact_button.setEnabled(device)
