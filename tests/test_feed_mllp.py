@@ -149,3 +149,26 @@ def test_the_simulator_feeds_the_listener(store, chairs, listening):
 def test_a_port_in_use_is_said_when_starting(store, listening):
     with pytest.raises(OSError):
         Listener(lambda raw, peer: b"", "127.0.0.1", listening.port).start()
+
+
+def test_the_simulators_scenarios_do_what_they_say():
+    steady, high, low, off = (simulator.Scenario(name, nibp_every=60) for name in simulator.SCENARIOS)
+    assert steady.values(0)["systolic"] == 128 and "systolic" not in steady.values(1)
+    assert high.values(600)["systolic"] == 148  # 2 mmHg a minute
+    assert low.values(0)["spo2"] >= 97 and low.values(300)["spo2"] <= 85
+    assert "spo2" in off.values(29) and "spo2" not in off.values(30) and "heart_rate" in off.values(59)
+    assert off.values(60) is None  # the cable is out: nothing is sent
+
+
+def test_a_probe_off_monitor_goes_silent_and_raises_a_technical_alert(store, clock, chairs, listening):
+    from ketamon.core.permissions import SYSTEM
+
+    said: list[str] = []
+    simulator.run(("127.0.0.1", listening.port), chair="CHAIR3", patient="MRN-1", scenario="probe-off", rate=100,
+                  count=61, now=clock.now, say=said.append)
+    assert ops.check_device_feeds(store, SYSTEM).result == 0
+    clock.advance(seconds=31)
+    assert ops.check_device_feeds(store, SYSTEM).result == 1
+    with store.read() as db:
+        alert = db.scalar(select(Alert).where(Alert.condition_key == "tech:feed:silent:CHAIR3"))
+    assert alert.session_id == chairs["CHAIR3"] and "probe off" in alert.message
