@@ -172,3 +172,27 @@ def test_a_probe_off_monitor_goes_silent_and_raises_a_technical_alert(store, clo
     with store.read() as db:
         alert = db.scalar(select(Alert).where(Alert.condition_key == "tech:feed:silent:CHAIR3"))
     assert alert.session_id == chairs["CHAIR3"] and "probe off" in alert.message
+
+
+def test_a_monitor_left_on_at_an_empty_chair_is_refused_without_an_audit_row_a_second(store, nurse, patient_id):
+    from ketamon.core.models import AuditEntry
+
+    service = FeedService(store)
+
+    def refused_rows() -> int:
+        with store.read() as db:
+            return len(list(db.scalars(select(AuditEntry.id).where(AuditEntry.action == "refused"))))
+
+    acks = [service.handle(numbered(i), "10.0.0.7:5000") for i in range(5)]
+    assert [msa(a)[1] for a in acks] == ["CR"] * 5 and all("no session there" in msa(a)[3] for a in acks)
+    assert refused_rows() == 1
+    ops.technical_problem_resolved(store, nurse, "feed:refused:CHAIR3")  # a nurse resolved it: raised again
+    assert msa(service.handle(numbered(5), "10.0.0.7:5000"))[1] == "CR" and refused_rows() == 2
+    with store.read() as db:
+        assert db.scalar(select(Alert.message).where(Alert.cleared_at.is_(None))).startswith("Monitor data for CHAIR3")
+    sid = ops.create_session(store, nurse, patient_id=patient_id, protocol_id="iv-ketamine-0.5",
+                             chair="CHAIR3").result
+    assert msa(service.handle(numbered(6), "10.0.0.7:5000"))[1] == "CA"
+    with store.read() as db:
+        assert db.scalar(select(VitalSigns.session_id).where(VitalSigns.source == "device")) == sid
+        assert db.scalar(select(Alert).where(Alert.cleared_at.is_(None))) is None  # the feed's alert resolved

@@ -64,16 +64,20 @@ def receive_device_message(store: Store, raw: bytes, *, actor: Actor = SYSTEM) -
     return _receive(store, raw, actor)[0]
 
 
-def _receive(store: Store, raw: bytes, actor: Actor) -> tuple[bytes, Changes | None]:
-    """The acknowledgement, and what the stored message changed (None: refused)."""
+def _control_id(now: datetime) -> str:
+    return f"K{now:%Y%m%d%H%M%S%f}"[:20]
+
+
+def _receive(store: Store, raw: bytes, actor: Actor) -> tuple[bytes, Changes | pcd01.Refused | None]:
+    """The acknowledgement, and what the stored message changed (or why it was refused)."""
     now = store.clock.now()
-    control = f"K{now:%Y%m%d%H%M%S%f}"[:20]
+    control = _control_id(now)
     try:
         changes = store_device_message(store, actor, raw)
         stored: Stored = changes.result
     except pcd01.Refused as exc:
         _raise_alert(store, REFUSED + (exc.chair or "unrouted"), str(exc), exc.session_id)
-        return ack.build(exc.header, ack.REJECT, [(exc.error_code, str(exc))], now, control), None
+        return ack.build(exc.header, ack.REJECT, [(exc.error_code, str(exc))], now, control), exc
     except KetamonError as exc:  # a time no entry may have, a signed session, the acting account's rights
         header = _header_of(raw)
         _raise_alert(store, REFUSED + "unrouted", f"Monitor message refused: {exc}", None)
@@ -99,16 +103,48 @@ class FeedService:
                  on_stored: Callable[[Changes], None] | None = None):
         self.store, self.actor, self.on_stored = store, actor, on_stored
         self._chairs: dict[str, str] = {}
+        #: chairs whose monitor was refused for want of a session there (see _still_empty)
+        self._empty: set[str] = set()
         self._lock = threading.Lock()
 
     def handle(self, raw: bytes, peer: str) -> bytes:
-        reply, changes = _receive(self.store, raw, self.actor)
-        if changes is not None:
+        if self._empty and (quiet := self._still_empty(raw)) is not None:
+            return quiet
+        reply, outcome = _receive(self.store, raw, self.actor)
+        if isinstance(outcome, EmptyChair):
             with self._lock:
-                self._chairs[peer] = changes.result.chair
-            if self.on_stored is not None and changes:
-                self.on_stored(changes)
+                self._empty.add(outcome.chair)
+        elif isinstance(outcome, Changes):
+            with self._lock:
+                self._chairs[peer] = outcome.result.chair
+                self._empty.discard(outcome.result.chair)
+            if self.on_stored is not None and outcome:
+                self.on_stored(outcome)
         return reply
+
+    def _still_empty(self, raw: bytes) -> bytes | None:
+        """A monitor left on at a chair without a session sends every second: while
+        there is still no session there and its technical alert is still up, the
+        same refusal is answered without a new audit row and alert each second.
+        None: the message goes through the operation (a session is there now, the
+        alert was resolved, or it is for another chair)."""
+        try:
+            message = pcd01.parse(raw)
+        except pcd01.Refused:
+            return None
+        chair = chair_name(message.chair)
+        if chair not in self._empty:
+            return None
+        with self.store.read() as db:
+            alert_up = db.scalar(select(Alert.id).where(Alert.condition_key == "tech:" + REFUSED + chair,
+                                                        Alert.cleared_at.is_(None)).limit(1)) is not None
+            if not alert_up or session_at_chair(db, chair) is not None:
+                with self._lock:
+                    self._empty.discard(chair)
+                return None
+        now = self.store.clock.now()
+        return ack.build(message.header, ack.REJECT, [(pcd01.UNKNOWN_KEY, _no_session(chair))], now,
+                         _control_id(now))
 
     def lost(self, peer: str) -> None:
         """A connection broke mid-message: a technical alert naming its chair when known."""
@@ -197,9 +233,16 @@ def _session_at(op: Op, chair: str, header: pcd01.Header) -> Session:
     listeners storing the same message at once: the second sees the first's set)."""
     s = session_at_chair(op.db, chair)
     if s is None:
-        raise pcd01.Refused(f"Monitor data for {chair} but no session there; nothing was stored.", header,
-                            pcd01.UNKNOWN_KEY, chair=chair)
+        raise EmptyChair(_no_session(chair), header, pcd01.UNKNOWN_KEY, chair=chair)
     return op.session(s.id)
+
+
+class EmptyChair(pcd01.Refused):
+    """Monitor data for a chair no session sits at."""
+
+
+def _no_session(chair: str) -> str:
+    return f"Monitor data for {chair} but no session there; nothing was stored."
 
 
 def _by_time(op: Op, message: pcd01.DeviceMessage) -> list[tuple[datetime, dict]]:
