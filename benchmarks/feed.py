@@ -72,7 +72,6 @@ def monitor(port: int, chair: int, seconds: int, latencies: list[float], failure
 
 def run(chairs: int, seconds: int) -> dict:
     from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication
 
     from ketamon.core.demo import ensure_demo_users
     from ketamon.core.store import Store

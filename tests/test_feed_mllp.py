@@ -6,19 +6,18 @@ from __future__ import annotations
 
 import socket
 import threading
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from ketamon.core import ops
 from ketamon.core.feed import simulator
-from ketamon.core.feed.mllp import END, START, Decoder, Listener, frame
+from ketamon.core.feed.mllp import START, Decoder, Listener, frame
 from ketamon.core.models import Alert, VitalSigns
 from ketamon.core.ops.device import FeedService
-from tests.feed_corpus import message, msa
-from datetime import date, timedelta
-
 from tests.conftest import T0
+from tests.feed_corpus import message, msa
 
 
 @pytest.fixture

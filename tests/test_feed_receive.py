@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from ketamon.core import ops
 from ketamon.core.errors import PermissionDenied, ValidationError
-from ketamon.core.models import Alert, AuditEntry, Patient, VitalSigns
+from ketamon.core.models import Alert, AuditEntry, VitalSigns
 from ketamon.core.permissions import SYSTEM
 from tests.conftest import T0, add_user
 from tests.feed_corpus import FULL_SET, UCUM_SET, errors, message, msa

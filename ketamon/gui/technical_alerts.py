@@ -7,7 +7,6 @@ front desk); the feed resolves its own alerts when data flows again.
 """
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,

@@ -26,7 +26,6 @@ from sqlalchemy import func, select
 
 from ketamon.core import inputs, lifecycle, settings
 from ketamon.core.clock import as_utc
-from ketamon.core.device_sets import Verdict, device_verdicts  # noqa: F401 (read side, re-exported)
 from ketamon.core.errors import KetamonError, NotFound, ValidationError
 from ketamon.core.feed import ack, pcd01
 from ketamon.core.models import Alert, DeviceValidation, Monitor, Session, VitalSigns
