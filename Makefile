@@ -12,9 +12,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-run: $(STAMP)   # first checks that Qt can open a window, and says what is missing if not
+run: $(STAMP)   # checks that Qt can open a window (says what is missing if not); a simulated monitor feeds the demo
 	@$(PY) .ci/qt_check.py
-	$(PY) -m ketamon --demo
+	$(PY) -m ketamon feed simulate --to 127.0.0.1:2575 --chair CHAIR3 --patient MRN-100457 >/dev/null 2>&1 & sim=$$!; KETAMON_FEED_LISTEN=1 $(PY) -m ketamon --demo; kill $$sim
 
 test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest

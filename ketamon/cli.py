@@ -7,6 +7,7 @@
     ketamon audit verify
     ketamon db upgrade|check|backup FILE
     ketamon watch
+    ketamon feed simulate --to 127.0.0.1:2575 --chair CHAIR3   # a bedside monitor
 
 Commands never surprise: one that reads a database never creates one (only the
 app's first start, `--demo` and the first administrator's `users add` do), and
@@ -22,6 +23,7 @@ import sys
 from pathlib import Path
 
 from ketamon.commands import audit as audit_cmd
+from ketamon.commands import feed as feed_cmd
 from ketamon.commands.common import (  # noqa: F401  (the entry points scripts and tests import from here)
     CHOOSE_DATABASE, EXIT_DATABASE, EXIT_FAULT, EXIT_REFUSED, CommandFailed, command_parser, database_options,
     open_store, resolve_url, shown_url)
@@ -40,6 +42,7 @@ examples:
   ketamon report 3 --user desk --pdf summary.pdf   # asks for desk's password
   echo desk-demo | ketamon --demo report 1 --user desk --password-stdin --pdf out.pdf
   ketamon audit verify
+  ketamon feed simulate --to 127.0.0.1:2575 --chair CHAIR3   # a bedside monitor
 
 `ketamon COMMAND --help` shows each command's options and an example.
 """
@@ -80,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit_cmd.register(sub)
     db_cmd.register(sub)
     watch_cmd.register(sub)
+    feed_cmd.register(sub)
     return parser
 
 

@@ -31,6 +31,7 @@ from ketamon.core.csv_export import session_csv
 from ketamon.core.errors import KetamonError
 from ketamon.core.fhir import session_bundle
 from ketamon.core.inputs import KIND_SCALES
+from ketamon.core.permissions import SYSTEM
 from ketamon.core.models import DoseEvent, Patient, Session, SideEffect, VitalSigns
 from ketamon.core.record import load_record
 from ketamon.core.report import build_report
@@ -135,6 +136,7 @@ class Clinic:
         ops.record_dose(s, self.nurse, self.nasal, "nasal_device")
         ops.record_dose(s, self.nurse, self.iv, "infusion_start", rate_mg_per_h=40)
         self.clock.advance(minutes=1)
+        ops.place_session(s, self.nurse, self.nasal, "CHAIR1")  # the monitor at CHAIR1 feeds it
         self.sessions = (self.nasal, self.iv)
 
     def session_ids(self) -> list[int]:
@@ -318,14 +320,33 @@ def _cases(c: Clinic):
             st.just(TEST_PASSWORD), text())), st.just({}))),
         "report_technical_problem": (ops.report_technical_problem, c.nurse, st.tuples(st.tuples(text(), text()),
             st.fixed_dictionaries({}, optional={"priority": choice("high", "low", "urgent"), "session_id": ids()}))),
+        "place_session": (ops.place_session, c.nurse, st.tuples(st.tuples(sid, _maybe(
+            st.sampled_from(["CHAIR1", "chair2", " "]) | text())), st.just({}))),
+        "store_device_message": (ops.store_device_message, SYSTEM, st.tuples(st.tuples(st.one_of(
+            st.binary(max_size=300), st.builds(feed_message, num(0, 400, whole=True), num(0, 120, whole=True)),
+            HOSTILE)), st.just({}))),
+        "validate_device_set": (ops.validate_device_set, c.nurse, st.tuples(st.tuples(ids()), st.just({}))),
+        "mark_device_artefact": (ops.mark_device_artefact, c.nurse, st.tuples(st.tuples(ids(), text()),
+                                                                              st.just({}))),
+        "register_monitor": (ops.register_monitor, c.admin, st.tuples(st.tuples(text(), text()), st.just({}))),
     }
+
+
+def feed_message(systolic, spo2) -> bytes:
+    """A monitor message for the chair CHAIR1 (the fuzz sessions may be placed there)."""
+    from tests.feed_corpus import message
+
+    rows = [("150021^MDC_PRESS_BLD_NONINV_SYS^MDC", str(systolic), "266016^MDC_DIM_MMHG^MDC"),
+            ("150456^MDC_PULS_OXIM_SAT_O2^MDC", str(spo2), "%^^UCUM")]
+    return message(rows, chair="CHAIR1", patient=None, sent=T0, obr_time=T0)
 
 
 OPS = ["create_patient", "update_patient", "create_session", "set_lot_number", "record_vitals", "record_dose",
        "correct_dose", "record_side_effect", "add_note", "record_phq9", "record_predose_checklist",
        "record_discharge_assessment", "record_discharge_checklist", "set_patient_limits", "acknowledge_alert",
        "review_alert", "record_predose_decision", "cancel_or_stop", "add_user", "set_clinic_setting",
-       "report_technical_problem", "sign_session"]
+       "report_technical_problem", "sign_session", "place_session", "store_device_message", "validate_device_set",
+       "mark_device_artefact", "register_monitor"]
 
 
 @pytest.fixture(scope="module")

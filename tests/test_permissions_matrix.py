@@ -77,6 +77,12 @@ EXPECTED: dict[str, Permission | None] = {
     "sign_out": None,
     "lock_screen": None,
     "change_password": None,
+    "place_session": P.REGISTER,
+    "register_monitor": P.MANAGE_SETTINGS,
+    "store_device_message": P.RECEIVE_DEVICE_DATA,
+    "check_device_feeds": P.RECEIVE_DEVICE_DATA,
+    "validate_device_set": P.CHART,
+    "mark_device_artefact": P.CHART,
 }
 
 #: Operations any signed-in user may run, and why. Anything else must declare a permission.
@@ -93,6 +99,8 @@ SYSTEM_MAY = {
     "evaluate_sessions": "the alert timer re-checks conditions on the clock",
     "report_technical_problem": "the device feed reports that it is lost",
     "technical_problem_resolved": "the device feed reports that it is back (a person needs to chart)",
+    "store_device_message": "the app's own monitor listener stores what monitors send",
+    "check_device_feeds": "the app's own monitor listener watches for silent monitors",
 }
 
 #: Operations a user whose password was reset may run before choosing a new one.
@@ -105,6 +113,8 @@ NOT_OPERATIONS = {
     "sign_in": "nobody is signed in yet; audits itself in one transaction",
     "create_first_admin": "first run on a database without users; refuses otherwise",
     "tick": "the alert clock: runs evaluate_sessions (an operation) as the system",
+    "receive_device_message": "the device feed's entry point: runs store_device_message (an operation) and "
+                              "reports refusals with report_technical_problem (an operation)",
 }
 
 
@@ -156,7 +166,8 @@ def test_the_role_table_says_what_the_issue_says():
     assert not {P.REVIEW, P.SET_LIMITS, P.SIGN, P.DECIDE, P.MANAGE_USERS, P.MANAGE_PROTOCOLS} & can["nurse"]
     assert can["nurse"] | {P.REVIEW, P.SET_LIMITS, P.SIGN, P.DECIDE} == can["physician"]
     assert can["staff"] == {P.VIEW, P.PRINT, P.EXPORT}
-    assert can["service"] == {P.VIEW, P.PRINT, P.EXPORT}  # scripts print and export; never chart or manage
+    # scripts print and export, the monitor listener stores device data; never chart or manage
+    assert can["service"] == {P.VIEW, P.PRINT, P.EXPORT, P.RECEIVE_DEVICE_DATA}
     assert {P.MANAGE_USERS, P.MANAGE_PROTOCOLS, P.MANAGE_SETTINGS} <= can["admin"]
     assert all(P.MANAGE_SETTINGS not in can[r] for r in ROLES if r != "admin")
     assert not {P.CHART, P.REGISTER, P.ACKNOWLEDGE, P.REVIEW, P.SIGN, P.SET_LIMITS, P.DECIDE,
@@ -201,6 +212,7 @@ def world_template(sqlite_template, tmp_path_factory):
         ids["signed"] = ops.create_session(store, nurse, patient_id=ids["patient"],
                                            protocol_id="esketamine-56").result
         ops.record_vitals(store, nurse, ids["open"], systolic=192, diastolic=104, heart_rate=88)  # raises an alert
+        ops.place_session(store, nurse, ids["open"], "CHAIR1")  # a monitor's data can be routed to it
         with store.transaction() as db:
             # rows as their own operations would leave them; the matrix is about who, not how
             dose = DoseEvent(session_id=ids["infusion"], at=now, entered_at=now, entered_by_id=nurse.user_id,
@@ -232,6 +244,10 @@ def world(world_template, tmp_path, monkeypatch):
 
 
 # ---------------------------------------------------------------- how each operation is called
+
+#: one heart rate from the monitor at CHAIR1 (times: now)
+MONITOR_MESSAGE = (b"MSH|^~\\&|MON|ICU|KETAMON||||ORU^R01|1|P|2.6\rPV1||O|CHAIR1\rOBR|1\r"
+                   b"OBX|1|NM|147842^MDC_ECG_HEART_RATE^MDC||72|/min^^UCUM|||||R\r")
 
 #: name -> (call(store, actor, ids) , must an allowed role succeed?)
 RECIPES = {
@@ -285,6 +301,9 @@ RECIPES = {
     "report_technical_problem": (lambda s, a, w: ops.report_technical_problem(
         s, a, "monitor-feed", "Monitor feed lost"), True),
     "technical_problem_resolved": (lambda s, a, w: ops.technical_problem_resolved(s, a, "monitor-feed"), True),
+    "place_session": (lambda s, a, w: ops.place_session(s, a, w["open"], "CHAIR2"), True),
+    "store_device_message": (lambda s, a, w: ops.store_device_message(s, a, MONITOR_MESSAGE), True),
+    "check_device_feeds": (lambda s, a, w: ops.check_device_feeds(s, a), True),
     "record_print": (lambda s, a, w: ops.record_print(s, a, w["signed"], "summary"), True),
     "record_export": (lambda s, a, w: ops.record_export(s, a, w["signed"], "csv"), True),
     "mark_form_sent": (lambda s, a, w: ops.mark_form_sent(s, a, w["signed"], "fax", "FAX-1"), True),

@@ -47,7 +47,8 @@ def test_every_setting_has_a_type_a_scope_help_and_a_default_that_fits():
             s.type.check(s.default)
     clinic = {s.name for s in settings.clinic_settings()}
     assert clinic == {"clinic_name", "paper", "idle_lock_minutes", "signin_attempts", "lockout_minutes",
-                      "alarm_sound", "future_tolerance_minutes", "entry_window_hours"}
+                      "alarm_sound", "future_tolerance_minutes", "entry_window_hours", "feed_listen", "feed_host",
+                      "feed_port", "feed_silence_seconds"}
 
 
 def test_no_module_reads_a_ketamon_variable_from_the_environment():

@@ -42,7 +42,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, func, insert, literal, select, text, tuple_
+from sqlalchemy import MetaData, Table, func, insert, literal, select, text, tuple_
 from sqlalchemy.orm import Session as DbSession
 
 from ketamon.core import settings
@@ -54,6 +54,8 @@ _PG_LOCK_KEY = 0x6B6574  # "ket"
 
 #: tables that are the audit trail itself, not the record it covers, and the live notices (change_log)
 UNTRACKED = frozenset({"audit_log", "audit_head", "audit_record", "alembic_version", "change_log"})
+#: db.info key: the tables as stored (reflected) for the baseline's digests
+_AS_STORED = "ketamon_audit_tables_as_stored"
 
 
 def record_tables() -> list[Table]:
@@ -253,7 +255,7 @@ def track(sessions: Any, now: Any) -> None:
 
 def _record_items(db: DbSession, touched: dict[str, set[int]]) -> list[tuple[str, int, str | None]]:
     """(table, id, digest of the row as now stored, None if gone), sorted: what an audit row lists."""
-    tables = {t.name: t for t in record_tables()}
+    tables = db.info.pop(_AS_STORED, None) or {t.name: t for t in record_tables()}
     items: list[tuple[str, int, str | None]] = []
     for name in sorted(touched):
         table = tables[name]
@@ -340,13 +342,19 @@ def baseline(db: DbSession, at: datetime, detail: str, batch: int = 2000) -> Non
     became covered: the migration that added it). Nothing written when there is no
     clinical row (a new clinic). Never holds more than `batch` rows' digests besides
     the ids it lists."""
+    # The tables as the database holds them at this revision, not as the models
+    # are now: a table or a nullable column added by a later migration does not
+    # exist yet when this runs (and a NULL column never enters a row digest).
+    stored = MetaData()
+    stored.reflect(bind=db.connection(), only=lambda name, _: name not in UNTRACKED)
     touched: dict[str, set[int]] = {}
-    for table in record_tables():
+    for table in stored.sorted_tables:
         ids = set(db.execute(select(table.c.id)).scalars())
         if ids:
             touched[table.name] = ids
     if touched:
         db.info[_TOUCHED] = touched
+        db.info[_AS_STORED] = {t.name: t for t in stored.sorted_tables}
         append(db, at, None, None, [PendingAudit("baseline", detail=detail)])
 
 

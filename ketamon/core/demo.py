@@ -80,7 +80,7 @@ def seed(store: Store, now: datetime | None = None) -> dict[str, int]:
         t.at(start)
         s1 = ops.create_session(store, nurse, patient_id=p["lan"], protocol_id="esketamine-56",
                                 scheduled_at=start, lot_number="24K118", physician_id=actors["doctor"].user_id,
-                                nurse_id=nurse.user_id).result
+                                nurse_id=nurse.user_id, chair="CHAIR1").result
         ids["esketamine"] = s1
         t.at(start + timedelta(minutes=2))
         ops.record_vitals(store, nurse, s1, systolic=128, diastolic=82, heart_rate=74, spo2=98, resp_rate=14,
@@ -113,7 +113,8 @@ def seed(store: Store, now: datetime | None = None) -> dict[str, int]:
         start = now - timedelta(minutes=32)
         t.at(start)
         s2 = ops.create_session(store, nurse, patient_id=p["daniel"], protocol_id="iv-ketamine-0.5",
-                                scheduled_at=start, physician_id=doctor.user_id, nurse_id=nurse.user_id).result
+                                scheduled_at=start, physician_id=doctor.user_id, nurse_id=nurse.user_id,
+                                chair="CHAIR3").result  # `make run` simulates the monitor at CHAIR3
         ids["infusion"] = s2
         t.at(start + timedelta(minutes=3))
         ops.record_vitals(store, nurse, s2, systolic=122, diastolic=78, heart_rate=68, spo2=99, resp_rate=12,

@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import IO, Any
 
+from ketamon.core.device_sets import NOT_VALIDATED, Verdict, device_verdicts
 from ketamon.core.chart import describe_dose, describe_side_effect, describe_vitals
 from ketamon.core.models import SIDE_EFFECT_KINDS, Alert, Assessment, DoseEvent, SideEffect, User, VitalSigns
 from ketamon.core.report import ASSESSMENT_KINDS, SessionReport, build_report
@@ -126,8 +127,10 @@ class BundleBuilder:
 
     def __init__(self, report: SessionReport, now: datetime, *, emit: Callable[[dict], None] | None = None,
                  vitals: Iterable[Any] | None = None, replaced_by: dict[int, Any] | None = None,
-                 first_vitals_at: datetime | None = None):
+                 first_vitals_at: datetime | None = None, verdicts: dict[int, Verdict] | None = None):
         self.r = report
+        #: the nurse's verdict on each device set (None: not known here, nothing said)
+        self.verdicts = verdicts
         self.now = now
         chart = report.chart
         assert chart is not None, "build the report with build_report()"
@@ -263,6 +266,12 @@ class BundleBuilder:
                 notes.append(f"Entered late (measured {_t(v.measured_at)}, entered {_t(v.entered_at)})")
             if v.comment:
                 notes.append(v.comment)
+            if v.source == "device" and self.verdicts is not None:
+                verdict = self.verdicts.get(v.id)
+                notes.append(NOT_VALIDATED if verdict is None else
+                             f"Device, {'validated' if verdict.verdict == 'validated' else 'artefact'} by "
+                             f"{verdict.by} at {_t(verdict.at)}"
+                             + (f": {verdict.reason}" if verdict.reason else ""))
             common = dict(status=status, category=VS_CATEGORY, effective=v.measured_at, entered=v.entered_at,
                           performer=v.entered_by_id)
             members = []
@@ -570,7 +579,8 @@ def session_bundle(store: Store, session_id: int, now: datetime | None = None) -
     """The FHIR R4 Bundle of one session (plain JSON-ready dicts; the whole
     bundle in memory: for a long session use `write_session_bundle`)."""
     now = now or store.clock.now()
-    return bundle_from_report(build_report(store, session_id, now=now), now)
+    report = build_report(store, session_id, now=now)
+    return BundleBuilder(report, now, verdicts=device_verdicts(store, session_id)).build()
 
 
 def write_session_bundle(store: Store, session_id: int, out: IO[str], now: datetime | None = None) -> None:
@@ -581,4 +591,5 @@ def write_session_bundle(store: Store, session_id: int, out: IO[str], now: datet
     report = build_report(store, session_id, now=now, vitals=False)
     replaced_by = vitals_replaced(store, session_id)
     BundleBuilder(report, now, vitals=stored_vitals(store, session_id, by_id=True), replaced_by=replaced_by,
-                  first_vitals_at=first_in_force_vitals_at(store, session_id, replaced_by)).write(out)
+                  first_vitals_at=first_in_force_vitals_at(store, session_id, replaced_by),
+                  verdicts=device_verdicts(store, session_id)).write(out)

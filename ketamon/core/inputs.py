@@ -45,6 +45,8 @@ from ketamon.core.errors import ValidationError
 MAX_ID = 2**31 - 1
 #: text lengths: the columns' widths where they have one, else a page of text
 SHORT, NAME, LONG = 64, 128, 4000
+#: a treatment chair's name (sessions.chair)
+CHAIR = 32
 #: control characters other than newline and tab are not text a nurse types
 #: (PostgreSQL refuses NUL outright)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -71,6 +73,7 @@ LABELS: dict[str, str] = {
     "must_change": "Must change password", "user": "User", "name": "Setting", "value": "Value",
     "what": "What to print", "fmt": "Export format", "destination": "Destination", "key": "Problem",
     "message": "Message", "priority": "Priority", "session_ids": "Sessions", "purpose": "Purpose",
+    "chair": "Chair", "monitor_id": "Monitor", "raw": "Monitor message", "vital_signs_id": "Vital-sign set",
 }
 
 #: parameters whose value must never reach a message or the audit trail
@@ -465,6 +468,7 @@ class CreateSessionInput(OpInput):
     nurse_id: Id(optional=True) = None
     physician_id: Id(optional=True) = None
     confirm_reason: Text() = None
+    chair: Text(CHAIR) = None
 
     @model_validator(mode="after")
     def _dose(self, info: ValidationInfo):
@@ -921,3 +925,48 @@ class MarkFormSentInput(OpInput):
     session_id: Id()
     how: Text(SHORT) = None  # the operation asks for it in words when empty
     reference: Text(SHORT) = None
+
+
+# ---------------------------------------------------------------- bedside monitors
+
+
+def Bytes(max_length: int):
+    """A message as received: bytes, at most `max_length` of them."""
+
+    def check(value: Any, info: ValidationInfo) -> Any:
+        field = info.field_name
+        if not isinstance(value, (bytes, bytearray)):
+            raise refuse(field, None, f"{label(field)} must be bytes as received. Nothing was saved.")
+        if len(value) > max_length:
+            raise refuse(field, None, f"{label(field)} is {len(value)} bytes: allowed up to {max_length}. "
+                                      "Nothing was saved.")
+        return bytes(value)
+
+    return Annotated[Any, PlainValidator(check)]
+
+
+class DeviceMessageInput(OpInput):
+    raw: Bytes(64 * 1024)
+
+
+class PlaceSessionInput(OpInput):
+    session_id: Id()
+    chair: Text(CHAIR) = None
+
+
+class RegisterMonitorInput(OpInput):
+    monitor_id: Text(SHORT, required=True)
+    chair: Text(CHAIR, required=True)
+
+
+class CheckFeedsInput(OpInput):
+    pass
+
+
+class DeviceSetInput(OpInput):
+    vital_signs_id: Id()
+
+
+class DeviceArtefactInput(OpInput):
+    vital_signs_id: Id()
+    reason: Text(LONG, required=True)

@@ -171,6 +171,9 @@ class Session(Base):
     ready_to_leave_at: Mapped[datetime | None]
     signed_at: Mapped[datetime | None]
     signed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    #: the treatment chair (CHAIR3) the session sits at: the bedside monitor's data
+    #: is routed by it (ketamon.core.ops.device); NULL until the session is placed
+    chair: Mapped[str | None] = mapped_column(String(32), index=True)
 
     patient: Mapped[Patient] = relationship(back_populates="sessions")
     nurse: Mapped[User | None] = relationship(foreign_keys=[nurse_id])
@@ -435,6 +438,43 @@ class ClinicSetting(Base):
     reason: Mapped[str] = mapped_column(Text)
     set_at: Mapped[datetime]
     set_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+# ---------------------------------------------------------------- bedside monitors
+
+
+class Monitor(Base):
+    """A bedside monitor (its id as it names itself in MSH-3 or OBX-18) bound to a
+    chair, for monitors that do not send the chair (PV1-3). Append-only: the
+    newest row for a monitor id is in force."""
+
+    __tablename__ = "monitors"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    monitor_id: Mapped[str] = mapped_column(String(64), index=True)
+    chair: Mapped[str] = mapped_column(String(32))
+    registered_at: Mapped[datetime]
+    registered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+#: what a nurse says of a device vital-sign set
+DEVICE_VERDICTS = ("validated", "artefact")
+
+
+class DeviceValidation(Base):
+    """A nurse's verdict on one device vital-sign set: validated, or an artefact
+    (with the reason). Append-only: the newest row for a set is in force; the set
+    itself is never changed (it is a clinical entry)."""
+
+    __tablename__ = "device_validations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    vital_signs_id: Mapped[int] = mapped_column(ForeignKey("vital_signs.id"), index=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"), index=True)
+    verdict: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime]
+    by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    by: Mapped[User | None] = relationship()
 
 
 # ---------------------------------------------------------------- paperwork

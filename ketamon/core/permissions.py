@@ -32,6 +32,7 @@ class Permission(str, Enum):
     MANAGE_PROTOCOLS = "manage protocols"
     AUDIT = "verify the audit trail"
     MANAGE_SETTINGS = "change the clinic's settings"
+    RECEIVE_DEVICE_DATA = "store bedside monitor data"
 
 
 _NURSE = {
@@ -49,7 +50,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
         _NURSE | {Permission.REVIEW, Permission.SET_LIMITS, Permission.DECIDE, Permission.SIGN}
     ),
     "staff": frozenset({Permission.VIEW, Permission.PRINT, Permission.EXPORT}),
-    "service": frozenset({Permission.VIEW, Permission.PRINT, Permission.EXPORT}),  # command line only
+    # command line only; the device feed's listener runs as a service account
+    "service": frozenset({Permission.VIEW, Permission.PRINT, Permission.EXPORT, Permission.RECEIVE_DEVICE_DATA}),
     "admin": frozenset({Permission.VIEW, Permission.MANAGE_USERS, Permission.MANAGE_PROTOCOLS, Permission.AUDIT,
                         Permission.MANAGE_SETTINGS}),
 }
@@ -101,5 +103,6 @@ ROLE_SUMMARIES = {
     "physician": "charts, reviews alerts, changes patient limits and signs records",
     "staff": "views, prints and exports session records only",
     "admin": "manages users and protocols; does not chart",
-    "service": "prints and exports from the command line only (scripts); cannot sign in to the app",
+    "service": "prints and exports from the command line only (scripts), receives bedside monitor data "
+               "(`ketamon feed listen`); cannot sign in to the app",
 }

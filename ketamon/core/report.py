@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from ketamon.core import dosing, formats
 from ketamon.core.alerts import ENTERED_IN_ERROR
+from ketamon.core.device_sets import device_verdicts
 from ketamon.core.chart import Chart, describe_dose, describe_side_effect, describe_vitals, load_chart, score_news2
 from ketamon.core.rules import news2_carry_minutes
 from ketamon.core.clock import to_local
@@ -146,6 +147,9 @@ class VitalRow:
     corrected: bool
     correction_reason: str | None
     news2: str | None = None  # e.g. "3", "3*" (temperature carried), None
+    #: a device set's verdict: "validated" or "artefact" (None: not validated, or typed), and who said it when
+    verdict: str | None = None
+    verdict_note: str | None = None
 
     @property
     def bp(self) -> str:
@@ -153,8 +157,9 @@ class VitalRow:
 
     @property
     def marks(self) -> str:
-        """Short marks for the table: L late, C corrected, D device."""
-        return "".join(m for m, on in (("L", self.late), ("C", self.corrected), ("D", self.source == "device")) if on)
+        """Short marks for the table: L late, C corrected, D device (V validated, A artefact)."""
+        return "".join(m for m, on in (("L", self.late), ("C", self.corrected), ("D", self.source == "device"),
+                                       ("V", self.verdict == "validated"), ("A", self.verdict == "artefact")) if on)
 
 
 @dataclass(frozen=True)
@@ -438,14 +443,17 @@ class SessionReport:
 
     def vitals_for_print(self, every_minutes: int = 5, max_rows: int = 200) -> tuple[list[VitalRow], str | None]:
         """The sets a printed summary lists, and a note when device readings were
-        thinned. Every manual, corrected or commented set prints; a device feed
-        (e.g. 1 Hz for hours) prints one reading per `every_minutes` once the table
-        would exceed `max_rows`. The exports always hold every reading."""
+        thinned. Every manual, corrected or commented set prints, and every device
+        set a nurse validated or marked artefact, and every NIBP measurement (while
+        they fit in `max_rows`); the rest of a device feed (e.g. 1 Hz for hours)
+        prints one reading per `every_minutes` once the table would exceed
+        `max_rows`. The exports always hold every reading."""
         if len(self.vitals) <= max_rows:
             return list(self.vitals), None
+        nibp = sum(1 for v in self.vitals if v.source == "device" and v.systolic is not None) <= max_rows // 2
         keep, device, buckets = [], 0, set()
         for v in self.vitals:
-            if v.source != "device" or v.corrected or v.comment:
+            if v.source != "device" or v.corrected or v.comment or v.verdict or (nibp and v.systolic is not None):
                 keep.append(v)
                 continue
             device += 1
@@ -456,7 +464,8 @@ class SessionReport:
         shown = sum(1 for v in keep if v.source == "device" and not v.corrected and not v.comment)
         if shown == device:
             return keep, None
-        return keep, (f"{device} device readings were recorded; one per {every_minutes} min ({shown}) is printed. "
+        return keep, (f"{device} device readings were recorded; those validated or marked artefact, the NIBP "
+                      f"measurements and one per {every_minutes} min ({shown}) are printed. "
                       "Every reading is in the CSV and FHIR exports.")
 
     def assessments_of(self, kind: str) -> list[AssessmentRow]:
@@ -506,6 +515,14 @@ def _split(rows: list) -> tuple[list, dict[int, Any]]:
     return [r for r in rows if r.id not in replaced_by and not r.retracted], replaced_by
 
 
+def _verdict_of(verdict) -> tuple[str | None, str | None]:
+    """(kind, "validated by Sam Carter RN 09:12") of a device set's verdict, or (None, None)."""
+    if verdict is None:
+        return None, None
+    said = "validated" if verdict.verdict == "validated" else f"artefact ({verdict.reason})"
+    return verdict.verdict, f"{said} by {verdict.by} {fmt_time(verdict.at)}"
+
+
 def build_report(store: Store, session_id: int, *, printed_by: str = "", now: datetime | None = None,
                  vitals: bool = True) -> SessionReport:
     """Everything the summary prints, read in one pass. `printed_by` is a display
@@ -553,13 +570,14 @@ def build_report(store: Store, session_id: int, *, printed_by: str = "", now: da
     corrections.sort(key=lambda c: (c.entered_at, c.at))
 
     ordered = sorted(_split(all_vitals)[0], key=lambda v: (v.measured_at, v.entered_at, v.id))
+    verdicts = device_verdicts(store, session_id) if vitals else {}
     # scored as the screen scores them: one function, the session's protocol
     news2 = news2_column(ordered, score_news2(ordered, news2_carry_minutes(protocol)))
     vitals = [
         VitalRow(v.id, v.measured_at, v.entered_at, name(v.entered_by_id), v.systolic, v.diastolic,
                  v.mean_arterial, v.mean_measured, v.heart_rate, v.spo2, v.resp_rate, v.temperature, v.on_oxygen,
                  v.consciousness, v.source, v.comment, v.late, v.supersedes_id is not None, v.correction_reason,
-                 news2[i] if news2 else None)
+                 news2[i] if news2 else None, *_verdict_of(verdicts.get(v.id)))
         for i, v in enumerate(ordered)
     ]
     doses = [EventRow("dose_event", d.id, d.at, d.entered_at, name(d.entered_by_id), d.kind, describe_dose(d),

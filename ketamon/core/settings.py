@@ -275,6 +275,20 @@ for _s in (
     Setting("entry_window_hours", Whole(1, 72, "h"), 12, C, "KETAMON_ENTRY_WINDOW_HOURS",
             "How long before a session was scheduled or opened its entries may be dated; earlier is "
             "refused as a typing slip.", "Entries dated back at most"),
+    Setting("feed_listen", Switch(), False, C, "KETAMON_FEED_LISTEN",
+            "Receive bedside monitor data (HL7 v2 ORU^R01, IHE PCD-01, over MLLP) inside the app, on a "
+            "background thread, from the app's next start; `ketamon feed listen` does the same without the "
+            "window. The values are documentation for the nurse to validate: the monitor's own alarms stay "
+            "the alarms.",
+            "Listen for bedside monitors"),
+    Setting("feed_host", Text(255), "127.0.0.1", C, "KETAMON_FEED_HOST",
+            "The address the monitor listener binds to (127.0.0.1: this computer only; the clinic's "
+            "monitor network address to accept monitors).", "Monitor listener address"),
+    Setting("feed_port", Whole(1, 65535), 2575, C, "KETAMON_FEED_PORT",
+            "The TCP port monitors and gateways send to (MLLP's conventional 2575).", "Monitor listener port"),
+    Setting("feed_silence_seconds", Whole(5, 3600, "s"), 30, C, "KETAMON_FEED_SILENCE_SECONDS",
+            "A monitor that has sent data for a session and then stays silent this long raises a technical "
+            "alert (probe off, cable out, monitor switched off).", "Monitor silent after"),
     Setting("alarm_sound", Switch(), True, C, None,
             "Alarm tones for the whole clinic; off: alerts still show, screens say \"Audio off\".",
             "Alarm sound"),

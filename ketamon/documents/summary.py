@@ -53,7 +53,7 @@ def summary_fragments(report: SessionReport, ctx: Ctx) -> list[Fragment]:
         if v.corrected:
             notes.append(f"C: corrected ({v.correction_reason or 'no reason'})")
         if v.source == "device":
-            notes.append("D: from device")
+            notes.append(f"D: from device, {v.verdict_note or 'not validated'}")
         if v.comment:
             notes.append(v.comment)
         mean = "–" if v.mean_arterial is None else (f"{v.mean_arterial}" if v.mean_measured else f"({v.mean_arterial})")
@@ -68,7 +68,8 @@ def summary_fragments(report: SessionReport, ctx: Ctx) -> list[Fragment]:
     f.table(cols, rows, font=ctx.font(8.5))
     if thinned:
         f.paragraph(thinned, f.bold)
-    key = "Marks: L late entry · C corrected (original in Corrections) · D device · (n) mean calculated from BP"
+    key = ("Marks: L late entry · C corrected (original in Corrections) · D device (V validated, A artefact, "
+           "by a nurse) · (n) mean calculated from BP")
     if news:
         key += " · NEWS2 * temperature from an earlier set · – no complete set"
     f.paragraph(key, f.small, colour=GREY)

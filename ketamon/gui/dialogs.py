@@ -217,6 +217,9 @@ class NewSessionDialog(QDialog):
         form.addRow("Lot number", self.lot)
         form.addRow("Start time", self.start)
         form.addRow("Supervising physician", self.physician)
+        #: the chair, whose bedside monitor then feeds the session
+        self.chair = chair_combo()
+        form.addRow("Chair", self.chair)
         self.message = MessageLine()
         buttons, self.save_button = _buttons(self, QDialogButtonBox.StandardButton.Save, "Open session")
         layout = QVBoxLayout(self)
@@ -287,7 +290,7 @@ class NewSessionDialog(QDialog):
         changes = self.runner.run(ops.create_session, patient_id=self.patient.currentData(),
                                   protocol_id=protocol.id, planned_dose_mg=prescribed, weight_kg=weight,
                                   lot_number=self.lot.text(), physician_id=self.physician.currentData(),
-                                  scheduled_at=start)
+                                  scheduled_at=start, chair=self.chair.currentText().strip() or None)
         if changes is None:
             self.message.show_refusal(self.runner.last_refusal or "refused")
             return
@@ -336,3 +339,17 @@ class SignDialog(QDialog):
             return
         self.signed = changes.message or "Signed"
         super().accept()
+
+
+#: the chairs offered; any other name may be typed (the monitor must send the same in PV1-3)
+CHAIRS = tuple(f"CHAIR{n}" for n in range(1, 17))
+
+
+def chair_combo() -> QComboBox:
+    """An editable chair list, empty (no chair) first."""
+    combo = QComboBox()
+    combo.setEditable(True)
+    combo.addItem("")
+    combo.addItems(CHAIRS)
+    combo.lineEdit().setPlaceholderText("no chair: no monitor data")
+    return combo

@@ -16,7 +16,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
+from PySide6.QtCore import QAbstractTableModel, QEvent, QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from ketamon.core import ops
 from ketamon.core.chart import Chart, LogLine
+from ketamon.core.device_sets import NOT_VALIDATED, Verdict, device_verdicts
 from ketamon.core.models import SCALES, DoseEvent, Note, SideEffect, VitalSigns
 from ketamon.gui import prompts
 from ketamon.gui.runner import OpRunner
@@ -83,8 +84,10 @@ def _row_of(lines: list[LogLine], line: LogLine) -> int | None:
     return None
 
 
-def remarks(line: LogLine) -> str:
+def remarks(line: LogLine, verdict: Verdict | None = None) -> str:
     parts = []
+    if line.device and line.entity == "vital_signs" and not line.retracted:
+        parts.append(verdict.text() if verdict is not None else NOT_VALIDATED)
     if line.retracted:
         parts.append(f"Entered in error: {line.reason}" if line.reason else "Entered in error")
     elif line.correction:
@@ -102,12 +105,17 @@ class EventLogModel(QAbstractTableModel):
         self.lines: list[LogLine] = []
         self._grey = QColor(colour("superseded"))
         self._late = QColor(colour("warning"))
+        #: the nurse's verdict on each device set (a set without one is shown lighter)
+        self.verdicts: dict[int, Verdict] = {}
         #: id(line) -> (line, its columns as shown); lines outlive a reload (core keeps them)
         self._texts: dict[int, tuple[LogLine, tuple[str, ...]]] = {}
 
-    def set_lines(self, lines: list[LogLine]) -> None:
+    def set_lines(self, lines: list[LogLine], verdicts: dict[int, Verdict] | None = None) -> None:
         self.beginResetModel()
         self.lines = list(lines)
+        if verdicts is not None and verdicts != self.verdicts:
+            self.verdicts = verdicts
+            self._texts.clear()
         if len(self._texts) > 2 * len(self.lines) + 2000:
             self._texts.clear()
         self.endResetModel()
@@ -128,7 +136,8 @@ class EventLogModel(QAbstractTableModel):
         hit = self._texts.get(id(line))
         if hit is None or hit[0] is not line:
             hit = self._texts[id(line)] = (line, (local_hm(line.at), KIND_LABELS.get(line.kind, line.kind),
-                                                  line.text, line.who, local_hm(line.entered_at), remarks(line)))
+                                                  line.text, line.who, local_hm(line.entered_at),
+                                                  remarks(line, self.verdicts.get(line.entity_id))))
         return hit[1][column]
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -145,7 +154,7 @@ class EventLogModel(QAbstractTableModel):
                 return font
             return None
         if role == Qt.ItemDataRole.ForegroundRole:
-            if line.superseded or line.retracted:
+            if line.superseded or line.retracted or self._unvalidated(line):
                 return self._grey
             if index.column() == 5 and line.late:
                 return self._late
@@ -153,6 +162,13 @@ class EventLogModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.UserRole:
             return line
         return None
+
+    def _unvalidated(self, line: LogLine) -> bool:
+        """A device set no nurse has validated (or one marked an artefact): lighter."""
+        if not (line.device and line.entity == "vital_signs"):
+            return False
+        verdict = self.verdicts.get(line.entity_id)
+        return verdict is None or verdict.verdict == "artefact"
 
 
 class EventLog(QWidget):
@@ -201,6 +217,15 @@ class EventLog(QWidget):
         self.error_button.setToolTip("Mark the selected entry as entered in error (it stays, struck through)")
         self.correct_button.clicked.connect(self.correct_selected)
         self.error_button.clicked.connect(self.retract_selected)
+        #: the nurse's verdict on a device set, one key each in the table: V, A
+        self.validate_button = QPushButton("Valid (V)")
+        self.validate_button.setToolTip("Confirm the selected monitor set as the patient's values")
+        self.artefact_button = QPushButton("Artefact (A)")
+        self.artefact_button.setToolTip("Mark the selected monitor set as an artefact, with the reason")
+        self.validate_button.clicked.connect(self.validate_selected)
+        self.artefact_button.clicked.connect(self.mark_artefact_selected)
+        self._keys = {Qt.Key.Key_V: self.validate_selected, Qt.Key.Key_A: self.mark_artefact_selected}
+        self.table.installEventFilter(self)
         self.message = MessageLine()
 
         self.note = QLineEdit()
@@ -230,6 +255,8 @@ class EventLog(QWidget):
         top.addSpacing(12)
         top.addWidget(self.device_toggle)
         top.addSpacing(12)
+        top.addWidget(self.validate_button)
+        top.addWidget(self.artefact_button)
         top.addWidget(self.correct_button)
         top.addWidget(self.error_button)
         layout = QVBoxLayout(self)
@@ -278,7 +305,8 @@ class EventLog(QWidget):
         # follow the newest line, unless the nurse has scrolled back to read
         position = bar.value()
         follow = position >= bar.maximum() - 2 or not self.table.isVisible()
-        self.model.set_lines(lines)
+        self.model.set_lines(lines, device_verdicts(self.runner.store, self.session_id)
+                             if chart.device_readings or any(line.device for line in lines) else {})
         if selected is not None:
             row = _row_of(lines, selected)
             if row is not None:
@@ -346,6 +374,47 @@ class EventLog(QWidget):
         ok = line is not None and line.entity in CORRECTABLE and self._entry(line) is not None
         self.correct_button.setEnabled(ok)
         self.error_button.setEnabled(ok)
+        device = ok and line.device and line.entity == "vital_signs"
+        self.validate_button.setVisible(self.chart is not None and self.chart.device_readings > 0 or device)
+        self.artefact_button.setVisible(self.validate_button.isVisible())
+        self.validate_button.setEnabled(device)
+        self.artefact_button.setEnabled(device)
+
+    # ------------------------------------------------------------ device sets
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt name)
+        """V and A in the table: the verdict on the selected device set in one keystroke."""
+        if watched is self.table and event.type() == QEvent.Type.KeyPress \
+                and event.modifiers() == Qt.KeyboardModifier.NoModifier and event.key() in self._keys \
+                and self._selected_device_set() is not None:
+            self._keys[event.key()]()
+            return True
+        return super().eventFilter(watched, event)
+
+    def _selected_device_set(self) -> LogLine | None:
+        line = self.selected_line()
+        if line is None or not line.device or line.entity != "vital_signs" or self._entry(line) is None:
+            return None
+        return line
+
+    def validate_selected(self) -> None:
+        line = self._selected_device_set()
+        if line is not None:
+            self._said(self.runner.run(ops.validate_device_set, line.entity_id))
+
+    def mark_artefact_selected(self) -> None:
+        line = self._selected_device_set()
+        if line is None:
+            return
+        reason = prompts.ask_text(self, "Artefact", f"Why is this monitor set an artefact?\n{line.text}")
+        if reason is not None:
+            self._said(self.runner.run(ops.mark_device_artefact, line.entity_id, reason))
+
+    def _said(self, changes) -> None:
+        if changes is None:
+            self.message.show_refusal(self.runner.last_refusal or "refused")
+        else:
+            self.message.show_ok(changes.message)
 
     def add_note(self) -> None:
         changes = self.runner.run(ops.add_note, self.session_id, self.note.text())

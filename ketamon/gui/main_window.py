@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMainWindow,
     QPushButton,
+    QScrollArea,
     QStackedWidget,
     QStyle,
     QStyledItemDelegate,
@@ -33,7 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ketamon.core import alert_views as alerts, schedule, settings
+from ketamon.core import alert_views as alerts, ops, schedule, settings
 from ketamon.core.auth import AuthPolicy
 from ketamon.core.chart import SessionRow, sessions_on
 from ketamon.core.errors import KetamonError, PermissionDenied, SessionLocked
@@ -45,6 +46,7 @@ from ketamon.gui.background import Background
 from ketamon.gui.chart_view import SessionChart
 from ketamon.gui.dialogs import NewPatientDialog, NewSessionDialog
 from ketamon.gui.elided import ElidedLabel
+from ketamon.gui.feed_listener import FeedListener
 from ketamon.gui.lock import AccessControls
 from ketamon.gui.review_queue import ReviewQueue
 from ketamon.gui.central_station import CentralStation
@@ -53,6 +55,7 @@ from ketamon.gui.runner import OpRunner
 from ketamon.gui.settings_page import SettingsPage
 from ketamon.gui.sound import AlarmMonitor
 from ketamon.gui.staff import RecordsPage
+from ketamon.gui.technical_alerts import TechnicalAlertsPage
 from ketamon.gui.theme import colour, set_role
 from ketamon.gui.users_page import UsersPage
 from ketamon.gui import shortcuts
@@ -251,16 +254,31 @@ class SessionsPanel(QFrame):
         self.new_patient_button = QPushButton("New patient…")
         self.new_session_button = QPushButton("New session…")
         set_role(self.new_session_button, "primary")
+        #: the chosen session to another chair (its monitor's data follows)
+        self.move_button = QPushButton("Move to chair…")
+        self.move_button.clicked.connect(self.move_to_chair)
         buttons = QVBoxLayout()
         buttons.setSpacing(6)
         buttons.addWidget(self.new_session_button)
         buttons.addWidget(self.new_patient_button)
+        buttons.addWidget(self.move_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 10, 10, 10)
         layout.addWidget(self.title)
         layout.addWidget(self.list, 1)
         layout.addLayout(buttons)
         self.setFixedWidth(280)
+
+    def move_to_chair(self) -> None:
+        """Ask for the chair (empty: none) and place the chosen session there; the operation refuses
+        a chair another session in progress sits at."""
+        sid = self.selected_session_id()
+        if sid is None:
+            prompts.inform(self, "Move to chair", "Choose a session in the list first.")
+            return
+        chair = prompts.ask_text(self, "Move to chair", "Chair (empty: no chair, no monitor data):")
+        if chair is not None:
+            self.runner.run(ops.place_session, sid, chair.strip() or None, initiator=self)
 
     def reload(self) -> None:
         now = self.runner.store.clock.now()
@@ -424,12 +442,19 @@ class MainWindow(QMainWindow):
         self.central_station = CentralStation(runner)
         self.central_station.open_session.connect(self.open_session)
         self.central_station_index = self.add_page("Central station", self.central_station)
+        #: monitors, connections, refused monitor messages (session-less ones included)
+        self.technical_page = TechnicalAlertsPage(runner)
+        self.technical_page_index = self.add_page("Technical alerts", self.technical_page)
         #: user accounts; its tab shows only to those who may manage users
         self.users_page = UsersPage(runner)
         self.users_page_index = self.add_page("Users", self.users_page)
         #: clinic-wide settings; its tab shows only to those who may change them
         self.settings_page = SettingsPage(runner)
-        self.settings_page_index = self.add_page("Settings", self.settings_page)
+        settings_scroll = QScrollArea()  # more settings than a 768-pixel screen holds
+        settings_scroll.setWidgetResizable(True)
+        settings_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        settings_scroll.setWidget(self.settings_page)
+        self.settings_page_index = self.add_page("Settings", settings_scroll)
 
         central = QWidget()
         layout = QHBoxLayout(central)
@@ -473,6 +498,10 @@ class MainWindow(QMainWindow):
         self.sessions.reload()
         self._show_actor(runner.actor)
         self.alarm_monitor.start()
+        #: the bedside monitors' listener, when the clinic turns it on (Settings)
+        self.feed = FeedListener(runner, self)
+        if not self.feed.start() and self.feed.problem:
+            self.show_status(self.feed.problem, refusal=True)
 
     # ------------------------------------------------------------ pages
 
@@ -666,6 +695,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt name)
         """Nothing runs for a closed window: the timers stop and running queries are waited for."""
         self.timer.stop()
+        self.feed.stop()
         self.alarm_monitor.stop()
         self.sessions.stop()
         self.central_station.stop()

@@ -7,4 +7,4 @@ Alembic import. Change it with every new migration: tests/test_startup.py fails
 when it differs from Alembic's own head.
 """
 
-HEAD = "c11a1c5e0a12"
+HEAD = "f3ed0c1a0b11"

@@ -171,7 +171,7 @@ def test_the_window_and_the_chart_build_their_own_parts(qtbot, runner, esketamin
         qtbot.addWidget(w)
         w.show()
         tabs = [w.tabs.tabText(i) for i in range(w.tabs.count())]
-        assert tabs == ["Session chart", "Records", "Alert review", "Central station", "Users", "Settings"]
+        assert tabs == ["Session chart", "Records", "Alert review", "Central station", "Technical alerts", "Users", "Settings"]
         assert not w.tabs.isTabVisible(tabs.index("Users"))  # a nurse does not manage users
         assert not w.tabs.isTabVisible(tabs.index("Settings"))  # nor change clinic settings
         assert w.lock_button.isVisible() and w.switch_user_button.isVisible()

@@ -57,3 +57,12 @@ from ketamon.core.ops.alerting import (  # noqa: F401
     technical_problem_resolved,
     tick,
 )
+from ketamon.core.ops.device import (  # noqa: F401
+    check_device_feeds,
+    mark_device_artefact,
+    place_session,
+    receive_device_message,
+    register_monitor,
+    store_device_message,
+    validate_device_set,
+)

@@ -30,6 +30,7 @@ from ketamon.core.models import (
 from ketamon.core import inputs
 from ketamon.core.ops.base import ROW_LOCK, Op, local_hm, operation, user_label
 from ketamon.core.permissions import Permission
+from ketamon.core.store import exclusive
 from ketamon.core.record import RecordIncomplete, gather, missing_for
 from ketamon.core.validation import (
     LATE_AFTER,
@@ -121,8 +122,10 @@ def _check_keys(label: str, keys, known: dict) -> None:
 def create_session(op: Op, *, patient_id: int, protocol_id: str, scheduled_at: datetime | None = None,
                    planned_dose_mg: float | None = None, weight_kg: float | None = None,
                    lot_number: str | None = None, nurse_id: int | None = None,
-                   physician_id: int | None = None, confirm_reason: str | None = None) -> int:
-    """Open a session under the newest version of a protocol.
+                   physician_id: int | None = None, confirm_reason: str | None = None,
+                   chair: str | None = None) -> int:
+    """Open a session under the newest version of a protocol, at `chair` when
+    given (the bedside monitor there then feeds it: ops.device).
 
     For mg/kg protocols the dose is computed from `weight_kg` (default: the
     patient's weight) and both are stored. For a prescriber-dose protocol (IM) the
@@ -140,6 +143,7 @@ def create_session(op: Op, *, patient_id: int, protocol_id: str, scheduled_at: d
         raise ValidationError(f"Unknown protocol {protocol_id!r}.", "protocol", protocol_id) from None
     weight = weight_kg if weight_kg is not None else patient.weight_kg
     _check_weight(weight)
+    chair = free_chair(op, chair)
     rule = protocol.dose
     notices: list[str] = []
     if rule.kind == "per_kg":
@@ -182,7 +186,7 @@ def create_session(op: Op, *, patient_id: int, protocol_id: str, scheduled_at: d
                 lot_number=clean_text(lot_number) or None,
                 nurse_id=nurse_id if nurse_id is not None else (op.actor.user_id if op.actor.role == "nurse" else None),
                 physician_id=physician_id, state="planned", scheduled_at=scheduled_at or op.now,
-                created_at=op.now, created_by_id=op.actor.user_id)
+                created_at=op.now, created_by_id=op.actor.user_id, chair=chair)
     op.db.add(s)
     op.db.flush()
     op.audit("create", entity="session", entity_id=s.id, session_id=s.id, after=snapshot(s))
@@ -246,6 +250,28 @@ def _correct_device_lot(op: Op, old: DoseEvent, lot: str, reason: str) -> None:
     op.db.flush()
     op.audit("correct", entity="dose_event", entity_id=e.id, session_id=old.session_id, before=snapshot(old),
              after=snapshot(e), detail=reason)
+
+
+def chair_name(chair: str | None) -> str | None:
+    """A chair as stored and as monitors are matched: trimmed, upper case ("chair3" is CHAIR3)."""
+    return (chair or "").strip().upper() or None
+
+
+def free_chair(op: Op, chair: str | None, session_id: int | None = None) -> str | None:
+    """The chair's stored name, refused when another session still in progress
+    sits there (a monitor's data would go to the wrong patient). Checked under the
+    chair's lock, so two workstations cannot place two sessions on it at once."""
+    chair = chair_name(chair)
+    if chair is None:
+        return None
+    exclusive(op.db, f"chair {chair}")
+    other = op.db.scalar(select(Session).where(Session.chair == chair, Session.state.in_(lifecycle.LIVE),
+                                               Session.id != (session_id or 0)).limit(1))
+    if other is not None:
+        raise ValidationError(f"{chair} already has {other.patient.display_name}'s session "
+                              f"({lifecycle.STATE_LABELS[other.state].lower()}); move or end that one first.",
+                              "chair", chair)
+    return chair
 
 
 def chartable_session(op: Op, session_id: int) -> Session:

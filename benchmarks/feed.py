@@ -1,0 +1,153 @@
+"""Device feed benchmark (issue 11, point 8) — figures, never pass/fail.
+
+    .venv/bin/python benchmarks/feed.py [--chairs 16] [--seconds 30] [--json out.json]
+
+N chairs, each a simulated monitor on its own MLLP connection sending one
+PCD-01 message (HR, SpO2, RR; an NIBP set every 60 s) per second to the app's
+own listener, with the main window open on chair 1's chart (built as `ketamon`
+builds it). Reported:
+  store latency   message sent → its ACK received; the ACK is written after the
+                  commit, so this bounds "stored within X ms of arrival" (p50, p95, max);
+  event-loop stall  a 10 ms QTimer on the GUI thread records how late it fires:
+                  the longest lateness, and how many were over 50 ms.
+SQLite in a temporary folder (WAL, synchronous=FULL, as the app runs it).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def build_clinic(store, chairs: int) -> list[int]:
+    """One patient and one session per chair, CHAIR1…CHAIRn; returns the session ids."""
+    from ketamon.core import ops
+    from ketamon.core.demo import ensure_demo_users
+
+    nurse = ensure_demo_users(store)["nurse"]
+    ids = []
+    for n in range(1, chairs + 1):
+        pid = ops.create_patient(store, nurse, mrn=f"MRN-B{n:03d}", family_name=f"Chair{n}", given_name="Bench",
+                                 birth_date=date(1980, 1, n % 28 + 1), sex="female", weight_kg=70).result
+        ids.append(ops.create_session(store, nurse, patient_id=pid, protocol_id="iv-ketamine-0.5",
+                                      chair=f"CHAIR{n}").result)
+    return ids
+
+
+def monitor(port: int, chair: int, seconds: int, latencies: list[float], failures: list[str],
+            start: threading.Event) -> None:
+    """One monitor: a message a second on one connection, each ACK awaited and timed."""
+    from ketamon.core.feed import simulator
+    from ketamon.core.feed.mllp import Decoder, frame
+
+    plan = simulator.Scenario("steady", nibp_every=60)
+    start.wait()
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        decoder = Decoder()
+        began = time.perf_counter()
+        for t in range(seconds):
+            raw = simulator.message(plan.values(t), datetime.now(timezone.utc), chair=f"CHAIR{chair}",
+                                    patient=f"MRN-B{chair:03d}", control_id=f"B{chair}-{t}")
+            t0 = time.perf_counter()
+            sock.sendall(frame(raw))
+            replies: list[bytes] = []
+            while not replies:
+                replies = decoder.feed(sock.recv(65536))
+            latencies.append((time.perf_counter() - t0) * 1000)
+            if b"MSA|CA" not in replies[0]:
+                failures.append(replies[0].decode(errors="replace").split("\r")[1][:120])
+            time.sleep(max(0.0, began + t + 1 - time.perf_counter()))
+
+
+def run(chairs: int, seconds: int) -> dict:
+    from PySide6.QtCore import QTimer
+
+    from ketamon.core.demo import ensure_demo_users
+    from ketamon.core.store import Store
+    from ketamon.gui.app import build_window, make_application
+
+    app = make_application()
+    folder = Path(tempfile.mkdtemp(prefix="ketamon-feed-bench-"))
+    store = Store(f"sqlite:///{folder / 'feed.sqlite3'}")
+    ids = build_clinic(store, chairs)
+    window = build_window(store, ensure_demo_users(store)["nurse"], ids[0], idle_lock=False)
+    window.resize(1366, 768)
+    window.show()
+    if not window.feed.start(port=0):
+        raise SystemExit(window.feed.problem or "the listener did not start")
+    port = window.feed.listener.port
+
+    lateness: list[float] = []
+    last = [time.perf_counter()]
+
+    def beat() -> None:
+        now = time.perf_counter()
+        lateness.append(max(0.0, (now - last[0]) * 1000 - 10))
+        last[0] = now
+
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(beat)
+    latencies: list[float] = []
+    failures: list[str] = []
+    go = threading.Event()
+    threads = [threading.Thread(target=monitor, args=(port, n, seconds, latencies, failures, go), daemon=True)
+               for n in range(1, chairs + 1)]
+    for t in threads:
+        t.start()
+    for _ in range(20):
+        app.processEvents()
+    last[0] = time.perf_counter()
+    timer.start()
+    go.set()
+    while any(t.is_alive() for t in threads):
+        app.processEvents()
+        time.sleep(0.002)
+    timer.stop()
+    window.close()
+    store.dispose()
+    ordered = sorted(latencies)
+    return {
+        "chairs": chairs, "seconds": seconds, "messages": len(latencies), "refused": len(failures),
+        "first_refusal": failures[0] if failures else None,
+        "store_latency_ms": {"p50": round(statistics.median(ordered), 1),
+                             "p95": round(ordered[int(len(ordered) * 0.95) - 1], 1),
+                             "max": round(ordered[-1], 1)} if ordered else None,
+        "longest_stall_ms": round(max(lateness), 1) if lateness else None,
+        "stalls_over_50ms": sum(1 for x in lateness if x > 50),
+        "load_average": os.getloadavg()[0],
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--chairs", type=int, default=16)
+    parser.add_argument("--seconds", type=int, default=30)
+    parser.add_argument("--json", metavar="FILE")
+    args = parser.parse_args()
+    figures = run(args.chairs, args.seconds)
+    lat = figures["store_latency_ms"] or {}
+    print(f"{figures['chairs']} chairs × {figures['seconds']} s at 1 Hz through the listener, window open: "
+          f"{figures['messages']} messages, {figures['refused']} refused")
+    print(f"store latency (send → ACK after commit): p50 {lat.get('p50')} ms, p95 {lat.get('p95')} ms, "
+          f"max {lat.get('max')} ms")
+    print(f"event loop: longest stall {figures['longest_stall_ms']} ms, {figures['stalls_over_50ms']} over 50 ms "
+          f"(load average {figures['load_average']:.1f})")
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

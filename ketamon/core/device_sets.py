@@ -1,0 +1,40 @@
+"""The nurse's verdicts on device vital-sign sets, as screens and exports say
+them (a read model: the operations that record them are in ketamon.core.ops.device).
+
+A device set without a verdict is "not validated"; the newest verdict is in force.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from ketamon.core.models import DeviceValidation, User
+from ketamon.core.store import Store
+
+
+@dataclass(frozen=True)
+class Verdict:
+    verdict: str  # validated | artefact
+    by: str
+    at: datetime
+    reason: str | None
+
+    def text(self) -> str:
+        said = "validated" if self.verdict == "validated" else f"artefact: {self.reason}"
+        return f"Device, {said} ({self.by} {self.at.astimezone().strftime('%H:%M')})"
+
+
+#: what a device set without a verdict says
+NOT_VALIDATED = "Device, not validated"
+
+
+def device_verdicts(store: Store, session_id: int) -> dict[int, Verdict]:
+    """The verdict in force (the newest) for each device set of a session, by set id."""
+    with store.read() as db:
+        rows = db.execute(select(DeviceValidation, User.display_name)
+                          .outerjoin(User, User.id == DeviceValidation.by_id)
+                          .where(DeviceValidation.session_id == session_id).order_by(DeviceValidation.id))
+        return {row.vital_signs_id: Verdict(row.verdict, name or "the system", row.at, row.reason)
+                for row, name in rows}

@@ -1,0 +1,434 @@
+"""Device operations: the bedside monitor's data routed to the right session, or
+nowhere; sessions placed at chairs; monitors bound to chairs; the nurse's
+verdict on a device set; the feed's technical alerts.
+
+`receive_device_message(store, raw)` is the headless receiver every listener
+calls: one HL7 v2 message in, the bytes of its acknowledgement out, whatever it
+was sent (garbage included). The message is stored by the operation
+`store_device_message` in one transaction, through the same validation as a
+typed set (`record_vitals` with `source="device"`: hard limits, the protocol's
+absolute range; an impossible value is kept out as an artefact and the valid
+ones stored). The right patient or nothing: a message is routed by its chair
+(PV1-3, else a monitor id registered to a chair); a patient identifier (PID-3)
+that is not the MRN of the session at that chair stores nothing. Every refusal
+is audited (by the operation gate) and raises a technical alert, kept apart from
+the patient's alerts; the next message stored from that chair resolves it.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+
+from ketamon.core import inputs, lifecycle, settings
+from ketamon.core.clock import as_utc
+from ketamon.core.errors import KetamonError, NotFound, ValidationError
+from ketamon.core.feed import ack, pcd01
+from ketamon.core.models import Alert, DeviceValidation, Monitor, Session, VitalSigns
+from ketamon.core.ops.alerting import report_technical_problem, technical_problem_resolved
+from ketamon.core.ops.base import Changes, Op, local_hm, operation, safe_error_text, user_label
+from ketamon.core.ops.charting import _device_artefacts, chair_name, free_chair, record_vitals
+from ketamon.core.permissions import SYSTEM, Actor, Permission
+from ketamon.core.store import Store
+
+log = logging.getLogger(__name__)
+
+#: the technical alert keys of one chair's feed ("tech:" is added by the alert ops)
+SILENT, REFUSED, CONNECTION = "feed:silent:", "feed:refused:", "feed:connection:"
+
+
+@dataclass
+class Stored:
+    """What one message left in the record: the sets stored and the values refused."""
+
+    header: pcd01.Header
+    session_id: int
+    chair: str
+    vital_signs_ids: list[int] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    duplicates: int = 0
+
+
+# ---------------------------------------------------------------- receiving
+
+
+def receive_device_message(store: Store, raw: bytes, *, actor: Actor = SYSTEM) -> bytes:
+    """Store one monitor message and return its acknowledgement (never raises):
+    accepted (AA/CA), accepted with values refused (AE/CE, the reasons in MSA-3
+    and ERR), or refused whole (AR/CR) with its reason, plus a technical alert."""
+    return _receive(store, raw, actor)[0]
+
+
+def _control_id(now: datetime) -> str:
+    return f"K{now:%Y%m%d%H%M%S%f}"[:20]
+
+
+def _receive(store: Store, raw: bytes, actor: Actor) -> tuple[bytes, Changes | pcd01.Refused | None]:
+    """The acknowledgement, and what the stored message changed (or why it was refused)."""
+    now = store.clock.now()
+    control = _control_id(now)
+    try:
+        changes = store_device_message(store, actor, raw)
+        stored: Stored = changes.result
+    except pcd01.Refused as exc:
+        _raise_alert(store, REFUSED + (exc.chair or "unrouted"), str(exc), exc.session_id)
+        return ack.build(exc.header, ack.REJECT, [(exc.error_code, str(exc))], now, control), exc
+    except KetamonError as exc:  # a time no entry may have, a signed session, the acting account's rights
+        header = _header_of(raw)
+        _raise_alert(store, REFUSED + "unrouted", f"Monitor message refused: {exc}", None)
+        return ack.build(header, ack.REJECT, [(pcd01.UNKNOWN_KEY, str(exc))], now, control), None
+    except Exception as exc:  # the database unreachable…: the sender keeps the message and sends it again
+        log.error("device message not stored: %s", safe_error_text(exc))
+        return ack.build(_header_of(raw), ack.REJECT,
+                         [(pcd01.INTERNAL_ERROR, "ketamon could not store the message now; send it again.")],
+                         now, control), None
+    outcome = ack.ERROR if stored.problems else ack.ACCEPT
+    reasons = [(pcd01.DATA_TYPE_ERROR, p) for p in stored.problems]
+    return ack.build(stored.header, outcome, reasons, now, control), changes
+
+
+class FeedService:
+    """What a listener (`ketamon feed listen`, the app's own) calls: each message
+    stored as `actor` (a service account, or the system), each connection's chair
+    remembered so a broken connection names it, the silence watch on the tick.
+    Called from the listener's worker threads; `on_stored(changes)` (the app's
+    screens) is called there too."""
+
+    def __init__(self, store: Store, actor: Actor = SYSTEM,
+                 on_stored: Callable[[Changes], None] | None = None):
+        self.store, self.actor, self.on_stored = store, actor, on_stored
+        self._chairs: dict[str, str] = {}
+        #: chairs whose monitor was refused for want of a session there (see _still_empty)
+        self._empty: set[str] = set()
+        self._lock = threading.Lock()
+
+    def handle(self, raw: bytes, peer: str) -> bytes:
+        if self._empty and (quiet := self._still_empty(raw)) is not None:
+            return quiet
+        reply, outcome = _receive(self.store, raw, self.actor)
+        if isinstance(outcome, EmptyChair):
+            with self._lock:
+                self._empty.add(outcome.chair)
+        elif isinstance(outcome, Changes):
+            with self._lock:
+                self._chairs[peer] = outcome.result.chair
+                self._empty.discard(outcome.result.chair)
+            if self.on_stored is not None and outcome:
+                self.on_stored(outcome)
+        return reply
+
+    def _still_empty(self, raw: bytes) -> bytes | None:
+        """A monitor left on at a chair without a session sends every second: while
+        there is still no session there and its technical alert is still up, the
+        same refusal is answered without a new audit row and alert each second.
+        None: the message goes through the operation (a session is there now, the
+        alert was resolved, or it is for another chair)."""
+        try:
+            message = pcd01.parse(raw)
+        except pcd01.Refused:
+            return None
+        chair = chair_name(message.chair)
+        if chair not in self._empty:
+            return None
+        with self.store.read() as db:
+            alert_up = db.scalar(select(Alert.id).where(Alert.condition_key == "tech:" + REFUSED + chair,
+                                                        Alert.cleared_at.is_(None)).limit(1)) is not None
+            if not alert_up or session_at_chair(db, chair) is not None:
+                with self._lock:
+                    self._empty.discard(chair)
+                return None
+        now = self.store.clock.now()
+        return ack.build(message.header, ack.REJECT, [(pcd01.UNKNOWN_KEY, _no_session(chair))], now,
+                         _control_id(now))
+
+    def lost(self, peer: str) -> None:
+        """A connection broke mid-message: a technical alert naming its chair when known."""
+        with self._lock:
+            chair = self._chairs.pop(peer, None)
+        where = f"the monitor at {chair}" if chair else f"a monitor ({peer})"
+        _raise_alert(self.store, CONNECTION + (chair or peer), f"Connection from {where} lost mid-message.", None)
+
+    def tick(self) -> None:
+        try:
+            check_device_feeds(self.store, self.actor)
+        except KetamonError as exc:
+            log.warning("device feed watch refused: %s", exc)
+
+
+def _header_of(raw: bytes) -> pcd01.Header | None:
+    try:
+        return pcd01.parse(raw).header
+    except pcd01.Refused as exc:
+        return exc.header
+
+
+def _raise_alert(store: Store, key: str, message: str, session_id: int | None) -> None:
+    """A technical alert raised by the feed itself (the system); a failure to raise
+    it is logged, never allowed to stop the acknowledgement."""
+    try:
+        report_technical_problem(store, SYSTEM, key, message[:1000], session_id=session_id)
+    except Exception as exc:
+        log.error("technical alert %s not raised: %s", key, safe_error_text(exc))
+
+
+def report_feed_problem(store: Store, key: str, message: str) -> None:
+    """For the listener: a connection problem as a session-less technical alert."""
+    _raise_alert(store, key, message, None)
+
+
+@operation(Permission.RECEIVE_DEVICE_DATA, system=True)
+def store_device_message(op: Op, raw: bytes) -> Stored:
+    """Route one message to the session at its chair and store its values as
+    device vital-sign sets (one per observation time). Raises pcd01.Refused
+    (nothing stored) for a message that cannot be used or routed."""
+    inputs.DeviceMessageInput.check(op, locals())
+    message = pcd01.parse(raw)
+    chair = _chair_of(op, message)
+    s = _session_at(op, chair, message.header)
+    if message.patient_ids and s.patient.mrn not in message.patient_ids:
+        raise pcd01.Refused(f"The monitor at {chair} sent data for another patient (PID-3 is not the MRN of "
+                            "the session there); nothing was stored.", message.header, pcd01.UNKNOWN_KEY,
+                            chair=chair, session_id=s.id)
+    out = Stored(message.header, s.id, chair, problems=[p.text for p in message.problems])
+    pending = "Artefact: " + "; ".join(out.problems) if out.problems else None  # kept with the first set
+    for at, values in _by_time(op, message):
+        if _store_set(op, s, at, values, out, pending):
+            pending = None
+    if out.problems:
+        op.audit("device_artefact", entity="session", entity_id=s.id, session_id=s.id,
+                 detail="; ".join(out.problems)[:2000])
+    _resolve_feed_alerts(op, s)
+    op.changes.message = (f"{chair}: {len(out.vital_signs_ids)} device set(s) stored"
+                          + (f", {len(out.problems)} value(s) refused" if out.problems else ""))
+    return out
+
+
+def _chair_of(op: Op, message: pcd01.DeviceMessage) -> str:
+    """PV1-3, else the chair a monitor id of the message is registered to."""
+    if message.chair:
+        return chair_name(message.chair)
+    for monitor_id in message.monitor_ids:
+        chair = op.db.scalar(select(Monitor.chair).where(Monitor.monitor_id == monitor_id)
+                             .order_by(Monitor.id.desc()).limit(1))
+        if chair:
+            return chair
+    ids = ", ".join(message.monitor_ids) or "no id"
+    raise pcd01.Refused(f"The message names no chair (PV1-3) and its monitor ({ids}) is not registered to a "
+                        "chair; nothing was stored.", message.header, pcd01.UNKNOWN_KEY)
+
+
+def session_at_chair(db, chair: str) -> Session | None:
+    """The session in progress at a chair (newest first, should two ever be)."""
+    return db.scalar(select(Session).where(Session.chair == chair, Session.state.in_(lifecycle.LIVE))
+                     .order_by(Session.id.desc()).limit(1))
+
+
+def _session_at(op: Op, chair: str, header: pcd01.Header) -> Session:
+    """The session at the chair, locked for this transaction (two workstations'
+    listeners storing the same message at once: the second sees the first's set)."""
+    s = session_at_chair(op.db, chair)
+    if s is None:
+        raise EmptyChair(_no_session(chair), header, pcd01.UNKNOWN_KEY, chair=chair)
+    return op.session(s.id)
+
+
+class EmptyChair(pcd01.Refused):
+    """Monitor data for a chair no session sits at."""
+
+
+def _no_session(chair: str) -> str:
+    return f"Monitor data for {chair} but no session there; nothing was stored."
+
+
+def _by_time(op: Op, message: pcd01.DeviceMessage) -> list[tuple[datetime, dict]]:
+    """The readings grouped by observation time (UTC, whole seconds), oldest first:
+    one vital-sign set each (the newest NIBP sent beside 1 Hz numerics keeps its own time)."""
+    groups: dict[datetime, dict] = {}
+    for r in message.readings:
+        at = as_utc(r.at).replace(microsecond=0) if r.at is not None else op.now.replace(microsecond=0)
+        groups.setdefault(at, {})[r.field] = r.value
+    return sorted(groups.items())
+
+
+def _store_set(op: Op, s: Session, at: datetime, values: dict, out: Stored, comment: str | None) -> bool:
+    """One device set through record_vitals (the typed path's validation); True
+    when stored. A set already stored at that time (a message sent again, the same
+    NIBP beside the next numerics) is not stored twice; a set with nothing valid,
+    or a time no entry may have, is refused alone and said in `out.problems`."""
+    same_time = op.db.scalars(select(VitalSigns).where(VitalSigns.session_id == s.id, VitalSigns.measured_at == at,
+                                                       VitalSigns.source == "device"))
+    if any(all(getattr(v, name) == value for name, value in values.items()) for v in same_time):
+        out.duplicates += 1
+        return False
+    full = dict.fromkeys(("systolic", "diastolic", "mean_arterial", "heart_rate", "spo2", "resp_rate",
+                          "temperature")) | values
+    try:
+        taken_out = _device_artefacts(op.protocol(s), full)  # what record_vitals will keep out, for the ACK
+        out.vital_signs_ids.append(record_vitals.body(op, s.id, measured_at=at, source="device",
+                                                      comment=comment, **values))
+    except ValidationError as exc:
+        out.problems.append(str(exc).replace(" Nothing was saved.", ""))
+        return False
+    out.problems.extend(taken_out)
+    return True
+
+
+def _resolve_feed_alerts(op: Op, s: Session) -> None:
+    """Data arrived from the chair: its feed's technical alerts (silent, refused,
+    connection lost) are resolved, by the feed itself."""
+    keys = ["tech:" + k + s.chair for k in (SILENT, REFUSED, CONNECTION)]
+    active = op.db.scalars(select(Alert.condition_key).where(Alert.cleared_at.is_(None),
+                                                             Alert.condition_key.in_(keys)).distinct())
+    for key in list(active):
+        technical_problem_resolved.body(op, key.removeprefix("tech:"), session_id=s.id)
+        technical_problem_resolved.body(op, key.removeprefix("tech:"), session_id=None)
+
+
+@operation(Permission.RECEIVE_DEVICE_DATA, system=True)
+def check_device_feeds(op: Op) -> int:
+    """The silence watch (the listener runs it every few seconds): a monitor that
+    fed a session in progress and has sent nothing for the clinic's
+    `feed_silence_seconds` raises a technical alert. Returns how many are silent."""
+    inputs.CheckFeedsInput.check(op, locals())
+    seconds = settings.clinic_value(op.db, "feed_silence_seconds")
+    newest = (select(VitalSigns.session_id, func.max(VitalSigns.entered_at))
+              .join(Session, Session.id == VitalSigns.session_id)
+              .where(VitalSigns.source == "device", Session.chair.is_not(None), Session.state.in_(lifecycle.LIVE))
+              .group_by(VitalSigns.session_id))
+    silent = 0
+    for session_id, last in op.db.execute(newest).all():
+        if op.now - as_utc(last) >= timedelta(seconds=seconds):
+            chair = op.db.get(Session, session_id).chair
+            report_technical_problem.body(op, SILENT + chair, f"No data from the monitor at {chair} for "
+                                          f"{seconds} s or more: probe off, cable out or monitor off?",
+                                          priority="medium", session_id=session_id)
+            silent += 1
+    return silent
+
+
+# ---------------------------------------------------------------- chairs and monitors
+
+
+@operation(Permission.REGISTER)
+def place_session(op: Op, session_id: int, chair: str | None) -> str | None:
+    """Place a session at a chair, move it to another, or (None) take it off its
+    chair. Refused while another session in progress sits at that chair."""
+    inputs.PlaceSessionInput.check(op, locals())
+    s = op.session(session_id)
+    if s.state not in lifecycle.LIVE:
+        raise ValidationError(f"This session is {lifecycle.STATE_LABELS[s.state].lower()}; it no longer sits "
+                              "at a chair.", "state", s.state)
+    new = free_chair(op, chair, s.id)
+    if new == s.chair:
+        op.changes.message = f"The session is already at {new}" if new else "The session is at no chair"
+        return new
+    before, s.chair = s.chair, new
+    op.audit("move", entity="session", entity_id=s.id, session_id=s.id, before={"chair": before},
+             after={"chair": new})
+    op.changes.mark(session_details=True, session_id=s.id)
+    op.changes.message = (f"Session moved from {before} to {new}" if before and new else
+                          f"Session placed at {new}" if new else f"Session taken off {before}")
+    return new
+
+
+@operation(Permission.MANAGE_SETTINGS)
+def register_monitor(op: Op, monitor_id: str, chair: str) -> int:
+    """Bind a monitor (its id in MSH-3 or OBX-18) to a chair, for monitors that
+    do not send the chair themselves. The newest binding of a monitor is in force."""
+    inputs.RegisterMonitorInput.check(op, locals())
+    row = Monitor(monitor_id=monitor_id.strip(), chair=chair_name(chair), registered_at=op.now,
+                  registered_by_id=op.actor.user_id)
+    op.db.add(row)
+    op.db.flush()
+    op.audit("register", entity="monitor", entity_id=row.id, after={"monitor_id": row.monitor_id,
+                                                                    "chair": row.chair})
+    op.changes.mark(settings=True)
+    op.changes.message = f"Monitor {row.monitor_id} bound to {row.chair}"
+    return row.id
+
+
+# ---------------------------------------------------------------- the nurse's verdict
+
+
+def _device_set(op: Op, vital_signs_id: int) -> VitalSigns:
+    v = op.db.get(VitalSigns, vital_signs_id)
+    if v is None or v.source != "device":
+        raise NotFound(f"There is no device vital-sign set {vital_signs_id}.")
+    op.session(v.session_id)  # locked; refused when the record is signed
+    return v
+
+
+def _verdict(op: Op, v: VitalSigns, verdict: str, reason: str | None) -> int:
+    """Record a verdict unless the same one is already in force (then say whose)."""
+    newest = op.db.scalar(select(DeviceValidation).where(DeviceValidation.vital_signs_id == v.id)
+                          .order_by(DeviceValidation.id.desc()).limit(1))
+    when = local_hm(v.measured_at)
+    if newest is not None and newest.verdict == verdict and newest.reason == reason:
+        op.changes.message = (f"The {when} device set was already {verdict} by {user_label(op.db, newest.by_id)} "
+                              f"at {local_hm(newest.at)}")
+        return newest.id
+    row = DeviceValidation(vital_signs_id=v.id, session_id=v.session_id, verdict=verdict, reason=reason,
+                           at=op.now, by_id=op.actor.user_id)
+    op.db.add(row)
+    op.db.flush()
+    op.audit("validate" if verdict == "validated" else "artefact", entity="vital_signs", entity_id=v.id,
+             session_id=v.session_id, before={"verdict": newest.verdict} if newest else None,
+             after={"verdict": verdict}, detail=reason)
+    op.changes.mark(vitals=True, session_id=v.session_id)
+    op.changes.message = (f"Device set {when} validated" if verdict == "validated" else
+                          f"Device set {when} marked artefact: {reason}")
+    return row.id
+
+
+@operation(Permission.CHART)
+def validate_device_set(op: Op, vital_signs_id: int) -> int:
+    """The nurse confirms a device set as the patient's values (who and when kept)."""
+    inputs.DeviceSetInput.check(op, locals())
+    return _verdict(op, _device_set(op, vital_signs_id), "validated", None)
+
+
+@operation(Permission.CHART)
+def mark_device_artefact(op: Op, vital_signs_id: int, reason: str) -> int:
+    """The nurse marks a device set as an artefact (a cuff reading while the
+    patient moved, a probe off), with the reason; the set stays in the record."""
+    inputs.DeviceArtefactInput.check(op, locals())
+    return _verdict(op, _device_set(op, vital_signs_id), "artefact", reason.strip())
+
+
+# ---------------------------------------------------------------- the technical alerts list
+
+
+@dataclass(frozen=True)
+class TechnicalAlert:
+    """One active technical alert as the Technical alerts page lists it."""
+
+    alert_id: int
+    key: str
+    session_id: int | None
+    where: str
+    message: str
+    raised_at: datetime
+    acknowledged: str
+
+
+def technical_alerts(store: Store) -> list[TechnicalAlert]:
+    """Every active technical alert, session-less ones included, newest first."""
+    with store.read() as db:
+        rows = db.scalars(select(Alert).where(Alert.cleared_at.is_(None), Alert.category == "technical")
+                          .order_by(Alert.raised_at.desc(), Alert.id.desc()))
+        out = []
+        for a in rows:
+            s = db.get(Session, a.session_id) if a.session_id is not None else None
+            key = a.condition_key.removeprefix("tech:")
+            chair = key.rsplit(":", 1)[-1] if key.startswith("feed:") and not key.endswith(":unrouted") else None
+            where = (f"{s.chair or 'no chair'} · {s.patient.display_name}" if s is not None else
+                     f"{chair} · no session" if chair else "No session")
+            acked = "" if a.acknowledged_at is None else \
+                f"{user_label(db, a.acknowledged_by_id)} {local_hm(a.acknowledged_at)}"
+            out.append(TechnicalAlert(a.id, key, a.session_id, where, a.message,
+                                      a.raised_at, acked))
+        return out

@@ -1,0 +1,122 @@
+"""The device feed in the window (issue 11, points 2, 4, 5): a session placed at
+a chair from the new-session dialog and moved from the sessions list; monitor
+sets in the event log, lighter until a nurse validates them (V) or marks them an
+artefact (A, with the reason); the app's own listener refreshing the screens."""
+from __future__ import annotations
+
+import socket
+from datetime import timedelta
+
+import pytest
+from PySide6.QtCore import Qt
+from sqlalchemy import select
+
+from ketamon.core import ops
+from ketamon.core.feed.mllp import Decoder, frame
+from ketamon.core.models import Session, VitalSigns
+from ketamon.gui.feed_listener import FeedListener
+from ketamon.gui.main_window import MainWindow
+from tests.conftest import T0
+from tests.feed_corpus import message, msa
+
+
+@pytest.fixture
+def window(qtbot, runner):
+    w = MainWindow(runner)
+    qtbot.addWidget(w)
+    w.resize(1366, 768)
+    w.show()
+    qtbot.waitExposed(w)
+    return w
+
+
+def chair_of(store, session_id: int) -> str | None:
+    with store.read() as db:
+        return db.get(Session, session_id).chair
+
+
+def test_the_new_session_dialog_places_the_session_at_a_chair(qtbot, window, store, patient_id):
+    qtbot.mouseClick(window.sessions.new_session_button, Qt.MouseButton.LeftButton)
+    d = window.session_dialog
+    d.select_patient(patient_id)
+    d.select_protocol("iv-ketamine-0.5")
+    d.chair.setCurrentText("CHAIR5")
+    qtbot.mouseClick(d.save_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.session_dialog is None)
+    assert chair_of(store, window.current_chart().session_id) == "CHAIR5"
+
+
+def test_move_to_chair_moves_the_chosen_session_and_says_a_refusal(qtbot, window, store, responder, nurse,
+                                                                   infusion_session, esketamine_session):
+    ops.place_session(store, nurse, esketamine_session, "CHAIR2")
+    window.sessions.reload()
+    window.sessions.select(infusion_session)
+    responder.texts = ["chair4", "CHAIR2"]
+    qtbot.mouseClick(window.sessions.move_button, Qt.MouseButton.LeftButton)
+    assert chair_of(store, infusion_session) == "CHAIR4"
+    assert "moved" in window.status_message.text() or "placed" in window.status_message.text()
+    qtbot.mouseClick(window.sessions.move_button, Qt.MouseButton.LeftButton)
+    assert chair_of(store, infusion_session) == "CHAIR4"
+    assert "CHAIR2 already has" in window.runner.last_refusal
+
+
+def test_device_sets_are_lighter_until_validated_with_one_key(qtbot, open_chart, store, nurse, responder,
+                                                               infusion_session):
+    ops.place_session(store, nurse, infusion_session, "CHAIR3")
+    for n in range(2):
+        at = T0 - timedelta(seconds=30 - n)
+        assert msa(ops.receive_device_message(store, message(obr_time=at, sent=at, control_id=str(n))))[1] == "CA"
+    chart = open_chart(infusion_session)
+    log = chart.event_log
+    log.device_toggle.setChecked(True)
+    device_rows = [r for r, text in enumerate(log.rows_text()) if "Device, not validated" in text]
+    assert len(device_rows) == 2
+    grey = log.model.data(log.model.index(device_rows[0], 2), Qt.ItemDataRole.ForegroundRole)
+    assert grey is not None  # lighter than the nurse's own entries
+
+    log.table.setFocus()
+    log.table.selectRow(device_rows[0])
+    qtbot.keyClick(log.table, Qt.Key.Key_V)
+    qtbot.waitUntil(lambda: sum("Device, validated (Sam Carter RN" in t for t in log.rows_text()) == 1)
+    assert log.model.data(log.model.index(device_rows[0], 2), Qt.ItemDataRole.ForegroundRole) is None
+
+    responder.texts = ["patient moved during the reading"]
+    log.table.selectRow(device_rows[1])
+    qtbot.keyClick(log.table, Qt.Key.Key_A)
+    qtbot.waitUntil(lambda: any("artefact: patient moved during the reading" in t for t in log.rows_text()))
+
+
+def test_the_apps_listener_stores_and_refreshes_the_screens(qtbot, runner, store, nurse, infusion_session):
+    ops.place_session(store, nurse, infusion_session, "CHAIR3")
+    feed = FeedListener(runner)
+    assert feed.start(port=0)
+    try:
+        with qtbot.waitSignal(runner.changed, timeout=20_000) as heard:
+            with socket.create_connection(("127.0.0.1", feed.listener.port), timeout=20) as sock:
+                sock.sendall(frame(message()))
+                decoder, acks = Decoder(), []
+                while not acks:
+                    acks += decoder.feed(sock.recv(65536))
+        assert msa(acks[0])[1] == "CA"
+        assert heard.args[0].touches(infusion_session) and heard.args[0].vitals
+    finally:
+        feed.stop()
+    with store.read() as db:
+        assert db.scalar(select(VitalSigns.source).where(VitalSigns.session_id == infusion_session)) == "device"
+
+
+def test_the_technical_alerts_page_lists_acknowledges_and_resolves(qtbot, window, store, infusion_session):
+    ops.receive_device_message(store, b"garbage")
+    ops.receive_device_message(store, message(chair="CHAIR9"))
+    page = window.technical_page
+    window.tabs.setCurrentWidget(page)
+    qtbot.waitUntil(lambda: len(page.rows) == 2)
+    texts = [page.table.item(r, 1).text() + " | " + page.table.item(r, 2).text() for r in range(2)]
+    assert any(t.startswith("CHAIR9 · no session | Monitor data for CHAIR9 but no session there") for t in texts)
+    assert any(t.startswith("No session | This is not an HL7 v2 message") for t in texts)
+    page.table.selectRow(0)
+    qtbot.mouseClick(page.acknowledge_button, Qt.MouseButton.LeftButton)
+    assert page.table.item(0, 3).text().startswith("Sam Carter RN")
+    page.table.selectRow(0)
+    qtbot.mouseClick(page.resolve_button, Qt.MouseButton.LeftButton)
+    assert len(page.rows) == 1 and page.empty.isHidden()
