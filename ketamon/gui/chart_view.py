@@ -312,6 +312,7 @@ class SessionChart(QWidget):
         can_chart = bool(actor and actor.can(Permission.CHART))
         for widget in self.charting_controls:
             widget.setVisible(can_chart)
+        self.event_log.set_may_chart(can_chart)
         user_id = actor.user_id if actor else None
         if user_id != self._user_id:
             for line in self.findChildren(MessageLine):

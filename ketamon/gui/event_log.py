@@ -217,6 +217,8 @@ class EventLog(QWidget):
         self.error_button.setToolTip("Mark the selected entry as entered in error (it stays, struck through)")
         self.correct_button.clicked.connect(self.correct_selected)
         self.error_button.clicked.connect(self.retract_selected)
+        #: whether the user may chart (set by the chart; front desk only reads)
+        self.may_chart = True
         #: the nurse's verdict on a device set, one key each in the table: V, A
         self.validate_button = QPushButton("Valid (V)")
         self.validate_button.setToolTip("Confirm the selected monitor set as the patient's values")
@@ -369,13 +371,19 @@ class EventLog(QWidget):
                 "side_effect": self.chart.side_effects, "note": self.chart.notes}.get(line.entity, [])
         return next((e for e in pool if e.id == line.entity_id), None)
 
+    def set_may_chart(self, may: bool) -> None:
+        """Validate/Artefact show only to someone who may chart (front desk reads)."""
+        self.may_chart = may
+        self._update_buttons()
+
     def _update_buttons(self, *_args) -> None:
         line = self.selected_line()
         ok = line is not None and line.entity in CORRECTABLE and self._entry(line) is not None
         self.correct_button.setEnabled(ok)
         self.error_button.setEnabled(ok)
         device = ok and line.device and line.entity == "vital_signs"
-        self.validate_button.setVisible(self.chart is not None and self.chart.device_readings > 0 or device)
+        self.validate_button.setVisible(self.may_chart and (
+            self.chart is not None and self.chart.device_readings > 0 or device))
         self.artefact_button.setVisible(self.validate_button.isVisible())
         self.validate_button.setEnabled(device)
         self.artefact_button.setEnabled(device)

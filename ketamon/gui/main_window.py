@@ -80,7 +80,7 @@ ROLE_KEY = Qt.ItemDataRole.UserRole + 1
 #: the shortcut that opens the chair named in the other-chairs strip
 JUMP_SHORTCUT = "Ctrl+J"
 #: how much of an alert's text a list row shows (the tooltip has all of it)
-ROW_ALERT_CHARS = 60
+ROW_ALERT_CHARS = 44
 #: the size the window opens at on a workstation that has none saved (shrunk to fit its screen)
 DEFAULT_SIZE = QSize(1440, 900)
 #: where this workstation keeps the window's geometry (an INI file in the data folder)
@@ -634,6 +634,7 @@ class MainWindow(QMainWindow):
         may_register = actor is not None and actor.can(Permission.REGISTER)
         self.sessions.new_session_button.setVisible(may_register)
         self.sessions.new_patient_button.setVisible(may_register)
+        self.sessions.move_button.setVisible(may_register)
         may_manage = actor is not None and actor.can(Permission.MANAGE_USERS)
         self.tabs.setTabVisible(self.users_page_index, may_manage)
         self.tabs.setTabVisible(self.settings_page_index,

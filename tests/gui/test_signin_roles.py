@@ -62,7 +62,7 @@ def test_front_desk_sees_no_charting_controls_and_not_the_nurses_messages(qtbot,
     runner.set_actor(actors["staff"])
     hidden = (row, chart.dose_panel, chart.side_effects, chart.event_log.note, chart.event_log.note_button,
               chart.event_log.correct_button, chart.event_log.error_button, window.sessions.new_session_button,
-              window.sessions.new_patient_button)
+              window.sessions.new_patient_button, window.sessions.move_button)
     assert [w for w in hidden if w.isVisible()] == []
     assert not any(b.isVisible() for b in row.findChildren(QPushButton))  # Save is in the row
     assert window.status_message.text() == ""
