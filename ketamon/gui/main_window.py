@@ -5,12 +5,14 @@ The window builds all its parts itself, in `MainWindow.__init__`, in plain code:
 the pages (Session chart, Records, Alert review, Users for administrators), the
 alarm monitor (alert tick and tone) and the access controls (lock screen, switch
 user, idle lock). To add a page, add it there with `add_page(title, widget)`; no
-registry, nothing set on the window from outside.
+registry, nothing set on the window from outside. A page other than the chart may be
+given as a function that builds it: it is built when its tab is first shown.
 
 Signal `chart_opened(SessionChart)` when a session's chart is first built.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from PySide6.QtCore import QTimer, Qt, Signal
@@ -40,13 +42,9 @@ from ketamon.gui.background import Background
 from ketamon.gui.chart_view import SessionChart
 from ketamon.gui.dialogs import NewPatientDialog, NewSessionDialog
 from ketamon.gui.lock import AccessControls
-from ketamon.gui.review_queue import ReviewQueue
 from ketamon.gui.runner import OpRunner
-from ketamon.gui.settings_page import SettingsPage
 from ketamon.gui.sound import AlarmMonitor
-from ketamon.gui.staff import RecordsPage
 from ketamon.gui.theme import set_role
-from ketamon.gui.users_page import UsersPage
 from ketamon.gui.widgets import format_elapsed, local_hm
 
 ROUTE_LABELS = {"nasal": "Nasal spray", "iv": "IV infusion", "im": "IM injection"}
@@ -246,19 +244,14 @@ class MainWindow(QMainWindow):
         self.empty_chart.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.chart_stack.addWidget(self.empty_chart)
         self.chart_page_index = self.add_page("Session chart", self.chart_stack)
-        #: finding past sessions; print, export, open a record
-        self.records_page = RecordsPage(runner, open_chart=self.open_session)
-        self.records_page_index = self.add_page("Records", self.records_page)
-        #: alerts across all chairs (physicians review them here)
-        self.review_queue = ReviewQueue(runner)
-        self.review_queue.open_session.connect(self.open_session)
-        self.review_page_index = self.add_page("Alert review", self.review_queue)
-        #: user accounts; its tab shows only to those who may manage users
-        self.users_page = UsersPage(runner)
-        self.users_page_index = self.add_page("Users", self.users_page)
-        #: clinic-wide settings; its tab shows only to those who may change them
-        self.settings_page = SettingsPage(runner)
-        self.settings_page_index = self.add_page("Settings", self.settings_page)
+        #: pages other than the chart are built when first shown (or asked for:
+        #: `records_page` …); until then their tab holds an empty placeholder
+        self._unbuilt: dict[QWidget, Callable[[], QWidget]] = {}
+        self.tabs.currentChanged.connect(self._page)
+        self.records_page_index = self.add_page("Records", self._build_records_page)
+        self.review_page_index = self.add_page("Alert review", self._build_review_queue)
+        self.users_page_index = self.add_page("Users", self._build_users_page)
+        self.settings_page_index = self.add_page("Settings", self._build_settings_page)
 
         central = QWidget()
         layout = QHBoxLayout(central)
@@ -297,9 +290,77 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------ pages
 
-    def add_page(self, title: str, widget: QWidget) -> int:
-        """Add a page (tab) on the right; returns its index."""
-        return self.tabs.addTab(widget, title)
+    def add_page(self, title: str, page: QWidget | Callable[[], QWidget]) -> int:
+        """Add a page (tab) on the right; returns its index. `page` is the widget, or
+        a function that builds it when the tab is first shown: the window shows
+        sooner, and a page nobody opens costs nothing."""
+        if isinstance(page, QWidget):
+            return self.tabs.addTab(page, title)
+        placeholder = QWidget()
+        self._unbuilt[placeholder] = page
+        return self.tabs.addTab(placeholder, title)
+
+    def _page(self, index: int) -> QWidget:
+        """The page of tab `index`, built now (in place of its placeholder, keeping the
+        tab's place, title and visibility) if it was not yet."""
+        placeholder = self.tabs.widget(index)
+        build = self._unbuilt.pop(placeholder, None)
+        if build is None:
+            return placeholder
+        page = build()
+        visible, current = self.tabs.isTabVisible(index), self.tabs.currentIndex()
+        self.tabs.blockSignals(True)  # the tab stays where it is: no "current changed" for the swap
+        try:
+            self.tabs.insertTab(index, page, self.tabs.tabText(index))
+            self.tabs.removeTab(index + 1)
+            self.tabs.setTabVisible(index, visible)
+            self.tabs.setCurrentIndex(current)
+        finally:
+            self.tabs.blockSignals(False)
+        placeholder.deleteLater()
+        return page
+
+    def _build_records_page(self) -> QWidget:
+        from ketamon.gui.staff import RecordsPage
+
+        return RecordsPage(self.runner, open_chart=self.open_session)
+
+    def _build_review_queue(self) -> QWidget:
+        from ketamon.gui.review_queue import ReviewQueue
+
+        queue = ReviewQueue(self.runner)
+        queue.open_session.connect(self.open_session)
+        return queue
+
+    def _build_users_page(self) -> QWidget:
+        from ketamon.gui.users_page import UsersPage
+
+        return UsersPage(self.runner)
+
+    def _build_settings_page(self) -> QWidget:
+        from ketamon.gui.settings_page import SettingsPage
+
+        return SettingsPage(self.runner)
+
+    @property
+    def records_page(self):
+        """Finding past sessions; print, export, open a record."""
+        return self._page(self.records_page_index)
+
+    @property
+    def review_queue(self):
+        """Alerts across all chairs (physicians review them here)."""
+        return self._page(self.review_page_index)
+
+    @property
+    def users_page(self):
+        """User accounts; its tab shows only to those who may manage users."""
+        return self._page(self.users_page_index)
+
+    @property
+    def settings_page(self):
+        """Clinic-wide settings; its tab shows only to those who may change them."""
+        return self._page(self.settings_page_index)
 
     def show_page(self, widget: QWidget) -> None:
         self.tabs.setCurrentWidget(widget)
