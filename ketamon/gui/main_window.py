@@ -286,7 +286,10 @@ class MainWindow(QMainWindow):
         self.timer.start()
         self.sessions.reload()
         self._show_actor(runner.actor)
-        self.alarm_monitor.start()
+        # from the first event-loop turn: a tick on its worker thread while the window
+        # is still being built (a chart opened, shown) would take the GIL from it
+        self._closed = False
+        QTimer.singleShot(0, self, lambda: None if self._closed else self.alarm_monitor.start())
 
     # ------------------------------------------------------------ pages
 
@@ -468,6 +471,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt name)
         """Nothing runs for a closed window: the timers stop and running queries are waited for."""
+        self._closed = True
         self.timer.stop()
         self.alarm_monitor.stop()
         self.sessions.stop()
