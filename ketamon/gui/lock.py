@@ -294,8 +294,9 @@ class IdleLock(QObject):
         self.timer = QTimer(self)
         self.timer.setInterval(tick_ms)
         self.timer.timeout.connect(self.check)
-        self._watch(self.minutes > 0)
         self.timer.start()
+        # from the first event-loop turn (the window and its first chart are built before it)
+        QTimer.singleShot(0, self, lambda: self.timer.isActive() and self._watch(self.locked or self.minutes > 0))
 
     def uninstall(self) -> None:
         self.timer.stop()
