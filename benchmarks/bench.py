@@ -27,7 +27,8 @@ What is timed, always in the real window as the app assembles it
   chairs    16 chairs, each with an hour of 1 Hz data, each receiving a set per
             second through the operations: the longest event-loop stall of the
             window (a 10 ms QTimer measuring its own lateness).
-  documents figures from benchmarks/documents.py, when it exists.
+  documents figures from benchmarks/documents.py, when it exists (on the device
+            session built for `entry`, when that part runs too).
 
 Sessions are built with ketamon.core.scenario (through the operations); the
 long ones are cached under /tmp keyed by their parameters, the day and the
