@@ -551,8 +551,9 @@ def build_report(store: Store, session_id: int, *, printed_by: str = "", now: da
     ordered = _split(all_vitals)[0]
     # scored as the screen scores them: one function, the session's protocol
     news2 = news2_column(ordered, score_news2(ordered, news2_carry_minutes(protocol)))
+    named = {uid: name(uid) for uid in users}  # one dict read per set, not two calls
     vitals = [
-        VitalRow(v.id, v.measured_at, v.entered_at, name(v.entered_by_id), v.systolic, v.diastolic,
+        VitalRow(v.id, v.measured_at, v.entered_at, named.get(v.entered_by_id, "–"), v.systolic, v.diastolic,
                  v.mean_arterial, v.mean_measured, v.heart_rate, v.spo2, v.resp_rate, v.temperature, v.on_oxygen,
                  v.consciousness, v.source, v.comment, v.late, v.supersedes_id is not None, v.correction_reason,
                  news2[i] if news2 else None)
