@@ -27,7 +27,8 @@ What is timed, always in the real window as the app assembles it
   chairs    16 chairs, each with an hour of 1 Hz data, each receiving a set per
             second through the operations: the longest event-loop stall of the
             window (a 10 ms QTimer measuring its own lateness).
-  documents figures from benchmarks/documents.py, when it exists.
+  documents figures from benchmarks/documents.py, when it exists (on the device
+            session built for `entry`, when that part runs too).
 
 Sessions are built with ketamon.core.scenario (through the operations); the
 long ones are cached under /tmp keyed by their parameters, the day and the
@@ -965,9 +966,12 @@ def measure_chairs(report: Report, tmp: Path, chairs: int, minutes: float, secon
 # ---------------------------------------------------------------- documents
 
 
-def measure_documents(report: Report, tmp: Path, quick: bool) -> None:
+def measure_documents(report: Report, tmp: Path, quick: bool, device: tuple[Path, dict, float] | None = None
+                      ) -> None:
     """benchmarks/documents.py (written separately): run it in its own process, as
-    it is run alone, and take its figures (its --json) into the table."""
+    it is run alone, and take its figures (its --json) into the table. `device`:
+    (cached file, its meta, hours) of the device session built for `entry`, which
+    documents.py then measures instead of building its own."""
     script = ROOT / "benchmarks" / "documents.py"
     if not script.exists():
         report.extra["documents"] = "benchmarks/documents.py not present; skipped"
@@ -975,6 +979,9 @@ def measure_documents(report: Report, tmp: Path, quick: bool) -> None:
         return
     out_json = tmp / "documents.json"
     cmd = [sys.executable, str(script), "--json", str(out_json)] + (["--quick"] if quick else [])
+    if device is not None:
+        path, meta, hours = device
+        cmd += ["--db", str(path), "--session", str(meta["session_id"]), "--hours", f"{hours:g}"]
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=3600,
                           env={**os.environ, "KETAMON_DATA_DIR": str(tmp)})
     if done.returncode != 0 or not out_json.exists():
@@ -1076,7 +1083,9 @@ def main(argv: list[str] | None = None) -> dict:
                 report.failed("event-loop stall, chairs", exc)
         if "documents" in parts:
             try:
-                measure_documents(report, tmp, args.quick or args.tiny)
+                device = (device_path, device_meta, size["device_h"]) if "entry" in parts or "open" in parts \
+                    else None
+                measure_documents(report, tmp, args.quick or args.tiny, device)
             except Exception as exc:
                 report.failed("documents", exc)
     results["rows"] = report.rows

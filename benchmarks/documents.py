@@ -151,8 +151,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a 1-hour session and fewer repeats")
     parser.add_argument("--repeats", type=int, help="runs per figure (default 5, --quick 3)")
     parser.add_argument("--json", help="also write the figures here")
+    parser.add_argument("--db", help="measure on a copy of this SQLite file (e.g. bench.py's cached device "
+                                     "session) instead of building one; with --session and --hours")
+    parser.add_argument("--session", type=int, help="the session id in --db")
+    parser.add_argument("--hours", type=float, help="how long that session is (for the table)")
     args = parser.parse_args()
-    hours = 1.0 if args.quick else 12.0
+    hours = args.hours or (1.0 if args.quick else 12.0)
     repeats = args.repeats or (3 if args.quick else 5)
 
     from ketamon.documents.pdf import ensure_app
@@ -166,7 +170,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         os.environ["KETAMON_DATA_DIR"] = str(tmp)
-        store, sid = _store(tmp, hours)
+        if args.db:  # a copy: documents record nothing, but the store opens it read-write
+            import shutil
+
+            from ketamon.core.store import Store
+
+            shutil.copy(args.db, tmp / "documents.sqlite3")
+            store, sid = Store(f"sqlite:///{tmp / 'documents.sqlite3'}"), args.session
+        else:
+            store, sid = _store(tmp, hours)
         report = build_report(store, sid)
         printed, _ = report.vitals_for_print()
         results["vital_sets"] = len(report.vitals)

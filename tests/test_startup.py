@@ -59,7 +59,7 @@ def test_a_warm_start_opens_the_database_without_alembic(sqlite_template, tmp_pa
 def test_the_demo_window_starts_warm_without_alembic_or_documents(tmp_path):
     """`--screenshot` of the demo, started a second time: the window is drawn, and
     neither Alembic nor the FHIR / printing modules were imported on the way
-    (pydantic is: the protocol files are checked against their schema on load)."""
+    (pydantic waits for the first check or save: tests/test_startup_deferred.py)."""
     db, png = tmp_path / "demo.sqlite3", tmp_path / "demo.png"
     first = run_python(f"""
         from ketamon.cli import main

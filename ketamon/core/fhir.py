@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from hashlib import sha1
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import IO, Any
@@ -41,6 +42,8 @@ from ketamon.core.chart import describe_dose, describe_side_effect, describe_vit
 from ketamon.core.models import SIDE_EFFECT_KINDS, Alert, Assessment, DoseEvent, SideEffect, User, VitalSigns
 from ketamon.core.report import ASSESSMENT_KINDS, SessionReport, build_report
 from ketamon.core.store import Store
+
+_URL_NAMESPACE = uuid.NAMESPACE_URL.bytes
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
@@ -157,7 +160,14 @@ class BundleBuilder:
 
     # ids and references
     def uid(self, *parts: Any) -> str:
-        return str(uuid.uuid5(uuid.NAMESPACE_URL, "/".join([self.seed, *map(str, parts)])))
+        """uuid.uuid5(NAMESPACE_URL, seed/parts) as text, made here: uuid5 imports
+        hashlib on every call (which PySide6's import hook makes slow), and a 1 Hz
+        session asks for 43 200 of them."""
+        h = bytearray(sha1(_URL_NAMESPACE + "/".join([self.seed, *map(str, parts)]).encode()).digest()[:16])
+        h[6] = (h[6] & 0x0F) | 0x50  # version 5
+        h[8] = (h[8] & 0x3F) | 0x80  # RFC 4122 variant
+        x = h.hex()
+        return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
     def ref(self, kind: str, *parts: Any, display: str | None = None) -> dict:
         out = {"reference": f"urn:uuid:{self.uid(*parts)}", "type": kind}

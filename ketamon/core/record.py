@@ -283,6 +283,25 @@ def gather(db: DbSession, store: Store, session_id: int, now: datetime | None = 
     return _record(db, chart_in(db, store, session_id, now))
 
 
+#: change flags that may touch what a record holds besides its chart (state
+#: history: lifecycle; addenda: record; every assessment row: assessments)
+RECORD_ROW_FLAGS = ("lifecycle", "record", "assessments")
+
+
+def record_around(store: Store, chart: Chart, previous: SessionRecord | None = None,
+                  changes=None) -> SessionRecord:
+    """The record around a chart a screen has just loaded (no second load_chart).
+    With `previous` (the record before `changes`, an OpChanges), its state
+    history, addenda and assessments are kept unless the change may have touched
+    them: a vital-sign save then costs no statement here."""
+    if previous is not None and changes is not None and previous.chart.session.id == chart.session.id \
+            and not changes.any_of(*RECORD_ROW_FLAGS):
+        return SessionRecord(chart=chart, state_changes=previous.state_changes, addenda=previous.addenda,
+                             all_assessments=previous.all_assessments)
+    with store.read() as db:
+        return _record(db, chart)
+
+
 def load_record(store: Store, session_id: int, now: datetime | None = None) -> SessionRecord:
     """The record for the screens and the printout, built on the cached chart
     (chart.load_chart): a save on a 12-hour 1 Hz session costs milliseconds."""

@@ -6,9 +6,9 @@ Start-up is kept light: nothing heavy runs before the first window shows.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import sys
-
 
 from ketamon.core import settings
 from ketamon.core.auth import active_actor
@@ -19,6 +19,38 @@ log = logging.getLogger(__name__)
 
 SCREENSHOT_SIZE = (1440, 900)
 DEMO_USER = "nurse"
+#: modules the window does not need to show: loaded on first use, or right after the
+#: window (or the sign-in dialog) shows, instead of before it. The operations' input
+#: schemas are pydantic models (importing pydantic and building them costs 0.2–0.3 s);
+#: the first save needs them, showing the window does not.
+DEFERRED_IMPORTS = ("ketamon.core.inputs",)
+
+
+def defer_imports(names: tuple[str, ...] = DEFERRED_IMPORTS) -> None:
+    """Register each module as a lazy module: `from ketamon.core import inputs` binds
+    it at once, and its code runs on the first attribute read (importlib's LazyLoader).
+    Nothing changes for a module that is already imported."""
+    for name in names:
+        if name in sys.modules:
+            continue
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            continue
+        spec.loader = importlib.util.LazyLoader(spec.loader)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        parent, _, child = name.rpartition(".")
+        setattr(sys.modules[parent], child, module)
+
+
+def load_deferred_imports(names: tuple[str, ...] = DEFERRED_IMPORTS) -> None:
+    """Run the deferred modules now (on the GUI thread: LazyLoader is not thread-safe
+    on Python 3.11), when the window waits for a person, so the first save does not."""
+    for name in names:
+        module = sys.modules.get(name)
+        if module is not None:
+            getattr(module, "__doc__", None)  # any attribute read runs a lazy module
 
 
 def open_store(args: argparse.Namespace) -> Store:
@@ -33,6 +65,11 @@ def open_store(args: argparse.Namespace) -> Store:
     return Store(url)
 
 
+def signs_in(args: argparse.Namespace) -> bool:
+    """Whether someone signs in at start (a screenshot and the start-up benchmark do not)."""
+    return not getattr(args, "screenshot", None) and not settings.get("bench_startup")
+
+
 def choose_actor(store: Store, args: argparse.Namespace) -> Actor | None:
     """Who the app acts as: whoever signs in (ketamon.gui.signin). On an empty
     database the administrator account is created first; with --demo the dialog
@@ -41,7 +78,7 @@ def choose_actor(store: Store, args: argparse.Namespace) -> Actor | None:
 
     --screenshot takes no input: it acts, without a dialog, as the demo nurse
     (--demo), else the user named by KETAMON_USER, else the first active nurse."""
-    if not getattr(args, "screenshot", None) and not settings.get("bench_startup"):
+    if signs_in(args):
         from ketamon.gui.signin import sign_in_at_start
 
         return sign_in_at_start(store, demo=bool(getattr(args, "demo", False)))
@@ -122,10 +159,15 @@ def save_screenshot(window, path: str, page: str | None = None, size: tuple[int,
 
 
 def run_app(args: argparse.Namespace) -> int:
+    from PySide6.QtCore import QTimer
+
     screenshot = getattr(args, "screenshot", None)
     if screenshot:
         settings.use_offscreen_qt(always=True)
+    defer_imports()
     app = make_application()
+    if signs_in(args):
+        QTimer.singleShot(0, load_deferred_imports)  # while the sign-in dialog waits for a password
     try:
         store = open_store(args)
     except UnusableDatabase as exc:  # one sentence instead of starting; the file is left as it was
@@ -133,7 +175,7 @@ def run_app(args: argparse.Namespace) -> int:
 
         message = f"cannot open the database {resolve_url(args)}: {exc}"
         print(message, file=sys.stderr)
-        if not screenshot and not settings.get("bench_startup"):
+        if signs_in(args):
             from ketamon.gui import prompts
 
             prompts.warn(None, "ketamon", message)
@@ -159,9 +201,8 @@ def run_app(args: argparse.Namespace) -> int:
         if settings.get("bench_startup"):  # benchmarks/bench.py: time to the shown window
             import time
 
-            from PySide6.QtCore import QTimer
-
             QTimer.singleShot(0, lambda: (print("shown", time.time(), flush=True), app.quit()))
+        QTimer.singleShot(0, load_deferred_imports)  # once shown (nothing left after a sign-in)
         code = app.exec()
         if window.runner.actor is not None:
             from ketamon.core import ops

@@ -211,7 +211,8 @@ class SessionChart(QWidget):
         #: the alert banner, the session's alert list, its limits (and the plot's limit lines)
         self.alerts = SessionAlerts(runner, self)
         #: what the record still needs: pre-dose checks, discharge, signing, addenda
-        self.record_bar = RecordBar(runner, session_id)
+        self.record_bar = RecordBar(runner, session_id, chart=self.chart)
+        self.refreshed.connect(lambda chart: self.record_bar.show_chart(chart, self.reason))
         self.ticked.connect(self.record_bar.tick)
 
         #: the top of the chart: the alert banner
@@ -331,9 +332,10 @@ class SessionChart(QWidget):
             self._stale_chart |= whole
             self._stale_alerts |= alerts_only
         elif whole:
-            self.refresh(changes)  # the alert parts follow through `refreshed`
+            self.refresh(changes)  # the alert parts and the record bar follow through `refreshed`
         else:
             self.alerts.refresh()
+            self.record_bar.reload()  # what is left to review before signing
 
     def refresh(self, changes: Changes | None = None) -> None:
         """Reload the chart from the database and redraw every part. Runs after every
@@ -397,6 +399,7 @@ class SessionChart(QWidget):
         elif self._stale_alerts:
             self._stale_alerts = False
             self.alerts.refresh()
+            self.record_bar.reload()
         self.tick()
         self.timer.start()
 

@@ -290,15 +290,29 @@ class IdleLock(QObject):
         self._focus: QWidget | None = None
         self._sizes: list[tuple[QWidget, object]] = []
         self._rebuild_pending = False
+        self._watching = False
         self.timer = QTimer(self)
         self.timer.setInterval(tick_ms)
         self.timer.timeout.connect(self.check)
-        QApplication.instance().installEventFilter(self)
         self.timer.start()
+        # from the first event-loop turn (the window and its first chart are built before it)
+        QTimer.singleShot(0, self, lambda: self.timer.isActive() and self._watch(self.locked or self.minutes > 0))
 
     def uninstall(self) -> None:
         self.timer.stop()
-        QApplication.instance().removeEventFilter(self)
+        self._watch(False)
+
+    def _watch(self, on: bool) -> None:
+        """Install or remove the app-wide event filter. Every Qt event passes an
+        installed Python filter (building one chart sends thousands: ~0.1 s), so it
+        is installed only while it has work: while locked (it keeps input from
+        everything but the cover) and, with an idle lock, until it sees input; it
+        then sleeps until the next `check` (tick_ms), as fine as the idle lock needs
+        to know when the last input was (it may lock up to tick_ms early)."""
+        if on != self._watching:
+            app = QApplication.instance()
+            (app.installEventFilter if on else app.removeEventFilter)(self)
+            self._watching = on
 
     @property
     def locked(self) -> bool:
@@ -335,10 +349,12 @@ class IdleLock(QObject):
             return False
         if kind in ACTIVITY:
             self.last_input = self.runner.store.clock.now()
+            self._watch(False)  # input seen: nothing to learn until the next check
         return False
 
     def check(self) -> None:
         """Lock when the idle time is up (the timer calls this every few seconds)."""
+        self._watch(self.locked or self.minutes > 0)
         if self.locked or self.minutes <= 0 or self.runner.actor is None:
             return
         if self.runner.store.clock.now() - self.last_input >= timedelta(minutes=self.minutes):
@@ -358,6 +374,7 @@ class IdleLock(QObject):
             popup.close()
         QToolTip.hideText()
         self._focus = QApplication.focusWidget()
+        self._watch(True)
         self._cover_all()
         self.locked_changed.emit(True)
 
@@ -425,6 +442,7 @@ class IdleLock(QObject):
             focus.window().activateWindow()
             focus.setFocus(Qt.FocusReason.OtherFocusReason)
         self.last_input = self.runner.store.clock.now()
+        self._watch(False)  # the unlock was input; watching resumes at the next check
         self.locked_changed.emit(False)
 
 

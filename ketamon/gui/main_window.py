@@ -5,12 +5,14 @@ The window builds all its parts itself, in `MainWindow.__init__`, in plain code:
 the pages (Session chart, Records, Alert review, Users for administrators), the
 alarm monitor (alert tick and tone) and the access controls (lock screen, switch
 user, idle lock). To add a page, add it there with `add_page(title, widget)`; no
-registry, nothing set on the window from outside.
+registry, nothing set on the window from outside. A page other than the chart may be
+given as a function that builds it: it is built when its tab is first shown.
 
 Signal `chart_opened(SessionChart)` when a session's chart is first built.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -48,16 +50,10 @@ from ketamon.gui.dialogs import NewPatientDialog, NewSessionDialog
 from ketamon.gui.elided import ElidedLabel
 from ketamon.gui.feed_listener import FeedListener
 from ketamon.gui.lock import AccessControls
-from ketamon.gui.review_queue import ReviewQueue
-from ketamon.gui.central_station import CentralStation
 from ketamon.gui.live_bridge import LiveBridge
 from ketamon.gui.runner import OpRunner
-from ketamon.gui.settings_page import SettingsPage
 from ketamon.gui.sound import AlarmMonitor
-from ketamon.gui.staff import RecordsPage
-from ketamon.gui.technical_alerts import TechnicalAlertsPage
 from ketamon.gui.theme import colour, set_role
-from ketamon.gui.users_page import UsersPage
 from ketamon.gui import shortcuts
 from ketamon.gui.widgets import clear_all_messages, format_elapsed, local_hm
 
@@ -431,30 +427,16 @@ class MainWindow(QMainWindow):
         self.jump_shortcut = QShortcut(QKeySequence(JUMP_SHORTCUT), self)
         self.jump_shortcut.activated.connect(self.jump_to_waiting_chair)
         self.sessions.states_changed.connect(self.show_other_chairs)
-        #: finding past sessions; print, export, open a record
-        self.records_page = RecordsPage(runner, open_chart=self.open_session)
-        self.records_page_index = self.add_page("Records", self.records_page)
-        #: alerts across all chairs (physicians review them here)
-        self.review_queue = ReviewQueue(runner)
-        self.review_queue.open_session.connect(self.open_session)
-        self.review_page_index = self.add_page("Alert review", self.review_queue)
-        #: every chair at once, live (a wall screen with F11)
-        self.central_station = CentralStation(runner)
-        self.central_station.open_session.connect(self.open_session)
-        self.central_station_index = self.add_page("Central station", self.central_station)
-        #: monitors, connections, refused monitor messages (session-less ones included)
-        self.technical_page = TechnicalAlertsPage(runner)
-        self.technical_page_index = self.add_page("Technical alerts", self.technical_page)
-        #: user accounts; its tab shows only to those who may manage users
-        self.users_page = UsersPage(runner)
-        self.users_page_index = self.add_page("Users", self.users_page)
-        #: clinic-wide settings; its tab shows only to those who may change them
-        self.settings_page = SettingsPage(runner)
-        settings_scroll = QScrollArea()  # more settings than a 768-pixel screen holds
-        settings_scroll.setWidgetResizable(True)
-        settings_scroll.setFrameShape(QFrame.Shape.NoFrame)
-        settings_scroll.setWidget(self.settings_page)
-        self.settings_page_index = self.add_page("Settings", settings_scroll)
+        #: pages other than the chart are built when first shown (or asked for:
+        #: `records_page` …); until then their tab holds an empty placeholder
+        self._unbuilt: dict[QWidget, Callable[[], QWidget]] = {}
+        self.tabs.currentChanged.connect(self._page)
+        self.records_page_index = self.add_page("Records", self._build_records_page)
+        self.review_page_index = self.add_page("Alert review", self._build_review_queue)
+        self.central_station_index = self.add_page("Central station", self._build_central_station)
+        self.technical_page_index = self.add_page("Technical alerts", self._build_technical_page)
+        self.users_page_index = self.add_page("Users", self._build_users_page)
+        self.settings_page_index = self.add_page("Settings", self._build_settings_page)
 
         central = QWidget()
         layout = QHBoxLayout(central)
@@ -497,7 +479,10 @@ class MainWindow(QMainWindow):
         self.timer.start()
         self.sessions.reload()
         self._show_actor(runner.actor)
-        self.alarm_monitor.start()
+        # from the first event-loop turn: a tick on its worker thread while the window
+        # is still being built (a chart opened, shown) would take the GIL from it
+        self._closed = False
+        QTimer.singleShot(0, self, lambda: None if self._closed else self.alarm_monitor.start())
         #: the bedside monitors' listener, when the clinic turns it on (Settings)
         self.feed = FeedListener(runner, self)
         if not self.feed.start() and self.feed.problem:
@@ -505,9 +490,107 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------ pages
 
-    def add_page(self, title: str, widget: QWidget) -> int:
-        """Add a page (tab) on the right; returns its index."""
-        return self.tabs.addTab(widget, title)
+    def add_page(self, title: str, page: QWidget | Callable[[], QWidget]) -> int:
+        """Add a page (tab) on the right; returns its index. `page` is the widget, or
+        a function that builds it when the tab is first shown: the window shows
+        sooner, and a page nobody opens costs nothing."""
+        if isinstance(page, QWidget):
+            return self.tabs.addTab(page, title)
+        placeholder = QWidget()
+        self._unbuilt[placeholder] = page
+        return self.tabs.addTab(placeholder, title)
+
+    def _page(self, index: int) -> QWidget:
+        """The page of tab `index`, built now (in place of its placeholder, keeping the
+        tab's place, title and visibility) if it was not yet."""
+        placeholder = self.tabs.widget(index)
+        build = self._unbuilt.pop(placeholder, None)
+        if build is None:
+            return placeholder
+        page = build()
+        visible, current = self.tabs.isTabVisible(index), self.tabs.currentIndex()
+        self.tabs.blockSignals(True)  # the tab stays where it is: no "current changed" for the swap
+        try:
+            self.tabs.insertTab(index, page, self.tabs.tabText(index))
+            self.tabs.removeTab(index + 1)
+            self.tabs.setTabVisible(index, visible)
+            self.tabs.setCurrentIndex(current)
+        finally:
+            self.tabs.blockSignals(False)
+        placeholder.deleteLater()
+        return page
+
+    def is_built(self, index: int) -> bool:
+        """Whether the page of tab `index` has been built (shown or asked for)."""
+        return self.tabs.widget(index) not in self._unbuilt
+
+    def _build_records_page(self) -> QWidget:
+        from ketamon.gui.staff import RecordsPage
+
+        return RecordsPage(self.runner, open_chart=self.open_session)
+
+    def _build_review_queue(self) -> QWidget:
+        from ketamon.gui.review_queue import ReviewQueue
+
+        queue = ReviewQueue(self.runner)
+        queue.open_session.connect(self.open_session)
+        return queue
+
+    def _build_users_page(self) -> QWidget:
+        from ketamon.gui.users_page import UsersPage
+
+        return UsersPage(self.runner)
+
+    def _build_central_station(self) -> QWidget:
+        from ketamon.gui.central_station import CentralStation
+
+        station = CentralStation(self.runner)
+        station.open_session.connect(self.open_session)
+        return station
+
+    def _build_technical_page(self) -> QWidget:
+        from ketamon.gui.technical_alerts import TechnicalAlertsPage
+
+        return TechnicalAlertsPage(self.runner)
+
+    def _build_settings_page(self) -> QWidget:
+        from ketamon.gui.settings_page import SettingsPage
+
+        scroll = QScrollArea()  # more settings than a 768-pixel screen holds
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(SettingsPage(self.runner))
+        return scroll
+
+    @property
+    def records_page(self):
+        """Finding past sessions; print, export, open a record."""
+        return self._page(self.records_page_index)
+
+    @property
+    def review_queue(self):
+        """Alerts across all chairs (physicians review them here)."""
+        return self._page(self.review_page_index)
+
+    @property
+    def users_page(self):
+        """User accounts; its tab shows only to those who may manage users."""
+        return self._page(self.users_page_index)
+
+    @property
+    def settings_page(self):
+        """Clinic-wide settings; its tab shows only to those who may change them."""
+        return self._page(self.settings_page_index).widget()
+
+    @property
+    def central_station(self):
+        """Every chair at once, live (a wall screen with F11)."""
+        return self._page(self.central_station_index)
+
+    @property
+    def technical_page(self):
+        """Monitors, connections, refused monitor messages (session-less ones included)."""
+        return self._page(self.technical_page_index)
 
     def show_page(self, widget: QWidget) -> None:
         self.tabs.setCurrentWidget(widget)
@@ -690,16 +773,21 @@ class MainWindow(QMainWindow):
         """Block until the background queries (next due, alert tick) are done; their
         results arrive with the next event-loop turn. For a screenshot or a benchmark
         only: it stalls the window, which is what the background is there to avoid."""
-        for background in (self.sessions.background, self.alarm_monitor.background, self.central_station.background):
+        backgrounds = [self.sessions.background, self.alarm_monitor.background]
+        if self.is_built(self.central_station_index):
+            backgrounds.append(self.central_station.background)
+        for background in backgrounds:
             background.pool.waitForDone(timeout_ms)
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt name)
         """Nothing runs for a closed window: the timers stop and running queries are waited for."""
+        self._closed = True
         self.timer.stop()
         self.feed.stop()
         self.alarm_monitor.stop()
         self.sessions.stop()
-        self.central_station.stop()
+        if self.is_built(self.central_station_index):
+            self.central_station.stop()
         self.live.stop()
         if self.remember_geometry:
             self.save_geometry()

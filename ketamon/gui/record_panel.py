@@ -44,8 +44,9 @@ from ketamon.core.ops.base import Changes
 from ketamon.core.permissions import Permission
 from ketamon.core.protocols import _fmt
 from ketamon.core.lifecycle import AFTER_DOSING, BEFORE_DOSE, ENDED_EARLY, available_steps, may_end_early
+from ketamon.core.chart import Chart
 from ketamon.core.record import DISCHARGE_ITEMS, PREDOSE_ITEMS, SessionRecord, fasting_text, load_record
-from ketamon.core.record import fit_for_discharge
+from ketamon.core.record import fit_for_discharge, record_around
 from ketamon.gui import prompts
 from ketamon.gui.dialogs import SignDialog
 from ketamon.gui.runner import OpRunner
@@ -822,7 +823,9 @@ class RecordBar(QWidget):
     """One line in the chart's actions bar: where the record stands and what the
     next step still needs, with the buttons that open the record."""
 
-    def __init__(self, runner: OpRunner, session_id: int, parent: QWidget | None = None):
+    def __init__(self, runner: OpRunner, session_id: int, parent: QWidget | None = None, chart: Chart | None = None):
+        """With `chart` (the session chart's), the bar follows that chart (`show_chart`,
+        `reload`) instead of loading the chart again after every notice."""
         super().__init__(parent)
         self.setObjectName("recordBar")
         self.runner = runner
@@ -839,14 +842,26 @@ class RecordBar(QWidget):
         self.open_button.clicked.connect(self.open_record)
         layout.addWidget(self.summary, 1)
         layout.addWidget(self.open_button)
-        self.record: SessionRecord = load_record(runner.store, session_id)
-        runner.changed.connect(self._on_changed)
+        if chart is None:
+            self.record: SessionRecord = load_record(runner.store, session_id)
+            runner.changed.connect(self._on_changed)
+        else:
+            self.record = record_around(runner.store, chart)
         self.show_record(self.record)
 
     def _on_changed(self, changes: Changes) -> None:
         if self.session_id in changes.sessions and changes.any_of(*CHART_FLAGS):
-            self.record = load_record(self.runner.store, self.session_id)
-            self.show_record(self.record)
+            self.reload()
+
+    def reload(self) -> None:
+        self.record = load_record(self.runner.store, self.session_id)
+        self.show_record(self.record)
+
+    def show_chart(self, chart: Chart, changes: Changes | None = None) -> None:
+        """The chart was reloaded (after `changes`; None: anything may have changed)."""
+        if chart is not self.record.chart:
+            self.record = record_around(self.runner.store, chart, self.record, changes)
+        self.show_record(self.record)
 
     def tick(self, now: datetime) -> None:
         self.record.chart.now = now
