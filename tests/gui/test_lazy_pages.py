@@ -63,6 +63,7 @@ def test_an_administrators_settings_page_built_late_lists_a_refused_protocol_fil
     assert w.tabs.currentWidget() is w.users_page  # an administrator's home page
     assert w.tabs.isTabVisible(w.settings_page_index)
     w.tabs.setCurrentIndex(w.settings_page_index)
-    shown = w.tabs.currentWidget().protocol_problems.text()
+    assert w.tabs.currentWidget().widget() is w.settings_page  # in its scroll area
+    shown = w.settings_page.protocol_problems.text()
     assert "bad-spo2.toml" in shown and "ranges.spo2.absolute" in shown and "4 protocols loaded" in shown
     assert w.tabs.isTabVisible(w.settings_page_index) and w.tabs.tabText(w.settings_page_index) == "Settings"
