@@ -530,10 +530,11 @@ class EntryKey(Base):
     drops during the commit the workstation cannot know whether the entry was
     stored; it sends it again with the same key, and the operation, finding the
     key here, stores nothing and answers with what it answered the first time.
-    Not clinical (the entry itself is audited): no audit of its own."""
+    Written with its entry, so the audit's record digests cover it like the entry."""
 
     __tablename__ = "entry_keys"
-    key: Mapped[str] = mapped_column(String(36), primary_key=True)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(36), unique=True)
     #: the operation that stored the entry, and where: a key is never another entry's
     operation: Mapped[str] = mapped_column(String(48))
     session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"))

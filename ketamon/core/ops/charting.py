@@ -320,7 +320,7 @@ def _already_saved(op: Op, entry_key: str | None, operation: str, session_id: in
     went through (the connection dropped during it): the entry is then stored once."""
     if entry_key is None:
         return None
-    kept = op.db.get(EntryKey, entry_key.lower())
+    kept = op.db.scalar(select(EntryKey).where(EntryKey.key == entry_key.lower()))
     if kept is None:
         return None
     if kept.operation != operation or kept.session_id != session_id:

@@ -17,6 +17,7 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_table('entry_keys',
+    sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('key', sa.String(length=36), nullable=False),
     sa.Column('operation', sa.String(length=48), nullable=False),
     sa.Column('session_id', sa.Integer(), nullable=False),
@@ -24,7 +25,8 @@ def upgrade() -> None:
     sa.Column('message', sa.Text(), nullable=False),
     sa.Column('created_at', ketamon.core.models.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['session_id'], ['sessions.id'], name=op.f('fk_entry_keys_session_id_sessions')),
-    sa.PrimaryKeyConstraint('key', name=op.f('pk_entry_keys'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_entry_keys')),
+    sa.UniqueConstraint('key', name=op.f('uq_entry_keys_key'))
     )
 
 
