@@ -7,15 +7,25 @@ Other workstations' notices arrive through `receive` (ketamon.gui.live_bridge) a
 are broadcast on the same `changed` signal: a screen refreshes from a change made
 at another chair exactly as from one made here. When the database cannot be
 reached the operation is refused with a technical sentence (`connection` tells the
-banner), nothing is shown as saved, and what was typed stays in its field."""
+banner), nothing is shown as saved, and what was typed stays in its field.
+
+An entry the nurse submits with `send` (not `run`) carries an entry key (a UUID
+made at Enter). If the database cannot be reached it is kept here, pending, and
+the screen says "not saved yet"; when the database answers again it is sent
+again automatically with the same key, so an entry whose first commit did go
+through (the connection dropped during it) is stored once (ops.charting's entry
+keys). `settled` tells the screen that sent it how it ended. Pending entries live
+in memory only: closing or crashing while the database is away loses them."""
 from __future__ import annotations
 
 import logging
 import traceback
+import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from ketamon.core.errors import DatabaseUnreachable, KetamonError
 from ketamon.core.live import UNREACHABLE, is_unreachable
@@ -24,6 +34,24 @@ from ketamon.core.permissions import Actor
 from ketamon.core.store import Store
 
 log = logging.getLogger(__name__)
+
+#: what a screen says of an entry kept while the database cannot be reached
+PENDING = "Not saved yet — will be sent when the database answers."
+
+
+@dataclass(eq=False)
+class Pending:
+    """An entry submitted while the database could not be reached, kept to be sent
+    again with its entry key. `changes` / `refusal` say how it ended (`settled`)."""
+
+    operation: Callable[..., Changes]
+    args: tuple
+    kwargs: dict
+    #: the widget that sent it (it shows the outcome), and the screen for `changes.initiator`
+    owner: object | None = None
+    initiator: object | None = None
+    changes: Changes | None = None
+    refusal: str | None = None
 
 
 class OpRunner(QObject):
@@ -35,6 +63,8 @@ class OpRunner(QObject):
     actor_changed = Signal(object)
     #: whether the clinic database can be reached: (reachable, sentence)
     connection = Signal(bool, str)
+    #: a pending entry was sent again and saved (its `changes`) or refused (its `refusal`)
+    settled = Signal(object)  # Pending
 
     def __init__(self, store: Store, actor: Actor | None, parent: QObject | None = None):
         super().__init__(parent)
@@ -46,6 +76,10 @@ class OpRunner(QObject):
         self.last_error: BaseException | None = None
         #: False from a failure to reach the database until the connection is back
         self.reachable = True
+        #: entries submitted while the database was unreachable, oldest first
+        self.pending: list[Pending] = []
+        #: the entry the last `send` kept pending (None when it was saved or refused)
+        self.last_pending: Pending | None = None
 
     @property
     def actor(self) -> Actor | None:
@@ -87,6 +121,35 @@ class OpRunner(QObject):
         self.changed.emit(changes)
         return changes
 
+    def send(self, operation: Callable[..., Changes], *args: Any, owner: object | None = None,
+             initiator: object | None = None, when: str | None = None, **kwargs: Any) -> Changes | None:
+        """Run an entry operation with an entry key; if the database cannot be
+        reached, keep it pending (`last_pending`, `last_refusal` = PENDING) to be sent
+        again when it answers. `when` names the operation's time parameter: left
+        empty ("now"), it is set to the moment of Enter, so a later send keeps it."""
+        kwargs.setdefault("entry_key", str(uuid.uuid4()))
+        self.last_pending = None
+        changes = self.run(operation, *args, initiator=initiator, **kwargs)
+        if changes is None and isinstance(self.last_error, DatabaseUnreachable):
+            if when is not None and kwargs.get(when) is None:
+                kwargs[when] = self.store.clock.now()
+            self.last_pending = Pending(operation, args, kwargs, owner, initiator)
+            self.pending.append(self.last_pending)
+            self.last_refusal = PENDING
+        return changes
+
+    def _send_pending(self) -> None:
+        """The database answers again: send what was kept, oldest first, each with
+        its key; stop (keeping the rest) if it is gone again."""
+        while self.pending and self.reachable:
+            p = self.pending[0]
+            changes = self.run(p.operation, *p.args, initiator=p.initiator, **p.kwargs)
+            if changes is None and isinstance(self.last_error, DatabaseUnreachable):
+                return
+            self.pending.pop(0)
+            p.changes, p.refusal = changes, None if changes is not None else self.last_refusal
+            self.settled.emit(p)
+
     def receive(self, changes: Changes) -> None:
         """A notice from the clinic database: broadcast it like a local change,
         unless it is this workstation's own (already broadcast by `run`)."""
@@ -100,6 +163,8 @@ class OpRunner(QObject):
         if reachable != self.reachable:
             self.reachable = reachable
             self.connection.emit(reachable, sentence or ("Database reachable" if reachable else UNREACHABLE))
+            if reachable and self.pending:
+                QTimer.singleShot(0, self._send_pending)  # after the caller's own work (a save's broadcast)
 
     def _unreachable(self, exc: BaseException) -> None:
         log.warning("database unreachable: %s", " ".join(safe_error_text(exc).split()[:1]))
