@@ -40,7 +40,7 @@ from ketamon.core.chart import Chart, LogLine
 from ketamon.core.device_sets import NOT_VALIDATED, Verdict, device_verdicts
 from ketamon.core.models import SCALES, DoseEvent, Note, SideEffect, VitalSigns
 from ketamon.gui import prompts
-from ketamon.gui.runner import PENDING, OpRunner
+from ketamon.gui.runner import OpRunner
 from ketamon.gui.theme import colour, set_role
 from ketamon.gui.widgets import MessageLine, local_hm, parse_number, parse_time_of_day
 
@@ -430,9 +430,6 @@ class EventLog(QWidget):
     def add_note(self) -> None:
         """Save the note; while the database is away it waits, kept in its field,
         and is sent by itself when the database answers (OpRunner.send)."""
-        if self._pending_note is not None and self._pending_note[1] == self.note.text():
-            self.message.show_refusal(PENDING)  # already waiting to be sent: never twice
-            return
         changes = self.runner.send(ops.add_note, self.session_id, self.note.text(), owner=self, when="at")
         if self.runner.last_pending is not None:
             self._pending_note = (self.runner.last_pending, self.note.text())

@@ -52,6 +52,12 @@ class Pending:
     initiator: object | None = None
     changes: Changes | None = None
     refusal: str | None = None
+    #: the arguments as the screen gave them (before the key and the time were added)
+    asked: dict | None = None
+
+    def asks(self, operation: Callable[..., Changes], args: tuple, kwargs: dict) -> bool:
+        """The same entry as this one, submitted again."""
+        return (operation, args, kwargs) == (self.operation, self.args, self.asked)
 
 
 class OpRunner(QObject):
@@ -127,13 +133,17 @@ class OpRunner(QObject):
         reached, keep it pending (`last_pending`, `last_refusal` = PENDING) to be sent
         again when it answers. `when` names the operation's time parameter: left
         empty ("now"), it is set to the moment of Enter, so a later send keeps it."""
+        self.last_pending = next((p for p in self.pending if p.asks(operation, args, kwargs)), None)
+        if self.last_pending is not None:  # Enter again on what is already waiting: never twice
+            self.last_refusal, self.last_error = PENDING, DatabaseUnreachable(PENDING)
+            return None
+        asked = dict(kwargs)
         kwargs.setdefault("entry_key", str(uuid.uuid4()))
-        self.last_pending = None
         changes = self.run(operation, *args, initiator=initiator, **kwargs)
         if changes is None and isinstance(self.last_error, DatabaseUnreachable):
             if when is not None and kwargs.get(when) is None:
                 kwargs[when] = self.store.clock.now()
-            self.last_pending = Pending(operation, args, kwargs, owner, initiator)
+            self.last_pending = Pending(operation, args, kwargs, owner, initiator, asked=asked)
             self.pending.append(self.last_pending)
             self.last_refusal = PENDING
         return changes
@@ -171,6 +181,39 @@ class OpRunner(QObject):
         self.last_refusal, self.last_error = UNREACHABLE, DatabaseUnreachable(UNREACHABLE)
         self.set_reachable(False)
         self.refused.emit("Not saved", UNREACHABLE)
+
+
+def send_here(runner: OpRunner, line, operation: Callable[..., Changes], *args: Any, when: str | None = None,
+              **kwargs: Any) -> Changes | None:
+    """widgets.run_here for an entry (a dose, a side effect): sent with an entry key,
+    kept while the database is away, and how a later send ended is said on `line`
+    (a MessageLine) too."""
+    if line.findChild(_SaidOn) is None:
+        _SaidOn(runner, line)
+    changes = runner.send(operation, *args, owner=line, when=when, **kwargs)
+    _say(line, changes, runner.last_refusal)
+    return changes
+
+
+class _SaidOn(QObject):
+    """Says on its message line how the entries sent from there while the database
+    was away ended; a child of the line, so it goes (and stops listening) with it."""
+
+    def __init__(self, runner: OpRunner, line: QObject):
+        super().__init__(line)
+        self.line = line
+        runner.settled.connect(self._settled)
+
+    def _settled(self, pending: Pending) -> None:
+        if pending.owner is self.line:
+            _say(self.line, pending.changes, pending.refusal)
+
+
+def _say(line, changes: Changes | None, refusal: str | None) -> None:
+    if changes is None:
+        line.show_refusal(refusal or "the entry was refused.")
+    else:
+        line.show_ok(changes.message or "Saved")
 
 
 def _log_failure(name: object, exc: BaseException) -> None:

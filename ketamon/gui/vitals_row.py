@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
 from ketamon.core import hard_limits, ops
 from ketamon.core.chart import describe_vitals
 from ketamon.gui import shortcuts
-from ketamon.gui.runner import PENDING, OpRunner
+from ketamon.gui.runner import OpRunner
 from ketamon.gui.theme import set_invalid, set_role
 from ketamon.gui.widgets import MessageLine, future_tolerance, local_hm, parse_number, parse_time_of_day
 
@@ -230,9 +230,6 @@ class VitalsRow(QFrame):
             values = self.values()
         except _FieldError as exc:
             self._refused(exc.field, exc.message)
-            return None
-        if self._pending is not None and self._pending[1] == values:
-            self.message.show_refusal(PENDING)  # already waiting to be sent: never twice
             return None
         changes = self.runner.send(ops.record_vitals, self.session_id, owner=self, when="measured_at", **values)
         if changes is None:

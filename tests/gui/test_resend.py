@@ -8,7 +8,7 @@ import pytest
 from PySide6.QtCore import Qt
 from sqlalchemy import func, select
 
-from ketamon.core.models import Note, VitalSigns
+from ketamon.core.models import Note, SideEffect, VitalSigns
 from ketamon.core.store import Store
 from ketamon.gui.runner import PENDING
 from tests.gui.test_two_workstations import clinic, press_enter, type_vitals, workstation  # noqa: F401 (fixture)
@@ -81,3 +81,21 @@ def test_a_set_whose_commit_lost_its_answer_is_sent_again_and_stays_one_set(
     qtbot.waitUntil(lambda: chart.vitals_row.message.text().startswith("✓ Vital signs saved"), timeout=20_000)
     qtbot.waitUntil(lambda: chart.plot.series("systolic")[1] == [131.0], timeout=5000)
     assert rows(pg_store, VitalSigns) == 1  # sent again with its key: not charted twice
+
+
+@pytest.mark.postgres
+def test_a_score_pressed_while_the_database_is_away_is_recorded_once_when_it_answers(
+        qtbot, pg_store, clinic, through_relay):
+    relay, store = through_relay
+    sid = clinic["session"]
+    w = workstation(qtbot, store, clinic["nurse2"], sid)
+    panel = w.charts[sid].side_effects
+    relay.cut()
+    qtbot.waitUntil(lambda: w.live.banner.isVisible(), timeout=10_000)
+    qtbot.mouseClick(panel.score_buttons["nausea"][3], Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(panel.score_buttons["nausea"][3], Qt.MouseButton.LeftButton)  # pressed again: waits once
+    assert panel.message.text() == PENDING and len(w.runner.pending) == 1
+
+    relay.restore()
+    qtbot.waitUntil(lambda: panel.message.text().startswith("✓ Nausea recorded"), timeout=20_000)
+    assert rows(pg_store, SideEffect) == 1
