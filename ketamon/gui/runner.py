@@ -54,6 +54,8 @@ class Pending:
     refusal: str | None = None
     #: the arguments as the screen gave them (before the key and the time were added)
     asked: dict | None = None
+    #: who pressed Enter: the entry is theirs even if another user signs in meanwhile
+    actor: Actor | None = None
 
     def asks(self, operation: Callable[..., Changes], args: tuple, kwargs: dict) -> bool:
         """The same entry as this one, submitted again."""
@@ -102,13 +104,17 @@ class OpRunner(QObject):
 
         `initiator` (the screen that asked) goes into `changes.initiator`, so that
         screen may skip refreshing what it has already updated itself."""
+        return self._run_as(self._actor, operation, *args, initiator=initiator, **kwargs)
+
+    def _run_as(self, actor: Actor | None, operation: Callable[..., Changes], *args: Any,
+                initiator: object | None = None, **kwargs: Any) -> Changes | None:
         self.last_refusal, self.last_error = None, None
-        if self._actor is None:
+        if actor is None:
             self.last_refusal = "Sign in first."
             self.refused.emit("Not signed in", self.last_refusal)
             return None
         try:
-            changes = operation(self.store, self._actor, *args, **kwargs)
+            changes = operation(self.store, actor, *args, **kwargs)
         except KetamonError as exc:
             self.last_refusal, self.last_error = str(exc), exc
             self.refused.emit("Not saved", str(exc))
@@ -143,7 +149,7 @@ class OpRunner(QObject):
         if changes is None and isinstance(self.last_error, DatabaseUnreachable):
             if when is not None and kwargs.get(when) is None:
                 kwargs[when] = self.store.clock.now()
-            self.last_pending = Pending(operation, args, kwargs, owner, initiator, asked=asked)
+            self.last_pending = Pending(operation, args, kwargs, owner, initiator, asked=asked, actor=self._actor)
             self.pending.append(self.last_pending)
             self.last_refusal = PENDING
         return changes
@@ -153,7 +159,7 @@ class OpRunner(QObject):
         its key; stop (keeping the rest) if it is gone again."""
         while self.pending and self.reachable:
             p = self.pending[0]
-            changes = self.run(p.operation, *p.args, initiator=p.initiator, **p.kwargs)
+            changes = self._run_as(p.actor, p.operation, *p.args, initiator=p.initiator, **p.kwargs)
             if changes is None and isinstance(self.last_error, DatabaseUnreachable):
                 return
             self.pending.pop(0)

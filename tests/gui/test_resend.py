@@ -99,3 +99,30 @@ def test_a_score_pressed_while_the_database_is_away_is_recorded_once_when_it_ans
     relay.restore()
     qtbot.waitUntil(lambda: panel.message.text().startswith("✓ Nausea recorded"), timeout=20_000)
     assert rows(pg_store, SideEffect) == 1
+
+
+@pytest.mark.postgres
+def test_a_waiting_entry_stays_the_nurses_who_typed_it_when_another_user_signs_in(
+        qtbot, pg_store, clinic, through_relay):
+    from ketamon.core import ops
+    from ketamon.gui.live_bridge import LiveBridge
+    from ketamon.gui.runner import OpRunner
+
+    relay, store = through_relay
+    runner = OpRunner(store, clinic["nurse2"])
+    bridge = LiveBridge(runner)  # its listener not started: the retry after the refusal brings the database back
+    try:
+        relay.cut()
+        assert runner.send(ops.add_note, clinic["session"], "Typed by Ada during the outage") is None
+        assert runner.last_refusal == PENDING and len(runner.pending) == 1
+        runner.set_actor(clinic["nurse"])  # Sam signs in at the same workstation
+        relay.restore()
+        qtbot.waitUntil(lambda: runner.reachable and not runner.pending, timeout=15_000)
+        with pg_store.transaction() as db:
+            note = db.scalar(select(Note))
+            assert (note.text, note.entered_by_id) == ("Typed by Ada during the outage", clinic["nurse2"].user_id)
+    finally:
+        bridge.stop()
+        bridge.banner.deleteLater()
+        bridge.deleteLater()
+        runner.deleteLater()
