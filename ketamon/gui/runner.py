@@ -14,8 +14,8 @@ made at Enter). If the database cannot be reached it is kept here, pending, and
 the screen says "not saved yet"; when the database answers again it is sent
 again automatically with the same key, so an entry whose first commit did go
 through (the connection dropped during it) is stored once (ops.charting's entry
-keys). `settled` tells the screen that sent it how it ended. Pending entries live
-in memory only: closing or crashing while the database is away loses them."""
+keys). `settled` tells the screen that sent it how it ended. Pending entries are
+also kept on disk (ketamon.gui.pending_journal) and sent when the next run starts."""
 from __future__ import annotations
 
 import logging
@@ -32,6 +32,7 @@ from ketamon.core.live import UNREACHABLE, is_unreachable
 from ketamon.core.ops.base import Changes, is_database_error, safe_error_text
 from ketamon.core.permissions import Actor
 from ketamon.core.store import Store
+from ketamon.gui import pending_journal
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +85,14 @@ class OpRunner(QObject):
         self.last_error: BaseException | None = None
         #: False from a failure to reach the database until the connection is back
         self.reachable = True
-        #: entries submitted while the database was unreachable, oldest first
-        self.pending: list[Pending] = []
+        #: entries submitted while the database was unreachable, oldest first; those
+        #: a previous run left are sent once this one has started
+        self._journal = pending_journal.journal_path(store.url)
+        self.pending: list[Pending] = [
+            Pending(pending_journal.operation_of(item), tuple(item["args"]), item["kwargs"],
+                    actor=pending_journal.actor_of(item)) for item in pending_journal.load(self._journal)]
+        if self.pending:
+            QTimer.singleShot(0, self._send_pending)
         #: the entry the last `send` kept pending (None when it was saved or refused)
         self.last_pending: Pending | None = None
 
@@ -151,6 +158,7 @@ class OpRunner(QObject):
                 kwargs[when] = self.store.clock.now()
             self.last_pending = Pending(operation, args, kwargs, owner, initiator, asked=asked, actor=self._actor)
             self.pending.append(self.last_pending)
+            self._journal_do(pending_journal.keep, pending_journal.entry(operation, args, kwargs, self._actor))
             self.last_refusal = PENDING
         return changes
 
@@ -163,8 +171,17 @@ class OpRunner(QObject):
             if changes is None and isinstance(self.last_error, DatabaseUnreachable):
                 return
             self.pending.pop(0)
+            self._journal_do(pending_journal.forget, p.kwargs["entry_key"])
             p.changes, p.refusal = changes, None if changes is not None else self.last_refusal
             self.settled.emit(p)
+
+    def _journal_do(self, what: Callable[[Any, Any], None], arg: Any) -> None:
+        """Keep or forget a waiting entry on disk; if the disk fails the entries still
+        wait here (in memory), and the log says so."""
+        try:
+            what(self._journal, arg)
+        except (OSError, TypeError, ValueError) as exc:  # a full disk, a value JSON cannot hold
+            log.error("a waiting entry not kept on disk: %s", getattr(exc, "strerror", None) or type(exc).__name__)
 
     def receive(self, changes: Changes) -> None:
         """A notice from the clinic database: broadcast it like a local change,

@@ -126,3 +126,34 @@ def test_a_waiting_entry_stays_the_nurses_who_typed_it_when_another_user_signs_i
         bridge.banner.deleteLater()
         bridge.deleteLater()
         runner.deleteLater()
+
+
+@pytest.mark.postgres
+def test_an_entry_waiting_when_the_workstation_stops_is_sent_when_it_starts_again(
+        qtbot, pg_store, clinic, through_relay):
+    import stat
+
+    from ketamon.core import ops
+    from ketamon.gui.pending_journal import journal_path
+    from ketamon.gui.runner import OpRunner
+
+    relay, store = through_relay
+    crashed = OpRunner(store, clinic["nurse2"])
+    relay.cut()
+    assert crashed.send(ops.add_note, clinic["session"], "Typed before the crash") is None
+    stem = journal_path(store.url)
+    [path] = stem.parent.glob(f"{stem.name}-*.json")  # one waiting entry, one file
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600  # clinical values: this user only
+    crashed.deleteLater()  # the window goes without the database ever answering
+
+    relay.restore()
+    restarted = OpRunner(store, clinic["nurse"])  # the next start, another nurse signed in
+    try:
+        qtbot.waitUntil(lambda: not restarted.pending, timeout=10_000)
+        with pg_store.transaction() as db:
+            notes = db.scalars(select(Note)).all()
+            assert [(n.text, n.entered_by_id) for n in notes] == [("Typed before the crash",
+                                                                   clinic["nurse2"].user_id)]
+        assert not path.exists()  # nothing left waiting
+    finally:
+        restarted.deleteLater()
