@@ -102,6 +102,12 @@ def times(clock: FakeClock):
     )
 
 
+def entry_keys():
+    """A client's entry key: a few fixed UUIDs (so some are sent twice) or, hostile, anything."""
+    good = st.sampled_from(["0b9f5c3e-1111-4e2a-9d1c-000000000001", "0b9f5c3e-1111-4e2a-9d1c-000000000002"])
+    return _maybe(st.one_of(good, st.uuids().map(str)))
+
+
 def ids():
     good = st.integers(1, 8)
     return st.one_of(good, HOSTILE, st.just(2**63)) if _HOSTILE[0] else good
@@ -250,7 +256,7 @@ def _cases(c: Clinic):
         "mean_arterial": num(15, 300, whole=True), "heart_rate": num(10, 350, whole=True),
         "spo2": num(0, 100, whole=True), "resp_rate": num(0, 80, whole=True), "temperature": num(25, 45),
         "on_oxygen": _maybe(st.booleans()), "consciousness": choice("A", "C", "V", "P", "U", "CV"),
-        "source": choice("manual", "device"), "comment": text()})
+        "source": choice("manual", "device"), "comment": text(), "entry_key": entry_keys()})
     return {
         "create_patient": (ops.create_patient, c.nurse, st.tuples(st.just(()), st.fixed_dictionaries({
             "mrn": st.one_of(st.uuids().map(str), text()), "family_name": text(), "given_name": text(),
@@ -273,7 +279,8 @@ def _cases(c: Clinic):
             st.tuples(sid, choice("nasal_device", "infusion_rate", "infusion_pause", "infusion_resume",
                                   "infusion_stop", "im_injection")),
             st.fixed_dictionaries({}, optional={"at": T, "amount_mg": num(1, 200), "rate_mg_per_h": num(1, 300),
-                                                "lot_number": text(), "site": text(), "comment": text()}))),
+                                                "lot_number": text(), "site": text(), "comment": text(),
+                                                "entry_key": entry_keys()}))),
         "correct_dose": (ops.correct_dose, c.nurse, st.tuples(st.tuples(sid, ids()), st.fixed_dictionaries(
             {"reason": text()}, optional={"retract": _maybe(st.booleans()), "at": T,
                                           "amount_mg": num(1, 200), "rate_mg_per_h": num(1, 300)}))),
@@ -281,11 +288,12 @@ def _cases(c: Clinic):
             st.tuples(sid, choice("sedation", "nausea", "dissociation", "vomiting", "headache", "other")),
             st.fixed_dictionaries({}, optional={
                 "observed_at": T, "scale": choice("MOAA/S", "NRS-0-10", "CADSS-6", "severity-0-4"),
+                "entry_key": entry_keys(),
                 "score": num(0, 10), "text": text(),
                 "items": st.one_of(st.dictionaries(st.sampled_from(["1", "2", "6", "7", "15", "22", "3"]),
                                                    num(0, 4, whole=True), max_size=6), HOSTILE)}))),
         "add_note": (ops.add_note, c.nurse, st.tuples(st.tuples(sid, text()), st.fixed_dictionaries({}, optional={
-            "at": T, "supersedes_id": ids(), "correction_reason": text(),
+            "at": T, "supersedes_id": ids(), "correction_reason": text(), "entry_key": entry_keys(),
             "retracted": _maybe(st.booleans())}))),
         "record_phq9": (ops.record_phq9, c.nurse, st.tuples(st.tuples(sid, st.one_of(
             st.dictionaries(st.sampled_from([str(i) for i in range(0, 11)]), num(0, 3, whole=True), max_size=10),

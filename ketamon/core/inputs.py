@@ -54,7 +54,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 #: the words a nurse reads for each parameter name
 LABELS: dict[str, str] = {
     "session_id": "Session", "patient_id": "Patient", "alert_id": "Alert", "supersedes_id": "Entry corrected",
-    "nurse_id": "Charting nurse", "physician_id": "Supervising physician",
+    "entry_key": "Entry key", "nurse_id": "Charting nurse", "physician_id": "Supervising physician",
     "mrn": "MRN", "family_name": "Family name", "given_name": "Given name", "birth_date": "Date of birth",
     "sex": "Sex", "weight_kg": "Weight", "allergies": "Allergies", "contraindications": "Contraindications",
     "concomitant_medications": "Concomitant medications", "protocol_id": "Protocol",
@@ -174,6 +174,25 @@ def Text(max_length: int = LONG, *, required: bool = False, optional: bool = Tru
                                        f"{max_length} are allowed. Nothing was saved.")
         if required and not value.strip():
             raise refuse(field, value, f"{label(field)} is required.")
+        return value
+
+    return Annotated[Any, PlainValidator(check)]
+
+
+#: an entry key: a UUID in its usual text form (36 characters, lower or upper case)
+_ENTRY_KEY = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def EntryKey():
+    """The key a workstation gives an entry when the nurse presses Enter, so the same
+    entry sent again (after a connection lost during its commit) is stored once."""
+
+    def check(value: Any, info: ValidationInfo) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, str) or not _ENTRY_KEY.match(value):
+            raise refuse(info.field_name, value, f"{label(info.field_name)} {_fmt(value)} is not an entry key "
+                                                 "(a UUID). Nothing was saved.")
         return value
 
     return Annotated[Any, PlainValidator(check)]
@@ -506,6 +525,7 @@ def _vital(name: str, *, whole: bool = True):
 
 class VitalsInput(OpInput):
     session_id: Id()
+    entry_key: EntryKey() = None
     measured_at: When() = None
     systolic: _vital("systolic") = None
     diastolic: _vital("diastolic") = None
@@ -550,6 +570,7 @@ _RATE = hard_limits.INFUSION_RATE
 
 class DoseInput(OpInput):
     session_id: Id()
+    entry_key: EntryKey() = None
     kind: Choice(("nasal_device", "infusion_start", "infusion_rate", "infusion_pause", "infusion_resume",
                   "infusion_stop", "im_injection"))
     at: When() = None
@@ -627,6 +648,7 @@ _SCALES = {"MOAA/S": (0, 5), "CADSS-6": (0, 24), "severity-0-4": (0, 4), "NRS-0-
 
 class SideEffectInput(OpInput):
     session_id: Id()
+    entry_key: EntryKey() = None
     kind: Choice(_SIDE_EFFECT_KINDS)
     observed_at: When() = None
     scale: Choice(tuple(_SCALES), optional=True) = None
@@ -665,6 +687,7 @@ def _SIDE_EFFECT_KINDS_LABEL(kind: str) -> str:
 
 class NoteInput(OpInput):
     session_id: Id()
+    entry_key: EntryKey() = None
     text: Text(LONG, optional=False)
     at: When() = None
     supersedes_id: Id(optional=True) = None

@@ -524,6 +524,26 @@ class ChangeLog(Base):
     notice: Mapped[str] = mapped_column(Text)
 
 
+class EntryKey(Base):
+    """The key a workstation gave an entry (a UUID made when the nurse pressed
+    Enter), stored with the entry in the same transaction. When the connection
+    drops during the commit the workstation cannot know whether the entry was
+    stored; it sends it again with the same key, and the operation, finding the
+    key here, stores nothing and answers with what it answered the first time.
+    Written with its entry, so the audit's record digests cover it like the entry."""
+
+    __tablename__ = "entry_keys"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(36), unique=True)
+    #: the operation that stored the entry, and where: a key is never another entry's
+    operation: Mapped[str] = mapped_column(String(48))
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"))
+    entity_id: Mapped[int]
+    #: the operation's message (e.g. "Vital signs saved (14:32)"), answered again
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
 # ---------------------------------------------------------------- audit
 
 

@@ -34,7 +34,7 @@ from ketamon.core.chart import Chart
 from ketamon.core.permissions import Permission
 from ketamon.core.rules import rules_for
 from ketamon.gui import prompts, shortcuts
-from ketamon.gui.runner import OpRunner
+from ketamon.gui.runner import OpRunner, send_here
 from ketamon.gui.theme import set_role
 from ketamon.gui.widgets import MessageLine, format_countdown, local_hm, parse_number, run_here
 
@@ -179,8 +179,8 @@ class NasalDosePanel(DosePanel):
                     return
         # device 1 takes the lot as typed (saved with it); later devices the session's locked lot
         lot = None if self._locked() else (self.lot.text().strip() or None)
-        run_here(self.runner, self.message, ops.record_dose, self.session_id, "nasal_device",
-                 lot_number=lot, rest_override_reason=reason)
+        send_here(self.runner, self.message, ops.record_dose, self.session_id, "nasal_device", when="at",
+                  lot_number=lot, rest_override_reason=reason)
 
     def tick(self, now: datetime) -> None:
         if self.chart is None:
@@ -285,7 +285,7 @@ class InfusionDosePanel(DosePanel):
                     self.message.show_refusal("Rate not changed: a rate above the maximum needs a reason.")
                     return
                 kwargs["confirm_reason"] = reason
-        run_here(self.runner, self.message, ops.record_dose, self.session_id, kind, **kwargs)
+        send_here(self.runner, self.message, ops.record_dose, self.session_id, kind, when="at", **kwargs)
 
     def max_rate(self) -> float | None:
         """The protocol's maximum rate for the dose weight (as ops.record_dose checks it)."""
@@ -367,8 +367,8 @@ class InjectionDosePanel(DosePanel):
         except ValueError as exc:
             self.message.show_refusal(str(exc))
             return
-        run_here(self.runner, self.message, ops.record_dose, self.session_id, "im_injection", amount_mg=amount,
-                 site=self.site.currentText())
+        send_here(self.runner, self.message, ops.record_dose, self.session_id, "im_injection", when="at",
+                  amount_mg=amount, site=self.site.currentText())
 
     def tick(self, now: datetime) -> None:
         if self.chart is None:

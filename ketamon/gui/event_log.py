@@ -183,6 +183,9 @@ class EventLog(QWidget):
         self.session_id = session_id
         self.chart: Chart | None = None
         self.correction_dialog: CorrectionDialog | None = None
+        #: the note kept while the database cannot be reached: (Pending, its text)
+        self._pending_note: tuple | None = None
+        runner.settled.connect(self._settled)
         self.model = EventLogModel(self)
         self.table = WholeRowsTable(self)
         self.table.setObjectName("eventLog")
@@ -425,12 +428,28 @@ class EventLog(QWidget):
             self.message.show_ok(changes.message)
 
     def add_note(self) -> None:
-        changes = self.runner.run(ops.add_note, self.session_id, self.note.text())
+        """Save the note; while the database is away it waits, kept in its field,
+        and is sent by itself when the database answers (OpRunner.send)."""
+        changes = self.runner.send(ops.add_note, self.session_id, self.note.text(), owner=self, when="at")
+        if self.runner.last_pending is not None:
+            self._pending_note = (self.runner.last_pending, self.note.text())
+        self._note_said(changes, self.runner.last_refusal)
+
+    def _note_said(self, changes, refusal: str | None) -> None:
         if changes is None:
-            self.message.show_refusal(self.runner.last_refusal or "refused")
+            self.message.show_refusal(refusal or "refused")
         else:
             self.note.clear()
             self.message.show_ok(changes.message or "Note saved")
+
+    def _settled(self, pending) -> None:
+        """A note kept while the database was away has been sent."""
+        if self._pending_note is not None and pending is self._pending_note[0]:
+            text, self._pending_note = self._pending_note[1], None
+            if pending.changes is not None and self.note.text() != text:
+                self.message.show_ok(pending.changes.message)  # another note typed since: keep it
+            else:
+                self._note_said(pending.changes, pending.refusal)
 
     # ------------------------------------------------------------ corrections
 

@@ -15,9 +15,9 @@ from PySide6.QtWidgets import (
 
 from ketamon.core import ops
 from ketamon.core.models import SIDE_EFFECT_KINDS
-from ketamon.gui.runner import OpRunner
+from ketamon.gui.runner import OpRunner, send_here
 from ketamon.gui.theme import set_role
-from ketamon.gui.widgets import MessageLine, run_here
+from ketamon.gui.widgets import MessageLine
 
 MOAAS_HELP = {
     5: "Responds readily to name in normal tone",
@@ -109,10 +109,10 @@ class SideEffectPanel(QFrame):
         self.score_buttons[kind] = buttons
 
     def record(self, kind: str, score: int | None = None) -> None:
-        run_here(self.runner, self.message, ops.record_side_effect, self.session_id, kind,
-                 score=None if score is None else float(score))
+        send_here(self.runner, self.message, ops.record_side_effect, self.session_id, kind, when="observed_at",
+                  score=None if score is None else float(score))
 
     def record_other(self) -> None:
-        if run_here(self.runner, self.message, ops.record_side_effect, self.session_id, "other",
-                    text=self.other.text()) is not None:
+        if send_here(self.runner, self.message, ops.record_side_effect, self.session_id, "other",
+                     when="observed_at", text=self.other.text()) is not None:
             self.other.clear()

@@ -11,6 +11,10 @@ late entry; Alt+O ticks O2.
 After a save the row clears and focus returns to Sys. A refused value keeps
 everything that was typed and the reason is shown beside the row, with the
 field at fault marked. An empty field is stored as empty, never guessed.
+While the database cannot be reached a set stays in the row marked "not saved
+yet" and is sent by itself when the database answers (OpRunner.send); Enter
+again on the same set does not send it twice; the row clears and says "✓ saved"
+only once it is committed.
 Measured-at empty means "now"; a time typed there (HH:MM) may be earlier, and
 the operation labels such an entry late.
 """
@@ -77,6 +81,9 @@ class VitalsRow(QFrame):
         self.setObjectName("vitalsRow")
         self.runner = runner
         self.session_id = session_id
+        #: the set kept while the database cannot be reached: (Pending, its values)
+        self._pending: tuple | None = None
+        runner.settled.connect(self._settled)
         self.fields: dict[str, QLineEdit] = {}
         #: the field the row just moved to by itself (a Tab pressed next is swallowed)
         self._jumped_to: QWidget | None = None
@@ -224,11 +231,16 @@ class VitalsRow(QFrame):
         except _FieldError as exc:
             self._refused(exc.field, exc.message)
             return None
-        changes = self.runner.run(ops.record_vitals, self.session_id, **values)
+        changes = self.runner.send(ops.record_vitals, self.session_id, owner=self, when="measured_at", **values)
         if changes is None:
+            if self.runner.last_pending is not None:
+                self._pending = (self.runner.last_pending, values)
             error = self.runner.last_error
             self._refused(getattr(error, "field", None), self.runner.last_refusal or "refused")
             return None
+        return self._saved(changes, values)
+
+    def _saved(self, changes, values: dict) -> int:
         new_id = changes.result
         self.clear()
         summary = describe_vitals_from(values)
@@ -236,6 +248,26 @@ class VitalsRow(QFrame):
         self.focus_first()
         self.saved.emit(new_id)
         return new_id
+
+    def _settled(self, pending) -> None:
+        """A set kept while the database was away has been sent: saved (the row
+        clears, unless the nurse has typed another set since) or refused (the row
+        still holds it, with the reason)."""
+        if self._pending is None or pending is not self._pending[0]:
+            return
+        values, self._pending = self._pending[1], None
+        if pending.changes is None:
+            self._refused(None, pending.refusal or "refused")
+        elif self._values_or_none() == values:
+            self._saved(pending.changes, values)
+        else:
+            self.message.show_ok(pending.changes.message)
+
+    def _values_or_none(self) -> dict | None:
+        try:
+            return self.values()
+        except _FieldError:
+            return None
 
     def _refused(self, field: str | None, message: str) -> None:
         self.message.show_refusal(message)

@@ -7,4 +7,4 @@ Alembic import. Change it with every new migration: tests/test_startup.py fails
 when it differs from Alembic's own head.
 """
 
-HEAD = "f3ed0c1a0b11"
+HEAD = "d0b1e5a7e001"

@@ -20,6 +20,7 @@ from ketamon.core.models import (
     SEXES,
     SIDE_EFFECT_KINDS,
     DoseEvent,
+    EntryKey,
     Note,
     Patient,
     Session,
@@ -312,11 +313,39 @@ def _superseded(op: Op, model, supersedes_id: int | None, session_id: int, reaso
     return old
 
 
+def _already_saved(op: Op, entry_key: str | None, operation: str, session_id: int, flag: str) -> int | None:
+    """The id of the entry this key already stored, answered as the first time (its
+    message, its kind of change), or None when the key is new. A workstation sends an
+    entry again with the same key when it could not know whether the first commit
+    went through (the connection dropped during it): the entry is then stored once."""
+    if entry_key is None:
+        return None
+    kept = op.db.scalar(select(EntryKey).where(EntryKey.key == entry_key.lower()))
+    if kept is None:
+        return None
+    if kept.operation != operation or kept.session_id != session_id:
+        raise ValidationError("This entry key belongs to another entry. Nothing was saved.", "entry_key",
+                              entry_key)
+    op.changes.mark(**{flag: True}, session_id=session_id)
+    op.changes.message = kept.message
+    return kept.entity_id
+
+
+def _keep_key(op: Op, entry_key: str | None, operation: str, session_id: int, entity_id: int) -> None:
+    """Store the entry's key with it (same transaction), after its message is final.
+    Two sends of one key racing on PostgreSQL: the second's insert fails on the key,
+    ops.base runs it again, and it then finds the key (`_already_saved`)."""
+    if entry_key is not None:
+        op.db.add(EntryKey(key=entry_key.lower(), operation=operation, session_id=session_id,
+                           entity_id=entity_id, message=op.changes.message, created_at=op.now))
+
+
 # ---------------------------------------------------------------- vital signs
 
 
 @operation(Permission.CHART)
-def record_vitals(op: Op, session_id: int, *, measured_at: datetime | None = None,
+def record_vitals(op: Op, session_id: int, *, entry_key: str | None = None,
+                  measured_at: datetime | None = None,
                   systolic: int | None = None, diastolic: int | None = None, mean_arterial: int | None = None,
                   heart_rate: int | None = None, spo2: int | None = None, resp_rate: int | None = None,
                   temperature: float | None = None, on_oxygen: bool | None = None,
@@ -327,6 +356,8 @@ def record_vitals(op: Op, session_id: int, *, measured_at: datetime | None = Non
     mean BP, which is derived from systolic/diastolic when not measured (and
     marked as derived)."""
     inputs.VitalsInput.check(op, locals())
+    if (kept := _already_saved(op, entry_key, "record_vitals", session_id, "vitals")) is not None:
+        return kept
     s = chartable_session(op, session_id)
     protocol = op.protocol(s)
     at, late = _when(op, measured_at, "Measured at")
@@ -364,6 +395,7 @@ def record_vitals(op: Op, session_id: int, *, measured_at: datetime | None = Non
                           f"Vital signs saved ({local}{', late entry' if late else ''})")
     if artefacts:
         op.changes.message += " — artefact not charted: " + "; ".join(artefacts)
+    _keep_key(op, entry_key, "record_vitals", s.id, v.id)
     alerts.evaluate(op, s)
     return v.id
 
@@ -405,7 +437,8 @@ def _device_artefacts(protocol, values: dict[str, Any]) -> list[str]:
 
 
 @operation(Permission.CHART)
-def record_dose(op: Op, session_id: int, kind: str, *, at: datetime | None = None,
+def record_dose(op: Op, session_id: int, kind: str, *, entry_key: str | None = None,
+                at: datetime | None = None,
                 amount_mg: float | None = None, rate_mg_per_h: float | None = None,
                 lot_number: str | None = None, site: str | None = None, comment: str | None = None,
                 rest_override_reason: str | None = None, confirm_reason: str | None = None) -> int:
@@ -417,6 +450,8 @@ def record_dose(op: Op, session_id: int, kind: str, *, at: datetime | None = Non
     alert). An infusion rate above the protocol's maximum needs a physician's
     `confirm_reason` (alerts.require_physician)."""
     inputs.DoseInput.check(op, locals())
+    if (kept := _already_saved(op, entry_key, "record_dose", session_id, "doses")) is not None:
+        return kept
     if kind not in DOSE_KINDS:
         raise ValidationError(f"Unknown dose event {kind!r}.", "kind", kind)
     s = chartable_session(op, session_id)
@@ -495,6 +530,7 @@ def record_dose(op: Op, session_id: int, kind: str, *, at: datetime | None = Non
         op.changes.message += f" — {warning}"
         alerts.raise_event(op, s, "first_session_dose", "dose_check", warning, source_kind="dose_event",
                            source_id=e.id)
+    _keep_key(op, entry_key, "record_dose", s.id, e.id)
     return e.id
 
 
@@ -540,7 +576,8 @@ def correct_dose(op: Op, session_id: int, supersedes_id: int, *, reason: str, re
 
 
 @operation(Permission.CHART)
-def record_side_effect(op: Op, session_id: int, kind: str, *, observed_at: datetime | None = None,
+def record_side_effect(op: Op, session_id: int, kind: str, *, entry_key: str | None = None,
+                       observed_at: datetime | None = None,
                        scale: str | None = None, score: float | None = None,
                        items: dict[str, int] | None = None, text: str | None = None,
                        supersedes_id: int | None = None, correction_reason: str | None = None,
@@ -548,6 +585,8 @@ def record_side_effect(op: Op, session_id: int, kind: str, *, observed_at: datet
     """A side effect or scale score: sedation (MOAA/S 0–5), dissociation (CADSS-6
     items or a 0–4 severity), nausea 0–10, vomiting, … `other` needs text."""
     inputs.SideEffectInput.check(op, locals())
+    if (kept := _already_saved(op, entry_key, "record_side_effect", session_id, "side_effects")) is not None:
+        return kept
     if kind not in SIDE_EFFECT_KINDS:
         raise ValidationError(f"Unknown side effect {kind!r}.", "kind", kind)
     s = chartable_session(op, session_id)
@@ -585,16 +624,20 @@ def record_side_effect(op: Op, session_id: int, kind: str, *, observed_at: datet
     op.changes.mark(side_effects=True, session_id=s.id)
     op.changes.created.append(("side_effect", e.id))
     op.changes.message = f"{SIDE_EFFECT_KINDS[kind]} recorded ({at.astimezone().strftime('%H:%M')})"
+    _keep_key(op, entry_key, "record_side_effect", s.id, e.id)
     alerts.evaluate(op, s)
     return e.id
 
 
 @operation(Permission.CHART)
-def add_note(op: Op, session_id: int, text: str, *, at: datetime | None = None,
+def add_note(op: Op, session_id: int, text: str, *, entry_key: str | None = None,
+             at: datetime | None = None,
              supersedes_id: int | None = None, correction_reason: str | None = None,
              retracted: bool = False) -> int:
     """A free-text note. `retracted` with `supersedes_id` marks a note entered in error."""
     inputs.NoteInput.check(op, locals())
+    if (kept := _already_saved(op, entry_key, "add_note", session_id, "notes")) is not None:
+        return kept
     if retracted and supersedes_id is None:
         raise ValidationError("Say which note was entered in error.", "supersedes_id", None)
     if not clean_text(text) and not retracted:
@@ -611,6 +654,7 @@ def add_note(op: Op, session_id: int, text: str, *, at: datetime | None = None,
              before=snapshot(old) if old else None, after=snapshot(n))
     op.changes.mark(notes=True, session_id=s.id)
     op.changes.message = "Note retracted" if retracted else ("Note corrected" if old else "Note saved")
+    _keep_key(op, entry_key, "add_note", s.id, n.id)
     return n.id
 
 
