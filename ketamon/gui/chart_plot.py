@@ -18,7 +18,6 @@ clipped to the view.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from operator import itemgetter
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -91,15 +90,15 @@ def _columns(vitals) -> dict[str, np.ndarray]:
     try:
         # the loaded values straight from each set's state: going through the ORM's
         # attribute descriptors for 43 200 sets × 5 columns was most of opening a
-        # 12-hour chart (~0.4 s)
-        pick = itemgetter("measured_at", *PLOTTED)
-        rows = [pick(v.__dict__) for v in vitals]
+        # 12-hour chart (~0.4 s); a list per column converts fastest
+        states = [v.__dict__ for v in vitals]
+        cols = {"t": np.fromiter((s["measured_at"].timestamp() for s in states), dtype=float, count=len(states))}
+        for name in PLOTTED:
+            cols[name] = np.array([s[name] for s in states], dtype=float)
     except (KeyError, AttributeError):  # values not loaded (expired), or not an ORM set: ask it
-        rows = [(v.measured_at, *(getattr(v, name) for name in PLOTTED)) for v in vitals]
-    cols = {"t": np.fromiter((row[0].timestamp() for row in rows), dtype=float, count=len(rows))}
-    values = np.array([row[1:] for row in rows], dtype=float)
-    for i, name in enumerate(PLOTTED):
-        cols[name] = values[:, i].copy()
+        cols = {"t": np.array([v.measured_at.timestamp() for v in vitals], dtype=float)}
+        for name in PLOTTED:
+            cols[name] = np.array([getattr(v, name) for v in vitals], dtype=float)
     return cols
 
 
@@ -365,8 +364,9 @@ class VitalsPlot(pg.GraphicsLayoutWidget):
         # peak: each screen pixel keeps its bin's lowest and highest value, so a
         # spike or a desaturation is drawn however many sets share the pixel
         curve.setDownsampling(auto=big, method="peak", ds=1)
-        style = {**self._styles[name], "symbol": None, "pen": self._dense_pens[name],
-                 "antialias": False} if big else self._styles[name]
+        # autoDownsampleFactor 1: one bin per pixel (pyqtgraph's 5 drew 5× the points)
+        style = {**self._styles[name], "symbol": None, "pen": self._dense_pens[name], "antialias": False,
+                 "autoDownsampleFactor": 1.0} if big else self._styles[name]
         curve.setData(xs, ys, **style)
 
     def _fit_y(self) -> None:
