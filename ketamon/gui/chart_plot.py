@@ -82,6 +82,14 @@ def _ts(when: datetime) -> float:
     return when.timestamp()
 
 
+def _epoch_seconds(times: list[datetime]) -> np.ndarray:
+    """`times` as epoch seconds: offsets from the first (a subtraction is ~4× cheaper
+    than datetime.timestamp(), which asks the time zone, for 43 200 sets)."""
+    first = times[0]
+    offsets = np.fromiter(((t - first).total_seconds() for t in times), dtype=float, count=len(times))
+    return offsets + first.timestamp()
+
+
 def _columns(vitals) -> dict[str, np.ndarray]:
     """Time ("t", epoch seconds) and each plotted value of `vitals` as float arrays,
     NaN where a set has no value (None becomes NaN)."""
@@ -92,11 +100,11 @@ def _columns(vitals) -> dict[str, np.ndarray]:
         # attribute descriptors for 43 200 sets × 5 columns was most of opening a
         # 12-hour chart (~0.4 s); a list per column converts fastest
         states = [v.__dict__ for v in vitals]
-        cols = {"t": np.fromiter((s["measured_at"].timestamp() for s in states), dtype=float, count=len(states))}
+        cols = {"t": _epoch_seconds([s["measured_at"] for s in states])}
         for name in PLOTTED:
             cols[name] = np.array([s[name] for s in states], dtype=float)
     except (KeyError, AttributeError):  # values not loaded (expired), or not an ORM set: ask it
-        cols = {"t": np.array([v.measured_at.timestamp() for v in vitals], dtype=float)}
+        cols = {"t": _epoch_seconds([v.measured_at for v in vitals])}
         for name in PLOTTED:
             cols[name] = np.array([getattr(v, name) for v in vitals], dtype=float)
     return cols
