@@ -143,6 +143,7 @@ LOCKED_CALLS = {
     "record_side_effect": lambda sid, ids: ((sid, "nausea"), {"score": 2}),
     "add_note": lambda sid, ids: ((sid, "late note"), {}),
     "set_lot_number": lambda sid, ids: ((sid, "NEW-LOT"), {}),
+    "place_session": lambda sid, ids: ((sid, "CHAIR9"), {}),
     "start_predose_checks": lambda sid, ids: ((sid,), {}),
     "record_predose_checklist": lambda sid, ids: ((sid,), {"consent": True, "correction_reason": "x"}),
     "record_phq9": lambda sid, ids: ((sid, {str(i): 1 for i in range(1, 10)}),

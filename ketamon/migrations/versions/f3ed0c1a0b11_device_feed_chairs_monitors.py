@@ -65,6 +65,7 @@ def downgrade() -> None:
     with op.batch_alter_table('monitors', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_monitors_monitor_id'))
     op.drop_table('monitors')
-    with op.batch_alter_table('sessions', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_sessions_chair'))
-        batch_op.drop_column('chair')
+    # not in batch mode: on SQLite a batch copies and drops `sessions`, which the
+    # foreign keys of a clinic's existing rows forbid; SQLite 3.35+ drops a column itself
+    op.drop_index(op.f('ix_sessions_chair'), table_name='sessions')
+    op.drop_column('sessions', 'chair')
