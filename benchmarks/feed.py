@@ -84,9 +84,9 @@ def run(chairs: int, seconds: int) -> dict:
     window = build_window(store, ensure_demo_users(store)["nurse"], ids[0], idle_lock=False)
     window.resize(1366, 768)
     window.show()
-    if not window.feed.start(port=0):
+    if not window.feed.start(port=0) or not window.feed.wait_ready():
         raise SystemExit(window.feed.problem or "the listener did not start")
-    port = window.feed.listener.port
+    port = window.feed.port
 
     lateness: list[float] = []
     last = [time.perf_counter()]

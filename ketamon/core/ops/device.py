@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 #: the technical alert keys of one chair's feed ("tech:" is added by the alert ops)
 SILENT, REFUSED, CONNECTION = "feed:silent:", "feed:refused:", "feed:connection:"
+#: the app's listener process could not start, or died (session-less)
+LISTENER = "feed:listener"
 
 
 @dataclass
@@ -166,18 +168,30 @@ def _header_of(raw: bytes) -> pcd01.Header | None:
         return exc.header
 
 
-def _raise_alert(store: Store, key: str, message: str, session_id: int | None) -> None:
+def _raise_alert(store: Store, key: str, message: str, session_id: int | None) -> Changes | None:
     """A technical alert raised by the feed itself (the system); a failure to raise
     it is logged, never allowed to stop the acknowledgement."""
     try:
-        report_technical_problem(store, SYSTEM, key, message[:1000], session_id=session_id)
+        return report_technical_problem(store, SYSTEM, key, message[:1000], session_id=session_id)
     except Exception as exc:
         log.error("technical alert %s not raised: %s", key, safe_error_text(exc))
+        return None
 
 
-def report_feed_problem(store: Store, key: str, message: str) -> None:
-    """For the listener: a connection problem as a session-less technical alert."""
-    _raise_alert(store, key, message, None)
+def report_feed_problem(store: Store, key: str, message: str) -> Changes | None:
+    """For the listener: a connection problem as a session-less technical alert
+    (what changed, for the screens; None when it could not be raised)."""
+    return _raise_alert(store, key, message, None)
+
+
+def listener_back(store: Store) -> Changes | None:
+    """The app's listener process listens (again): its technical alert is resolved
+    by the feed itself. None when it could not be (logged)."""
+    try:
+        return technical_problem_resolved(store, SYSTEM, LISTENER, session_id=None)
+    except Exception as exc:
+        log.error("technical alert %s not resolved: %s", LISTENER, safe_error_text(exc))
+        return None
 
 
 @operation(Permission.RECEIVE_DEVICE_DATA, system=True)
