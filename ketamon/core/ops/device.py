@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from ketamon.core import inputs, lifecycle, settings
 from ketamon.core.clock import as_utc
@@ -235,10 +235,21 @@ def _chair_of(op: Op, message: pcd01.DeviceMessage) -> str:
                         "chair; nothing was stored.", message.header, pcd01.UNKNOWN_KEY)
 
 
+# The statements a 1 Hz monitor runs every second, built once: building a
+# statement anew and computing its cache key costs SQLAlchemy more Python than the
+# query costs SQLite.
+_AT_CHAIR = (select(Session).where(Session.chair == bindparam("chair"), Session.state.in_(lifecycle.LIVE))
+             .order_by(Session.id.desc()).limit(1))
+_SAME_TIME = select(VitalSigns).where(VitalSigns.session_id == bindparam("session_id"),
+                                      VitalSigns.measured_at == bindparam("at"), VitalSigns.source == "device")
+_ACTIVE_KEYS = select(Alert.condition_key).where(Alert.cleared_at.is_(None),
+                                                 Alert.condition_key.in_(bindparam("keys", expanding=True))
+                                                 ).distinct()
+
+
 def session_at_chair(db, chair: str) -> Session | None:
     """The session in progress at a chair (newest first, should two ever be)."""
-    return db.scalar(select(Session).where(Session.chair == chair, Session.state.in_(lifecycle.LIVE))
-                     .order_by(Session.id.desc()).limit(1))
+    return db.scalar(_AT_CHAIR, {"chair": chair})
 
 
 def _session_at(op: Op, chair: str, header: pcd01.Header) -> Session:
@@ -273,8 +284,7 @@ def _store_set(op: Op, s: Session, at: datetime, values: dict, out: Stored, comm
     when stored. A set already stored at that time (a message sent again, the same
     NIBP beside the next numerics) is not stored twice; a set with nothing valid,
     or a time no entry may have, is refused alone and said in `out.problems`."""
-    same_time = op.db.scalars(select(VitalSigns).where(VitalSigns.session_id == s.id, VitalSigns.measured_at == at,
-                                                       VitalSigns.source == "device"))
+    same_time = op.db.scalars(_SAME_TIME, {"session_id": s.id, "at": at})
     if any(all(getattr(v, name) == value for name, value in values.items()) for v in same_time):
         out.duplicates += 1
         return False
@@ -295,8 +305,7 @@ def _resolve_feed_alerts(op: Op, s: Session) -> None:
     """Data arrived from the chair: its feed's technical alerts (silent, refused,
     connection lost) are resolved, by the feed itself."""
     keys = ["tech:" + k + s.chair for k in (SILENT, REFUSED, CONNECTION)]
-    active = op.db.scalars(select(Alert.condition_key).where(Alert.cleared_at.is_(None),
-                                                             Alert.condition_key.in_(keys)).distinct())
+    active = op.db.scalars(_ACTIVE_KEYS, {"keys": keys})
     for key in list(active):
         technical_problem_resolved.body(op, key.removeprefix("tech:"), session_id=s.id)
         technical_problem_resolved.body(op, key.removeprefix("tech:"), session_id=None)
