@@ -12,6 +12,7 @@ from PySide6.QtCore import Qt
 from sqlalchemy import select
 
 from ketamon.core import ops
+from ketamon.core.changes import OpChanges
 from ketamon.core.feed.mllp import Decoder, frame
 from ketamon.core.models import Session, VitalSigns
 from ketamon.core.ops.device import LISTENER, technical_alerts
@@ -164,3 +165,18 @@ def test_a_listener_that_cannot_listen_raises_a_technical_alert(qtbot, runner, s
             assert "not started" in feed.problem and feed.port is None
         finally:
             feed.stop()
+
+
+def test_a_burst_of_notices_from_the_listener_process_reaches_the_screens_as_one(qtbot, runner):
+    """16 monitors a second, stored by the listener process: the screens hear one
+    gathered notice, not 16 refreshes (each screen would redraw 16 times a second)."""
+    live = LiveBridge(runner)
+    qtbot.addWidget(live.banner)
+    heard: list[OpChanges] = []
+    runner.changed.connect(heard.append)
+    for session_id in range(1, 17):
+        live.notice.emit(OpChanges(origin="monitors:4242").mark(vitals=True, session_id=session_id))
+    qtbot.waitUntil(lambda: len(heard) == 1)
+    assert live._pending is None and not live._gathering.isActive()  # nothing else follows
+    assert len(heard) == 1 and heard[0].sessions == set(range(1, 17)) and heard[0].vitals
+    live.stop()
