@@ -1,70 +1,120 @@
 """The app's own bedside monitor listener, when the clinic turns it on
 (Settings: "Listen for bedside monitors", read at start).
 
-The listener (ketamon.core.feed.mllp) runs on a thread of its own and stores
-each message on its worker pool as the system; this object only carries what
-was stored to the screens, on the GUI thread, a few times a second at most: 16
-chairs at 1 Hz must not become 16 refreshes a second.
+Receiving and storing run in a child process (`python -m ketamon.core.feed_process`),
+never in the window's: 16 chairs at 1 Hz cost the interpreter lock ~1 s of
+Python a second, which in-process stalled the window for hundreds of
+milliseconds. The window hears the stored sets as it hears another workstation:
+through the live notices (ketamon.core.live, gui.live_bridge), gathered there.
+This object starts the child, stops it with the window (its standard input
+closes, so it also stops if the window dies), starts it again when it dies, and
+raises a technical alert when it cannot start or stopped unexpectedly.
 """
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, QTimer, Signal
+import sys
+
+from PySide6.QtCore import QObject, QProcess, QTimer, Signal
 
 from ketamon.core import settings
-from ketamon.core.changes import OpChanges
-from ketamon.core.feed.mllp import Listener
-from ketamon.core.ops.device import FeedService
+from ketamon.core.feed_process import PROBLEM, READY
+from ketamon.core.ops.device import LISTENER, listener_back, report_feed_problem
 from ketamon.gui.runner import OpRunner
 
-#: how long stored messages are gathered before the screens hear of them
-COALESCE_MS = 250
+#: restart waits: first, longest (doubling after each failure in a row)
+RESTART_MS = (1000, 30_000)
 
 
 class FeedListener(QObject):
-    #: from the listener's worker threads; delivered queued on the GUI thread
-    _stored = Signal(object)
+    #: the child listens (its port): tests and the benchmark wait for it
+    ready = Signal(int)
 
     def __init__(self, runner: OpRunner, parent: QObject | None = None):
         super().__init__(parent)
         self.runner = runner
-        self.listener: Listener | None = None
         self.problem = ""
-        self._pending: OpChanges | None = None
-        self._flush_timer = QTimer(self)
-        self._flush_timer.setSingleShot(True)
-        self._flush_timer.setInterval(COALESCE_MS)
-        self._flush_timer.timeout.connect(self._flush)
-        self._stored.connect(self._gather)
+        #: the port the child listens on, once it says so
+        self.port: int | None = None
+        self.process: QProcess | None = None
+        self._args: list[str] = []
+        self._stopping = False
+        self._wait = RESTART_MS[0]
+        self._restart = QTimer(self)
+        self._restart.setSingleShot(True)
+        self._restart.timeout.connect(self._launch)
 
     def start(self, *, port: int | None = None) -> bool:
-        """Listen when the clinic says so; False (and `problem` says why) when the
-        port cannot be opened. `port` overrides the setting (tests: 0, any free port)."""
+        """Start the listener process when the clinic says so; False (and `problem`
+        says why) when it cannot be started. `port` overrides the setting (tests: 0,
+        any free port); `wait_ready` waits until it listens."""
         store = self.runner.store
         if port is None and not settings.clinic_value(store, "feed_listen"):
             return False
-        service = FeedService(store, on_stored=self._stored.emit)
         host = settings.clinic_value(store, "feed_host")
         port = settings.clinic_value(store, "feed_port") if port is None else port
-        listener = Listener(service.handle, host, port, on_lost=service.lost, tick=service.tick, workers=2)
-        try:
-            self.listener = listener.start()
-        except OSError as exc:
-            self.problem = f"Monitor listener not started: {host}:{port} {exc.strerror or exc}"
-            return False
-        return True
+        self._args = ["-m", "ketamon.core.feed_process", "--host", host, "--port", str(port)]
+        self._stopping = False
+        return self._launch()
+
+    def wait_ready(self, timeout_ms: int = 20_000) -> bool:
+        """Block until the child listens (tests, the benchmark); True when it does."""
+        while self.port is None and self.process is not None and self.process.waitForReadyRead(timeout_ms):
+            pass
+        return self.port is not None
 
     def stop(self) -> None:
-        if self.listener is not None:
-            self.listener.stop()
-            self.listener = None
+        """Close the child's standard input (it stops), then wait for it briefly."""
+        self._stopping = True
+        self._restart.stop()
+        process, self.process = self.process, None
+        if process is None:
+            return
+        process.closeWriteChannel()
+        if not process.waitForFinished(5000):
+            process.kill()
+            process.waitForFinished(1000)
+        self.port = None
 
-    def _gather(self, changes: OpChanges) -> None:
-        self._pending = changes if self._pending is None else self._pending.merge(changes)
-        if not self._flush_timer.isActive():
-            self._flush_timer.start()
+    def _launch(self) -> bool:
+        process = QProcess(self)
+        process.setProcessChannelMode(QProcess.ProcessChannelMode.ForwardedErrorChannel)
+        process.readyReadStandardOutput.connect(lambda: self._read(process))
+        process.finished.connect(lambda code, _status: self._ended(process, code))
+        process.start(sys.executable, self._args)
+        if not process.waitForStarted(10_000):
+            self._alert(f"Monitor listener not started: {process.errorString()}")
+            return False
+        process.write((self.runner.store.url + "\n").encode())
+        self.process = process
+        return True
 
-    def _flush(self) -> None:
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.message = ""  # device data is not a message for the status bar
-            self.runner.changed.emit(pending)
+    def _read(self, process: QProcess) -> None:
+        while process.canReadLine():
+            word, _, rest = bytes(process.readLine()).decode(errors="replace").strip().partition(" ")
+            if word == READY:
+                self.port, self.problem, self._wait = int(rest), "", RESTART_MS[0]
+                self._resolved()
+                self.ready.emit(self.port)
+            elif word == PROBLEM:
+                self._alert(rest)
+
+    def _ended(self, process: QProcess, code: int) -> None:
+        """The child ended: expected when stopping; otherwise alert and start it again."""
+        if self._stopping or process is not self.process:
+            return
+        self.process, self.port = None, None
+        if not self.problem:
+            self._alert(f"The monitor listener stopped unexpectedly (status {code}); starting it again.")
+        self._restart.start(self._wait)
+        self._wait = min(self._wait * 2, RESTART_MS[1])
+
+    def _alert(self, sentence: str) -> None:
+        self.problem = sentence
+        changes = report_feed_problem(self.runner.store, LISTENER, sentence)
+        if changes:
+            self.runner.changed.emit(changes)
+
+    def _resolved(self) -> None:
+        changes = listener_back(self.runner.store)
+        if changes:
+            self.runner.changed.emit(changes)

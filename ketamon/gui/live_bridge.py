@@ -16,6 +16,10 @@ from ketamon.gui.runner import OpRunner
 from ketamon.gui.theme import set_role
 
 
+#: how long other workstations' notices are gathered before the screens hear of them
+GATHER_MS = 250
+
+
 class LiveBridge(QObject):
     #: a notice heard by the listener thread (delivered queued, in the GUI thread)
     notice = Signal(object)
@@ -31,7 +35,14 @@ class LiveBridge(QObject):
         self.banner.hide()
         if status_bar is not None:
             status_bar.insertWidget(0, self.banner)  # first: before the last save's "✓"
-        self.notice.connect(runner.receive, Qt.ConnectionType.QueuedConnection)
+        self.notice.connect(self._gather, Qt.ConnectionType.QueuedConnection)
+        #: notices heard within GATHER_MS reach the screens as one (a listener
+        #: process storing 16 monitors a second must not become 16 refreshes)
+        self._pending = None
+        self._gathering = QTimer(self)
+        self._gathering.setSingleShot(True)
+        self._gathering.setInterval(GATHER_MS)
+        self._gathering.timeout.connect(self._deliver)
         self.status.connect(runner.set_reachable, Qt.ConnectionType.QueuedConnection)
         runner.connection.connect(self._show)
         self.listener = Listener(runner.store, self._heard, self._status)
@@ -56,6 +67,18 @@ class LiveBridge(QObject):
     def _heard(self, changes) -> None:
         """In the listener's thread: hand over to the GUI thread."""
         self.notice.emit(changes)
+
+    def _gather(self, changes) -> None:
+        if changes.origin == self.runner.store.origin:
+            return  # this workstation's own: already broadcast by the runner
+        self._pending = changes if self._pending is None else self._pending.merge(changes)
+        if not self._gathering.isActive():
+            self._gathering.start()
+
+    def _deliver(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            self.runner.receive(pending)
 
     def _status(self, reachable: bool, sentence: str) -> None:
         self.status.emit(reachable, "" if reachable else UNREACHABLE)

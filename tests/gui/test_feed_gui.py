@@ -12,9 +12,12 @@ from PySide6.QtCore import Qt
 from sqlalchemy import select
 
 from ketamon.core import ops
+from ketamon.core.changes import OpChanges
 from ketamon.core.feed.mllp import Decoder, frame
 from ketamon.core.models import Session, VitalSigns
+from ketamon.core.ops.device import LISTENER, technical_alerts
 from ketamon.gui.feed_listener import FeedListener
+from ketamon.gui.live_bridge import LiveBridge
 from ketamon.gui.main_window import MainWindow
 from tests.conftest import T0
 from tests.feed_corpus import message, msa
@@ -88,11 +91,14 @@ def test_device_sets_are_lighter_until_validated_with_one_key(qtbot, open_chart,
 
 def test_the_apps_listener_stores_and_refreshes_the_screens(qtbot, runner, store, nurse, infusion_session):
     ops.place_session(store, nurse, infusion_session, "CHAIR3")
+    live = LiveBridge(runner).start()  # the window's: how it hears the listener process's sets
+    qtbot.addWidget(live.banner)
+    assert live.listener.wait_ready()
     feed = FeedListener(runner)
-    assert feed.start(port=0)
+    assert feed.start(port=0) and feed.wait_ready()
     try:
         with qtbot.waitSignal(runner.changed, timeout=20_000) as heard:
-            with socket.create_connection(("127.0.0.1", feed.listener.port), timeout=20) as sock:
+            with socket.create_connection(("127.0.0.1", feed.port), timeout=20) as sock:
                 sock.sendall(frame(message()))
                 decoder, acks = Decoder(), []
                 while not acks:
@@ -101,6 +107,7 @@ def test_the_apps_listener_stores_and_refreshes_the_screens(qtbot, runner, store
         assert heard.args[0].touches(infusion_session) and heard.args[0].vitals
     finally:
         feed.stop()
+        live.stop()
     with store.read() as db:
         assert db.scalar(select(VitalSigns.source).where(VitalSigns.session_id == infusion_session)) == "device"
 
@@ -120,3 +127,56 @@ def test_the_technical_alerts_page_lists_acknowledges_and_resolves(qtbot, window
     page.table.selectRow(0)
     qtbot.mouseClick(page.resolve_button, Qt.MouseButton.LeftButton)
     assert len(page.rows) == 1 and page.empty.isHidden()
+
+
+def listener_alerts(store) -> list[str]:
+    return [a.message for a in technical_alerts(store) if a.key == LISTENER]
+
+
+def test_the_listener_process_dying_is_alerted_and_started_again(qtbot, runner, store):
+    feed = FeedListener(runner)
+    assert feed.start(port=0) and feed.wait_ready()
+    first = feed.process.processId()
+    try:
+        feed.process.kill()  # what a crash looks like from the window
+        qtbot.waitUntil(lambda: any("stopped unexpectedly" in m for m in listener_alerts(store)), timeout=10_000)
+        qtbot.waitUntil(lambda: feed.port is not None, timeout=20_000)
+        assert feed.process.processId() != first
+        assert listener_alerts(store) == []  # resolved by the feed once it listens again
+        with socket.create_connection(("127.0.0.1", feed.port), timeout=20) as sock:
+            sock.sendall(frame(message(chair="CHAIR9")))
+            decoder, acks = Decoder(), []
+            while not acks:
+                acks += decoder.feed(sock.recv(65536))
+        assert msa(acks[0])[1] == "CR"  # it answers again (no session at CHAIR9)
+    finally:
+        feed.stop()
+    assert feed.process is None
+
+
+def test_a_listener_that_cannot_listen_raises_a_technical_alert(qtbot, runner, store):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        feed = FeedListener(runner)
+        assert feed.start(port=taken.getsockname()[1])
+        try:
+            qtbot.waitUntil(lambda: any("not started" in m for m in listener_alerts(store)), timeout=20_000)
+            assert "not started" in feed.problem and feed.port is None
+        finally:
+            feed.stop()
+
+
+def test_a_burst_of_notices_from_the_listener_process_reaches_the_screens_as_one(qtbot, runner):
+    """16 monitors a second, stored by the listener process: the screens hear one
+    gathered notice, not 16 refreshes (each screen would redraw 16 times a second)."""
+    live = LiveBridge(runner)
+    qtbot.addWidget(live.banner)
+    heard: list[OpChanges] = []
+    runner.changed.connect(heard.append)
+    for session_id in range(1, 17):
+        live.notice.emit(OpChanges(origin="monitors:4242").mark(vitals=True, session_id=session_id))
+    qtbot.waitUntil(lambda: len(heard) == 1)
+    assert live._pending is None and not live._gathering.isActive()  # nothing else follows
+    assert len(heard) == 1 and heard[0].sessions == set(range(1, 17)) and heard[0].vitals
+    live.stop()

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from ketamon.core import inputs, lifecycle, settings
 from ketamon.core.clock import as_utc
@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 #: the technical alert keys of one chair's feed ("tech:" is added by the alert ops)
 SILENT, REFUSED, CONNECTION = "feed:silent:", "feed:refused:", "feed:connection:"
+#: the app's listener process could not start, or died (session-less)
+LISTENER = "feed:listener"
 
 
 @dataclass
@@ -166,18 +168,30 @@ def _header_of(raw: bytes) -> pcd01.Header | None:
         return exc.header
 
 
-def _raise_alert(store: Store, key: str, message: str, session_id: int | None) -> None:
+def _raise_alert(store: Store, key: str, message: str, session_id: int | None) -> Changes | None:
     """A technical alert raised by the feed itself (the system); a failure to raise
     it is logged, never allowed to stop the acknowledgement."""
     try:
-        report_technical_problem(store, SYSTEM, key, message[:1000], session_id=session_id)
+        return report_technical_problem(store, SYSTEM, key, message[:1000], session_id=session_id)
     except Exception as exc:
         log.error("technical alert %s not raised: %s", key, safe_error_text(exc))
+        return None
 
 
-def report_feed_problem(store: Store, key: str, message: str) -> None:
-    """For the listener: a connection problem as a session-less technical alert."""
-    _raise_alert(store, key, message, None)
+def report_feed_problem(store: Store, key: str, message: str) -> Changes | None:
+    """For the listener: a connection problem as a session-less technical alert
+    (what changed, for the screens; None when it could not be raised)."""
+    return _raise_alert(store, key, message, None)
+
+
+def listener_back(store: Store) -> Changes | None:
+    """The app's listener process listens (again): its technical alert is resolved
+    by the feed itself. None when it could not be (logged)."""
+    try:
+        return technical_problem_resolved(store, SYSTEM, LISTENER, session_id=None)
+    except Exception as exc:
+        log.error("technical alert %s not resolved: %s", LISTENER, safe_error_text(exc))
+        return None
 
 
 @operation(Permission.RECEIVE_DEVICE_DATA, system=True)
@@ -221,10 +235,21 @@ def _chair_of(op: Op, message: pcd01.DeviceMessage) -> str:
                         "chair; nothing was stored.", message.header, pcd01.UNKNOWN_KEY)
 
 
+# The statements a 1 Hz monitor runs every second, built once: building a
+# statement anew and computing its cache key costs SQLAlchemy more Python than the
+# query costs SQLite.
+_AT_CHAIR = (select(Session).where(Session.chair == bindparam("chair"), Session.state.in_(lifecycle.LIVE))
+             .order_by(Session.id.desc()).limit(1))
+_SAME_TIME = select(VitalSigns).where(VitalSigns.session_id == bindparam("session_id"),
+                                      VitalSigns.measured_at == bindparam("at"), VitalSigns.source == "device")
+_ACTIVE_KEYS = select(Alert.condition_key).where(Alert.cleared_at.is_(None),
+                                                 Alert.condition_key.in_(bindparam("keys", expanding=True))
+                                                 ).distinct()
+
+
 def session_at_chair(db, chair: str) -> Session | None:
     """The session in progress at a chair (newest first, should two ever be)."""
-    return db.scalar(select(Session).where(Session.chair == chair, Session.state.in_(lifecycle.LIVE))
-                     .order_by(Session.id.desc()).limit(1))
+    return db.scalar(_AT_CHAIR, {"chair": chair})
 
 
 def _session_at(op: Op, chair: str, header: pcd01.Header) -> Session:
@@ -259,8 +284,7 @@ def _store_set(op: Op, s: Session, at: datetime, values: dict, out: Stored, comm
     when stored. A set already stored at that time (a message sent again, the same
     NIBP beside the next numerics) is not stored twice; a set with nothing valid,
     or a time no entry may have, is refused alone and said in `out.problems`."""
-    same_time = op.db.scalars(select(VitalSigns).where(VitalSigns.session_id == s.id, VitalSigns.measured_at == at,
-                                                       VitalSigns.source == "device"))
+    same_time = op.db.scalars(_SAME_TIME, {"session_id": s.id, "at": at})
     if any(all(getattr(v, name) == value for name, value in values.items()) for v in same_time):
         out.duplicates += 1
         return False
@@ -281,8 +305,7 @@ def _resolve_feed_alerts(op: Op, s: Session) -> None:
     """Data arrived from the chair: its feed's technical alerts (silent, refused,
     connection lost) are resolved, by the feed itself."""
     keys = ["tech:" + k + s.chair for k in (SILENT, REFUSED, CONNECTION)]
-    active = op.db.scalars(select(Alert.condition_key).where(Alert.cleared_at.is_(None),
-                                                             Alert.condition_key.in_(keys)).distinct())
+    active = op.db.scalars(_ACTIVE_KEYS, {"keys": keys})
     for key in list(active):
         technical_problem_resolved.body(op, key.removeprefix("tech:"), session_id=s.id)
         technical_problem_resolved.body(op, key.removeprefix("tech:"), session_id=None)
