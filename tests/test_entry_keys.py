@@ -107,18 +107,38 @@ def test_whatever_is_sent_again_each_key_is_one_note(tmp_path_factory, picks):
 
 
 class CommitCutRelay(Relay):
-    """A relay that, once armed, cuts the network right after it passed a COMMIT to
-    the server: the server commits, the workstation never hears so."""
+    """A relay that, once armed, cuts the network right after it passed to the server
+    the COMMIT of a transaction that stored an entry key (an entry sent with its key):
+    the server commits, the workstation never hears so. Deterministic: the server's
+    answer to that COMMIT is dropped, whatever the threads' timing, and other
+    connections' commits (background reads, the live listener) do not trip it."""
 
     armed = False
+    #: what a keyed entry's transaction sends (ketamon.core.models.EntryKey)
+    MARK = b"INSERT INTO entry_keys"
+
+    def __init__(self, *args, **kwargs):
+        self._silent: set = set()  # server sockets whose answers are dropped
+        super().__init__(*args, **kwargs)
 
     def _pump(self, src, dst) -> None:
         try:
+            to_server = dst.getpeername()[1] == self.target[1]
+            keyed = False
             while data := src.recv(65536):
-                dst.sendall(data)
-                if self.armed and b"COMMIT" in data and dst.getpeername()[1] == self.target[1]:
+                if src in self._silent:
+                    break  # the answer to the cut COMMIT never reaches the workstation
+                keyed = keyed or (to_server and self.MARK in data)
+                commit = to_server and b"COMMIT" in data
+                cut = commit and keyed and self.armed
+                if cut:
                     self.armed = False
+                    self._silent.add(dst)
+                dst.sendall(data)
+                if cut:
                     self.cut()
+                if commit or b"ROLLBACK" in data:
+                    keyed = False
         except OSError:
             pass
         for s in (src, dst):
