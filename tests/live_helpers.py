@@ -91,7 +91,11 @@ class Relay:
                 dst.sendall(data)
         except OSError:
             pass
-        for s in (src, dst):
+        Relay._close(src, dst)
+
+    @staticmethod
+    def _close(*sockets) -> None:
+        for s in sockets:
             try:
                 s.close()
             except OSError:

@@ -19,8 +19,10 @@ PACKAGE_ROOT = CORE.parent.parent
 PENDING_MOVE: set[tuple[str, str]] = set()
 
 #: modules that are rules or read models (everything in the core but the operations,
-#: the demo that drives them, and the store and audit plumbing the operations use)
-NOT_RULES = ("ketamon.core.ops", "ketamon.core.demo", "ketamon.core.demo_record", "ketamon.core.scenario")
+#: the demo that drives them, and the device listener's process, which runs them as
+#: the command line does)
+NOT_RULES = ("ketamon.core.ops", "ketamon.core.demo", "ketamon.core.demo_record", "ketamon.core.scenario",
+             "ketamon.core.feed_process")
 
 
 def _name(path: Path) -> str:

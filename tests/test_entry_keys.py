@@ -141,11 +141,7 @@ class CommitCutRelay(Relay):
                     keyed = False
         except OSError:
             pass
-        for s in (src, dst):
-            try:
-                s.close()
-            except OSError:
-                pass
+        self._close(src, dst)
 
 
 @pytest.mark.postgres
