@@ -31,10 +31,10 @@ SCORABLE = dict(systolic=120, diastolic=80, heart_rate=70, spo2=98, resp_rate=16
 
 def shown(chart) -> list[tuple]:
     """What a nurse can tell apart in the log and the plot: every line, in order, plus the sets in force."""
-    lines = [(ln.kind, ln.entity_id, ln.text, ln.who, ln.superseded, ln.correction, ln.retracted, ln.late, ln.at)
-             for ln in chart.log]
+    lines = [(ln.kind, ln.entity_id, ln.text, ln.who, ln.superseded, ln.correction, ln.retracted, ln.late, ln.at,
+              ln.artefact) for ln in chart.log]
     folded = [(ln.entity, ln.entity_id, ln.superseded) for ln in chart.log_without_device_readings]
-    return [lines, folded, chart.device_readings, [v.id for v in chart.vitals]]
+    return [lines, folded, chart.device_readings, [v.id for v in chart.vitals], sorted(chart.artefact_sets)]
 
 
 def from_scratch(store: Store, session_id: int):
@@ -241,6 +241,7 @@ ACTIONS = st.lists(st.one_of(
     st.tuples(st.just("correct"), st.integers(0, 50), st.booleans()),
     st.tuples(st.just("retract"), st.integers(0, 50)),
     st.tuples(st.just("wait"), st.integers(1, 40)),
+    st.tuples(st.just("verdict"), st.integers(0, 50), st.booleans()),
     st.tuples(st.just("load"),),
 ), min_size=1, max_size=14)
 
@@ -279,6 +280,17 @@ def test_any_sequence_of_entries_shows_what_a_fresh_load_shows(sqlite_template, 
                     values = dict(SCORABLE, temperature=37.0) if action[2] else dict(heart_rate=99)
                     ops.record_vitals(store, nurse, sid, measured_at=old.measured_at, supersedes_id=old.id,
                                       correction_reason="typo", source=old.source, **values)
+            elif action[0] == "verdict":  # a nurse's verdict on a device set: artefact, or validated again
+                scratch = from_scratch(store, sid)
+                devices = sorted([v for v in scratch.vitals if v.source == "device"]
+                                 + list(scratch.artefact_sets.values()), key=lambda v: v.id)
+                if not devices:
+                    continue
+                target = devices[action[1] % len(devices)].id
+                if action[2]:
+                    ops.mark_device_artefact(store, nurse, target, "probe off")
+                else:
+                    ops.validate_device_set(store, nurse, target)
             elif action[0] == "wait":
                 clock.advance(minutes=action[1])
             else:

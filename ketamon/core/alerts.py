@@ -92,6 +92,16 @@ MOAAS_TEXT = {
 #: how an alert closed because the reading it quotes was entered in error says so,
 #: in the review queue and on paper
 ENTERED_IN_ERROR = "Closed: reading entered in error"
+#: how an alert closed because the device set it quotes was marked an artefact says
+#: so (the queue and the printout add by whom and when, as for ENTERED_IN_ERROR)
+DEVICE_ARTEFACT = "Closed: device set marked artefact"
+#: the closures of an alert whose reading no longer counts (settled, nobody reviews them)
+VOID_CLOSURES = (ENTERED_IN_ERROR, DEVICE_ARTEFACT)
+
+
+def closed_as_void(review_comment: str | None) -> bool:
+    """The alert was closed because its reading was entered in error or marked artefact."""
+    return review_comment in VOID_CLOSURES
 #: the entries an alert may quote (Alert.source_kind)
 SOURCE_MODELS = {"vital_signs": VitalSigns, "side_effect": SideEffect, "dose_event": DoseEvent}
 
@@ -747,14 +757,43 @@ def apply(op: "Op", session: Session, actions: list[Action]) -> None:
         op.changes.mark(alerts=True, session_id=session.id)
 
 
-def _close_entered_in_error(op: "Op", session: Session, alert: Alert) -> None:
-    """Closed, and settled for review, by whoever marked the reading in error: the
-    queue and the printed summary say "Closed: reading entered in error"."""
+def _close_entered_in_error(op: "Op", session: Session, alert: Alert, closure: str = ENTERED_IN_ERROR,
+                            detail: str | None = None) -> None:
+    """Closed, and settled for review, by whoever marked the reading in error (or
+    the device set an artefact): the queue and the printed summary say
+    "Closed: reading entered in error" ("Closed: device set marked artefact")."""
     before = snapshot(alert)
     alert.cleared_at = op.now
-    alert.reviewed_at, alert.reviewed_by_id, alert.review_comment = op.now, op.actor.user_id, ENTERED_IN_ERROR
+    alert.reviewed_at, alert.reviewed_by_id, alert.review_comment = op.now, op.actor.user_id, closure
     op.audit("clear", entity="alert", entity_id=alert.id, session_id=session.id, before=before,
-             after=snapshot(alert), detail=ENTERED_IN_ERROR)
+             after=snapshot(alert), detail=detail or closure)
+
+
+def after_device_verdict(op: "Op", session: Session, vital_signs_id: int, artefact: bool, by: str,
+                         reason: str | None) -> int:
+    """A device set marked artefact (or validated again) changes what is in force
+    (ketamon.core.in_force): the active alerts quoting a set marked artefact are
+    closed as "Closed: device set marked artefact" (by whom, when, why in the audit
+    trail), exactly as for a reading entered in error, and the session's alerts are
+    evaluated again without it (a condition still holding on other readings raises
+    anew). A set validated again counts as if just entered: where it is the newest
+    reading of its parameters its findings raise. Returns how many alerts closed."""
+    closed = 0
+    if artefact:
+        quoting = op.db.scalars(select(Alert).where(
+            Alert.session_id == session.id, Alert.cleared_at.is_(None), Alert.source_kind == "vital_signs",
+            Alert.source_id == vital_signs_id))
+        detail = f"{DEVICE_ARTEFACT} by {by} at {_local(op.now)}" + (f": {reason}" if reason else "")
+        for alert in list(quoting):
+            _close_entered_in_error(op, session, alert, DEVICE_ARTEFACT, detail)
+            closed += 1
+        if closed:
+            op.changes.mark(alerts=True, session_id=session.id)
+    ctx = load_context(op.db, session, op.protocol(session), op.now)
+    # a set validated again is not "late": no raised-and-cleared record for it
+    actions = [a for a in plan(ctx, () if artefact else (vital_signs_id,)) if a.kind != "record"]
+    apply(op, session, actions)
+    return closed
 
 
 def evaluate(op: "Op", session: "Session") -> None:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import joinedload
 
 from ketamon.core import dosing, scores
-from ketamon.core.in_force import current, split
+from ketamon.core.in_force import artefact_ids, current, split
 from ketamon.core.lifecycle import STATE_LABELS
 from ketamon.core.models import (
     SIDE_EFFECT_KINDS,
@@ -55,12 +55,14 @@ class LogLine:
     retracted: bool = False
     #: True for a vital-sign set that came from a monitor (source "device")
     device: bool = False
+    #: True for a device set a nurse marked artefact: listed, but out of every clinical figure
+    artefact: bool = False
 
     @property
     def routine_device_reading(self) -> bool:
         """A device reading nobody touched: the event log may fold these away (a
-        corrected, correcting or retracted one is always shown)."""
-        return self.device and not (self.superseded or self.correction or self.retracted)
+        corrected, correcting, retracted or artefact one is always shown)."""
+        return self.device and not (self.superseded or self.correction or self.retracted or self.artefact)
 
 
 @dataclass
@@ -85,6 +87,9 @@ class Chart:
     #: carried over as the session's protocol says (rules.news2_carry_minutes). The
     #: screen, the printout and the exports read it here; never score again.
     news2: dict[int, News2] = field(default_factory=dict)
+    #: the device sets marked artefact (not superseded), by id: out of `vitals` and
+    #: every figure, kept here so the event log can still act on them (validate again)
+    artefact_sets: dict[int, VitalSigns] = field(default_factory=dict)
 
     @property
     def first_dose_at(self) -> datetime | None:
@@ -193,6 +198,8 @@ class _SessionVitals:
         self.last_id = 0
         self.checked_all_at = time.monotonic()
         self.superseded: set[int] = set()
+        #: ids of the device sets whose verdict in force is "artefact" (out of force)
+        self.artefacts: set[int] = set()
         #: in force, by (measured_at, entered_at, id)
         self.in_force: list[VitalSigns] = []
         #: the in-force sets that have a temperature (for NEWS2 carry-over)
@@ -235,11 +242,12 @@ class _SessionVitals:
         checked_all_at = self.checked_all_at
         new = self.read_new(db, session_id)
         self.checked_all_at = checked_all_at  # a peek is not a full re-check
-        if not new:
+        artefacts = artefact_ids(db, session_id)
+        if not new and artefacts == self.artefacts:
             return list(self.in_force)
         rows = dict(self.rows)
         rows.update((v.id, v) for v in new)
-        return current(sorted(rows.values(), key=_vkey))
+        return [v for v in current(sorted(rows.values(), key=_vkey)) if v.id not in artefacts]
 
     # ------------------------------------------------------------ merging
 
@@ -267,7 +275,7 @@ class _SessionVitals:
                     touched.add(old.id)
                     if self._drop_in_force(old):
                         changed_at.append(old.measured_at)
-            if not v.retracted and v.id not in self.superseded:
+            if not v.retracted and v.id not in self.superseded and v.id not in self.artefacts:
                 insort(self.in_force, v, key=_vkey)
                 if v.temperature is not None:
                     insort(self.with_temp, v, key=_vkey)
@@ -277,6 +285,44 @@ class _SessionVitals:
             if not self._relabel(self.rows[vid]):
                 self._rebuild()  # never expected; a full rebuild is always right
                 return
+
+    # ------------------------------------------------------------ the nurse's verdicts
+
+    def set_artefacts(self, artefacts: set[int]) -> None:
+        """Take the sets newly marked artefact out of force, put back those
+        validated again, and score and label again what that changes. Call before
+        `add` (which keeps a new set with an artefact verdict out of force)."""
+        if artefacts == self.artefacts:
+            return
+        changed = artefacts ^ self.artefacts
+        self.artefacts = set(artefacts)
+        if not self.rows:
+            return
+        touched: set[int] = set()
+        changed_at: list[datetime] = []
+        for vid in changed:
+            v = self.rows.get(vid)
+            if v is None:
+                continue  # not read yet: `add` sees the verdict
+            touched.add(vid)
+            if vid in artefacts:
+                if self._drop_in_force(v):
+                    changed_at.append(v.measured_at)
+            elif not v.retracted and vid not in self.superseded:
+                insort(self.in_force, v, key=_vkey)
+                if v.temperature is not None:
+                    insort(self.with_temp, v, key=_vkey)
+                changed_at.append(v.measured_at)
+        touched |= self._rescore(changed_at)
+        for vid in sorted(touched):
+            if not self._relabel(self.rows[vid]):
+                self._rebuild()
+                return
+
+    def artefact_sets(self) -> dict[int, VitalSigns]:
+        """The sets out of force only for their artefact verdict, by id."""
+        return {vid: v for vid in self.artefacts if (v := self.rows.get(vid)) is not None
+                and not v.retracted and vid not in self.superseded}
 
     def _drop_in_force(self, v: VitalSigns) -> bool:
         self.news2.pop(v.id, None)
@@ -336,7 +382,7 @@ class _SessionVitals:
         text = "Entered in error" if retracted else describe_vitals(v) + (f" · {score.text()}" if score else "")
         return LogLine(v.measured_at, v.entered_at, self.names.get(v.entered_by_id, "—"), "vitals", text,
                        "vital_signs", vid, vid in self.superseded, v.supersedes_id is not None, v.late,
-                       v.correction_reason, retracted, v.source == "device")
+                       v.correction_reason, retracted, v.source == "device", vid in self.artefacts)
 
     def _relabel(self, v: VitalSigns) -> bool:
         """Put the set's log line, as it reads now, in place (False: it was not where expected)."""
@@ -363,6 +409,8 @@ class _SessionVitals:
     def _rebuild(self) -> None:
         rows = sorted(self.rows.values(), key=_vkey)
         self.in_force, self.superseded = split(rows)
+        if self.artefacts:
+            self.in_force = [v for v in self.in_force if v.id not in self.artefacts]
         self.with_temp = [v for v in self.in_force if v.temperature is not None]
         self.news2 = self._score_all()
         self.lines = [self._line(v) for v in rows]
@@ -449,8 +497,10 @@ def load_chart(store: Store, session_id: int, now: datetime | None = None, *, fr
         cached = _vitals_cache.get(store, session_id, carry) if vitals else _SessionVitals(carry)
         with cached.lock:
             if vitals:
+                cached.set_artefacts(artefact_ids(db, session_id))
                 cached.add(cached.read_new(db, session_id), names)
             vitals = list(cached.in_force)
+            artefact_sets = cached.artefact_sets()
             news2 = dict(cached.news2)
             vital_lines, shown_lines = cached.lines, cached.shown
             device_readings = len(cached.lines) - len(cached.shown)
@@ -483,7 +533,8 @@ def load_chart(store: Store, session_id: int, now: datetime | None = None, *, fr
             log = _merge(vital_lines, others)
             shown = _merge(shown_lines, others) if device_readings else log
     return Chart(s, s.patient, protocol, now, vitals, doses, ses, notes, assessments, alerts, log, users,
-                 log_without_device_readings=shown, device_readings=device_readings, news2=news2)
+                 log_without_device_readings=shown, device_readings=device_readings, news2=news2,
+                 artefact_sets=artefact_sets)
 
 
 def chart_in(db: DbSession, store: Store, session_id: int, now: datetime | None = None) -> Chart:

@@ -5,6 +5,13 @@ Clinical entries are append-only. A correction is a new row whose
 `retracted` set, and it retracts the entry it supersedes. So an entry is in force
 when it is not a retraction and no other row supersedes it.
 
+A device vital-sign set a nurse marked an artefact (its newest DeviceValidation
+says "artefact") is out of force too, without being superseded: it stays in the
+record (the event log, the printed table, the exports list it, labelled) but no
+clinical figure uses it (alert rules, NEWS2, baseline, due times, the plot).
+Validating it again puts it back in force. `in_force_clause(VitalSigns)` says so
+in SQL; `artefact_ids` gives the ids for the readers that work in Python.
+
 Every read model (chart, record, alert rules, screens, exports) asks this module;
 never write the rule out again, or print and screen can disagree.
 """
@@ -44,11 +51,48 @@ def split(rows: Iterable[T]) -> tuple[list[T], set[int]]:
 @cache
 def in_force_clause(model):
     """WHERE clause: `model` rows not retracted and not superseded by another row
-    (a NOT EXISTS on the superseding row, answered by the supersedes_id index).
-    Built once per model (clauses are immutable): building the alias and its
-    comparison cost ~3 ms, and every save asks for it several times."""
+    (a NOT EXISTS on the superseding row, answered by the supersedes_id index);
+    for vital signs, not marked artefact either (artefact_clause). Built once per
+    model (clauses are immutable): building the alias and its comparison cost
+    ~3 ms, and every save asks for it several times."""
+    from ketamon.core.models import VitalSigns
+
     newer = aliased(model)
-    return and_(model.retracted.is_(False), ~exists().where(newer.supersedes_id == model.id))
+    clause = and_(model.retracted.is_(False), ~exists().where(newer.supersedes_id == model.id))
+    if model is VitalSigns:
+        clause = and_(clause, ~artefact_clause())
+    return clause
+
+
+#: the verdict that takes a device set out of force
+ARTEFACT = "artefact"
+
+
+@cache
+def artefact_clause():
+    """WHERE clause: the VitalSigns row's newest verdict is "artefact" (an EXISTS
+    on device_validations by its vital_signs_id index; a set without a verdict,
+    nearly all of them, costs one index probe)."""
+    from ketamon.core.models import DeviceValidation, VitalSigns
+
+    verdict, newer = aliased(DeviceValidation), aliased(DeviceValidation)
+    return exists().where(verdict.vital_signs_id == VitalSigns.id, verdict.verdict == ARTEFACT,
+                          ~exists().where(newer.vital_signs_id == verdict.vital_signs_id, newer.id > verdict.id))
+
+
+def newest_verdicts(rows: Iterable) -> dict[int, str]:
+    """{vital_signs_id: verdict in force} from (vital_signs_id, verdict) rows in id order."""
+    return {vid: verdict for vid, verdict in rows}
+
+
+def artefact_ids(db: DbSession, session_id: int) -> set[int]:
+    """Ids of the session's device sets whose verdict in force is "artefact" (one
+    small query: a session has as many verdicts as a nurse gave)."""
+    from ketamon.core.models import DeviceValidation
+
+    rows = db.execute(select(DeviceValidation.vital_signs_id, DeviceValidation.verdict)
+                      .where(DeviceValidation.session_id == session_id).order_by(DeviceValidation.id))
+    return {vid for vid, verdict in newest_verdicts(rows).items() if verdict == ARTEFACT}
 
 
 def current_rows(db: DbSession, model, session_id: int, order) -> list:

@@ -255,7 +255,7 @@ def _bp(v: VitalRow, first: datetime | None) -> str:
 
 
 def _bp_sets(r: SessionReport) -> list[VitalRow]:
-    return [v for v in r.vitals if v.systolic is not None]
+    return [v for v in r.clinical_vitals if v.systolic is not None]
 
 
 def _baseline(r: SessionReport) -> VitalRow | None:
@@ -325,7 +325,7 @@ def _acceptable_before_completion(r: SessionReport) -> Answer:
     if end is None:
         return None, "monitoring not completed (not discharged yet)", ""
     first = _first_device(r)
-    sets = [v for v in r.vitals if v.measured_at <= end and (first is None or v.measured_at > first)]
+    sets = [v for v in r.clinical_vitals if v.measured_at <= end and (first is None or v.measured_at > first)]
     if not sets:
         return None, "no vital signs recorded before the end of monitoring", ""
     v = sets[-1]
@@ -426,7 +426,7 @@ def _dissociation(r: SessionReport) -> Answer:
 
 def _resp_depression(r: SessionReport) -> Answer:
     marked = [e for e in r.side_effects if e.kind == "respiratory_depression"]
-    low = [v for v in r.vitals
+    low = [v for v in r.clinical_vitals
            if (v.resp_rate is not None and v.resp_rate <= 8) or (v.spo2 is not None and v.spo2 <= 91)]
     if marked:
         return "Yes", f"recorded at {fmt_time(marked[0].at)}", ""
@@ -434,13 +434,13 @@ def _resp_depression(r: SessionReport) -> Answer:
         v = low[0]
         return "Yes", f"RR {v.resp_rate if v.resp_rate is not None else '–'}, SpO2 " \
                       f"{v.spo2 if v.spo2 is not None else '–'}% at {fmt_time(v.measured_at)}", ""
-    if not any(v.spo2 is not None for v in r.vitals):
+    if not any(v.spo2 is not None for v in r.clinical_vitals):
         return None, "no SpO2 recorded during the session", ""
     return "No", "none recorded; RR and SpO2 never at or below 8 /min and 91 %", ""
 
 
 def _pulse_oximetry(r: SessionReport) -> Answer:
-    readings = [v for v in r.vitals if v.spo2 is not None]
+    readings = [v for v in r.clinical_vitals if v.spo2 is not None]
     if not readings:
         return None, "no SpO2 recorded during the session", ""
     lowest = min(readings, key=lambda v: v.spo2)

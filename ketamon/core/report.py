@@ -17,7 +17,7 @@ from typing import Any, Callable, NamedTuple
 from sqlalchemy import select
 
 from ketamon.core import dosing, formats
-from ketamon.core.alerts import ENTERED_IN_ERROR
+from ketamon.core.alerts import closed_as_void
 from ketamon.core.device_sets import device_verdicts
 from ketamon.core.chart import Chart, describe_dose, describe_side_effect, describe_vitals, load_chart, score_news2
 from ketamon.core.rules import news2_carry_minutes
@@ -219,13 +219,14 @@ class AlertRow:
 
     @property
     def entered_in_error(self) -> bool:
-        """Closed because the reading it quoted was entered in error (core.alerts)."""
-        return self.review_comment == ENTERED_IN_ERROR
+        """Closed because the reading it quoted was entered in error, or was a device
+        set marked artefact (core.alerts.VOID_CLOSURES: review_comment says which)."""
+        return closed_as_void(self.review_comment)
 
     @property
     def acknowledgement(self) -> str:
         if self.acknowledged_at is None:
-            return ENTERED_IN_ERROR if self.entered_in_error else "Not acknowledged"
+            return self.review_comment if self.entered_in_error else "Not acknowledged"
         return f"Acknowledged {fmt_time(self.acknowledged_at)} by {self.acknowledged_by or '–'}"
 
     @property
@@ -233,7 +234,7 @@ class AlertRow:
         if self.reviewed_at is None:
             return "Not reviewed"
         if self.entered_in_error:
-            return f"{ENTERED_IN_ERROR} ({self.reviewed_by or '–'}, {fmt_time(self.reviewed_at)})"
+            return f"{self.review_comment} ({self.reviewed_by or '–'}, {fmt_time(self.reviewed_at)})"
         text = f"Reviewed {fmt_time(self.reviewed_at)} by {self.reviewed_by or '–'}"
         return text + (f": {self.review_comment}" if self.review_comment else "")
 
@@ -392,6 +393,8 @@ class SessionReport:
     first_dose_at: datetime | None
     dose_end_at: datetime | None
     # record
+    #: every set in force, device sets marked artefact included (listed, marked "A",
+    #: NEWS2 blank); the figures use `clinical_vitals`
     vitals: list[VitalRow]
     doses: list[EventRow]
     side_effects: list[EventRow]
@@ -443,6 +446,12 @@ class SessionReport:
             Item("Allergies", self.allergies or "none recorded"),
             Item("Concomitant medicines", ", ".join(self.concomitant_medications) or "none recorded"),
         ]
+
+    @property
+    def clinical_vitals(self) -> list[VitalRow]:
+        """The sets the patient's figures use: `vitals` without the device sets a
+        nurse marked artefact (ketamon.core.in_force)."""
+        return [v for v in self.vitals if v.verdict != "artefact"]
 
     def vitals_for_print(self, every_minutes: int = 5, max_rows: int = 200) -> tuple[list[VitalRow], str | None]:
         """The sets a printed summary lists, and a note when device readings were
@@ -575,8 +584,11 @@ def build_report(store: Store, session_id: int, *, printed_by: str = "", now: da
 
     ordered = _split(all_vitals)[0]
     verdicts = device_verdicts(store, session_id) if vitals else {}
-    # scored as the screen scores them: one function, the session's protocol
-    news2 = news2_column(ordered, score_news2(ordered, news2_carry_minutes(protocol)))
+    # scored as the screen scores them: one function, the session's protocol; a set
+    # marked artefact is listed but neither scored nor carried from (NEWS2 blank)
+    artefacts = {vid for vid, verdict in verdicts.items() if verdict.verdict == "artefact"}
+    scored = [v for v in ordered if v.id not in artefacts] if artefacts else ordered
+    news2 = news2_column(ordered, score_news2(scored, news2_carry_minutes(protocol)))
     named = {uid: name(uid) for uid in users}  # one dict read per set, not two calls
     vitals = [
         VitalRow(v.id, v.measured_at, v.entered_at, named.get(v.entered_by_id, "–"), v.systolic, v.diastolic,

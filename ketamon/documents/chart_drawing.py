@@ -51,7 +51,8 @@ def draw_bp_hr_chart(report: SessionReport, ctx: Ctx, printed: list | None = Non
     """The chart of the sets the summary prints (`printed`, default the report's
     `vitals_for_print()`): a 1 Hz feed is thinned here exactly as in the table."""
     printed = report.vitals_for_print()[0] if printed is None else printed
-    vit = [v for v in printed if v.systolic is not None or v.heart_rate is not None]
+    # a device set marked artefact is listed in the table, never drawn as the patient's
+    vit = [v for v in printed if (v.systolic is not None or v.heart_rate is not None) and v.verdict != "artefact"]
     marks = report.chart_marks
 
     def draw(p: QPainter, x0: float, y0: float, width: float, height: float) -> None:

@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from ketamon.core import alert_views as alerts
-from ketamon.core.alerts import ENTERED_IN_ERROR
+from ketamon.core.alerts import closed_as_void
 from ketamon.core.chart import describe_side_effect
 from ketamon.core.ops import alerting
 from ketamon.core.ops.base import Changes
@@ -58,9 +58,10 @@ PLOTTED_LIMITS = ("systolic", "diastolic", "heart_rate")
 
 def state_summary(a: alerts.AlertView, now: datetime) -> str:
     """'ACTIVE', 'acknowledged', 'cleared 09:40', then ' · reviewed' when it is;
-    'Closed: reading entered in error' for an alert whose reading never was."""
-    if a.review_comment == ENTERED_IN_ERROR:
-        return f"{ENTERED_IN_ERROR} ({local_hm(a.cleared_at)})"
+    'Closed: reading entered in error' for an alert whose reading never was
+    ('Closed: device set marked artefact' for one whose device set was not the patient's)."""
+    if closed_as_void(a.review_comment):
+        return f"{a.review_comment} ({local_hm(a.cleared_at)})"
     text = a.state_text(now).replace(", audio paused", "") if a.active else f"cleared {local_hm(a.cleared_at)}"
     return text + (" · reviewed" if a.reviewed_at else "")
 
@@ -434,8 +435,8 @@ class ReviewQueue(QWidget):
         facts.append(f"cleared {local_hm(a.cleared_at)}" if a.cleared_at else "still present")
         if a.acknowledged_by:
             facts.append(f"acknowledged by {a.acknowledged_by} at {local_hm(a.acknowledged_at)}")
-        if a.review_comment == ENTERED_IN_ERROR:
-            facts.append(f"{ENTERED_IN_ERROR} by {a.reviewed_by or '—'} at {local_hm(a.reviewed_at)}")
+        if closed_as_void(a.review_comment):
+            facts.append(f"{a.review_comment} by {a.reviewed_by or '—'} at {local_hm(a.reviewed_at)}")
         elif a.reviewed_by:
             facts.append(f"reviewed by {a.reviewed_by} at {local_hm(a.reviewed_at)}: {a.review_comment}")
         self.detail_facts.setText(" · ".join(f for f in facts if f))

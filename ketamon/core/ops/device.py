@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, func, select
 
-from ketamon.core import inputs, lifecycle, settings
+from ketamon.core import alerts, inputs, lifecycle, settings
 from ketamon.core.clock import as_utc
 from ketamon.core.errors import KetamonError, NotFound, ValidationError
 from ketamon.core.feed import ack, pcd01
@@ -402,8 +402,17 @@ def _verdict(op: Op, v: VitalSigns, verdict: str, reason: str | None) -> int:
              session_id=v.session_id, before={"verdict": newest.verdict} if newest else None,
              after={"verdict": verdict}, detail=reason)
     op.changes.mark(vitals=True, session_id=v.session_id)
-    op.changes.message = (f"Device set {when} validated" if verdict == "validated" else
-                          f"Device set {when} marked artefact: {reason}")
+    was_artefact = newest is not None and newest.verdict == "artefact"
+    closed = 0
+    if verdict == "artefact" or was_artefact:
+        # in force or not changed: the alerts, NEWS2 and every figure follow (in_force)
+        closed = alerts.after_device_verdict(op, op.session(v.session_id), v.id, verdict == "artefact",
+                                             user_label(op.db, op.actor.user_id), reason)
+        op.changes.mark(alerts=True, session_id=v.session_id)
+    op.changes.message = (f"Device set {when} validated" + (": back in the figures" if was_artefact else "")
+                          if verdict == "validated" else
+                          f"Device set {when} marked artefact: {reason}"
+                          + (f"; {closed} alert{'s' if closed > 1 else ''} closed" if closed else ""))
     return row.id
 
 

@@ -1,0 +1,144 @@
+"""A device set marked artefact is out of the clinical figures (issue 11): the
+alerts it raised close as such, NEWS2, the baseline, the latest values and the
+printed figures are computed without it, while the record still lists it,
+labelled. Validated again, it is back in force. On SQLite and PostgreSQL."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from ketamon.core import alert_views, ops
+from ketamon.core.alerts import DEVICE_ARTEFACT
+from ketamon.core.chart import load_chart
+from ketamon.core.models import Alert, VitalSigns
+from ketamon.core.permissions import Actor
+from ketamon.core.report import build_report
+from ketamon.core.station import station_tiles
+from tests.conftest import T0
+from tests.feed_corpus import FULL_SET, message, msa
+
+HIGH_BP = [("150021^MDC_PRESS_BLD_NONINV_SYS^MDC", "212", "266016^MDC_DIM_MMHG^MDC"),
+           ("150022^MDC_PRESS_BLD_NONINV_DIA^MDC", "96", "266016^MDC_DIM_MMHG^MDC"),
+           ("147842^MDC_ECG_HEART_RATE^MDC", "74", "264864^MDC_DIM_BEAT_PER_MIN^MDC")]
+HOT = [("150344^MDC_TEMP^MDC", "39.6", "Cel^^UCUM")]
+
+
+def _user(store, username, role, name) -> Actor:
+    from ketamon.core.models import User
+
+    with store.transaction() as db:
+        u = User(username=username, display_name=name, role=role, password_hash=None, active=True,
+                 failed_attempts=0, created_at=store.clock.now())
+        db.add(u)
+        db.flush()
+        return Actor(u.id, u.username, u.display_name, u.role)
+
+
+@pytest.fixture
+def people(any_store):
+    return {"nurse": _user(any_store, "nurse", "nurse", "Sam Carter RN"),
+            "doctor": _user(any_store, "doctor", "physician", "Dr Priya Shah")}
+
+
+@pytest.fixture
+def at_chair(any_store, people) -> int:
+    nurse = people["nurse"]
+    pid = ops.create_patient(any_store, nurse, mrn="MRN-1", family_name="Nguyen", given_name="Lan",
+                             birth_date=date(1984, 3, 12), sex="female", weight_kg=61).result
+    sid = ops.create_session(any_store, nurse, patient_id=pid, protocol_id="iv-ketamine-0.5",
+                             physician_id=people["doctor"].user_id).result
+    ops.place_session(any_store, nurse, sid, "chair3")
+    return sid
+
+
+def _receive(store, rows, at, control) -> VitalSigns:
+    assert msa(ops.receive_device_message(store, message(rows, obr_time=at, sent=at, control_id=control)))[1] == "CA"
+    with store.read() as db:
+        return db.scalars(select(VitalSigns).where(VitalSigns.source == "device")
+                          .order_by(VitalSigns.id.desc()).limit(1)).one()
+
+
+def _alerts(store, sid, key):
+    with store.read() as db:
+        return list(db.scalars(select(Alert).where(Alert.session_id == sid, Alert.condition_key == key)
+                               .order_by(Alert.id)))
+
+
+def test_an_alert_raised_only_by_the_set_closes_and_comes_back_when_validated(any_store, people, at_chair, clock):
+    nurse = people["nurse"]
+    normal = _receive(any_store, FULL_SET, T0 - timedelta(seconds=30), "1")
+    spike = _receive(any_store, HIGH_BP, T0 - timedelta(seconds=5), "2")
+    [raised] = [a for a in _alerts(any_store, at_chair, "bp_high") if a.cleared_at is None]
+    assert raised.source_id == spike.id and "212/96" in raised.message
+    assert load_chart(any_store, at_chair).vitals[-1].id == spike.id
+
+    clock.advance(minutes=1)
+    done = ops.mark_device_artefact(any_store, nurse, spike.id, "cuff squeezed while the patient moved")
+    assert "1 alert closed" in done.message and done.alerts and at_chair in done.sessions
+    [closed] = _alerts(any_store, at_chair, "bp_high")
+    assert closed.cleared_at == clock.now() and closed.review_comment == DEVICE_ARTEFACT
+    assert closed.reviewed_by_id == nurse.user_id
+    assert not any(a.id == closed.id for a in alert_views.review_queue(any_store))  # settled, as entered in error
+
+    # every figure without the set; the record still lists it, labelled
+    chart = load_chart(any_store, at_chair)
+    assert [v.id for v in chart.vitals] == [normal.id]
+    assert chart.baseline.id == normal.id and spike.id in chart.artefact_sets
+    line = next(x for x in chart.log_without_device_readings if x.entity_id == spike.id)
+    assert line.artefact and "212/96" in line.text
+    [tile] = station_tiles(any_store)
+    assert tile.bp.text.startswith("128/82")
+    report = build_report(any_store, at_chair)
+    row = next(r for r in report.vitals if r.entry_id == spike.id)
+    assert row.marks == "DA" and row.news2 is None and "cuff squeezed" in row.verdict_note
+    assert spike.id not in {r.entry_id for r in report.clinical_vitals}
+    closure = next(a for a in report.alerts if a.alert_id == closed.id)
+    assert closure.review == f"{DEVICE_ARTEFACT} (Sam Carter RN, {closure.review.split(', ')[-1]}"
+    assert closure.acknowledgement == DEVICE_ARTEFACT
+
+    # the nurse changes her mind: back in force, its alert raised again
+    clock.advance(minutes=1)
+    back = ops.validate_device_set(any_store, nurse, spike.id)
+    assert "back in the figures" in back.message
+    active = [a for a in _alerts(any_store, at_chair, "bp_high") if a.cleared_at is None]
+    assert [a.source_id for a in active] == [spike.id]
+    assert [v.id for v in load_chart(any_store, at_chair).vitals] == [normal.id, spike.id]
+    assert station_tiles(any_store)[0].bp.text.startswith("212/96")
+
+
+def test_a_condition_still_holding_on_other_readings_raises_anew(any_store, people, at_chair, clock):
+    nurse = people["nurse"]
+    first = _receive(any_store, HIGH_BP, T0 - timedelta(seconds=60), "1")
+    _receive(any_store, HIGH_BP[:1] + [("150022^MDC_PRESS_BLD_NONINV_DIA^MDC", "95", "266016^MDC_DIM_MMHG^MDC")],
+             T0 - timedelta(seconds=10), "2")
+    [alert] = _alerts(any_store, at_chair, "bp_high")
+    assert alert.source_id == first.id  # a persisting condition keeps its alert
+    ops.mark_device_artefact(any_store, nurse, first.id, "probe artefact")
+    old, new = _alerts(any_store, at_chair, "bp_high")
+    assert old.review_comment == DEVICE_ARTEFACT and old.cleared_at is not None
+    assert new.cleared_at is None and "212/95" in new.message
+
+
+def test_news2_is_scored_without_a_set_marked_artefact(any_store, people, at_chair, clock):
+    nurse = people["nurse"]
+    ops.record_vitals(any_store, nurse, at_chair, systolic=120, diastolic=80, heart_rate=70, spo2=98, resp_rate=14,
+                      temperature=37.0, consciousness="A", on_oxygen=False, measured_at=T0 - timedelta(minutes=10))
+    hot = _receive(any_store, HOT, T0 - timedelta(minutes=5), "1")
+    typed = ops.record_vitals(any_store, nurse, at_chair, systolic=120, diastolic=80, heart_rate=70, spo2=98,
+                              resp_rate=14, consciousness="A", on_oxygen=False).result
+    before = load_chart(any_store, at_chair).news2[typed]
+    assert before.carried and before.total == 2  # 39.6 °C carried from the monitor scores 2
+
+    ops.mark_device_artefact(any_store, nurse, hot.id, "probe in the air")
+    after = load_chart(any_store, at_chair).news2[typed]
+    assert after.total == 0  # the typed 37.0 °C carried instead
+    report = build_report(any_store, at_chair)
+    assert next(r for r in report.vitals if r.entry_id == typed).news2 == "0*"
+    assert next(r for r in report.vitals if r.entry_id == hot.id).news2 is None
+
+    ops.validate_device_set(any_store, nurse, hot.id)
+    assert load_chart(any_store, at_chair).news2[typed].total == 2
+    # and a chart read afresh agrees with the one kept between loads
+    assert load_chart(any_store, at_chair, fresh=True).news2[typed].total == 2
