@@ -142,3 +142,24 @@ def test_news2_is_scored_without_a_set_marked_artefact(any_store, people, at_cha
     assert load_chart(any_store, at_chair).news2[typed].total == 2
     # and a chart read afresh agrees with the one kept between loads
     assert load_chart(any_store, at_chair, fresh=True).news2[typed].total == 2
+
+
+def test_the_csv_and_fhir_exports_keep_the_set_marked_artefact(any_store, people, at_chair, clock):
+    import csv
+    import io
+
+    from ketamon.core import fhir
+    from ketamon.core.csv_export import session_csv
+
+    _receive(any_store, FULL_SET, T0 - timedelta(seconds=30), "1")
+    spike = _receive(any_store, HIGH_BP, T0 - timedelta(seconds=5), "2")
+    ops.mark_device_artefact(any_store, people["nurse"], spike.id, "cuff squeezed")
+    rows = {r["entry_id"]: r for r in csv.DictReader(io.StringIO(session_csv(any_store, at_chair)))
+            if r["record"] == "vital_signs"}
+    row = rows[str(spike.id)]
+    assert row["status"] == "artefact" and row["systolic"] == "212"
+    assert "artefact (cuff squeezed) by Sam Carter RN" in row["description"]
+    assert {r["status"] for k, r in rows.items() if k != str(spike.id)} == {"in force"}
+    notes = {n["text"] for e in fhir.session_bundle(any_store, at_chair)["entry"]
+             for n in e["resource"].get("note", [])}
+    assert any(n.startswith("Device, artefact by Sam Carter RN") and n.endswith("cuff squeezed") for n in notes)

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session as DbSession
 
 from ketamon.core import schedule
 from ketamon.core.alarm_sound import sound_config, sound_enabled  # noqa: F401  (screens read both here)
-from ketamon.core.alerts import _vitals, doses_in_force, due_facts, limit_changes
+from ketamon.core.alerts import _vitals, closed_as_void, doses_in_force, due_facts, limit_changes  # noqa: F401  (screens read closed_as_void here)
 from ketamon.core.in_force import current_rows
 from ketamon.core.lifecycle import LIVE, NOTHING_DUE
 from ketamon.core.models import Alert, DoseEvent, Patient, Session, SideEffect, User, VitalSigns

@@ -169,10 +169,13 @@ def _other_rows(report: SessionReport) -> list[tuple[datetime, datetime, dict]]:
     return out
 
 
-def _vital_rows(report: SessionReport, vitals: Iterable[Any], replaced_by: dict[int, Any]
-                ) -> Iterator[tuple[datetime, datetime, list[str]]]:
+def _vital_rows(report: SessionReport, vitals: Iterable[Any], replaced_by: dict[int, Any],
+                artefacts: dict[int, str] | None = None) -> Iterator[tuple[datetime, datetime, list[str]]]:
     """The vital-sign sets as (measured_at, entered_at, row as a list in COLUMNS
-    order). The hot path of a long session: one list per set, no dict."""
+    order). The hot path of a long session: one list per set, no dict. `artefacts`:
+    {id: the verdict in words} of the device sets marked artefact (status
+    "artefact": listed, out of the clinical figures)."""
+    artefacts = artefacts or {}
     users = report.users
     names = {uid: _text(u.display_name) for uid, u in users.items()}
     session_id, mrn = str(report.session_id), _text(report.mrn)
@@ -184,7 +187,10 @@ def _vital_rows(report: SessionReport, vitals: Iterable[Any], replaced_by: dict[
         if v.id in replaced_by or supersedes is not None or v.retracted:
             status = _status(v, replaced_by)
         else:
-            status = "in force"
+            status = "artefact" if v.id in artefacts else "in force"
+        description = "Entered in error" if v.retracted else describe_vitals(v)
+        if status == "artefact":
+            description += f" — {artefacts[v.id]}"
         yield measured, entered or measured, [
             session_id, mrn, "vital_signs", str(v.id), when(measured), when(entered),
             names.get(v.entered_by_id, ""), status, "" if supersedes is None else _num(supersedes),
@@ -192,31 +198,33 @@ def _vital_rows(report: SessionReport, vitals: Iterable[Any], replaced_by: dict[
             num(v.systolic), num(v.diastolic), num(mean), "" if mean is None else _flag(v.mean_measured),
             num(v.heart_rate), num(v.spo2), num(v.resp_rate), num(v.temperature),
             _flag(v.on_oxygen), v.consciousness or "", "", "", "",
-            _text("Entered in error" if v.retracted else describe_vitals(v)), _text(v.comment)]
+            _text(description), _text(v.comment)]
 
 
 def rows(report: SessionReport, vitals: Iterable[Any] | None = None,
-         replaced_by: dict[int, Any] | None = None) -> Iterator[list[str]]:
+         replaced_by: dict[int, Any] | None = None, artefacts: dict[int, str] | None = None) -> Iterator[list[str]]:
     """The CSV rows as lists in COLUMNS order, in time order (at one time: vital
     signs by id first, then doses, side effects, notes, assessments, steps, alerts,
     addenda). `vitals`: the stored sets ordered by (measured_at, entered_at, id),
-    with `replaced_by` ({superseded id: replacing row}); default the report's."""
+    with `replaced_by` ({superseded id: replacing row}) and `artefacts` (see
+    _vital_rows); default the report's."""
     if vitals is None:
         stored = report.all_rows.get("vital_signs", [])
         vitals = sorted(stored, key=lambda v: (v.measured_at, v.entered_at or v.measured_at, v.id))
         replaced_by = {r.supersedes_id: r for r in stored if r.supersedes_id is not None}
+        artefacts = {r.entry_id: r.verdict_note for r in report.vitals if r.verdict == "artefact"}
     others = ((at, entered, [row[c] for c in COLUMNS]) for at, entered, row in _other_rows(report))
-    for _, _, row in heapq.merge(_vital_rows(report, vitals, replaced_by or {}), others,
+    for _, _, row in heapq.merge(_vital_rows(report, vitals, replaced_by or {}, artefacts), others,
                                  key=lambda t: (t[0], t[1])):
         yield row
 
 
 def write_csv(report: SessionReport, out: IO[str], vitals: Iterable[Any] | None = None,
-              replaced_by: dict[int, Any] | None = None) -> None:
+              replaced_by: dict[int, Any] | None = None, artefacts: dict[int, str] | None = None) -> None:
     """Write the CSV (RFC 4180 line ends) to `out`, row by row."""
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(COLUMNS)
-    writer.writerows(rows(report, vitals, replaced_by))
+    writer.writerows(rows(report, vitals, replaced_by, artefacts))
 
 
 def to_csv(report: SessionReport) -> str:
@@ -230,8 +238,13 @@ def write_session_csv(store: Store, session_id: int, out: IO[str], now: datetime
     database (see the module doc)."""
     from ketamon.core.stored_vitals import stored_vitals, vitals_replaced
 
+    from ketamon.core.device_sets import device_verdicts
+    from ketamon.core.report import verdict_words
+
     report = build_report(store, session_id, now=now, vitals=False)
-    write_csv(report, out, stored_vitals(store, session_id), vitals_replaced(store, session_id))
+    artefacts = {vid: verdict_words(v)[1] for vid, v in device_verdicts(store, session_id).items()
+                 if v.verdict == "artefact"}
+    write_csv(report, out, stored_vitals(store, session_id), vitals_replaced(store, session_id), artefacts)
 
 
 def session_csv(store: Store, session_id: int, now: datetime | None = None) -> str:

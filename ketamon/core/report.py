@@ -527,7 +527,7 @@ def _split(rows: list) -> tuple[list, dict[int, Any]]:
     return [r for r in rows if r.id not in replaced_by and not r.retracted], replaced_by
 
 
-def _verdict_of(verdict) -> tuple[str | None, str | None]:
+def verdict_words(verdict) -> tuple[str | None, str | None]:
     """(kind, "validated by Sam Carter RN 09:12") of a device set's verdict, or (None, None)."""
     if verdict is None:
         return None, None
@@ -594,7 +594,7 @@ def build_report(store: Store, session_id: int, *, printed_by: str = "", now: da
         VitalRow(v.id, v.measured_at, v.entered_at, named.get(v.entered_by_id, "–"), v.systolic, v.diastolic,
                  v.mean_arterial, v.mean_measured, v.heart_rate, v.spo2, v.resp_rate, v.temperature, v.on_oxygen,
                  v.consciousness, v.source, v.comment, v.late, v.supersedes_id is not None, v.correction_reason,
-                 news2[i] if news2 else None, *_verdict_of(verdicts.get(v.id)))
+                 news2[i] if news2 else None, *verdict_words(verdicts.get(v.id)))
         for i, v in enumerate(ordered)
     ]
     doses = [EventRow("dose_event", d.id, d.at, d.entered_at, name(d.entered_by_id), d.kind, describe_dose(d),

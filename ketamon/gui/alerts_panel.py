@@ -320,12 +320,15 @@ class AlertList(QFrame):
     @staticmethod
     def _text(a: alerts.AlertView, now: datetime) -> str:
         state = a.state_text(now)
+        void = alerts.closed_as_void(a.review_comment)  # its reading entered in error / marked artefact
         if not a.active:
-            state = f"cleared {local_hm(a.cleared_at)}"
+            state = f"{a.review_comment} {local_hm(a.cleared_at)}" if void else f"cleared {local_hm(a.cleared_at)}"
         extra = []
         if a.acknowledged_by:
             extra.append(f"ack. {a.acknowledged_by} {local_hm(a.acknowledged_at)}")
-        if a.reviewed_by:
+        if void:
+            extra.append(f"by {a.reviewed_by}")
+        elif a.reviewed_by:
             extra.append(f"reviewed {a.reviewed_by}")
         second = " · ".join([state] + extra)
         return f"{alert_line(a)}\n     {second}"

@@ -370,6 +370,8 @@ class EventLog(QWidget):
                             key=lambda v: (v.measured_at, v.entered_at, v.id))
             if i < len(vitals) and vitals[i].id == line.entity_id:
                 return vitals[i]
+            if line.artefact:  # out of force for its verdict only: still validated again, corrected
+                return self.chart.artefact_sets.get(line.entity_id)
         pool = {"vital_signs": self.chart.vitals, "dose_event": self.chart.doses,
                 "side_effect": self.chart.side_effects, "note": self.chart.notes}.get(line.entity, [])
         return next((e for e in pool if e.id == line.entity_id), None)

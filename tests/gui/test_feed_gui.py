@@ -180,3 +180,42 @@ def test_a_burst_of_notices_from_the_listener_process_reaches_the_screens_as_one
     assert live._pending is None and not live._gathering.isActive()  # nothing else follows
     assert len(heard) == 1 and heard[0].sessions == set(range(1, 17)) and heard[0].vitals
     live.stop()
+
+
+def test_pressing_a_with_a_reason_takes_the_set_out_of_the_banner_and_the_plot(qtbot, open_chart, store, nurse,
+                                                                               responder, infusion_session):
+    from ketamon.core.report import build_report
+
+    ops.place_session(store, nurse, infusion_session, "CHAIR3")
+    high = [("150021^MDC_PRESS_BLD_NONINV_SYS^MDC", "212", "266016^MDC_DIM_MMHG^MDC"),
+            ("150022^MDC_PRESS_BLD_NONINV_DIA^MDC", "96", "266016^MDC_DIM_MMHG^MDC")]
+    for n, rows in enumerate((None, high)):
+        at = T0 - timedelta(seconds=30 - n)
+        raw = message(obr_time=at, sent=at, control_id=str(n)) if rows is None else \
+            message(rows, obr_time=at, sent=at, control_id=str(n))
+        assert msa(ops.receive_device_message(store, raw))[1] == "CA"
+    chart = open_chart(infusion_session)
+    qtbot.waitUntil(lambda: "212/96" in chart.alerts.banner.message.text())
+    assert 212.0 in chart.plot.series("systolic")[1]
+    log = chart.event_log
+    log.device_toggle.setChecked(True)
+    [row] = [r for r, text in enumerate(log.rows_text()) if "BP 212/96" in text]
+
+    responder.texts = ["cuff squeezed while the patient moved"]
+    log.table.setFocus()
+    log.table.selectRow(row)
+    qtbot.keyClick(log.table, Qt.Key.Key_A)
+    qtbot.waitUntil(lambda: "212/96" not in chart.alerts.banner.message.text())
+    assert "1 alert closed" in log.message.text()
+    assert chart.plot.series("systolic")[1] == [128.0]  # the patient's values only
+    [line] = [t for t in log.rows_text() if "BP 212/96" in t]  # still listed, labelled with who and why
+    assert "artefact: cuff squeezed while the patient moved (Sam Carter RN" in line
+    assert any("Closed: device set marked artefact" in t for t in chart.alerts.list.items_text())
+    report = build_report(store, infusion_session)
+    assert [v.systolic for v in report.clinical_vitals] == [128]
+
+    # validated again (V on the same line): back in the plot and the banner
+    log.table.selectRow([r for r, text in enumerate(log.rows_text()) if "BP 212/96" in text][0])
+    qtbot.keyClick(log.table, Qt.Key.Key_V)
+    qtbot.waitUntil(lambda: "212/96" in chart.alerts.banner.message.text())
+    assert chart.plot.series("systolic")[1] == [128.0, 212.0]
