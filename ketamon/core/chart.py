@@ -668,6 +668,8 @@ class SessionRow:
     scheduled_at: datetime
     first_dose_at: datetime | None
     elapsed: timedelta | None
+    #: the chair the session sits at (its monitor's data comes here), None: no chair
+    chair: str | None = None
 
 
 def sessions_on(store: Store, day: date | None = None, now: datetime | None = None) -> list[SessionRow]:
@@ -691,7 +693,8 @@ def sessions_on(store: Store, day: date | None = None, now: datetime | None = No
         first = firsts.get(s.id)
         rows.append(SessionRow(s.id, s.patient.display_name, s.patient.mrn,
                                store.protocols.get(s.protocol_id, s.protocol_version).name, s.route, s.state,
-                               STATE_LABELS[s.state], s.scheduled_at, first, (now - first) if first else None))
+                               STATE_LABELS[s.state], s.scheduled_at, first, (now - first) if first else None,
+                               s.chair))
     return rows
 
 

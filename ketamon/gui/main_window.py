@@ -60,11 +60,11 @@ from ketamon.gui.widgets import clear_all_messages, format_elapsed, local_hm
 ROUTE_LABELS = {"nasal": "Nasal spray", "iv": "IV infusion", "im": "IM injection"}
 #: states of a session in progress (a "current" session)
 IN_PROGRESS = AFTER_FIRST_DOSE
-#: change flags that alter who is listed (who, state, first dose). Not "alerts": with
+#: change flags that alter who is listed (who, state, first dose, chair). Not "alerts": with
 #: 16 chairs the alert tick and the rules raise or clear alerts every few seconds, and
 #: reloading the list (a query on the GUI thread) for each of them stalled typing; a
 #: row's alert and overdue state come from the background fetch instead (CHAIR_FLAGS).
-LIST_FLAGS = ("lifecycle", "patients", "doses")
+LIST_FLAGS = ("lifecycle", "patients", "doses", "session_details")
 #: change flags that move a chair's next set due or its alerts (a set, a dose, the
 #: state, an alert raised, acknowledged or cleared): the background fetch runs again
 CHAIR_FLAGS = ("vitals", "doses", "lifecycle", "alerts")
@@ -105,11 +105,12 @@ def fit_within(rect: QRect, area: QRect, frame: QMargins = QMargins()) -> QRect:
 
 
 def row_text(row: SessionRow, now: datetime, due: str = "", state: alerts.ChairState | None = None) -> str:
-    """Short lines: the highest alert's mark and who; route and state; elapsed (or
-    when); what is due next; the highest active alert's text."""
+    """Short lines: the highest alert's mark, the chair and who; route and state;
+    elapsed (or when); what is due next; the highest active alert's text."""
     highest = state.highest if state is not None else None
     mark = f"{highest.mark} " if highest is not None and highest.mark else ""
-    lines = [mark + row.patient_name, f"{ROUTE_LABELS.get(row.route, row.route)} · {row.state_label}"]
+    chair = f"{row.chair} · " if row.chair else ""  # which monitor feeds it
+    lines = [mark + chair + row.patient_name, f"{ROUTE_LABELS.get(row.route, row.route)} · {row.state_label}"]
     if row.first_dose_at is not None and row.state in IN_PROGRESS:
         third = f"Elapsed {format_elapsed(now - row.first_dose_at)}"
     elif row.first_dose_at is not None:
@@ -334,7 +335,7 @@ class SessionsPanel(QFrame):
         """The row in its highest alert's colours (overdue vitals: soft amber); the
         tooltip says the alert in full. Untouched when nothing changed (every second)."""
         role = row_role(state, now)
-        tip = f"{row.patient_name} ({row.mrn})\n{row.protocol_name}"
+        tip = f"{row.patient_name} ({row.mrn})\n{row.protocol_name}" + (f"\nChair {row.chair}" if row.chair else "")
         if state is not None and state.highest is not None:
             tip += f"\n{state.highest.mark} {state.highest.message}".rstrip()
         if item.data(ROLE_KEY) == role and item.toolTip() == tip:

@@ -219,3 +219,21 @@ def test_pressing_a_with_a_reason_takes_the_set_out_of_the_banner_and_the_plot(q
     qtbot.keyClick(log.table, Qt.Key.Key_V)
     qtbot.waitUntil(lambda: "212/96" in chart.alerts.banner.message.text())
     assert chart.plot.series("systolic")[1] == [128.0, 212.0]
+
+
+def test_the_sessions_list_names_each_sessions_chair_and_follows_a_move(qtbot, window, store, responder, nurse,
+                                                                         infusion_session):
+    def row_of(session_id: int) -> str:
+        items = [window.sessions.list.item(i) for i in range(window.sessions.list.count())]
+        return next(i.text() for i in items if i.data(Qt.ItemDataRole.UserRole) == session_id)
+
+    ops.place_session(store, nurse, infusion_session, "CHAIR3")
+    window.sessions.reload()
+    assert row_of(infusion_session).split("\n")[0] == "CHAIR3 · NGUYEN, Lan"  # one line: chair and who
+    window.sessions.select(infusion_session)
+    responder.texts = ["chair7"]
+    qtbot.mouseClick(window.sessions.move_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: row_of(infusion_session).split("\n")[0] == "CHAIR7 · NGUYEN, Lan")
+    responder.texts = [""]  # off its chair: the row says no chair
+    qtbot.mouseClick(window.sessions.move_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: row_of(infusion_session).split("\n")[0] == "NGUYEN, Lan")
