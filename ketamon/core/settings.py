@@ -277,8 +277,8 @@ for _s in (
             "refused as a typing slip.", "Entries dated back at most"),
     Setting("feed_listen", Switch(), False, C, "KETAMON_FEED_LISTEN",
             "Receive bedside monitor data (HL7 v2 ORU^R01, IHE PCD-01, over MLLP) from the app, in a "
-            "listener process it starts and stops, from the app's next start; `ketamon feed listen` does the same without the "
-            "window. The values are documentation for the nurse to validate: the monitor's own alarms stay "
+            "listener process it starts and stops as this is turned on and off (no restart needed); "
+            "`ketamon feed listen` does the same without the window. The values are documentation for the nurse to validate: the monitor's own alarms stay "
             "the alarms.",
             "Listen for bedside monitors"),
     Setting("feed_host", Text(255), "127.0.0.1", C, "KETAMON_FEED_HOST",

@@ -1,5 +1,7 @@
 """The app's own bedside monitor listener, when the clinic turns it on
-(Settings: "Listen for bedside monitors", read at start).
+(Settings: "Listen for bedside monitors"). Turning the setting on or off, or
+changing the listener's address or port, starts, stops or restarts the child at
+once (the settings change notice), without restarting the app.
 
 Receiving and storing run in a child process (`python -m ketamon.core.feed_process`),
 never in the window's: 16 chairs at 1 Hz cost the interpreter lock ~1 s of
@@ -12,14 +14,18 @@ raises a technical alert when it cannot start or stopped unexpectedly.
 """
 from __future__ import annotations
 
+import logging
 import sys
 
 from PySide6.QtCore import QObject, QProcess, QTimer, Signal
 
 from ketamon.core import settings
+from ketamon.core.changes import OpChanges as Changes
 from ketamon.core.feed_process import PROBLEM, READY
 from ketamon.core.ops.device import LISTENER, listener_back, report_feed_problem
 from ketamon.gui.runner import OpRunner
+
+log = logging.getLogger(__name__)
 
 #: restart waits: first, longest (doubling after each failure in a row)
 RESTART_MS = (1000, 30_000)
@@ -29,9 +35,14 @@ class FeedListener(QObject):
     #: the child listens (its port): tests and the benchmark wait for it
     ready = Signal(int)
 
-    def __init__(self, runner: OpRunner, parent: QObject | None = None):
+    def __init__(self, runner: OpRunner, parent: QObject | None = None, *, port: int | None = None):
+        """`port`: listen there instead of the clinic's setting (tests: 0, any free
+        port); whether to listen still follows the setting."""
         super().__init__(parent)
         self.runner = runner
+        self.port_override = port
+        #: started with an explicit port (start(port=…)): the setting does not stop it
+        self._forced = False
         self.problem = ""
         #: the port the child listens on, once it says so
         self.port: int | None = None
@@ -42,19 +53,64 @@ class FeedListener(QObject):
         self._restart = QTimer(self)
         self._restart.setSingleShot(True)
         self._restart.timeout.connect(self._launch)
+        runner.changed.connect(self._on_changed)
 
     def start(self, *, port: int | None = None) -> bool:
         """Start the listener process when the clinic says so; False (and `problem`
         says why) when it cannot be started. `port` overrides the setting (tests: 0,
         any free port); `wait_ready` waits until it listens."""
-        store = self.runner.store
-        if port is None and not settings.clinic_value(store, "feed_listen"):
+        self._forced = port is not None
+        args = self._wanted() if port is None else self._command(settings.clinic_value(self.runner.store,
+                                                                                        "feed_host"), port)
+        if args is None:
             return False
-        host = settings.clinic_value(store, "feed_host")
-        port = settings.clinic_value(store, "feed_port") if port is None else port
-        self._args = ["-m", "ketamon.core.feed_process", "--host", host, "--port", str(port)]
+        self._args = args
         self._stopping = False
         return self._launch()
+
+    def _command(self, host: str, port: int) -> list[str]:
+        return ["-m", "ketamon.core.feed_process", "--host", host, "--port", str(port)]
+
+    def _wanted(self) -> list[str] | None:
+        """The child's arguments as the clinic's settings say, None when it should not listen."""
+        store = self.runner.store
+        if not settings.clinic_value(store, "feed_listen"):
+            return None
+        port = settings.clinic_value(store, "feed_port") if self.port_override is None else self.port_override
+        return self._command(settings.clinic_value(store, "feed_host"), port)
+
+    @property
+    def running(self) -> bool:
+        """A child is up, or about to be started again after dying."""
+        return self.process is not None or self._restart.isActive()
+
+    def _on_changed(self, changes: Changes) -> None:
+        if getattr(changes, "settings", False):
+            self.follow_settings()
+
+    def follow_settings(self) -> None:
+        """The clinic turned "Listen for bedside monitors" on or off, or moved the
+        listener: start, stop or restart the child to match (a child started with
+        an explicit port is left alone)."""
+        if self._forced:
+            return
+        try:
+            wanted = self._wanted()
+        except Exception as exc:  # the database away: the next settings notice tries again
+            log.warning("monitor listener setting not read: %s", type(exc).__name__)
+            return
+        if wanted is None:
+            if self.running:
+                self.stop()
+                self.problem = ""
+                self._resolved()  # turned off: nothing is wrong with a listener nobody wants
+            return
+        if self.running and wanted == self._args:
+            return
+        if self.running:
+            self.stop()
+        self._args, self._stopping, self._wait = wanted, False, RESTART_MS[0]
+        self._launch()
 
     def wait_ready(self, timeout_ms: int = 20_000) -> bool:
         """Block until the child listens (tests, the benchmark); True when it does."""

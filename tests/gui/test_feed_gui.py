@@ -237,3 +237,41 @@ def test_the_sessions_list_names_each_sessions_chair_and_follows_a_move(qtbot, w
     responder.texts = [""]  # off its chair: the row says no chair
     qtbot.mouseClick(window.sessions.move_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: row_of(infusion_session).split("\n")[0] == "NGUYEN, Lan")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            return True
+    except OSError:
+        return False
+
+
+def test_turning_the_setting_on_and_off_starts_and_stops_the_listener_without_a_restart(qtbot, store, actors):
+    from ketamon.gui.runner import OpRunner
+
+    admin = OpRunner(store, actors["admin"])  # the Settings page's operations, as an administrator
+    window = MainWindow(admin)
+    qtbot.addWidget(window)
+    try:
+        assert window.feed.process is None  # the clinic has not turned it on
+        port = _free_port()
+        assert admin.run(ops.set_clinic_setting, "feed_port", port, "the monitor network's port")
+        assert window.feed.process is None  # still off: a port alone starts nothing
+        assert admin.run(ops.set_clinic_setting, "feed_listen", True, "monitors installed at every chair")
+        assert window.feed.process is not None and window.feed.wait_ready()
+        assert window.feed.port == port and _answers(port)
+
+        assert admin.run(ops.set_clinic_setting, "feed_listen", False, "monitor network down for maintenance")
+        assert window.feed.process is None and window.feed.port is None
+        assert not _answers(port)
+        assert listener_alerts(store) == []  # turned off is not a fault
+    finally:
+        window.close()
+        admin.deleteLater()
