@@ -188,7 +188,8 @@ def test_a_monitor_left_on_at_an_empty_chair_is_refused_without_an_audit_row_a_s
     ops.technical_problem_resolved(store, nurse, "feed:refused:CHAIR3")  # a nurse resolved it: raised again
     assert msa(service.handle(numbered(5), "10.0.0.7:5000"))[1] == "CR" and refused_rows() == 2
     with store.read() as db:
-        assert db.scalar(select(Alert.message).where(Alert.cleared_at.is_(None))).startswith("Monitor data for CHAIR3")
+        assert db.scalar(select(Alert.message).where(Alert.cleared_at.is_(None))).startswith(
+            "Messages from CHAIR3 refused: 1 since 09:00 — Monitor data for CHAIR3")
     sid = ops.create_session(store, nurse, patient_id=patient_id, protocol_id="iv-ketamine-0.5",
                              chair="CHAIR3").result
     assert msa(service.handle(numbered(6), "10.0.0.7:5000"))[1] == "CA"

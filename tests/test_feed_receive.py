@@ -123,7 +123,8 @@ def test_no_session_at_the_chair_stores_nothing_and_raises_a_session_less_alert(
     ack = ops.receive_device_message(store, message(chair="CHAIR9"))
     assert msa(ack)[1] == "CR"
     [alert] = technical(store)
-    assert alert.session_id is None and alert.message.startswith("Monitor data for CHAIR9 but no session there")
+    assert alert.session_id is None and alert.message.startswith(
+        "Messages from CHAIR9 refused: 1 since 09:00 — Monitor data for CHAIR9 but no session there")
 
 
 def test_data_arriving_again_resolves_the_chairs_feed_alerts(store, nurse, infusion_session):

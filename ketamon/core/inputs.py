@@ -864,6 +864,7 @@ class TechnicalProblemInput(OpInput):
     message: Text(LONG, required=True)
     priority: Choice(("high", "medium", "low", "info")) = "medium"
     session_id: Id(optional=True) = None
+    replace_message: Flag() = False
 
 
 class TechnicalResolvedInput(OpInput):

@@ -119,8 +119,9 @@ def test_the_technical_alerts_page_lists_acknowledges_and_resolves(qtbot, window
     window.tabs.setCurrentWidget(page)
     qtbot.waitUntil(lambda: len(page.rows) == 2)
     texts = [page.table.item(r, 1).text() + " | " + page.table.item(r, 2).text() for r in range(2)]
-    assert any(t.startswith("CHAIR9 · no session | Monitor data for CHAIR9 but no session there") for t in texts)
-    assert any(t.startswith("No session | This is not an HL7 v2 message") for t in texts)
+    assert any(t.startswith("CHAIR9 · no session | Messages from CHAIR9 refused: 1 since") for t in texts)
+    assert any(t.startswith("No session | Messages from an unknown sender refused: 1 since")
+               and "This is not an HL7 v2 message" in t for t in texts)
     page.table.selectRow(0)
     qtbot.mouseClick(page.acknowledge_button, Qt.MouseButton.LeftButton)
     assert page.table.item(0, 3).text().startswith("Sam Carter RN")

@@ -372,9 +372,11 @@ def set_alarm_sound(op: Op, enabled: bool, reason: str) -> int:
 
 @operation(None, system=True)
 def report_technical_problem(op: Op, key: str, message: str, *, priority: str = "medium",
-                             session_id: int | None = None) -> int | None:
+                             session_id: int | None = None, replace_message: bool = False) -> int | None:
     """A technical alert (device feed lost, printer offline…), kept apart from the
-    patient's alerts. Raised once while the problem persists; returns its id."""
+    patient's alerts. Raised once while the problem persists; returns its id.
+    `replace_message`: an active one takes the new text (a count of refused
+    messages kept current), audited, without sounding again."""
     inputs.TechnicalProblemInput.check(op, locals())
     if priority not in PRIORITIES:
         raise ValidationError(f"Priority must be one of {', '.join(PRIORITIES)}.", "priority", priority)
@@ -383,6 +385,11 @@ def report_technical_problem(op: Op, key: str, message: str, *, priority: str = 
                             Alert.session_id.is_(None) if session_id is None else Alert.session_id == session_id)
     existing = op.db.scalar(q)
     if existing is not None:
+        if replace_message and existing.message != message:
+            target = _NoSession() if existing.session_id is None else op.db.get(Session, existing.session_id)
+            alerts.apply(op, target, [alerts.Action("update", ckey, alerts.Condition(
+                ckey, existing.rule, existing.priority, message, category="technical"), existing,
+                detail="count of refused messages")])
         return existing.id
     if session_id is not None:
         op.session(session_id)

@@ -262,8 +262,9 @@ def operation(permission: Permission | None, what: str | None = None, *, system:
                     _kept_on_refusal(store, op)
                     raise
                 except ValidationError as exc:  # refused input is audited (README): field and value, no names
-                    record_refusal(store, who, fn.__name__, _validation_detail(exc),
-                                   _session_id_of(positional, args, kwargs))
+                    if not getattr(exc, "audited_by_caller", False):  # the device feed counts its repeats
+                        record_refusal(store, who, fn.__name__, _validation_detail(exc),
+                                       _session_id_of(positional, args, kwargs))
                     _kept_on_refusal(store, op)
                     raise
                 except IntegrityError:

@@ -11,16 +11,23 @@ absolute range; an impossible value is kept out as an artefact and the valid
 ones stored). The right patient or nothing: a message is routed by its chair
 (PV1-3, else a monitor id registered to a chair); a patient identifier (PID-3)
 that is not the MRN of the session at that chair stores nothing. Every refusal
-is audited (by the operation gate) and raises a technical alert, kept apart from
-the patient's alerts; the next message stored from that chair resolves it.
+is answered with its reason and raises a technical alert, kept apart from the
+patient's alerts; the next message stored from that chair resolves it. A broken
+monitor refused every second must not flood the audit trail (86 400 rows a day):
+the first refusal from a sender for a reason is audited at once, the repeats are
+counted (`RefusalLog`) and audited as one row per REFUSAL_AUDIT_SECONDS with
+their count, and the alert's text keeps the count ("Messages from CHAIR3
+refused: 57 since 10:02 — …").
 """
 from __future__ import annotations
 
 import logging
 import threading
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import bindparam, func, select
 
@@ -30,7 +37,16 @@ from ketamon.core.errors import KetamonError, NotFound, ValidationError
 from ketamon.core.feed import ack, pcd01
 from ketamon.core.models import Alert, DeviceValidation, Monitor, Session, VitalSigns
 from ketamon.core.ops.alerting import report_technical_problem, technical_problem_resolved
-from ketamon.core.ops.base import Changes, Op, local_hm, operation, safe_error_text, user_label
+from ketamon.core.ops.base import (
+    Changes,
+    Op,
+    _validation_detail,
+    local_hm,
+    operation,
+    record_refusal,
+    safe_error_text,
+    user_label,
+)
 from ketamon.core.ops.charting import _device_artefacts, chair_name, free_chair, record_vitals
 from ketamon.core.permissions import SYSTEM, Actor, Permission
 from ketamon.core.store import Store
@@ -73,11 +89,12 @@ def _receive(store: Store, raw: bytes, actor: Actor) -> tuple[bytes, Changes | p
     """The acknowledgement, and what the stored message changed (or why it was refused)."""
     now = store.clock.now()
     control = _control_id(now)
+    token = _COUNTING.set(True)  # the refusal is audited here, its repeats counted (RefusalLog)
     try:
         changes = store_device_message(store, actor, raw)
         stored: Stored = changes.result
     except pcd01.Refused as exc:
-        _raise_alert(store, REFUSED + (exc.chair or "unrouted"), str(exc), exc.session_id)
+        refusals.note(store, actor, exc)
         return ack.build(exc.header, ack.REJECT, [(exc.error_code, str(exc))], now, control), exc
     except KetamonError as exc:  # a time no entry may have, a signed session, the acting account's rights
         header = _header_of(raw)
@@ -88,6 +105,9 @@ def _receive(store: Store, raw: bytes, actor: Actor) -> tuple[bytes, Changes | p
         return ack.build(_header_of(raw), ack.REJECT,
                          [(pcd01.INTERNAL_ERROR, "ketamon could not store the message now; send it again.")],
                          now, control), None
+    finally:
+        _COUNTING.reset(token)
+    refusals.forget(store, stored.chair)  # data flows from that chair again
     outcome = ack.ERROR if stored.problems else ack.ACCEPT
     reasons = [(pcd01.DATA_TYPE_ERROR, p) for p in stored.problems]
     return ack.build(stored.header, outcome, reasons, now, control), changes
@@ -144,6 +164,8 @@ class FeedService:
                     self._empty.discard(chair)
                 return None
         now = self.store.clock.now()
+        refused = EmptyChair(_no_session(chair), message.header, pcd01.UNKNOWN_KEY, chair=chair)
+        refusals.note(self.store, self.actor, refused, alert_known_up=True)
         return ack.build(message.header, ack.REJECT, [(pcd01.UNKNOWN_KEY, _no_session(chair))], now,
                          _control_id(now))
 
@@ -159,6 +181,7 @@ class FeedService:
             check_device_feeds(self.store, self.actor)
         except KetamonError as exc:
             log.warning("device feed watch refused: %s", exc)
+        refusals.flush(self.store, self.actor)
 
 
 def _header_of(raw: bytes) -> pcd01.Header | None:
@@ -168,11 +191,13 @@ def _header_of(raw: bytes) -> pcd01.Header | None:
         return exc.header
 
 
-def _raise_alert(store: Store, key: str, message: str, session_id: int | None) -> Changes | None:
+def _raise_alert(store: Store, key: str, message: str, session_id: int | None, *,
+                 replace_message: bool = False) -> Changes | None:
     """A technical alert raised by the feed itself (the system); a failure to raise
     it is logged, never allowed to stop the acknowledgement."""
     try:
-        return report_technical_problem(store, SYSTEM, key, message[:1000], session_id=session_id)
+        return report_technical_problem(store, SYSTEM, key, message[:1000], session_id=session_id,
+                                        replace_message=replace_message)
     except Exception as exc:
         log.error("technical alert %s not raised: %s", key, safe_error_text(exc))
         return None
@@ -194,12 +219,156 @@ def listener_back(store: Store) -> Changes | None:
         return None
 
 
+# ---------------------------------------------------------------- refusals, counted
+
+
+#: a sender refused again and again for one reason: one audit row per this many
+#: seconds, with the count since the last row (the first refusal is audited at once)
+REFUSAL_AUDIT_SECONDS = 60
+#: set while a listener (`_receive`) stores a message: the refusal is audited by
+#: RefusalLog, not by the operation gate
+_COUNTING: ContextVar[bool] = ContextVar("ketamon_feed_counting", default=False)
+
+
+@dataclass
+class _Burst:
+    """One sender's refusals for one reason since the first of them."""
+
+    where: str
+    reason: str
+    detail: str
+    alert_key: str
+    session_id: int | None
+    since: datetime
+    audited_at: datetime
+    last_at: datetime
+    count: int = 1
+    #: refusals not yet in an audit row
+    unaudited: int = 0
+
+
+class RefusalLog:
+    """The refusals of each store's listener, by (sender, reason): what to audit
+    and what the technical alert says. In memory: each listener process counts
+    its own (a second workstation's listener writes its own rows)."""
+
+    def __init__(self, seconds: float = REFUSAL_AUDIT_SECONDS):
+        self.seconds = seconds
+        self._lock = threading.Lock()
+        self._stores: WeakKeyDictionary[Store, dict[tuple[str, str], _Burst]] = WeakKeyDictionary()
+
+    def note(self, store: Store, actor: Actor, refused: pcd01.Refused, *, alert_known_up: bool = False) -> None:
+        """One more refusal: audited and alerted at once when it is the first (or
+        its alert was resolved meanwhile), else counted, and audited with the
+        count once the interval has passed since the last row."""
+        now = store.clock.now()
+        where = refused.chair or _sender(refused.header)
+        reason = str(refused)
+        alert_key = REFUSED + (refused.chair or "unrouted")
+        with self._lock:
+            bursts = self._stores.setdefault(store, {})
+            burst = bursts.get((where, reason))
+        if burst is not None and not alert_known_up and not _alert_up(store, alert_key):
+            burst = None  # resolved by someone (or never raised): a new burst, audited at once
+        if burst is None:
+            burst = _Burst(where, reason, _validation_detail(refused), alert_key, refused.session_id, now, now, now)
+            with self._lock:
+                self._stores.setdefault(store, {})[(where, reason)] = burst
+            self._audit(store, actor, burst, 1)
+            _raise_alert(store, alert_key, self.alert_text(burst), refused.session_id)
+            return
+        with self._lock:
+            burst.count += 1
+            burst.unaudited += 1
+            burst.last_at = now
+            due = self._take_due(burst, now)
+        if due:
+            self._audit(store, actor, burst, due)
+            _raise_alert(store, alert_key, self.alert_text(burst), burst.session_id, replace_message=True)
+
+    def flush(self, store: Store, actor: Actor) -> None:
+        """The listener's tick: counts whose interval has passed are audited even
+        when the sender fell silent; bursts quiet for an interval are forgotten
+        (the next refusal is audited at once)."""
+        now = store.clock.now()
+        due_rows = []
+        with self._lock:
+            bursts = self._stores.get(store, {})
+            for key, burst in list(bursts.items()):
+                due = self._take_due(burst, now)
+                if due:
+                    due_rows.append((burst, due))
+                elif not burst.unaudited and now - burst.last_at >= timedelta(seconds=self.seconds):
+                    del bursts[key]
+        for burst, due in due_rows:
+            self._audit(store, actor, burst, due)
+            _raise_alert(store, burst.alert_key, self.alert_text(burst), burst.session_id, replace_message=True)
+
+    def forget(self, store: Store, chair: str) -> None:
+        """Data stored from the chair: its refusals are over (its alert is resolved)."""
+        with self._lock:
+            bursts = self._stores.get(store)
+            if bursts:
+                for key in [k for k, b in bursts.items() if b.where == chair]:
+                    del bursts[key]
+
+    def _take_due(self, burst: _Burst, now: datetime) -> int:
+        """The count to audit now (0: not yet), under the lock."""
+        if burst.unaudited and now - burst.audited_at >= timedelta(seconds=self.seconds):
+            due, burst.unaudited, burst.audited_at = burst.unaudited, 0, now
+            return due
+        return 0
+
+    @staticmethod
+    def alert_text(burst: _Burst) -> str:
+        return (f"Messages from {burst.where} refused: {burst.count} since {local_hm(burst.since)} — "
+                f"{burst.reason}")
+
+    @staticmethod
+    def _audit(store: Store, actor: Actor, burst: _Burst, count: int) -> None:
+        text = burst.detail if count == 1 and burst.count == 1 else (
+            f"{burst.detail} — refused {count} time{'s' if count > 1 else ''} since the last entry "
+            f"({burst.count} since {local_hm(burst.since)}, {burst.where})")
+        try:
+            record_refusal(store, actor, "store_device_message", text, burst.session_id)
+        except Exception as exc:  # never allowed to stop the acknowledgement
+            log.error("refusal not audited: %s", safe_error_text(exc))
+
+
+#: the listeners' refusals (one log per process; by store)
+refusals = RefusalLog()
+
+
+def _sender(header: pcd01.Header | None) -> str:
+    """Who sent a message no chair could be read from: its MSH-3, else unknown."""
+    name = (header.sending_app.split("^")[0].strip() if header is not None else "")[:40]
+    return name or "an unknown sender"
+
+
+def _alert_up(store: Store, alert_key: str) -> bool:
+    try:
+        with store.read() as db:
+            return db.scalar(select(Alert.id).where(Alert.condition_key == "tech:" + alert_key,
+                                                    Alert.cleared_at.is_(None)).limit(1)) is not None
+    except Exception:
+        return True  # the database away: keep counting
+
+
 @operation(Permission.RECEIVE_DEVICE_DATA, system=True)
 def store_device_message(op: Op, raw: bytes) -> Stored:
     """Route one message to the session at its chair and store its values as
     device vital-sign sets (one per observation time). Raises pcd01.Refused
-    (nothing stored) for a message that cannot be used or routed."""
+    (nothing stored) for a message that cannot be used or routed (audited by the
+    operation gate, or, from a listener, by RefusalLog)."""
     inputs.DeviceMessageInput.check(op, locals())
+    try:
+        return _store_message(op, raw)
+    except pcd01.Refused as exc:
+        exc.audited_by_caller = _COUNTING.get()
+        raise
+
+
+def _store_message(op: Op, raw: bytes) -> Stored:
     message = pcd01.parse(raw)
     chair = _chair_of(op, message)
     s = _session_at(op, chair, message.header)
