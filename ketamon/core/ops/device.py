@@ -265,23 +265,27 @@ class RefusalLog:
         where = refused.chair or _sender(refused.header)
         reason = str(refused)
         alert_key = REFUSED + (refused.chair or "unrouted")
+        key = (where, reason)
         with self._lock:
+            seen = self._stores.setdefault(store, {}).get(key)
+        # resolved by someone meanwhile (or never raised): a new burst, audited at once
+        over = seen is not None and not alert_known_up and not _alert_up(store, alert_key)
+        with self._lock:  # one worker thread starts a burst, the others count in it
             bursts = self._stores.setdefault(store, {})
-            burst = bursts.get((where, reason))
-        if burst is not None and not alert_known_up and not _alert_up(store, alert_key):
-            burst = None  # resolved by someone (or never raised): a new burst, audited at once
-        if burst is None:
-            burst = _Burst(where, reason, _validation_detail(refused), alert_key, refused.session_id, now, now, now)
-            with self._lock:
-                self._stores.setdefault(store, {})[(where, reason)] = burst
+            burst = bursts.get(key)
+            first = burst is None or (over and burst is seen)
+            if first:
+                burst = bursts[key] = _Burst(where, reason, _validation_detail(refused), alert_key,
+                                             refused.session_id, now, now, now)
+            else:
+                burst.count += 1
+                burst.unaudited += 1
+                burst.last_at = now
+                due = self._take_due(burst, now)
+        if first:
             self._audit(store, actor, burst, 1)
             _raise_alert(store, alert_key, self.alert_text(burst), refused.session_id)
             return
-        with self._lock:
-            burst.count += 1
-            burst.unaudited += 1
-            burst.last_at = now
-            due = self._take_due(burst, now)
         if due:
             self._audit(store, actor, burst, due)
             _raise_alert(store, alert_key, self.alert_text(burst), burst.session_id, replace_message=True)
