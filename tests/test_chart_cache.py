@@ -234,6 +234,24 @@ def test_routine_device_readings_are_counted_and_folded(store, nurse, esketamine
     assert shown(chart) == shown(from_scratch(store, sid))
 
 
+def test_a_verdict_after_load_moves_the_set_out_of_force_and_back(store, nurse, esketamine_session, clock):
+    sid = esketamine_session
+    hot = ops.record_vitals(store, nurse, sid, temperature=39.4, heart_rate=90, source="device",
+                            measured_at=clock.now() - timedelta(minutes=3)).result
+    typed = ops.record_vitals(store, nurse, sid, **SCORABLE).result
+    chart = load_chart(store, sid)
+    assert chart.news2[typed].carried and chart.device_readings == 1
+    ops.mark_device_artefact(store, nurse, hot, "probe in the air")
+    chart = load_chart(store, sid)  # the kept sets, adjusted (not read again)
+    assert shown(chart) == shown(from_scratch(store, sid))
+    assert [v.id for v in chart.vitals] == [typed] and typed not in chart.news2  # nothing to carry now
+    assert chart.device_readings == 0  # an artefact is never folded away
+    assert [ln.artefact for ln in chart.log_without_device_readings] == [True, False]
+    ops.validate_device_set(store, nurse, hot)
+    chart = load_chart(store, sid)
+    assert shown(chart) == shown(from_scratch(store, sid)) and chart.news2[typed].carried
+
+
 # ---------------------------------------------------------------- any sequence of entries
 
 ACTIONS = st.lists(st.one_of(
