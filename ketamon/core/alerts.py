@@ -20,6 +20,8 @@ How it works (and what must not change):
   "update"); when it is marked entered in error the alert is closed as such
   (ENTERED_IN_ERROR, out of the review queue: nobody reviews a reading that
   never was), and a condition still holding on the other readings raises anew.
+  A device set a nurse marks artefact is treated the same (DEVICE_ARTEFACT,
+  `after_device_verdict`); validated again, it counts again.
 - Events (vomiting, observed respiratory depression) latch: their alert stays until
   someone acknowledges it. Everything else clears when its condition clears; the
   row stays in the record (cleared_at) for review.
