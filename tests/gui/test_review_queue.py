@@ -265,3 +265,25 @@ def test_a_full_page_of_long_alerts_fills_in_seconds_not_a_minute(qtbot, queue, 
     assert time.perf_counter() - started < 5
     assert q.table.rowCount() == 500 and q.count.text() == "1–500 of 800 alerts"
     assert q.table.horizontalHeader().sectionResizeMode(0) == q.table.horizontalHeader().ResizeMode.ResizeToContents
+
+
+def test_an_alert_closed_by_an_artefact_verdict_is_settled_and_says_so(qtbot, queue, store, nurse, clock,
+                                                                      infusion_session):
+    from datetime import timedelta
+
+    from ketamon.core.alerts import DEVICE_ARTEFACT
+
+    ops.record_vitals(store, nurse, infusion_session, systolic=128, diastolic=80, heart_rate=70)
+    spike = ops.record_vitals(store, nurse, infusion_session, systolic=212, diastolic=96, source="device",
+                              measured_at=clock.now() + timedelta(seconds=1)).result
+    q = queue()
+    assert any(a.message.startswith("BP 212/96") for a in q.rows)
+    clock.advance(minutes=1)
+    ops.mark_device_artefact(store, nurse, spike, "cuff squeezed while the patient moved")
+    q.reload()
+    assert not any(a.message.startswith("BP 212/96") for a in q.rows)  # nothing left to review
+    q.show_filter.setCurrentIndex(2)  # all
+    [row] = [r for r in range(q.table.rowCount()) if q.table.item(r, 3).text().startswith("BP 212/96")]
+    assert q.table.item(row, 4).text().startswith(DEVICE_ARTEFACT)
+    q.table.selectRow(row)
+    assert f"{DEVICE_ARTEFACT} by Sam Carter RN at" in q.detail_facts.text()
