@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QMargins, QRect, QSettings, QSize, QTimer, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QGuiApplication, QKeySequence, QShortcut
@@ -45,8 +46,6 @@ from ketamon.core.ops.base import Changes
 from ketamon.core.permissions import Permission
 from ketamon.gui import prompts
 from ketamon.gui.background import Background
-from ketamon.gui.chart_view import SessionChart
-from ketamon.gui.dialogs import NewPatientDialog, NewSessionDialog
 from ketamon.gui.elided import ElidedLabel
 from ketamon.gui.feed_listener import FeedListener
 from ketamon.gui.lock import AccessControls
@@ -56,6 +55,11 @@ from ketamon.gui.sound import AlarmMonitor
 from ketamon.gui.theme import colour, set_role
 from ketamon.gui import shortcuts
 from ketamon.gui.widgets import clear_all_messages, format_elapsed, local_hm
+
+if TYPE_CHECKING:  # imported when first used, not to show the window (ketamon.gui.app draws it
+    # first, then builds the chart): the chart brings pyqtgraph and numpy, the dialogs the printed summary
+    from ketamon.gui.chart_view import SessionChart
+    from ketamon.gui.dialogs import NewPatientDialog, NewSessionDialog
 
 ROUTE_LABELS = {"nasal": "Nasal spray", "iv": "IV infusion", "im": "IM injection"}
 #: states of a session in progress (a "current" session)
@@ -599,6 +603,8 @@ class MainWindow(QMainWindow):
         """Show a session's chart (built once, then kept, so half-typed values survive switching)."""
         chart = self.charts.get(session_id)
         if chart is None:
+            from ketamon.gui.chart_view import SessionChart
+
             chart = SessionChart(self.runner, session_id)
             self.charts[session_id] = chart
             self.chart_stack.addWidget(chart)
@@ -646,7 +652,7 @@ class MainWindow(QMainWindow):
 
     def current_chart(self) -> SessionChart | None:
         w = self.chart_stack.currentWidget()
-        return w if isinstance(w, SessionChart) else None
+        return w if w is not None and self.charts.get(getattr(w, "session_id", None)) is w else None
 
     def open_current_session(self) -> SessionChart | None:
         """Open the longest-running session in progress (or the next planned one)."""
@@ -656,6 +662,8 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------ dialogs
 
     def new_patient(self) -> NewPatientDialog:
+        from ketamon.gui.dialogs import NewPatientDialog
+
         self.patient_dialog = NewPatientDialog(self.runner, self)
         self.patient_dialog.finished.connect(self._patient_dialog_closed)
         self.patient_dialog.open()
@@ -669,6 +677,8 @@ class MainWindow(QMainWindow):
             dialog.deleteLater()
 
     def new_session(self, patient_id: int | None = None) -> NewSessionDialog:
+        from ketamon.gui.dialogs import NewSessionDialog
+
         self.session_dialog = NewSessionDialog(self.runner, self, patient_id or self._last_patient_id)
         self.session_dialog.finished.connect(self._session_dialog_closed)
         self.session_dialog.open()
