@@ -1,0 +1,81 @@
+"""How the app starts its window (ketamon.gui.app.build_window with
+chart_after_paint, as `ketamon` runs it): the window is drawn first, with the
+sessions list and the current session selected, and its chart is built on the
+turn after that first paint; whatever the person chose meanwhile stays."""
+from __future__ import annotations
+
+from PySide6.QtCore import QEvent, QObject
+from PySide6.QtWidgets import QApplication, QWidget
+
+from ketamon.core import ops
+from ketamon.gui.app import OPENING_CHART, build_window
+
+
+class FirstPaintSeen(QObject):
+    """Records what the window held when Qt first painted any part of it."""
+
+    def __init__(self, window, what):
+        super().__init__()
+        self.window, self.what, self.seen = window, what, []
+        QApplication.instance().installEventFilter(self)
+
+    def eventFilter(self, obj, event):  # noqa: N802
+        if event.type() == QEvent.Type.Paint and not self.seen and isinstance(obj, QWidget) and \
+                obj.window() is self.window:
+            self.seen.append(self.what())
+        return False
+
+    def stop(self):
+        QApplication.instance().removeEventFilter(self)
+
+
+def started(qtbot, store, actor, **kw):
+    window = build_window(store, actor, idle_lock=False, chart_after_paint=True, **kw)
+    qtbot.addWidget(window)
+    window.resize(1440, 900)
+    return window
+
+
+def test_the_window_is_drawn_with_its_list_before_the_chart_is_built(qtbot, store, nurse, esketamine_session,
+                                                                     infusion_session, ready_for_dose):
+    ready_for_dose(esketamine_session)
+    ops.record_dose(store, nurse, esketamine_session, "nasal_device")  # in progress: the current session
+    window = started(qtbot, store, nurse)
+    assert window.current_chart() is None and window.charts == {}
+    assert window.sessions.selected_session_id() == esketamine_session
+    watch = FirstPaintSeen(window, lambda: (window.current_chart(), window.empty_chart.text(),
+                                            len(window.sessions.texts())))
+    try:
+        window.show()
+        qtbot.waitUntil(lambda: window.current_chart() is not None, timeout=10_000)
+    finally:
+        watch.stop()
+    assert watch.seen == [(None, OPENING_CHART, 2)]  # drawn: both sessions listed, "Opening the chart…"
+    chart = window.current_chart()
+    assert chart.session_id == esketamine_session
+    assert window.tabs.currentIndex() == window.chart_page_index
+    assert window.windowTitle() == "ketamon — NGUYEN, Lan"
+    assert window.empty_chart.text() != OPENING_CHART  # back to its own words, should it show again
+    assert set(window.charts) == {esketamine_session}
+
+
+def test_a_session_chosen_before_the_chart_arrives_stays_open(qtbot, store, nurse, esketamine_session,
+                                                              infusion_session, ready_for_dose):
+    ready_for_dose(esketamine_session)
+    ops.record_dose(store, nurse, esketamine_session, "nasal_device")
+    window = started(qtbot, store, nurse)
+    rows = [row.session_id for row in window.sessions.rows]
+    window.sessions.list.setCurrentRow(rows.index(infusion_session))  # the nurse clicks the other chair
+    assert window.current_chart().session_id == infusion_session
+    window.show()
+    qtbot.waitUntil(lambda: window.empty_chart.text() != OPENING_CHART, timeout=10_000)
+    assert window.current_chart().session_id == infusion_session
+    assert set(window.charts) == {infusion_session}  # the first choice was not built over it
+
+
+def test_an_administrator_stays_on_the_users_page(qtbot, store, actors, esketamine_session):
+    window = started(qtbot, store, actors["admin"])
+    window.show()
+    qtbot.waitUntil(lambda: window.empty_chart.text() != OPENING_CHART, timeout=10_000)
+    assert window.tabs.currentIndex() == window.users_page_index
+    assert set(window.charts) == {esketamine_session}  # built behind it, as before
