@@ -129,12 +129,13 @@ def build_window(store: Store, actor: Actor | None, session_id: int | None = Non
     With `chart_after_paint` (how the app starts) the window is first drawn with its
     sessions list, the session selected and "Opening the chart…" where the chart goes;
     the chart (pyqtgraph, the session's read model) is built on the event-loop turn
-    after that first paint (ketamon.gui.first_paint)."""
+    after that first paint (ketamon.gui.first_paint); the caller starts the alarm
+    monitor (`window.start_alarm_monitor()`, see `settle`)."""
     from ketamon.gui.main_window import MainWindow, current_session_id
     from ketamon.gui.runner import OpRunner
 
     runner = OpRunner(store, actor)
-    window = MainWindow(runner, idle_lock=idle_lock)
+    window = MainWindow(runner, idle_lock=idle_lock, start_alarms=not chart_after_paint)
     runner.setParent(window)
     if session_id is None:
         session_id = current_session_id(window.sessions.rows)
@@ -199,10 +200,10 @@ def mark_demo(window) -> None:
         window.setWindowTitle(window.windowTitle() + DEMO_TITLE)
 
 
-def load_deferred_imports_when_drawn(window) -> None:
-    """Load DEFERRED_IMPORTS once the window and its first chart are on the screen:
-    after the chart's plot is first painted (the chart is built after the window's
-    first paint), else right after the window's."""
+def when_drawn(window, function) -> None:
+    """Run `function` once the window and its first chart are on the screen: after the
+    chart's plot is first painted (the chart is built after the window's first paint),
+    else right after the window's."""
     from PySide6.QtCore import QTimer
 
     from ketamon.gui.first_paint import after_first_paint
@@ -210,11 +211,20 @@ def load_deferred_imports_when_drawn(window) -> None:
     def after_window() -> None:
         chart = window.current_chart()
         if chart is None:
-            QTimer.singleShot(0, load_deferred_imports)
+            QTimer.singleShot(0, window, function)
         else:
-            after_first_paint(chart.plot.viewport(), load_deferred_imports)
+            after_first_paint(chart.plot.viewport(), function)
 
     after_first_paint(window, after_window)
+
+
+def settle(window) -> None:
+    """What waits until the window and its chart are drawn: DEFERRED_IMPORTS are loaded
+    (on the GUI thread), then the alarm monitor starts. In that order: its tick runs on a
+    worker thread and its operations read the input schemas, whose lazy module must not
+    be run by two threads at once."""
+    load_deferred_imports()
+    window.start_alarm_monitor()
 
 
 def report_startup(app, window) -> None:
@@ -280,7 +290,7 @@ def run_app(args: argparse.Namespace) -> int:
         window.remember_geometry = True
         if settings.get("bench_startup"):  # benchmarks/launch.py and bench.py: the two times, then quit
             report_startup(app, window)
-        load_deferred_imports_when_drawn(window)
+        when_drawn(window, lambda: settle(window))
         window.show()
         code = app.exec()
         if window.runner.actor is not None:

@@ -389,9 +389,12 @@ class MainWindow(QMainWindow):
     chart_opened = Signal(object)
 
     def __init__(self, runner: OpRunner, parent: QWidget | None = None, *, policy: AuthPolicy | None = None,
-                 idle_lock: bool = True):
+                 idle_lock: bool = True, start_alarms: bool = True):
         """`policy` sets sign-in lock-out and the idle lock (default: the clinic's);
-        without `idle_lock` (a screenshot) only "Lock screen" locks."""
+        without `idle_lock` (a screenshot) only "Lock screen" locks. The alarm monitor
+        starts on the first event-loop turn, or, without `start_alarms`, when the
+        caller calls `start_alarm_monitor` (the app: once the window and its chart are
+        drawn and the operations' input schemas loaded, ketamon.gui.app)."""
         super().__init__(parent)
         self.runner = runner
         self.setWindowTitle("ketamon")
@@ -486,7 +489,8 @@ class MainWindow(QMainWindow):
         # from the first event-loop turn: a tick on its worker thread while the window
         # is still being built (a chart opened, shown) would take the GIL from it
         self._closed = False
-        QTimer.singleShot(0, self, lambda: None if self._closed else self.alarm_monitor.start())
+        if start_alarms:
+            QTimer.singleShot(0, self, self.start_alarm_monitor)
         #: the bedside monitors' listener, when the clinic turns it on (Settings)
         self.feed = FeedListener(runner, self)
         if not self.feed.start() and self.feed.problem:
@@ -733,6 +737,11 @@ class MainWindow(QMainWindow):
         self.tabs.setTabVisible(self.settings_page_index,
                                 actor is not None and actor.can(Permission.MANAGE_SETTINGS))
         self.show_home_page()
+
+    def start_alarm_monitor(self) -> None:
+        """The alert tick and the alarm tone, from now on (not for a closed window)."""
+        if not self._closed:
+            self.alarm_monitor.start()
 
     def show_home_page(self) -> None:
         """Administrators do not chart: their work is on the Users page."""

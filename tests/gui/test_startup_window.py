@@ -8,6 +8,7 @@ from PySide6.QtCore import QEvent, QObject
 from PySide6.QtWidgets import QApplication, QWidget
 
 from ketamon.core import ops
+from ketamon.gui import app
 from ketamon.gui.app import OPENING_CHART, build_window
 
 
@@ -79,3 +80,19 @@ def test_an_administrator_stays_on_the_users_page(qtbot, store, actors, esketami
     qtbot.waitUntil(lambda: window.empty_chart.text() != OPENING_CHART, timeout=10_000)
     assert window.tabs.currentIndex() == window.users_page_index
     assert set(window.charts) == {esketamine_session}  # built behind it, as before
+
+
+def test_the_alert_tick_starts_after_the_chart_is_drawn_and_the_schemas_are_loaded(qtbot, monkeypatch, store, nurse,
+                                                                                    esketamine_session):
+    """The tick runs operations on a worker thread, and operations read the input
+    schemas: their lazy module is run first, on the GUI thread (app.settle)."""
+    window = started(qtbot, store, nurse)
+    seen = []
+    monkeypatch.setattr(app, "load_deferred_imports", lambda: seen.append(("schemas", window.current_chart())))
+    monkeypatch.setattr(window.alarm_monitor, "start", lambda: seen.append(("alert tick", window.current_chart())))
+    app.when_drawn(window, lambda: app.settle(window))
+    window.show()
+    qtbot.waitUntil(lambda: len(seen) == 2, timeout=10_000)
+    chart = window.current_chart()
+    assert chart is not None and chart.session_id == esketamine_session
+    assert seen == [("schemas", chart), ("alert tick", chart)]
