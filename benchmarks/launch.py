@@ -1,6 +1,6 @@
 """Launch to the first shown window, against a bare window, in fresh processes.
 
-    python benchmarks/launch.py [--repeats 7] [--db FILE] [--from-source]
+    python benchmarks/launch.py [--repeats 7] [--db FILE] [--no-compile]
 
 The app: `python -m ketamon --demo --db FILE` with KETAMON_BENCH_STARTUP=1. It prints
 "shown <time>" on the event-loop turn after its window is first painted (the whole
@@ -14,7 +14,7 @@ Both are warm starts: the demo database is seeded once beforehand (the clinic op
 existing database every morning), and ketamon's bytecode is compiled first, as
 installing the wheel does (the floor's packages come compiled; without this every
 launch here compiles ketamon's modules from source when PYTHONDONTWRITEBYTECODE is
-set: `--from-source` measures that). Prints medians and ratios; it reports, it does not
+set: `--no-compile` with no __pycache__ in ketamon/ measures that). Prints medians and ratios; it reports, it does not
 pass or fail.
 """
 from __future__ import annotations
@@ -83,12 +83,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--db", help="an existing ketamon database to open (default: a seeded demo)")
-    parser.add_argument("--from-source", action="store_true",
-                        help="do not compile ketamon's bytecode first (a checkout run with PYTHONDONTWRITEBYTECODE)")
+    parser.add_argument("--no-compile", action="store_true",
+                        help="leave ketamon's bytecode as it is (none in a checkout run with PYTHONDONTWRITEBYTECODE)")
     args = parser.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="ketamon-launch-"))
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "KETAMON_DATA_DIR": str(tmp)}
-    if not args.from_source:
+    if not args.no_compile:
         compile_bytecode()
     db = Path(args.db) if args.db else tmp / "demo.sqlite3"
     if not args.db:
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         chart.append(c if c is not None else s)
         bare.append(launch_times(bare_cmd, env)[0])
     a, c, b = statistics.median(shown), statistics.median(chart), statistics.median(bare)
-    print(f"launch, median of {args.repeats} fresh processes ({'from source' if args.from_source else 'compiled'})")
+    print(f"launch, median of {args.repeats} fresh processes ({'bytecode as found' if args.no_compile else 'compiled'})")
     print(f"  ketamon --demo: window shown  {a:8.0f} ms   (min {min(shown):.0f}, max {max(shown):.0f})   {a / b:5.2f}x")
     print(f"  ketamon --demo: chart drawn   {c:8.0f} ms   (min {min(chart):.0f}, max {max(chart):.0f})   {c / b:5.2f}x")
     print(f"  bare window floor             {b:8.0f} ms   (min {min(bare):.0f}, max {max(bare):.0f})")
