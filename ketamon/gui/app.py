@@ -158,6 +158,7 @@ def open_first_chart(window, session_id: int, waiting_text: str) -> None:
     """The chart the window was drawn waiting for, on the page the person is on now
     (they may have chosen another session or page meanwhile: then that stays)."""
     from ketamon.core.errors import KetamonError
+    from ketamon.core.ops.base import safe_error_text
 
     window.empty_chart.setText(waiting_text)
     if window.current_chart() is not None or not window.isVisible():
@@ -165,8 +166,16 @@ def open_first_chart(window, session_id: int, waiting_text: str) -> None:
     page = window.tabs.currentIndex()
     try:
         window.open_session(session_id)
-    except KetamonError as exc:  # e.g. the session went meanwhile: the window stays, with words
-        window.show_status(str(exc), refusal=True)
+    except Exception as exc:  # noqa: BLE001 (the window stays usable; the person is told in words)
+        if isinstance(exc, KetamonError):
+            why = str(exc)
+        else:
+            log.error("opening the first chart failed: %s", safe_error_text(exc))
+            why = f"Something went wrong ({safe_error_text(exc)})."
+        from ketamon.gui import prompts
+
+        prompts.warn(window, "Opening the chart", f"The chart could not be opened. {why} "
+                                                  "Choose the session on the left to try again.")
     window.tabs.setCurrentIndex(page)
 
 

@@ -96,3 +96,24 @@ def test_the_alert_tick_starts_after_the_chart_is_drawn_and_the_schemas_are_load
     chart = window.current_chart()
     assert chart is not None and chart.session_id == esketamine_session
     assert seen == [("schemas", chart), ("alert tick", chart)]
+
+
+def test_a_chart_that_cannot_be_opened_is_said_in_words_and_the_window_stays(qtbot, monkeypatch, store, nurse,
+                                                                            esketamine_session, responder):
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    window = started(qtbot, store, nurse)
+
+    def fails(_session_id):
+        raise OperationalError("SELECT …", {}, sqlite3.OperationalError("database is locked"))
+
+    monkeypatch.setattr(window, "open_session", fails)
+    window.show()
+    qtbot.waitUntil(lambda: bool(responder.shown), timeout=10_000)
+    assert responder.shown == [("warn", "Opening the chart",
+                                "The chart could not be opened. Something went wrong (OperationalError [e3q8]: "
+                                "database is locked). Choose the session on the left to try again.")]
+    assert window.isVisible() and window.current_chart() is None
+    assert window.empty_chart.text() == "Choose a session on the left, or open a new one."
