@@ -23,6 +23,9 @@ DEMO_USER = "nurse"
 OPENING_CHART = "Opening the chart…"
 #: after the window title of the demo
 DEMO_TITLE = "  (demo data)"
+#: what must not wait for a first paint that may not come (a window started minimised, or
+#: on another desktop): its chart, and then the alarm monitor, at most this long after it shows
+AT_LATEST_MS = 2000
 #: modules the window does not need to show: loaded on first use, or right after the
 #: window (or the sign-in dialog) shows, instead of before it. The operations' input
 #: schemas are pydantic models (importing pydantic and building them costs 0.2–0.3 s);
@@ -147,7 +150,8 @@ def build_window(store: Store, actor: Actor | None, session_id: int | None = Non
         window.sessions.list.blockSignals(True)  # selected, not opened (yet)
         window.sessions.select(session_id)
         window.sessions.list.blockSignals(False)
-        after_first_paint(window, lambda: open_first_chart(window, session_id, waiting_text))
+        after_first_paint(window, lambda: open_first_chart(window, session_id, waiting_text),
+                          at_latest_ms=AT_LATEST_MS)
     elif session_id is not None:
         window.open_session(session_id)
     window.show_home_page()
@@ -212,7 +216,8 @@ def mark_demo(window) -> None:
 def when_drawn(window, function) -> None:
     """Run `function` once the window and its first chart are on the screen: after the
     chart's plot is first painted (the chart is built after the window's first paint),
-    else right after the window's."""
+    else right after the window's; if they are not painted (minimised), AT_LATEST_MS
+    after each shows."""
     from PySide6.QtCore import QTimer
 
     from ketamon.gui.first_paint import after_first_paint
@@ -222,9 +227,9 @@ def when_drawn(window, function) -> None:
         if chart is None:
             QTimer.singleShot(0, window, function)
         else:
-            after_first_paint(chart.plot.viewport(), function)
+            after_first_paint(chart.plot.viewport(), function, at_latest_ms=AT_LATEST_MS)
 
-    after_first_paint(window, after_window)
+    after_first_paint(window, after_window, at_latest_ms=AT_LATEST_MS)
 
 
 def settle(window) -> None:
@@ -286,7 +291,7 @@ def run_app(args: argparse.Namespace) -> int:
             if not screenshot:  # again once the first chart is open (opening one sets the title)
                 from ketamon.gui.first_paint import after_first_paint
 
-                after_first_paint(window, lambda: mark_demo(window))
+                after_first_paint(window, lambda: mark_demo(window), at_latest_ms=AT_LATEST_MS)
         if screenshot:
             ok = save_screenshot(window, screenshot, getattr(args, "page", None), getattr(args, "size", None))
             window.close()

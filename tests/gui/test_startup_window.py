@@ -117,3 +117,37 @@ def test_a_chart_that_cannot_be_opened_is_said_in_words_and_the_window_stays(qtb
                                 "database is locked). Choose the session on the left to try again.")]
     assert window.isVisible() and window.current_chart() is None
     assert window.empty_chart.text() == "Choose a session on the left, or open a new one."
+
+
+class NoPaint(QObject):
+    """Swallows every paint of the window, as for a window started minimised or on
+    another desktop: shown, never painted."""
+
+    def __init__(self, window):
+        super().__init__()
+        self.window = window
+        QApplication.instance().installEventFilter(self)
+
+    def eventFilter(self, obj, event):  # noqa: N802
+        return event.type() == QEvent.Type.Paint and isinstance(obj, QWidget) and obj.window() is self.window
+
+    def stop(self):
+        QApplication.instance().removeEventFilter(self)
+
+
+def test_a_window_never_painted_still_gets_its_chart_and_its_alert_tick(qtbot, monkeypatch, store, nurse,
+                                                                        esketamine_session):
+    monkeypatch.setattr(app, "AT_LATEST_MS", 300)
+    window = started(qtbot, store, nurse)
+    seen = []
+    monkeypatch.setattr(app, "load_deferred_imports", lambda: seen.append("schemas"))
+    monkeypatch.setattr(window.alarm_monitor, "start", lambda: seen.append("alert tick"))
+    app.when_drawn(window, lambda: app.settle(window))
+    blind = NoPaint(window)
+    try:
+        window.show()
+        qtbot.waitUntil(lambda: len(seen) == 2, timeout=10_000)
+        assert window.current_chart().session_id == esketamine_session
+    finally:
+        blind.stop()
+    assert seen == ["schemas", "alert tick"]
