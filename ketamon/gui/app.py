@@ -140,20 +140,24 @@ def build_window(store: Store, actor: Actor | None, session_id: int | None = Non
     runner = OpRunner(store, actor)
     window = MainWindow(runner, idle_lock=idle_lock, start_alarms=not chart_after_paint)
     runner.setParent(window)
-    if session_id is None:
-        session_id = current_session_id(window.sessions.rows)
-    if session_id is not None and chart_after_paint:
-        from ketamon.gui.first_paint import after_first_paint
+    if not chart_after_paint:
+        if session_id is not None:
+            window.open_session(session_id)
+        else:
+            window.open_current_session()
+    else:
+        if session_id is None:
+            session_id = current_session_id(window.sessions.rows)
+        if session_id is not None:
+            from ketamon.gui.first_paint import after_first_paint
 
-        waiting_text = window.empty_chart.text()
-        window.empty_chart.setText(OPENING_CHART)
-        window.sessions.list.blockSignals(True)  # selected, not opened (yet)
-        window.sessions.select(session_id)
-        window.sessions.list.blockSignals(False)
-        after_first_paint(window, lambda: open_first_chart(window, session_id, waiting_text),
-                          at_latest_ms=AT_LATEST_MS)
-    elif session_id is not None:
-        window.open_session(session_id)
+            waiting_text = window.empty_chart.text()
+            window.empty_chart.setText(OPENING_CHART)
+            window.sessions.list.blockSignals(True)  # selected, not opened (yet)
+            window.sessions.select(session_id)
+            window.sessions.list.blockSignals(False)
+            after_first_paint(window, lambda: open_first_chart(window, session_id, waiting_text),
+                              at_latest_ms=AT_LATEST_MS)
     window.show_home_page()
     return window
 
