@@ -96,3 +96,22 @@ def test_a_database_from_a_newer_ketamon_is_refused_in_one_sentence(sqlite_templ
     assert (f"cannot open the database {db}: it was made by a newer version of ketamon (schema f00dfeedbeef): "
             "update ketamon to open it") in out.stderr.splitlines()
     assert db.read_bytes() == before and not (tmp_path / "x.png").exists()
+
+
+def test_the_launch_benchmark_times_the_window_and_the_chart_against_the_bare_floor(tmp_path, capsys, monkeypatch):
+    """benchmarks/launch.py at one repeat: both ketamon figures (the window's first paint,
+    then the chart's) and the bare window's, so the benchmark cannot rot unnoticed."""
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    try:
+        import launch
+    finally:
+        sys.path.remove(os.path.join(ROOT, "benchmarks"))
+    monkeypatch.setenv("KETAMON_DATA_DIR", str(tmp_path))
+    bare_shown, bare_chart = launch.launch_times([sys.executable, "-c", launch.BARE],
+                                                 {**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert bare_shown > 0 and bare_chart is None
+    assert launch.main(["--repeats", "1", "--no-compile"]) == 0  # writes no bytecode into the checkout
+    out = capsys.readouterr().out
+    shown, chart = (float(line.split()[4]) for line in out.splitlines() if "ketamon --demo:" in line)
+    assert 0 < shown < chart, out
+    assert "bare window floor" in out

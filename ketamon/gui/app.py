@@ -19,6 +19,13 @@ log = logging.getLogger(__name__)
 
 SCREENSHOT_SIZE = (1440, 900)
 DEMO_USER = "nurse"
+#: where the chart goes, until it is built (right after the window is first drawn)
+OPENING_CHART = "Opening the chart…"
+#: after the window title of the demo
+DEMO_TITLE = "  (demo data)"
+#: what must not wait for a first paint that may not come (a window started minimised, or
+#: on another desktop): its chart, and then the alarm monitor, at most this long after it shows
+AT_LATEST_MS = 2000
 #: modules the window does not need to show: loaded on first use, or right after the
 #: window (or the sign-in dialog) shows, instead of before it. The operations' input
 #: schemas are pydantic models (importing pydantic and building them costs 0.2–0.3 s);
@@ -117,21 +124,67 @@ def make_application():
     return app
 
 
-def build_window(store: Store, actor: Actor | None, session_id: int | None = None, *, idle_lock: bool = True):
+def build_window(store: Store, actor: Actor | None, session_id: int | None = None, *, idle_lock: bool = True,
+                 chart_after_paint: bool = False):
     """The main window with a chart open: the asked-for session, else the current one
-    (an administrator starts on the Users page)."""
-    from ketamon.gui.main_window import MainWindow
+    (an administrator starts on the Users page).
+
+    With `chart_after_paint` (how the app starts) the window is first drawn with its
+    sessions list, the session selected and "Opening the chart…" where the chart goes;
+    the chart (pyqtgraph, the session's read model) is built on the event-loop turn
+    after that first paint (ketamon.gui.first_paint); the caller starts the alarm
+    monitor (`window.start_alarm_monitor()`, see `settle`)."""
+    from ketamon.gui.main_window import MainWindow, current_session_id
     from ketamon.gui.runner import OpRunner
 
     runner = OpRunner(store, actor)
-    window = MainWindow(runner, idle_lock=idle_lock)
+    window = MainWindow(runner, idle_lock=idle_lock, start_alarms=not chart_after_paint)
     runner.setParent(window)
-    if session_id is not None:
-        window.open_session(session_id)
+    if not chart_after_paint:
+        if session_id is not None:
+            window.open_session(session_id)
+        else:
+            window.open_current_session()
     else:
-        window.open_current_session()
+        if session_id is None:
+            session_id = current_session_id(window.sessions.rows)
+        if session_id is not None:
+            from ketamon.gui.first_paint import after_first_paint
+
+            waiting_text = window.empty_chart.text()
+            window.empty_chart.setText(OPENING_CHART)
+            window.sessions.list.blockSignals(True)  # selected, not opened (yet)
+            window.sessions.select(session_id)
+            window.sessions.list.blockSignals(False)
+            after_first_paint(window, lambda: open_first_chart(window, session_id, waiting_text),
+                              at_latest_ms=AT_LATEST_MS)
     window.show_home_page()
     return window
+
+
+def open_first_chart(window, session_id: int, waiting_text: str) -> None:
+    """The chart the window was drawn waiting for, on the page the person is on now
+    (they may have chosen another session or page meanwhile: then that stays)."""
+    from ketamon.core.errors import KetamonError
+    from ketamon.core.ops.base import safe_error_text
+
+    window.empty_chart.setText(waiting_text)
+    if window.current_chart() is not None or not window.isVisible():
+        return
+    page = window.tabs.currentIndex()
+    try:
+        window.open_session(session_id)
+    except Exception as exc:  # noqa: BLE001 (the window stays usable; the person is told in words)
+        if isinstance(exc, KetamonError):
+            why = str(exc)
+        else:
+            log.error("opening the first chart failed: %s", safe_error_text(exc))
+            why = f"Something went wrong ({safe_error_text(exc)})."
+        from ketamon.gui import prompts
+
+        prompts.warn(window, "Opening the chart", f"The chart could not be opened. {why} "
+                                                  "Choose the session on the left to try again.")
+    window.tabs.setCurrentIndex(page)
 
 
 def save_screenshot(window, path: str, page: str | None = None, size: tuple[int, int] | None = None) -> bool:
@@ -156,6 +209,57 @@ def save_screenshot(window, path: str, page: str | None = None, size: tuple[int,
         chart.plot.fit()
         QApplication.processEvents()
     return window.grab().save(path)
+
+
+def mark_demo(window) -> None:
+    """Say in the title that this is demo data (whichever chart is open)."""
+    if not window.windowTitle().endswith(DEMO_TITLE):
+        window.setWindowTitle(window.windowTitle() + DEMO_TITLE)
+
+
+def when_drawn(window, function) -> None:
+    """Run `function` once the window and its first chart are on the screen: after the
+    chart's plot is first painted (the chart is built after the window's first paint),
+    else right after the window's; if they are not painted (minimised), AT_LATEST_MS
+    after each shows."""
+    from PySide6.QtCore import QTimer
+
+    from ketamon.gui.first_paint import after_first_paint
+
+    def after_window() -> None:
+        chart = window.current_chart()
+        if chart is None:
+            QTimer.singleShot(0, window, function)
+        else:
+            after_first_paint(chart.plot.viewport(), function, at_latest_ms=AT_LATEST_MS)
+
+    after_first_paint(window, after_window, at_latest_ms=AT_LATEST_MS)
+
+
+def settle(window) -> None:
+    """What waits until the window and its chart are drawn: DEFERRED_IMPORTS are loaded
+    (on the GUI thread), then the alarm monitor starts. In that order: its tick runs on a
+    worker thread and its operations read the input schemas, whose lazy module must not
+    be run by two threads at once."""
+    load_deferred_imports()
+    window.start_alarm_monitor()
+
+
+def report_startup(app, window) -> None:
+    """KETAMON_BENCH_STARTUP: print "shown <time>" on the turn after the window is first
+    painted, then "chart <time>" after the first chart's plot is (at once when there is
+    no chart to open), and quit."""
+    import time
+
+    from ketamon.gui.first_paint import after_first_paint
+
+    def drawn() -> None:
+        print("chart", time.time(), flush=True)
+        app.quit()
+
+    window.chart_opened.connect(lambda chart: after_first_paint(chart.plot.viewport(), drawn))
+    after_first_paint(window, lambda: print("shown", time.time(), flush=True), first=True)
+    after_first_paint(window, lambda: None if window.current_chart() is not None else drawn())
 
 
 def run_app(args: argparse.Namespace) -> int:
@@ -184,9 +288,14 @@ def run_app(args: argparse.Namespace) -> int:
         actor = choose_actor(store, args)
         if actor is None and not screenshot:
             return 0  # sign-in cancelled
-        window = build_window(store, actor, getattr(args, "session", None), idle_lock=not screenshot)
+        window = build_window(store, actor, getattr(args, "session", None), idle_lock=not screenshot,
+                              chart_after_paint=not screenshot)
         if getattr(args, "demo", False):
-            window.setWindowTitle(window.windowTitle() + "  (demo data)")
+            mark_demo(window)
+            if not screenshot:  # again once the first chart is open (opening one sets the title)
+                from ketamon.gui.first_paint import after_first_paint
+
+                after_first_paint(window, lambda: mark_demo(window), at_latest_ms=AT_LATEST_MS)
         if screenshot:
             ok = save_screenshot(window, screenshot, getattr(args, "page", None), getattr(args, "size", None))
             window.close()
@@ -197,12 +306,10 @@ def run_app(args: argparse.Namespace) -> int:
             return 0
         window.restore_geometry()  # where it was on this workstation, within the screen
         window.remember_geometry = True
+        if settings.get("bench_startup"):  # benchmarks/launch.py and bench.py: the two times, then quit
+            report_startup(app, window)
+        when_drawn(window, lambda: settle(window))
         window.show()
-        if settings.get("bench_startup"):  # benchmarks/bench.py: time to the shown window
-            import time
-
-            QTimer.singleShot(0, lambda: (print("shown", time.time(), flush=True), app.quit()))
-        QTimer.singleShot(0, load_deferred_imports)  # once shown (nothing left after a sign-in)
         code = app.exec()
         if window.runner.actor is not None:
             from ketamon.core import ops

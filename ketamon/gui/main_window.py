@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QMargins, QRect, QSettings, QSize, QTimer, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QGuiApplication, QKeySequence, QShortcut
@@ -45,8 +46,6 @@ from ketamon.core.ops.base import Changes
 from ketamon.core.permissions import Permission
 from ketamon.gui import prompts
 from ketamon.gui.background import Background
-from ketamon.gui.chart_view import SessionChart
-from ketamon.gui.dialogs import NewPatientDialog, NewSessionDialog
 from ketamon.gui.elided import ElidedLabel
 from ketamon.gui.feed_listener import FeedListener
 from ketamon.gui.lock import AccessControls
@@ -56,6 +55,11 @@ from ketamon.gui.sound import AlarmMonitor
 from ketamon.gui.theme import colour, set_role
 from ketamon.gui import shortcuts
 from ketamon.gui.widgets import clear_all_messages, format_elapsed, local_hm
+
+if TYPE_CHECKING:  # imported when first used, not to show the window (ketamon.gui.app draws it
+    # first, then builds the chart): the chart brings pyqtgraph and numpy, the dialogs the printed summary
+    from ketamon.gui.chart_view import SessionChart
+    from ketamon.gui.dialogs import NewPatientDialog, NewSessionDialog
 
 ROUTE_LABELS = {"nasal": "Nasal spray", "iv": "IV infusion", "im": "IM injection"}
 #: states of a session in progress (a "current" session)
@@ -386,9 +390,12 @@ class MainWindow(QMainWindow):
     chart_opened = Signal(object)
 
     def __init__(self, runner: OpRunner, parent: QWidget | None = None, *, policy: AuthPolicy | None = None,
-                 idle_lock: bool = True):
+                 idle_lock: bool = True, start_alarms: bool = True):
         """`policy` sets sign-in lock-out and the idle lock (default: the clinic's);
-        without `idle_lock` (a screenshot) only "Lock screen" locks."""
+        without `idle_lock` (a screenshot) only "Lock screen" locks. The alarm monitor
+        starts on the first event-loop turn, or, without `start_alarms`, when the
+        caller calls `start_alarm_monitor` (the app: once the window and its chart are
+        drawn and the operations' input schemas loaded, ketamon.gui.app)."""
         super().__init__(parent)
         self.runner = runner
         self.setWindowTitle("ketamon")
@@ -483,7 +490,8 @@ class MainWindow(QMainWindow):
         # from the first event-loop turn: a tick on its worker thread while the window
         # is still being built (a chart opened, shown) would take the GIL from it
         self._closed = False
-        QTimer.singleShot(0, self, lambda: None if self._closed else self.alarm_monitor.start())
+        if start_alarms:
+            QTimer.singleShot(0, self, self.start_alarm_monitor)
         #: the bedside monitors' listener, when the clinic turns it on (Settings)
         self.feed = FeedListener(runner, self)
         if not self.feed.start() and self.feed.problem:
@@ -600,6 +608,8 @@ class MainWindow(QMainWindow):
         """Show a session's chart (built once, then kept, so half-typed values survive switching)."""
         chart = self.charts.get(session_id)
         if chart is None:
+            from ketamon.gui.chart_view import SessionChart
+
             chart = SessionChart(self.runner, session_id)
             self.charts[session_id] = chart
             self.chart_stack.addWidget(chart)
@@ -647,7 +657,7 @@ class MainWindow(QMainWindow):
 
     def current_chart(self) -> SessionChart | None:
         w = self.chart_stack.currentWidget()
-        return w if isinstance(w, SessionChart) else None
+        return w if w is not None and self.charts.get(getattr(w, "session_id", None)) is w else None
 
     def open_current_session(self) -> SessionChart | None:
         """Open the longest-running session in progress (or the next planned one)."""
@@ -657,6 +667,8 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------ dialogs
 
     def new_patient(self) -> NewPatientDialog:
+        from ketamon.gui.dialogs import NewPatientDialog
+
         self.patient_dialog = NewPatientDialog(self.runner, self)
         self.patient_dialog.finished.connect(self._patient_dialog_closed)
         self.patient_dialog.open()
@@ -670,6 +682,8 @@ class MainWindow(QMainWindow):
             dialog.deleteLater()
 
     def new_session(self, patient_id: int | None = None) -> NewSessionDialog:
+        from ketamon.gui.dialogs import NewSessionDialog
+
         self.session_dialog = NewSessionDialog(self.runner, self, patient_id or self._last_patient_id)
         self.session_dialog.finished.connect(self._session_dialog_closed)
         self.session_dialog.open()
@@ -724,6 +738,11 @@ class MainWindow(QMainWindow):
         self.tabs.setTabVisible(self.settings_page_index,
                                 actor is not None and actor.can(Permission.MANAGE_SETTINGS))
         self.show_home_page()
+
+    def start_alarm_monitor(self) -> None:
+        """The alert tick and the alarm tone, from now on (not for a closed window)."""
+        if not self._closed:
+            self.alarm_monitor.start()
 
     def show_home_page(self) -> None:
         """Administrators do not chart: their work is on the Users page."""
