@@ -232,7 +232,8 @@ def main() -> None:
         r = results[key]
         print(f"{key:10} {r['median_ms']:>8.0f}ms {r['floor']['median_ms']:>8.0f}ms {r['ratio']:>6.1f}×")
     print(f"summary: {results['summary']['pages']} pages; csv: {results['csv']['bytes'] / 2**20:.1f} MB; "
-          f"fhir: {results['fhir']['bytes'] / 2**20:.1f} MB (its floor {results['fhir']['floor_bytes'] / 2**20:.1f} MB), "
+          f"fhir: {results['fhir']['bytes'] / 2**20:.1f} MB "
+          f"(its floor {results['fhir']['floor_bytes'] / 2**20:.1f} MB), "
           f"peak Python memory while writing {results['fhir']['peak_python_mb']} MB")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
