@@ -27,17 +27,28 @@ from pathlib import Path
 
 import pytest
 
-from conftest import add_user
 from ketamon.core import ops
-from ketamon.core.chart import forget_chart_cache, load_chart
+from ketamon.core.chart import forget_chart_cache
 from ketamon.core.csv_export import session_csv
+from ketamon.core.models import User
+from ketamon.core.permissions import Actor
 from ketamon.core.fhir import write_session_bundle
 from ketamon.core.report import build_report
+from record_helpers import test_password_hash as password_hash
 from records_data import full_session, predose
 
 GOLDEN = Path(__file__).parent / "golden" / "documents.json"
 #: the device session starts here: Berlin leaves summer time at 01:00 UTC that night
 DEVICE_START = datetime(2026, 10, 25, 0, 20, tzinfo=timezone.utc)
+
+
+def add_user(store, username: str, role: str, name: str) -> Actor:
+    with store.transaction() as db:
+        u = User(username=username, display_name=name, role=role, password_hash=password_hash(),
+                 active=True, failed_attempts=0, created_at=store.clock.now())
+        db.add(u)
+        db.flush()
+        return Actor(u.id, u.username, u.display_name, u.role)
 
 
 @pytest.fixture

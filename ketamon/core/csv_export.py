@@ -16,15 +16,15 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Iterator
-from itertools import chain
 from datetime import datetime, timedelta, timezone
+from itertools import chain
 from operator import itemgetter
 from typing import IO, Any
 
 from ketamon.core.chart import describe_dose, describe_side_effect, describe_vitals
 from ketamon.core.lifecycle import STATE_LABELS
-from ketamon.core.report import ASSESSMENT_KINDS, SessionReport, build_report
 from ketamon.core.models import VitalSigns
+from ketamon.core.report import ASSESSMENT_KINDS, SessionReport, build_report
 from ketamon.core.store import Store
 from ketamon.core.stored_vitals import StoredVitalSigns
 
@@ -51,7 +51,8 @@ class _LocalTimes:
 
     def __init__(self):
         self._offsets: dict[tuple, tuple[timedelta, str]] = {}
-        self._minutes: dict[str, str | None] = {}
+        #: stored minute "YYYY-MM-DD HH:MM" -> (local "YYYY-MM-DDTHH:MM", offset), or None: not the stored form
+        self._minutes: dict[str, tuple[str, str] | None] = {}
         self._last: tuple[datetime | str | None, str] = (None, "")
 
     def __call__(self, when: datetime | str | None) -> str:
@@ -61,8 +62,8 @@ class _LocalTimes:
         if when == last:  # a device set: entered when measured
             return text
         if when.__class__ is str:
-            minute = self._minutes.get(when[:16])
-            if minute is None:
+            minute = self._minutes.get(when[:16], ())
+            if minute == ():
                 minute = self._minute(when)
             text = minute[0] + when[16:19] + minute[1] if minute else self.aware(_parse_utc(when))
         else:
