@@ -11,6 +11,9 @@ device sets validated, marked artefact and retracted, a late manual set and a
 comment a spreadsheet would run as a formula. Times are written in
 Europe/Berlin.
 
+The printout's thinning, done on the stored rows, is also checked against its
+rule applied to every set in force, for several slot lengths and table sizes.
+
 A change that is meant to change a document: record the new digests with
 KETAMON_RECORD_GOLDEN=1 (then read the new files, written beside the test's
 temporary folder, before committing them).
@@ -168,3 +171,33 @@ def test_the_fixed_session_holds_what_the_identity_test_relies_on(sessions):
     assert printed[device["carried"]].news2 == "1*"  # 38.6 °C from the unprinted set: 1 point
     text = session_csv(store, ids["device"])
     assert "+01:00" in text and "+02:00" in text  # both sides of the change of offset
+
+
+def thinned_by_the_rule(report, every_minutes: int, max_rows: int):
+    """vitals_for_print's rule applied to every set in force, as it was written
+    before the report thinned its stored rows (the reference)."""
+    vitals = report.vitals
+    if len(vitals) <= max_rows:
+        return list(vitals)
+    nibp = sum(1 for v in vitals if v.source == "device" and v.systolic is not None) <= max_rows // 2
+    keep, buckets = [], set()
+    for v in vitals:
+        if v.source != "device" or v.corrected or v.comment or v.verdict or (nibp and v.systolic is not None):
+            keep.append(v)
+            continue
+        bucket = int(v.measured_at.timestamp() // (every_minutes * 60))
+        if bucket not in buckets:
+            buckets.add(bucket)
+            keep.append(v)
+    return keep
+
+
+@pytest.mark.parametrize("every_minutes, max_rows", [(5, 200), (1, 100), (7, 40), (15, 250), (60, 10)])
+def test_the_printout_picks_and_scores_as_the_rule_over_every_set_says(sessions, every_minutes, max_rows):
+    """Thinned from the stored rows, the printed rows (values, marks, NEWS2) are
+    those the rule picks from every set in force, each with its NEWS2 among all
+    the sets (slots that divide an hour are cut from SQLite's text, others not)."""
+    store, ids, _ = sessions
+    fresh = lambda: build_report(store, ids["device"])  # noqa: E731
+    printed, _ = fresh().vitals_for_print(every_minutes, max_rows)
+    assert printed == thinned_by_the_rule(fresh(), every_minutes, max_rows)
