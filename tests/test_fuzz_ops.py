@@ -230,7 +230,9 @@ def everything_loads(c: Clinic, session_ids) -> None:
     for sid in session_ids:
         load_chart(c.store, sid, fresh=True)
         load_record(c.store, sid)
-        build_report(c.store, sid)
+        report = build_report(c.store, sid)
+        report.vitals_for_print(max_rows=2)  # the sets made into rows on demand: thinned, and all of them
+        assert len(report.vitals) <= len(report.all_rows["vital_signs"])
         session_csv(c.store, sid)
         session_bundle(c.store, sid)
 

@@ -129,3 +129,39 @@ def test_times_print_in_local_time(store, charted):
     r = build_report(store, sid)
     assert fmt_time(r.vitals[0].measured_at) == r.vitals[0].measured_at.astimezone().strftime("%H:%M")
     assert r.birth_date == date(1984, 3, 12)
+
+
+def test_a_thinned_printout_scores_news2_as_the_chart_does(store, clock, nurse, infusion_session):
+    """The printout leaves most device sets out, but a printed set's NEWS2 is the
+    chart's: here its temperature (38.6 °C, 1 point) comes from a device set that
+    is not printed, not from the baseline (36.7 °C, 0 points)."""
+    from records_data import predose
+
+    from ketamon.core.chart import load_chart
+
+    predose(store, clock, nurse, infusion_session)
+    ops.record_dose(store, nurse, infusion_session, "infusion_start", rate_mg_per_h=45)
+    temperature_set = carried_set = None
+    for i in range(240):  # four hours of one-a-minute monitor readings
+        clock.advance(minutes=1)
+        # not the first device set of its 5 minutes
+        hot = temperature_set is None and i > 5 and clock.now().minute % 5 == 3
+        vid = ops.record_vitals(store, nurse, infusion_session, heart_rate=70 + i % 5, spo2=97, resp_rate=15,
+                                source="device", temperature=38.6 if hot else None).result
+        if hot:
+            temperature_set = vid
+            clock.advance(seconds=20)
+            carried_set = ops.record_vitals(store, nurse, infusion_session, systolic=131, diastolic=80,
+                                            heart_rate=77, spo2=97, resp_rate=15, consciousness="A",
+                                            on_oxygen=False).result
+    rows, note = build_report(store, infusion_session).vitals_for_print()
+    printed = {v.entry_id: v for v in rows}
+    assert note and temperature_set not in printed and carried_set in printed
+    chart = load_chart(store, infusion_session)
+    score = chart.news2[carried_set]
+    assert score.carried == ("temperature",) and score.parts["temperature"] == 1
+    assert printed[carried_set].news2 == f"{score.total}*"
+    for v in rows:  # every printed NEWS2 is the chart's
+        chart_score = chart.news2.get(v.entry_id)
+        assert v.news2 == (None if chart_score is None else
+                           f"{chart_score.total}" + ("*" if chart_score.carried else ""))

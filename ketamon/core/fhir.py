@@ -140,6 +140,7 @@ class BundleBuilder:
         self.chart = chart
         s = chart.session
         self.seed = f"ketamon:{chart.patient.mrn}:{_t(s.created_at)}:{s.id}"
+        self._seed_prefix = _URL_NAMESPACE + (self.seed + "/").encode()
         self.entries: list[dict] = []
         self.emit = emit or self.entries.append
         if vitals is None:
@@ -163,7 +164,13 @@ class BundleBuilder:
         """uuid.uuid5(NAMESPACE_URL, seed/parts) as text, made here: uuid5 imports
         hashlib on every call (which PySide6's import hook makes slow), and a 1 Hz
         session asks for 43 200 of them."""
-        h = bytearray(sha1(_URL_NAMESPACE + "/".join([self.seed, *map(str, parts)]).encode()).digest()[:16])
+        if not parts:
+            return self._uuid(_URL_NAMESPACE + self.seed.encode())
+        return self._uuid(self._seed_prefix + "/".join(map(str, parts)).encode())
+
+    @staticmethod
+    def _uuid(name: bytes) -> str:
+        h = bytearray(sha1(name).digest()[:16])
         h[6] = (h[6] & 0x0F) | 0x50  # version 5
         h[8] = (h[8] & 0x3F) | 0x80  # RFC 4122 variant
         x = h.hex()
@@ -236,15 +243,17 @@ class BundleBuilder:
             enc["reasonCode"] = [{"text": s.state_reason}]
         self.add(enc, "encounter")
 
-    def _obs(self, *, status: str, category: list, code: dict, effective: datetime, entered: datetime | None,
+    def _obs(self, *, status: str, category: list, code: dict, effective: datetime | str,
+             entered: datetime | str | None,
              performer: int | None, profile: str | None = None, note: list[str] = ()) -> dict:
         obs: dict[str, Any] = {"resourceType": "Observation"}
         if profile:
             obs["meta"] = {"profile": [SD + profile]}
         obs.update({"status": status, "category": category, "code": code, "subject": self.patient_ref,
-                    "encounter": self.encounter_ref, "effectiveDateTime": _t(effective)})
+                    "encounter": self.encounter_ref,
+                    "effectiveDateTime": effective if effective.__class__ is str else _t(effective)})
         if entered is not None:
-            obs["issued"] = _t(entered)
+            obs["issued"] = entered if entered.__class__ is str else _t(entered)
         ref = self.who(performer)
         if ref:
             obs["performer"] = [ref]
@@ -282,8 +291,9 @@ class BundleBuilder:
                              f"Device, {'validated' if verdict.verdict == 'validated' else 'artefact'} by "
                              f"{verdict.by} at {_t(verdict.at)}"
                              + (f": {verdict.reason}" if verdict.reason else ""))
-            common = dict(status=status, category=VS_CATEGORY, effective=v.measured_at, entered=v.entered_at,
-                          performer=v.entered_by_id)
+            # each set's two times formatted once, not once per observation
+            common = dict(status=status, category=VS_CATEGORY, effective=_t(v.measured_at),
+                          entered=None if v.entered_at is None else _t(v.entered_at), performer=v.entered_by_id)
             members = []
             if v.systolic is not None or v.diastolic is not None:
                 components = []

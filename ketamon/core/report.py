@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import date, datetime, timedelta
 from typing import Any, Callable, NamedTuple
 
@@ -392,10 +393,9 @@ class SessionReport:
     state_reason: str | None
     first_dose_at: datetime | None
     dose_end_at: datetime | None
-    # record
-    #: every set in force, device sets marked artefact included (listed, marked "A",
-    #: NEWS2 blank); the figures use `clinical_vitals`
-    vitals: list[VitalRow]
+    # record (the vital-sign sets: `vitals`, below: every set in force, device sets
+    # marked artefact included, listed, marked "A", NEWS2 blank; the figures use
+    # `clinical_vitals`)
     doses: list[EventRow]
     side_effects: list[EventRow]
     notes: list[EventRow]
@@ -410,11 +410,23 @@ class SessionReport:
     news2_available: bool = False
     #: the loaded chart, for exports that need the ORM rows (not for printing)
     chart: Chart | None = field(default=None, repr=False, compare=False)
-    #: every stored row by entity, superseded and retractions included (exports)
-    all_rows: dict[str, list] = field(default_factory=dict, repr=False, compare=False)
+    #: every stored row by entity but the vital-sign sets, superseded and retractions included (exports)
+    entity_rows: dict[str, list] = field(default_factory=dict, repr=False, compare=False)
+    #: the stored vital-sign sets, as read (`vitals`, `all_rows` and `vitals_for_print` make rows of them)
+    sets: _StoredSets | None = field(default=None, repr=False, compare=False)
     #: state changes and addenda as stored (exports)
     state_changes: list[StateChange] = field(default_factory=list, repr=False, compare=False)
     users: dict[int, User] = field(default_factory=dict, repr=False, compare=False)
+
+    @cached_property
+    def vitals(self) -> list[VitalRow]:
+        """Every vital-sign set in force, in (measured, entered, id) order, with its NEWS2."""
+        return self.sets.vital_rows() if self.sets is not None else []
+
+    @cached_property
+    def all_rows(self) -> dict[str, list]:
+        """Every stored row by entity, superseded and retractions included (exports)."""
+        return {"vital_signs": self.sets.stored() if self.sets is not None else [], **self.entity_rows}
 
     @property
     def session_date(self) -> date:
@@ -459,24 +471,28 @@ class SessionReport:
         set a nurse validated or marked artefact, and every NIBP measurement (while
         they fit in `max_rows`); the rest of a device feed (e.g. 1 Hz for hours)
         prints one reading per `every_minutes` once the table would exceed
-        `max_rows`. The exports always hold every reading."""
-        if len(self.vitals) <= max_rows:
+        `max_rows`. The exports always hold every reading.
+
+        Thinned first, then made into rows and scored: only the printed sets (and
+        the temperatures their NEWS2 carries) are converted, and each printed
+        NEWS2 is the one the chart shows for that set."""
+        key = (every_minutes, max_rows)
+        cache = self.__dict__.setdefault("_printed", {})
+        if key not in cache:
+            cache[key] = self._vitals_for_print(every_minutes, max_rows)
+        rows, note = cache[key]
+        return list(rows), note
+
+    def _vitals_for_print(self, every_minutes: int, max_rows: int) -> tuple[list[VitalRow], str | None]:
+        sets = self.sets
+        if sets is None or len(sets.in_force) <= max_rows:
             return list(self.vitals), None
-        nibp = sum(1 for v in self.vitals if v.source == "device" and v.systolic is not None) <= max_rows // 2
-        keep, device, buckets = [], 0, set()
-        for v in self.vitals:
-            if v.source != "device" or v.corrected or v.comment or v.verdict or (nibp and v.systolic is not None):
-                keep.append(v)
-                continue
-            device += 1
-            bucket = int(v.measured_at.timestamp() // (every_minutes * 60))
-            if bucket not in buckets:
-                buckets.add(bucket)
-                keep.append(v)
-        shown = sum(1 for v in keep if v.source == "device" and not v.corrected and not v.comment)
+        keep, scored, device = sets.thin(every_minutes, max_rows)
+        shown = sum(1 for r in keep if r[_SOURCE] == "device" and r[_SUPERSEDES] is None and not r[_COMMENT])
+        rows = sets.vital_rows(keep, scored)
         if shown == device:
-            return keep, None
-        return keep, (f"{device} device readings were recorded; those validated or marked artefact, the NIBP "
+            return rows, None
+        return rows, (f"{device} device readings were recorded; those validated or marked artefact, the NIBP "
                       f"measurements and one per {every_minutes} min ({shown}) are printed. "
                       "Every reading is in the CSV and FHIR exports.")
 
@@ -535,6 +551,107 @@ def verdict_words(verdict) -> tuple[str | None, str | None]:
     return verdict.verdict, f"{said} by {verdict.by} {fmt_time(verdict.at)}"
 
 
+#: where each column is in a stored set's row (`stored_vitals` order)
+_COLUMN = {c.key: i for i, c in enumerate(VitalSigns.__table__.c)}
+_ID, _MEASURED, _SOURCE = _COLUMN["id"], _COLUMN["measured_at"], _COLUMN["source"]
+_SUPERSEDES, _RETRACTED, _COMMENT = _COLUMN["supersedes_id"], _COLUMN["retracted"], _COLUMN["comment"]
+_SYSTOLIC, _TEMPERATURE = _COLUMN["systolic"], _COLUMN["temperature"]
+
+
+class _StoredSets:
+    """A session's stored vital-sign sets as the database gave them (see
+    `stored_vitals.stored_vitals_raw`: on SQLite, times still text), read once
+    when the report is built. Rows with typed values, names, verdicts and NEWS2
+    are made only for the sets asked for: a 12-hour 1 Hz session has 43 200 sets
+    and its printout lists a few hundred."""
+
+    def __init__(self, rows: list[tuple], parse: Callable[[tuple], Any], named: dict[int, str],
+                 verdicts: dict[int, Any], carry_minutes: float):
+        self.rows, self.parse, self.named, self.verdicts = rows, parse, named, verdicts
+        self.carry_minutes = carry_minutes
+        #: the device sets a nurse marked artefact: listed, neither scored nor carried from
+        self.artefacts = {vid for vid, verdict in verdicts.items() if verdict.verdict == "artefact"}
+        #: {superseded id: the row that replaced it}, as stored
+        self.replaced = {r[_SUPERSEDES]: r for r in rows if r[_SUPERSEDES] is not None}
+        replaced = self.replaced
+        #: the sets in force, as stored, in (measured, entered, id) order
+        self.in_force = [r for r in rows if not r[_RETRACTED] and r[_ID] not in replaced]
+
+    def stored(self) -> list:
+        """Every stored set (corrections and retractions included) as typed rows."""
+        return list(map(self.parse, self.rows))
+
+    def vital_rows(self, wanted: list[tuple] | None = None, scored: list[tuple] | None = None) -> list[VitalRow]:
+        """`wanted` (default every set in force) as the report's rows. NEWS2 is
+        scored over `scored` (default `wanted`): sets in force, in order, holding
+        each wanted set and the last set with a temperature before it, so a set
+        scores as it does among all the sets (`chart.score_news2`)."""
+        wanted = self.in_force if wanted is None else wanted
+        parse = self.parse
+        typed = list(map(parse, wanted))
+        scoring = typed if scored is None else list(map(parse, scored))
+        if self.artefacts:  # out of the clinical figures (ketamon.core.in_force): NEWS2 blank
+            scoring = [v for v in scoring if v.id not in self.artefacts]
+        news2 = score_news2(scoring, self.carry_minutes)
+        named, verdicts = self.named, self.verdicts
+        out = []
+        for v in typed:
+            score = news2.get(v.id)
+            out.append(VitalRow(
+                v.id, v.measured_at, v.entered_at, named.get(v.entered_by_id, "–"), v.systolic, v.diastolic,
+                v.mean_arterial, v.mean_measured, v.heart_rate, v.spo2, v.resp_rate, v.temperature, v.on_oxygen,
+                v.consciousness, v.source, v.comment, v.late, v.supersedes_id is not None, v.correction_reason,
+                None if score is None else f"{score.total}" + ("*" if score.carried else ""),
+                *verdict_words(verdicts.get(v.id))))
+        return out
+
+    def thin(self, every_minutes: int, max_rows: int) -> tuple[list[tuple], list[tuple], int]:
+        """(the sets in force a printout lists, as stored; the sets to score them
+        over; how many routine device sets there were): see
+        `SessionReport.vitals_for_print`."""
+        in_force, verdicts, artefacts = self.in_force, self.verdicts, self.artefacts
+        nibp = sum(1 for r in in_force if r[_SOURCE] == "device" and r[_SYSTOLIC] is not None) <= max_rows // 2
+        bucket_of = _bucket_key(in_force[0][_MEASURED], every_minutes) if in_force else None
+        keep: list[tuple] = []
+        scored: list[tuple] = []
+        buckets: set = set()
+        device = 0
+        last_temp, last_temp_scored = None, True
+        for r in in_force:
+            if (r[_SOURCE] != "device" or r[_SUPERSEDES] is not None or r[_COMMENT] or r[_ID] in verdicts
+                    or (nibp and r[_SYSTOLIC] is not None)):
+                pass
+            else:
+                device += 1
+                bucket = bucket_of(r[_MEASURED])
+                if bucket in buckets:
+                    if r[_TEMPERATURE] is not None and r[_ID] not in artefacts:
+                        last_temp, last_temp_scored = r, False
+                    continue
+                buckets.add(bucket)
+            keep.append(r)
+            if r[_TEMPERATURE] is not None and r[_ID] not in artefacts:
+                last_temp, last_temp_scored = r, True
+            elif not last_temp_scored:  # its NEWS2 may carry that temperature
+                scored.append(last_temp)
+                last_temp_scored = True
+            scored.append(r)
+        return keep, scored, device
+
+
+def _bucket_key(sample: Any, every_minutes: int) -> Callable[[Any], Any]:
+    """The function giving a stored set's measured time its `every_minutes` slot
+    (slots counted from the epoch, UTC, as int(timestamp // (every_minutes*60))
+    counts them). SQLite's text "YYYY-MM-DD HH:MM:SS.ffffff" is cut, not parsed,
+    when the slots divide an hour."""
+    if isinstance(sample, str) and 60 % every_minutes == 0:
+        return lambda text: (text[:14], int(text[14:16]) // every_minutes)
+    seconds = every_minutes * 60
+    if isinstance(sample, str):
+        return lambda text: int(datetime.fromisoformat(text + "+00:00").timestamp() // seconds)
+    return lambda when: int(when.timestamp() // seconds)
+
+
 def build_report(store: Store, session_id: int, *, printed_by: str = "", now: datetime | None = None,
                  vitals: bool = True) -> SessionReport:
     """Everything the summary prints, read in one pass. `printed_by` is a display
@@ -553,26 +670,30 @@ def build_report(store: Store, session_id: int, *, printed_by: str = "", now: da
         addenda = list(db.scalars(select(Addendum).where(Addendum.session_id == session_id)
                                   .order_by(Addendum.at, Addendum.id)))
     # plain rows, not ORM objects nor the chart's log lines: a 12-hour 1 Hz session has 43 200 sets
-    from ketamon.core.stored_vitals import stored_vitals
+    # (as the database gives them: typed only when asked for, see _StoredSets)
+    from ketamon.core.stored_vitals import stored_vitals_raw
     # in (measured_at, entered_at, id) order, as the table lists them: no sort of 43 200 sets here
-    all_vitals = list(stored_vitals(store, session_id)) if vitals else []
+    raw_vitals, parse_vitals = stored_vitals_raw(store, session_id) if vitals else ([], None)
     who = lambda uid: users[uid].display_name if uid in users else None
     name = lambda uid: who(uid) or "–"
+    named = {uid: name(uid) for uid in users}  # one dict read per set, not two calls
+    sets = _StoredSets(raw_vitals, parse_vitals, named, device_verdicts(store, session_id) if vitals else {},
+                       news2_carry_minutes(protocol))  # scored as the screen scores them (chart.score_news2)
 
     # corrections (every kind of entry), paired original -> replacement
     corrections: list[CorrectionRow] = []
+    replaced_sets = sets.replaced
+    corrected_sets = [parse_vitals(r) for r in raw_vitals if r[_ID] in replaced_sets or r[_SUPERSEDES] is not None]
     describers: list[tuple[str, list, Callable[[Any], str], Callable[[Any], datetime]]] = [
-        ("Vital signs", all_vitals, describe_vitals, lambda r: r.measured_at),
+        ("Vital signs", corrected_sets, describe_vitals, lambda r: r.measured_at),
         ("Dose", all_doses, describe_dose, lambda r: r.at),
         ("Side effect", all_ses, describe_side_effect, lambda r: r.observed_at),
         ("Note", all_notes, lambda n: n.text, lambda r: r.at),
         ("Assessment", all_ass, lambda a: _assessment_text(a), lambda r: r.at),
     ]
-    corrected_ids: dict[str, set[int]] = {}
     for label, rows, describe, when in describers:
         _, replaced_by = _split(rows)
         by_row = {r.id: r for r in rows}
-        corrected_ids[label] = {r.id for r in rows if r.supersedes_id is not None}
         for old_id, new in replaced_by.items():
             old = by_row.get(old_id)
             if old is None:
@@ -582,21 +703,6 @@ def build_report(store: Store, session_id: int, *, printed_by: str = "", now: da
                 "Entered in error" if new.retracted else describe(new), new.correction_reason or "–"))
     corrections.sort(key=lambda c: (c.entered_at, c.at))
 
-    ordered = _split(all_vitals)[0]
-    verdicts = device_verdicts(store, session_id) if vitals else {}
-    # scored as the screen scores them: one function, the session's protocol; a set
-    # marked artefact is listed but neither scored nor carried from (NEWS2 blank)
-    artefacts = {vid for vid, verdict in verdicts.items() if verdict.verdict == "artefact"}
-    scored = [v for v in ordered if v.id not in artefacts] if artefacts else ordered
-    news2 = news2_column(ordered, score_news2(scored, news2_carry_minutes(protocol)))
-    named = {uid: name(uid) for uid in users}  # one dict read per set, not two calls
-    vitals = [
-        VitalRow(v.id, v.measured_at, v.entered_at, named.get(v.entered_by_id, "–"), v.systolic, v.diastolic,
-                 v.mean_arterial, v.mean_measured, v.heart_rate, v.spo2, v.resp_rate, v.temperature, v.on_oxygen,
-                 v.consciousness, v.source, v.comment, v.late, v.supersedes_id is not None, v.correction_reason,
-                 news2[i] if news2 else None, *verdict_words(verdicts.get(v.id)))
-        for i, v in enumerate(ordered)
-    ]
     doses = [EventRow("dose_event", d.id, d.at, d.entered_at, name(d.entered_by_id), d.kind, describe_dose(d),
                       d.late, d.supersedes_id is not None, d.correction_reason) for d in chart.doses]
     side_effects = [EventRow("side_effect", e.id, e.observed_at, e.entered_at, name(e.entered_by_id), e.kind,
@@ -644,12 +750,12 @@ def build_report(store: Store, session_id: int, *, printed_by: str = "", now: da
         given_mg=chart.given_mg, lot_numbers=lots, nurse=who(s.nurse_id), physician=who(s.physician_id),
         state=s.state, state_label=STATE_LABELS.get(s.state, s.state), state_reason=s.state_reason,
         first_dose_at=first, dose_end_at=dose_end,
-        vitals=vitals, doses=doses, side_effects=side_effects, notes=notes, assessments=assessments,
+        doses=doses, side_effects=side_effects, notes=notes, assessments=assessments,
         alerts=alerts, corrections=corrections, states=state_rows, discharge=discharge,
         signature=Signature(s.signed_at, who(s.signed_by_id)),
         addenda=[AddendumRow(a.at, name(a.author_id), a.reason, a.text) for a in addenda],
         chart_marks=sorted(marks, key=lambda m: m.at), news2_available=True, chart=chart,
-        all_rows={"vital_signs": all_vitals, "dose_event": all_doses, "side_effect": all_ses, "note": all_notes,
+        sets=sets, entity_rows={"dose_event": all_doses, "side_effect": all_ses, "note": all_notes,
                   "assessment": all_ass, "addendum": addenda},
         state_changes=states, users=users,
     )
