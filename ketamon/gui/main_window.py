@@ -599,7 +599,9 @@ class MainWindow(QMainWindow):
         """Show a session's chart (built once, then kept, so half-typed values survive switching)."""
         chart = self.charts.get(session_id)
         if chart is None:
-            chart = SessionChart(self.runner, session_id)
+            # built inside the stack: moving a built chart into the window would
+            # restyle its ~300 widgets once more (the clinic's style sheet)
+            chart = SessionChart(self.runner, session_id, self.chart_stack)
             self.charts[session_id] = chart
             self.chart_stack.addWidget(chart)
             self._keep_minimum_to_the_chart()
