@@ -589,8 +589,10 @@ def pg_clinic(sessions: int):
                 finally:
                     ready.dispose()
                 c.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+            today = f"_{datetime.now().astimezone():%Y%m%d}_{schema_key()}"
             for (old,) in c.execute(text("SELECT datname FROM pg_database WHERE datname LIKE 'ketamon_bench_%'")):
-                c.execute(text(f'DROP DATABASE IF EXISTS "{old}" WITH (FORCE)'))  # yesterday's
+                if not old.endswith(today):  # yesterday's or an older schema's; not today's other sizes (in use?)
+                    c.execute(text(f'DROP DATABASE IF EXISTS "{old}" WITH (FORCE)'))
             c.execute(text(f'CREATE DATABASE "{name}"'))
         admin.dispose()
     except Exception as exc:
