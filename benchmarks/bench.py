@@ -16,7 +16,8 @@ What is timed, always in the real window as the app assembles it
             a bare SQLite INSERT+COMMIT with the same durability (WAL,
             synchronous=FULL) plus a bare pyqtgraph setData of the same series and a
             real viewport repaint with the same pens.
-  open      selecting the 12-hour session in the list → its chart drawn.
+  open      selecting the 12-hour session in the list → its chart drawn, the first
+            time in the process (nothing kept) and with its sets read before.
   startup   launch → first shown window, against a bare PySide6 window holding a
             PlotWidget with SQLAlchemy imported (fresh processes, medians).
   clinic    on a generated clinic (benchmarks/clinic_db.py: 100,000 sessions; SQLite
