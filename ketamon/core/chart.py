@@ -8,8 +8,8 @@ from bisect import bisect_left, insort, insort_right
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from operator import attrgetter
 from datetime import date, datetime, timedelta
+from operator import attrgetter
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import select
