@@ -63,3 +63,13 @@ def test_the_stall_probe_runs_with_chairs_fed_through_the_operations(qapp, cache
     (row,) = report.rows
     assert row["longest_stall_ms"] is not None and row["n"] > 10, row["notes"]
     assert "sets saved" in row["notes"] and not row["notes"].startswith("not measured")
+
+
+def test_opening_the_long_session_is_timed_first_and_with_its_sets_read_before(qapp, cache):
+    path, meta, _ = bench.cached_sqlite("device", lambda p: bench.build_device(p, 60 / 3600))
+    report = bench.Report()
+    bench.measure_open(report, cache, "tiny device", path, meta, repeats=1)
+    warm, first = report.rows
+    assert "sets read before" in warm["measure"] and "first open" in first["measure"]
+    assert warm["n"] == 1 and first["n"] == 1, (warm["notes"], first["notes"])  # both drawn
+    assert "SQL" in first["notes"] and not first["notes"].startswith("not measured")

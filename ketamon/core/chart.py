@@ -6,8 +6,10 @@ import threading
 import time
 from bisect import bisect_left, insort, insort_right
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from operator import attrgetter
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import select
@@ -32,31 +34,72 @@ from ketamon.core.models import (
 from ketamon.core.news2 import News2, score_vitals
 from ketamon.core.protocols import Protocol
 from ketamon.core.store import Store
+from ketamon.core.stored_vitals import StoredVitalSigns, gc_paused, vitals_chunks, vitals_rows
 
 
-@dataclass(frozen=True, slots=True)
 class LogLine:
-    """One line of the event log: every entry, corrections included. (Slots: a
-    12-hour 1 Hz session has 43 200 of them, kept between loads.)"""
+    """One line of the event log: every entry, corrections included. Never changed
+    once made. (Slots, and a vital-sign set's text made only when first read: a
+    12-hour 1 Hz session has 43 200 sets, and the log shows a screenful.)"""
 
-    at: datetime  # when it happened (measured/observed)
-    entered_at: datetime
-    who: str
-    kind: str  # vitals | dose | side_effect | note | assessment | state
-    text: str
-    entity: str
-    entity_id: int
-    superseded: bool = False
-    correction: bool = False
-    late: bool = False
-    #: the correction's reason (None for an original entry)
-    reason: str | None = None
-    #: True for an "entered in error" line (it retracts the entry it supersedes)
-    retracted: bool = False
-    #: True for a vital-sign set that came from a monitor (source "device")
-    device: bool = False
-    #: True for a device set a nurse marked artefact: listed, but out of every clinical figure
-    artefact: bool = False
+    __slots__ = ("at", "entered_at", "who", "kind", "_text", "entity", "entity_id", "superseded", "correction",
+                 "late", "reason", "retracted", "device", "artefact", "_row", "_score")
+
+    def __init__(self, at: datetime, entered_at: datetime, who: str, kind: str, text: str, entity: str,
+                 entity_id: int, superseded: bool = False, correction: bool = False, late: bool = False,
+                 reason: str | None = None, retracted: bool = False, device: bool = False, artefact: bool = False):
+        self.at = at  # when it happened (measured/observed)
+        self.entered_at = entered_at
+        self.who = who
+        self.kind = kind  # vitals | dose | side_effect | note | assessment | state
+        self._text = text
+        self.entity = entity
+        self.entity_id = entity_id
+        self.superseded = superseded
+        self.correction = correction
+        self.late = late
+        #: the correction's reason (None for an original entry)
+        self.reason = reason
+        #: True for an "entered in error" line (it retracts the entry it supersedes)
+        self.retracted = retracted
+        #: True for a vital-sign set that came from a monitor (source "device")
+        self.device = device
+        #: True for a device set a nurse marked artefact: listed, but out of every clinical figure
+        self.artefact = artefact
+        self._row = self._score = None
+
+    @classmethod
+    def of_vitals(cls, v, who: str, score: News2 | None, superseded: bool, artefact: bool = False) -> LogLine:
+        """A vital-sign set's line (`v` a stored row or a model object); its text is
+        made when first read."""
+        line = cls(v.measured_at, v.entered_at, who, "vitals", None, "vital_signs", v.id, superseded,
+                   v.supersedes_id is not None, v.late, v.correction_reason, v.retracted, v.source == "device",
+                   artefact)
+        line._row, line._score = v, score
+        return line
+
+    @property
+    def text(self) -> str:
+        text = self._text
+        if text is None:
+            score = self._score
+            text = self._text = "Entered in error" if self.retracted else \
+                describe_vitals(self._row) + (f" · {score.text()}" if score else "")
+        return text
+
+    def _key(self) -> tuple:
+        what = (self._text,) if self._row is None else (id(self._row), self._score)
+        return (self.at, self.entered_at, self.who, self.kind, self.entity, self.entity_id, self.superseded,
+                self.correction, self.late, self.reason, self.retracted, self.device, self.artefact, *what)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, LogLine) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash((self.entity, self.entity_id, self.at, self.entered_at))
+
+    def __repr__(self) -> str:
+        return f"LogLine({self.at!r}, {self.kind!r}, {self.text!r}, {self.entity}#{self.entity_id})"
 
     @property
     def routine_device_reading(self) -> bool:
@@ -71,13 +114,17 @@ class Chart:
     patient: Patient
     protocol: Protocol
     now: datetime
-    vitals: list[VitalSigns]  # in force, by measured time
+    #: in force, by measured time: stored rows (StoredVitalSigns: the model's column
+    #: names, read-only), not model objects
+    vitals: list[VitalSigns]
     doses: list[DoseEvent]
     side_effects: list[SideEffect]
     notes: list[Note]
     assessments: list[Assessment]
     alerts: list[Alert]
-    log: list[LogLine]
+    #: `log` (below), or a function that makes it when first asked: the event log
+    #: folded needs no line for a routine device reading
+    _log: list[LogLine] | Callable[[], list[LogLine]]
     users: dict[int, User] = field(default_factory=dict)
     #: `log` without the routine device readings (what the event log shows folded)
     log_without_device_readings: list[LogLine] = field(default_factory=list)
@@ -90,6 +137,14 @@ class Chart:
     #: the device sets marked artefact (not superseded), by id: out of `vitals` and
     #: every figure, kept here so the event log can still act on them (validate again)
     artefact_sets: dict[int, VitalSigns] = field(default_factory=dict)
+
+    @property
+    def log(self) -> list[LogLine]:
+        """Every line of the event log, corrections included, by time."""
+        log = self._log
+        if callable(log):
+            log = self._log = log()
+        return log
 
     @property
     def first_dose_at(self) -> datetime | None:
@@ -150,8 +205,8 @@ REBUILD_ABOVE = 2000
 CACHED_SESSIONS = 4
 
 
-def _vkey(v: VitalSigns) -> tuple:
-    return (v.measured_at, v.entered_at, v.id)
+#: a set's place in time order: (measured_at, entered_at, id)
+_vkey = attrgetter("measured_at", "entered_at", "id")
 
 
 def _lkey(line: LogLine) -> tuple:
@@ -188,53 +243,69 @@ def score_news2(in_force: list, carry_minutes: float) -> dict[int, News2]:
 class _SessionVitals:
     """One session's vital-sign sets as read so far, with what the chart derives
     from them. Every method runs under `lock` (the export runs on a worker thread).
-    Rows are never changed after they are read; lists handed out are copies."""
+    The sets are stored rows (StoredVitalSigns), never changed after they are read;
+    lists handed out are copies. A set's event-log line is made only when it is
+    shown: the routine device readings' lines (`lines`) when first asked for."""
 
     def __init__(self, carry_minutes: float):
         self.lock = threading.Lock()
         self.carry_minutes = carry_minutes
         self.carry = timedelta(minutes=carry_minutes)
-        self.rows: dict[int, VitalSigns] = {}
+        self.rows: dict[int, StoredVitalSigns] = {}
+        #: every set read, by (measured_at, entered_at, id)
+        self.ordered: list[StoredVitalSigns] = []
         self.last_id = 0
         self.checked_all_at = time.monotonic()
         self.superseded: set[int] = set()
         #: ids of the device sets whose verdict in force is "artefact" (out of force)
         self.artefacts: set[int] = set()
         #: in force, by (measured_at, entered_at, id)
-        self.in_force: list[VitalSigns] = []
+        self.in_force: list[StoredVitalSigns] = []
         #: the in-force sets that have a temperature (for NEWS2 carry-over)
-        self.with_temp: list[VitalSigns] = []
+        self.with_temp: list[StoredVitalSigns] = []
         self.news2: dict[int, News2] = {}
-        #: every set's log line, by (at, entered_at, id); `shown` leaves out routine device readings
-        self.lines: list[LogLine] = []
+        #: the lines of the sets that are not routine device readings, by (at, entered_at, id)
         self.shown: list[LogLine] = []
+        #: every set's line, by (at, entered_at, id); None until first asked for (lines_as_of)
+        self.lines: list[LogLine] | None = None
+        #: the lines made so far, by set id (those in `shown`, and all once `lines` is made)
         self.line_of: dict[int, LogLine] = {}
         self.names: dict[int, str] = {}
+        #: moves whenever what is kept changes (a chart's lines made later must match its load)
+        self.version = 0
 
     # ------------------------------------------------------------ reading
 
-    def read_new(self, db: DbSession, session_id: int) -> list[VitalSigns]:
-        """The session's sets not read before (all of them the first time)."""
-        by_session = VitalSigns.session_id == session_id
+    def read_new(self, db: DbSession, session_id: int) -> list[StoredVitalSigns]:
+        """The session's sets not read before (all of them the first time), as stored rows."""
+        if db.new and db.autoflush:
+            db.flush()  # what a query of the model would flush first: an operation's own new sets
+        table = VitalSigns.__table__
+        conn = db.connection()
+        by_session = table.c.session_id == session_id
         if not self.rows:
             self.checked_all_at = time.monotonic()
-            return list(db.scalars(select(VitalSigns).where(by_session)))
-        table = VitalSigns.__table__  # ids only, no ORM: this runs on every refresh
-        ids = select(table.c.id).where(table.c.session_id == session_id)
+            # in measured order from the (session_id, measured_at) index; sorted by
+            # (measured_at, entered_at, id) in _rebuild, which costs little on sorted rows
+            # (an ORDER BY on all three made SQLite sort 43 200 rows in a temporary B-tree)
+            query = select(table).where(by_session).order_by(table.c.measured_at)
+            with gc_paused():
+                return [v for part in vitals_chunks(conn, query, 10_000) for v in part]
+        ids = select(table.c.id).where(by_session)  # ids only: this runs on every refresh
         if time.monotonic() - self.checked_all_at > FULL_RECHECK_S:
             self.checked_all_at = time.monotonic()
         else:
             ids = ids.where(table.c.id > self.last_id - RECHECK_IDS)
         known = self.rows
-        missing = [i for i in db.connection().execute(ids).scalars() if i not in known]
+        missing = [i for i in conn.execute(ids).scalars() if i not in known]
         if not missing:
             return []
         if len(missing) > 500:
-            q = select(VitalSigns).where(by_session, VitalSigns.id >= min(missing))
-            return [v for v in db.scalars(q) if v.id not in self.rows]
-        return list(db.scalars(select(VitalSigns).where(VitalSigns.id.in_(missing))))
+            q = select(table).where(by_session, table.c.id >= min(missing))
+            return [v for v in vitals_rows(conn, q) if v.id not in known]
+        return list(vitals_rows(conn, select(table).where(table.c.id.in_(missing))))
 
-    def peek(self, db: DbSession, session_id: int) -> list[VitalSigns]:
+    def peek(self, db: DbSession, session_id: int) -> list[StoredVitalSigns]:
         """The sets in force as `db` sees them, without changing what is kept: for
         an operation's own transaction, whose rows may still roll back. Cheap when
         nothing was saved since the last load_chart (the usual case: the screen
@@ -251,7 +322,7 @@ class _SessionVitals:
 
     # ------------------------------------------------------------ merging
 
-    def add(self, new: list[VitalSigns], names: dict[int, str]) -> None:
+    def add(self, new: list[StoredVitalSigns], names: dict[int, str]) -> None:
         names_changed = any(names.get(uid) != name for uid, name in self.names.items())
         self.names = names
         if names_changed or len(new) > REBUILD_ABOVE or not self.rows:
@@ -266,6 +337,7 @@ class _SessionVitals:
             if v.id in self.rows:
                 continue
             self.rows[v.id] = v
+            insort(self.ordered, v, key=_vkey)
             self.last_id = max(self.last_id, v.id)
             touched.add(v.id)
             if v.supersedes_id is not None:
@@ -280,6 +352,9 @@ class _SessionVitals:
                 if v.temperature is not None:
                     insort(self.with_temp, v, key=_vkey)
                 changed_at.append(v.measured_at)
+        if not touched:
+            return
+        self.version += 1
         touched |= self._rescore(changed_at)
         for vid in sorted(touched):
             if not self._relabel(self.rows[vid]):
@@ -298,6 +373,7 @@ class _SessionVitals:
         self.artefacts = set(artefacts)
         if not self.rows:
             return
+        self.version += 1
         touched: set[int] = set()
         changed_at: list[datetime] = []
         for vid in changed:
@@ -319,12 +395,12 @@ class _SessionVitals:
                 self._rebuild()
                 return
 
-    def artefact_sets(self) -> dict[int, VitalSigns]:
+    def artefact_sets(self) -> dict[int, StoredVitalSigns]:
         """The sets out of force only for their artefact verdict, by id."""
         return {vid: v for vid in self.artefacts if (v := self.rows.get(vid)) is not None
                 and not v.retracted and vid not in self.superseded}
 
-    def _drop_in_force(self, v: VitalSigns) -> bool:
+    def _drop_in_force(self, v: StoredVitalSigns) -> bool:
         self.news2.pop(v.id, None)
         removed = False
         for lst in (self.in_force, self.with_temp):
@@ -363,7 +439,7 @@ class _SessionVitals:
                 i += 1
         return changed
 
-    def _score(self, v: VitalSigns, temperature, measured_at, last_temp) -> News2 | None:
+    def _score(self, v: StoredVitalSigns, temperature, measured_at, last_temp) -> News2 | None:
         """NEWS2 of one set as news2.score_series scores it (None: not a complete set)."""
         if v.consciousness is None or v.resp_rate is None or v.systolic is None:
             return None  # most device sets: no NEWS2 without these (cheap check first)
@@ -373,27 +449,27 @@ class _SessionVitals:
         result = score_vitals(v, earlier)
         return result if isinstance(result, News2) else None
 
-    def _score_all(self) -> dict[int, News2]:
-        return score_news2(self.in_force, self.carry_minutes)
+    def _line(self, v: StoredVitalSigns) -> LogLine:
+        return LogLine.of_vitals(v, self.names.get(v.entered_by_id, "—"), self.news2.get(v.id),
+                                 v.id in self.superseded, v.id in self.artefacts)
 
-    def _line(self, v: VitalSigns) -> LogLine:
-        vid, retracted = v.id, v.retracted
-        score = self.news2.get(vid)
-        text = "Entered in error" if retracted else describe_vitals(v) + (f" · {score.text()}" if score else "")
-        return LogLine(v.measured_at, v.entered_at, self.names.get(v.entered_by_id, "—"), "vitals", text,
-                       "vital_signs", vid, vid in self.superseded, v.supersedes_id is not None, v.late,
-                       v.correction_reason, retracted, v.source == "device", vid in self.artefacts)
-
-    def _relabel(self, v: VitalSigns) -> bool:
+    def _relabel(self, v: StoredVitalSigns) -> bool:
         """Put the set's log line, as it reads now, in place (False: it was not where expected)."""
         line = self._line(v)
         old = self.line_of.get(v.id)
         if old == line:
             return True
-        self.line_of[v.id] = line
+        now_shown = not line.routine_device_reading
+        if self.lines is None and old is None and not now_shown:
+            return True  # a routine device reading: no line until the lines are asked for
+        if self.lines is not None or now_shown:
+            self.line_of[v.id] = line
+        else:
+            del self.line_of[v.id]
         for lst, was, now in ((self.lines, old is not None, True),
-                              (self.shown, old is not None and not old.routine_device_reading,
-                               not line.routine_device_reading)):
+                              (self.shown, old is not None and not old.routine_device_reading, now_shown)):
+            if lst is None:
+                continue
             if was:
                 i = bisect_left(lst, _lkey(old), key=_lkey)
                 if i >= len(lst) or lst[i] is not old:
@@ -407,15 +483,34 @@ class _SessionVitals:
         return True
 
     def _rebuild(self) -> None:
-        rows = sorted(self.rows.values(), key=_vkey)
+        self.version += 1
+        rows = self.ordered = sorted(self.rows.values(), key=_vkey)
         self.in_force, self.superseded = split(rows)
         if self.artefacts:
             self.in_force = [v for v in self.in_force if v.id not in self.artefacts]
         self.with_temp = [v for v in self.in_force if v.temperature is not None]
-        self.news2 = self._score_all()
-        self.lines = [self._line(v) for v in rows]
-        self.line_of = {line.entity_id: line for line in self.lines}
-        self.shown = [line for line in self.lines if not line.routine_device_reading]
+        self.news2 = score_news2(self.in_force, self.carry_minutes)
+        superseded, artefacts = self.superseded, self.artefacts
+        # LogLine.routine_device_reading without making the line (43 200 sets, a screenful shown)
+        self.shown = [self._line(v) for v in rows if not (v.source == "device" and v.supersedes_id is None
+                                                          and not v.retracted and v.id not in superseded
+                                                          and v.id not in artefacts)]
+        self.line_of = {line.entity_id: line for line in self.shown}
+        self.lines = None
+
+    def lines_as_of(self, version: int, ordered: list, superseded: set[int], news2: dict[int, News2],
+                    names: dict[int, str], artefacts: frozenset[int] = frozenset()) -> list[LogLine]:
+        """Every set's line as a load saw them (`version` and what it copied). Made
+        once and then kept up to date, if nothing changed since that load;
+        otherwise made for that load alone."""
+        if version == self.version:
+            if self.lines is None:
+                line_of = self.line_of
+                self.lines = [line_of.get(v.id) or self._line(v) for v in self.ordered]
+                self.line_of = {line.entity_id: line for line in self.lines}
+            return self.lines
+        return [LogLine.of_vitals(v, names.get(v.entered_by_id, "—"), news2.get(v.id), v.id in superseded,
+                                  v.id in artefacts) for v in ordered]
 
 
 class _VitalsCache:
@@ -498,12 +593,18 @@ def load_chart(store: Store, session_id: int, now: datetime | None = None, *, fr
         with cached.lock:
             if vitals:
                 cached.set_artefacts(artefact_ids(db, session_id))
-                cached.add(cached.read_new(db, session_id), names)
+                with gc_paused():  # the first load makes 43 200 rows (and their sort keys) at once
+                    cached.add(cached.read_new(db, session_id), names)
             vitals = list(cached.in_force)
             artefact_sets = cached.artefact_sets()
             news2 = dict(cached.news2)
             vital_lines, shown_lines = cached.lines, cached.shown
-            device_readings = len(cached.lines) - len(cached.shown)
+            device_readings = len(cached.rows) - len(cached.shown)
+            if vital_lines is None and device_readings:
+                # the routine device readings' lines are made only if the log is asked
+                # for whole, as of this load (a list copy of the sets, not 43 200 lines)
+                as_of = (cached.version, list(cached.ordered), set(cached.superseded), news2, names,
+                         frozenset(cached.artefacts))
             doses, ds = split(dose_all)
             ses, ss = split(se_all)
             notes, ns = split(note_all)
@@ -530,8 +631,15 @@ def load_chart(store: Store, session_id: int, now: datetime | None = None, *, fr
                                       describe_assessment(a), "assessment", a.id,
                                       a.id in as_, a.supersedes_id is not None, False, a.correction_reason))
             others.sort(key=_time_key)  # stable: at one time doses, side effects, notes, assessments
-            log = _merge(vital_lines, others)
-            shown = _merge(shown_lines, others) if device_readings else log
+            shown = _merge(shown_lines, others)
+            if not device_readings:
+                log = shown
+            elif vital_lines is not None:
+                log = _merge(vital_lines, others)
+            else:
+                def log() -> list[LogLine]:
+                    with cached.lock:
+                        return _merge(cached.lines_as_of(*as_of), others)
     return Chart(s, s.patient, protocol, now, vitals, doses, ses, notes, assessments, alerts, log, users,
                  log_without_device_readings=shown, device_readings=device_readings, news2=news2,
                  artefact_sets=artefact_sets)

@@ -202,23 +202,56 @@ class SessionChart(QWidget):
         self.session_id = session_id
         self.chart: Chart = load_chart(runner.store, session_id)
 
-        self.header = ChartHeader()
-        self.plot = VitalsPlot()
-        self.dose_panel: DosePanel = dose_panel_for(runner, session_id, self.chart)
-        self.side_effects = SideEffectPanel(runner, session_id)
-        self.vitals_row = VitalsRow(runner, session_id)
-        self.event_log = EventLog(runner, session_id)
-        #: the alert banner, the session's alert list, its limits (and the plot's limit lines)
-        self.alerts = SessionAlerts(runner, self)
-        #: what the record still needs: pre-dose checks, discharge, signing, addenda
-        self.record_bar = RecordBar(runner, session_id, chart=self.chart)
-        self.refreshed.connect(lambda chart: self.record_bar.show_chart(chart, self.reason))
-        self.ticked.connect(self.record_bar.tick)
-
+        # Built from the outside in, each part made inside its final parent: with the
+        # clinic's style sheet, every move of a built part into another parent
+        # restyles all of its widgets again (built inside out, each widget was
+        # restyled about five times: most of the time to build a chart).
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 2, 4, 0)
+        layout.setSpacing(4)
+        self.header = ChartHeader(self)
         #: the top of the chart: the alert banner
         self.alert_area = QVBoxLayout()
         self.alert_area.setContentsMargins(0, 0, 0, 0)
         self.alert_area.setSpacing(4)
+        self.splitter = QSplitter(Qt.Orientation.Vertical, self)
+        layout.addWidget(self.header)
+        layout.addLayout(self.alert_area)
+        layout.addWidget(self.splitter, 1)
+        upper = QWidget(self.splitter)
+        lower = QWidget(self.splitter)
+        self.splitter.addWidget(upper)
+        self.splitter.addWidget(lower)
+        upper_layout = QHBoxLayout(upper)
+        upper_layout.setContentsMargins(0, 0, 0, 0)
+        upper_layout.setSpacing(8)
+        self.plot = VitalsPlot(upper)
+        self.side_scroll = QScrollArea(upper)
+        upper_layout.addWidget(self.plot, 1)
+        upper_layout.addWidget(self.side_scroll)
+        side = QWidget(self.side_scroll)
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(0, 0, 4, 0)
+        side_layout.setSpacing(8)
+        self.side_scroll.setWidget(side)
+        self.side_scroll.setWidgetResizable(True)
+        self.side_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.side_scroll.setFixedWidth(SIDE_WIDTH)
+        self.side_scroll.setMinimumHeight(0)
+        self.dose_panel: DosePanel = dose_panel_for(runner, session_id, self.chart, side)
+        lower_layout = QVBoxLayout(lower)
+        lower_layout.setContentsMargins(0, 0, 0, 0)
+        lower_layout.setSpacing(4)
+        self.vitals_row = VitalsRow(runner, session_id, lower)
+        self.side_effects = SideEffectPanel(runner, session_id, lower)
+        self.event_log = EventLog(runner, session_id, lower)
+        #: the alert banner, the session's alert list, its limits (and the plot's limit lines)
+        self.alerts = SessionAlerts(runner, self)
+        #: what the record still needs: pre-dose checks, discharge, signing, addenda
+        self.record_bar = RecordBar(runner, session_id, self.header, chart=self.chart)
+        self.refreshed.connect(lambda chart: self.record_bar.show_chart(chart, self.reason))
+        self.ticked.connect(self.record_bar.tick)
+
         self.alert_area.addWidget(self.alerts.banner)
         #: what is due next, beside the session facts (the banner keeps its line for the alert)
         self.header.second_line.addWidget(self.alerts.banner.due)
@@ -226,10 +259,6 @@ class SessionChart(QWidget):
         self.actions_bar = self.header.third_line
         self.actions_bar.addWidget(self.record_bar)
 
-        side = QWidget()
-        side_layout = QVBoxLayout(side)
-        side_layout.setContentsMargins(0, 0, 4, 0)
-        side_layout.setSpacing(8)
         side_layout.addWidget(self.dose_panel)
         #: under the dose panel: the session's alerts and the patient's limits
         self.side_area = QVBoxLayout()
@@ -238,19 +267,6 @@ class SessionChart(QWidget):
         self.side_area.addWidget(self.alerts.limits_box)
         side_layout.addLayout(self.side_area)
         side_layout.addStretch(1)
-        self.side_scroll = QScrollArea()
-        self.side_scroll.setWidget(side)
-        self.side_scroll.setWidgetResizable(True)
-        self.side_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.side_scroll.setFixedWidth(SIDE_WIDTH)
-        self.side_scroll.setMinimumHeight(0)
-
-        upper = QWidget()
-        upper_layout = QHBoxLayout(upper)
-        upper_layout.setContentsMargins(0, 0, 0, 0)
-        upper_layout.setSpacing(8)
-        upper_layout.addWidget(self.plot, 1)
-        upper_layout.addWidget(self.side_scroll)
 
         # the entry rows keep their height; their messages keep to one line
         for line in (self.vitals_row.message, self.side_effects.message, self.event_log.message,
@@ -260,17 +276,10 @@ class SessionChart(QWidget):
         self.event_log.add_message_line(self.side_effects.message)  # a line saved for the log's rows
         for part in (self.vitals_row, self.side_effects):
             part.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
-        lower = QWidget()
-        lower_layout = QVBoxLayout(lower)
-        lower_layout.setContentsMargins(0, 0, 0, 0)
-        lower_layout.setSpacing(4)
         lower_layout.addWidget(self.vitals_row)
         lower_layout.addWidget(self.side_effects)
         lower_layout.addWidget(self.event_log, 1)
 
-        self.splitter = QSplitter(Qt.Orientation.Vertical)
-        self.splitter.addWidget(upper)
-        self.splitter.addWidget(lower)
         self.splitter.setChildrenCollapsible(False)
         self.splitter.setHandleWidth(4)
         self.splitter.setStretchFactor(0, 3)
@@ -278,13 +287,6 @@ class SessionChart(QWidget):
         #: the nurse moved the split between plot and log: keep it (else share_height on each resize)
         self._split_by_hand = False
         self.splitter.splitterMoved.connect(self._split_moved)
-
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 2, 4, 0)
-        layout.setSpacing(4)
-        layout.addWidget(self.header)
-        layout.addLayout(self.alert_area)
-        layout.addWidget(self.splitter, 1)
 
         self.timer = QTimer(self)
         self.timer.setInterval(1000)

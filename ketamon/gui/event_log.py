@@ -38,7 +38,8 @@ from PySide6.QtWidgets import (
 from ketamon.core import ops
 from ketamon.core.chart import Chart, LogLine
 from ketamon.core.device_sets import NOT_VALIDATED, Verdict, device_verdicts
-from ketamon.core.models import SCALES, DoseEvent, Note, SideEffect, VitalSigns
+from ketamon.core.models import SCALES, DoseEvent, Note, SideEffect
+from ketamon.core.stored_vitals import is_vital_signs
 from ketamon.gui import prompts
 from ketamon.gui.runner import OpRunner
 from ketamon.gui.theme import colour, set_role
@@ -482,7 +483,7 @@ class EventLog(QWidget):
         if reason is None:
             return
         sid = self.session_id
-        if isinstance(entry, VitalSigns):
+        if is_vital_signs(entry):
             changes = self.runner.run(ops.record_vitals, sid, measured_at=entry.measured_at, supersedes_id=entry.id,
                                       correction_reason=reason, retracted=True)
         elif isinstance(entry, SideEffect):
@@ -520,7 +521,7 @@ class CorrectionDialog(QDialog):
         self.fields: dict[str, QWidget] = {}
         form = QFormLayout()
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
-        if isinstance(entry, VitalSigns):
+        if is_vital_signs(entry):
             what = f"Vital signs measured at {local_hm(entry.measured_at)}"
             for name, label in (("systolic", "Systolic (mmHg)"), ("diastolic", "Diastolic (mmHg)"),
                                 ("heart_rate", "Heart rate (/min)"), ("spo2", "SpO2 (%)"),
@@ -562,7 +563,7 @@ class CorrectionDialog(QDialog):
                 self.fields["rate_mg_per_h"] = QLineEdit(_num(entry.rate_mg_per_h))
                 form.addRow("Rate (mg/h)", self.fields["rate_mg_per_h"])
         self.reason = QLineEdit()
-        self.reason.setPlaceholderText("what was wrong, e.g. typed 185 for 135" if isinstance(entry, VitalSigns)
+        self.reason.setPlaceholderText("what was wrong, e.g. typed 185 for 135" if is_vital_signs(entry)
                                        else "what was wrong")
         form.addRow("Reason (required)", self.reason)
         title = QLabel(f"Correct: {what}")
@@ -594,7 +595,7 @@ class CorrectionDialog(QDialog):
     def accept(self) -> None:
         e, sid, reason = self.entry, self.session_id, self.reason.text()
         try:
-            if isinstance(e, VitalSigns):
+            if is_vital_signs(e):
                 values = {n: parse_number(self._text(n), label, decimal=(n == "temperature"))
                           for n, label in (("systolic", "Systolic"), ("diastolic", "Diastolic"),
                                            ("heart_rate", "Heart rate"), ("spo2", "SpO2"),

@@ -610,7 +610,9 @@ class MainWindow(QMainWindow):
         if chart is None:
             from ketamon.gui.chart_view import SessionChart
 
-            chart = SessionChart(self.runner, session_id)
+            # built inside the stack: moving a built chart into the window would
+            # restyle its ~300 widgets once more (the clinic's style sheet)
+            chart = SessionChart(self.runner, session_id, self.chart_stack)
             self.charts[session_id] = chart
             self.chart_stack.addWidget(chart)
             self._keep_minimum_to_the_chart()
