@@ -13,30 +13,113 @@ parent on standard output, one line each:
 The database URL is the first line of its standard input (never an argument: a
 password would show in the process list); it stops when its standard input
 closes: the window closed, or died.
+
+Messages are stored by one writer thread, several at a time when they arrive
+together (16 monitors at the same instant): each in an operation and a savepoint
+of its own, all with one commit (`ops.base.one_commit`), so a burst costs one
+fsync, not sixteen, and never waits in SQLite's busy handler behind itself. Each
+acknowledgement is sent only after that commit; if the commit fails, every
+message of the batch is answered "not stored, send it again".
 """
 from __future__ import annotations
 
 import argparse
+import logging
+import queue
 import sys
 import threading
+from concurrent.futures import Future
 
 from ketamon.core import settings
+from ketamon.core.feed import ack, pcd01
 from ketamon.core.feed.mllp import Listener
+from ketamon.core.ops.base import one_commit, safe_error_text
 from ketamon.core.ops.device import FeedService
 from ketamon.core.store import Store
 
+log = logging.getLogger(__name__)
+
 #: the first word of each line the parent reads
 READY, PROBLEM = "listening", "problem"
+#: at most this many messages share one commit: the first of a batch waits for
+#: the last, so a bigger batch saves fsyncs but delays its first answers
+BATCH = 4
+#: the listener's threads: each connection's message waits in one for its answer
+#: (a monitor sends its next message only after the answer to the last)
+WAITING_THREADS = 64
+#: what a message whose batch could not be committed is answered
+NOT_STORED = "ketamon could not store the message now; send it again."
 
 
-def serve(url: str, host: str | None, port: int | None, *, workers: int = 2) -> int:
+class BatchWriter:
+    """`handle(raw, peer)` for the listener's threads: the message is queued for
+    the one writer thread, which stores what is queued (up to `batch`) in one
+    transaction and answers each message after the commit."""
+
+    def __init__(self, store: Store, service: FeedService, *, batch: int = BATCH):
+        self.store, self.service, self.batch = store, service, batch
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="ketamon-feed-writer", daemon=True)
+        self._thread.start()
+
+    def handle(self, raw: bytes, peer: str) -> bytes:
+        answer: Future = Future()
+        self._queue.put((raw, peer, answer))
+        return answer.result()
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < self.batch:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._queue.put(None)  # stop after this batch
+                    break
+                batch.append(more)
+            for (_raw, _peer, answer), reply in zip(batch, self.store_batch([(r, p) for r, p, _a in batch])):
+                answer.set_result(reply)
+
+    def store_batch(self, messages: list[tuple[bytes, str]]) -> list[bytes]:
+        """Each message's acknowledgement, all after one commit (or all "not stored")."""
+        try:
+            with one_commit(self.store):
+                return [self.service.handle(raw, peer) for raw, peer in messages]
+        except Exception as exc:  # the commit (or the database) failed: nothing of the batch is stored
+            log.error("device messages not stored: %s", safe_error_text(exc))
+            return [not_stored(raw, self.store) for raw, _peer in messages]
+
+
+def not_stored(raw: bytes, store: Store) -> bytes:
+    """The refusal a message gets when its batch could not be committed."""
+    try:
+        header = pcd01.parse(raw).header
+    except pcd01.Refused as exc:
+        header = exc.header
+    now = store.clock.now()
+    return ack.build(header, ack.REJECT, [(pcd01.INTERNAL_ERROR, NOT_STORED)], now, f"K{now:%Y%m%d%H%M%S%f}"[:20])
+
+
+def serve(url: str, host: str | None, port: int | None, *, batch: int = BATCH) -> int:
     """Listen until standard input closes; the exit status."""
     store = Store(url, run_migrations=False)
+    writer = None
     try:
         service = FeedService(store)
+        writer = BatchWriter(store, service, batch=batch)
         host = host or settings.clinic_value(store, "feed_host")
         port = settings.clinic_value(store, "feed_port") if port is None else port
-        listener = Listener(service.handle, host, port, on_lost=service.lost, tick=service.tick, workers=workers)
+        listener = Listener(writer.handle, host, port, on_lost=service.lost, tick=service.tick,
+                            workers=WAITING_THREADS)
         try:
             listener.start()
         except OSError as exc:
@@ -49,6 +132,8 @@ def serve(url: str, host: str | None, port: int | None, *, workers: int = 2) -> 
         listener.wait()
         return 0
     finally:
+        if writer is not None:
+            writer.stop()
         store.dispose()
 
 
