@@ -86,3 +86,15 @@ def test_another_sessions_notice_leaves_the_chart_alone(qtbot, open_chart, runne
     chart.refreshed.connect(seen.append)
     hear(runner, ops.record_vitals(chair_two, nurse, infusion_session, heart_rate=66, source="device"))
     assert seen == []
+
+
+def test_saving_set_after_set_draws_the_same_symbols_not_new_ones(qtbot, open_chart, runner, esketamine_session,
+                                                                  clock):
+    chart = open_chart(esketamine_session)
+    for n in range(12):
+        clock.advance(minutes=1)
+        runner.run(ops.record_vitals, esketamine_session, systolic=120 + n, diastolic=80, heart_rate=70 + n, spo2=97)
+    # pyqtgraph renders each symbol once per pen and brush it is given: one symbol per curve, not one per save
+    assert {name: len(curve.scatter.fragmentAtlas._coords) for name, curve in chart.plot.curves.items()} == {
+        "systolic": 1, "diastolic": 1, "heart_rate": 1, "spo2": 1}
+    assert chart.plot.series("heart_rate")[1] == [70 + n for n in range(12)]
