@@ -14,21 +14,20 @@ The database URL is the first line of its standard input (never an argument: a
 password would show in the process list); it stops when its standard input
 closes: the window closed, or died.
 
-Messages are stored by one writer thread, several at a time when they arrive
-together (16 monitors at the same instant): each in an operation and a savepoint
-of its own, all with one commit (`ops.base.one_commit`), so a burst costs one
-fsync, not sixteen, and never waits in SQLite's busy handler behind itself. Each
-acknowledgement is sent only after that commit; if the commit fails, every
-message of the batch is answered "not stored, send it again".
+Messages that arrive together (16 monitors at the same instant) are stored
+several at a time (group commit, `BatchWriter`): each in an operation and a
+savepoint of its own, all with one commit (`ops.base.one_commit`), so a burst
+costs a few fsyncs, not sixteen, and never waits in SQLite's busy handler behind
+itself; a message that comes alone is stored at once. Each acknowledgement is
+sent only after that commit; if the commit fails, every message of the batch is
+answered "not stored, send it again".
 """
 from __future__ import annotations
 
 import argparse
 import logging
-import queue
 import sys
 import threading
-from concurrent.futures import Future
 
 from ketamon.core import settings
 from ketamon.core.feed import ack, pcd01
@@ -52,42 +51,42 @@ NOT_STORED = "ketamon could not store the message now; send it again."
 
 
 class BatchWriter:
-    """`handle(raw, peer)` for the listener's threads: the message is queued for
-    the one writer thread, which stores what is queued (up to `batch`) in one
-    transaction and answers each message after the commit."""
+    """`handle(raw, peer)` for the listener's threads (group commit). The thread
+    that finds nobody storing stores what is waiting, its own message first in
+    line (up to `batch` messages, in arrival order) in one transaction, answers
+    them after the commit, and wakes the others: a message that comes alone is
+    stored at once by its own thread, a burst waits at most one batch."""
 
     def __init__(self, store: Store, service: FeedService, *, batch: int = BATCH):
         self.store, self.service, self.batch = store, service, batch
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="ketamon-feed-writer", daemon=True)
-        self._thread.start()
+        self._turn = threading.Condition()
+        self._waiting: list[list] = []  # [raw, peer, reply or None], in arrival order
+        self._storing = False
 
     def handle(self, raw: bytes, peer: str) -> bytes:
-        answer: Future = Future()
-        self._queue.put((raw, peer, answer))
-        return answer.result()
+        mine = [raw, peer, None]
+        with self._turn:
+            self._waiting.append(mine)
+            while mine[2] is None:
+                if self._storing:
+                    self._turn.wait()
+                    continue
+                self._storing = True
+                batch, self._waiting = self._waiting[:self.batch], self._waiting[self.batch:]
+                replies: list[bytes] = []
+                self._turn.release()
+                try:
+                    replies = self.store_batch([(r, p) for r, p, _reply in batch])
+                finally:
+                    self._turn.acquire()
+                    self._storing = False
+                    for item, reply in zip(batch, replies or [not_stored(r, self.store) for r, _p, _x in batch]):
+                        item[2] = reply
+                    self._turn.notify_all()
+        return mine[2]
 
     def stop(self) -> None:
-        self._queue.put(None)
-        self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            batch = [first]
-            while len(batch) < self.batch:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    self._queue.put(None)  # stop after this batch
-                    break
-                batch.append(more)
-            for (_raw, _peer, answer), reply in zip(batch, self.store_batch([(r, p) for r, p, _a in batch])):
-                answer.set_result(reply)
+        """Nothing runs between messages (kept for symmetry with the listener)."""
 
     def store_batch(self, messages: list[tuple[bytes, str]]) -> list[bytes]:
         """Each message's acknowledgement, all after one commit (or all "not stored")."""
