@@ -98,3 +98,14 @@ def test_saving_set_after_set_draws_the_same_symbols_not_new_ones(qtbot, open_ch
     assert {name: len(curve.scatter.fragmentAtlas._coords) for name, curve in chart.plot.curves.items()} == {
         "systolic": 1, "diastolic": 1, "heart_rate": 1, "spo2": 1}
     assert chart.plot.series("heart_rate")[1] == [70 + n for n in range(12)]
+
+
+def test_a_built_chart_is_kept_out_of_the_collectors_full_walks(qtbot, open_chart, esketamine_session, runner):
+    import gc
+
+    gc.unfreeze()
+    chart = open_chart(esketamine_session)
+    qtbot.waitUntil(lambda: gc.get_freeze_count() > 0)
+    gc.collect(1)  # anything young goes to generation 2; the chart is not young
+    walked = {id(o) for o in gc.get_objects(generation=2)}
+    assert id(chart.chart) not in walked and id(chart.plot) not in walked
