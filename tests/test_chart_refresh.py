@@ -139,7 +139,8 @@ def test_refreshing_after_each_notice_shows_what_a_fresh_load_shows(sqlite_templ
             if action[0] == "set":
                 _, minutes_back, scorable, device = action
                 values = dict(SCORABLE, temperature=36.8) if scorable else dict(heart_rate=60 + minutes_back)
-                changes = ops.record_vitals(other, nurse, sid, measured_at=clock.now() - timedelta(minutes=minutes_back),
+                when = clock.now() - timedelta(minutes=minutes_back)
+                changes = ops.record_vitals(other, nurse, sid, measured_at=when,
                                             source="device" if device else "manual", **values)
             elif action[0] in ("correct", "retract"):
                 in_force = from_scratch(store, sid).vitals
