@@ -75,7 +75,9 @@ def one_commit(store: Store) -> Iterator[None]:
 
     Nothing is durable before the block ends: whoever answers for an operation run
     inside it (an acknowledgement) must answer after it, and answer "not stored"
-    for all of them when it raises (the commit failed: nothing was stored)."""
+    for all of them when it raises (the commit failed: nothing was stored). Only
+    operations (and refusals) join the block: code that opens store.transaction()
+    itself inside it would, on SQLite, wait for the block's own write lock."""
     if _joined.db is not None:
         raise RuntimeError("one_commit blocks do not nest")
     with store.transaction() as db:
