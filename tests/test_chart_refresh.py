@@ -94,6 +94,16 @@ def test_an_alert_the_set_raised_is_read_with_it(any_store, chair_two, session, 
     assert [a.id for a in after.alerts] == [a.id for a in from_scratch(any_store, sid).alerts] != []
 
 
+def test_a_set_entered_by_someone_new_says_who(any_store, chair_two, session, clock):
+    nurse, sid = session
+    before = load_chart(any_store, sid)
+    newcomer = add_user(chair_two, "ada", "nurse", "Ada Lovelace RN")  # an account made after the chart was loaded
+    changes = ops.record_vitals(chair_two, newcomer, sid, heart_rate=80)
+    after = refresh_chart(any_store, before, heard(changes))
+    assert [ln.who for ln in after.log] == ["Ada Lovelace RN"]
+    assert shown(after) == shown(from_scratch(any_store, sid))
+
+
 def test_a_notice_of_anything_else_reloads_the_whole_chart(any_store, chair_two, session, clock):
     nurse, sid = session
     before = load_chart(any_store, sid)

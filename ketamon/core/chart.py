@@ -515,13 +515,19 @@ def refresh_chart(store: Store, previous: Chart, changes=None, now: datetime | N
             if changes.alerts else previous.alerts
         cached = _vitals_cache.get(store, session_id, news2_carry_minutes(previous.protocol))
         with cached.lock:
-            cached.add(cached.read_new(db, session_id), names)
-            vitals = list(cached.in_force)
-            news2 = dict(cached.news2)
-            vital_lines, shown_lines = cached.lines, cached.shown
-            device_readings = len(cached.lines) - len(cached.shown)
-            log = _merge(vital_lines, others)
-            shown = _merge(shown_lines, others) if device_readings else log
+            new = cached.read_new(db, session_id)
+            if any(v.entered_by_id not in names for v in new):
+                vitals = None  # entered by someone the chart does not know yet: their name is needed
+            else:
+                cached.add(new, names)
+                vitals = list(cached.in_force)
+                news2 = dict(cached.news2)
+                vital_lines, shown_lines = cached.lines, cached.shown
+                device_readings = len(cached.lines) - len(cached.shown)
+                log = _merge(vital_lines, others)
+                shown = _merge(shown_lines, others) if device_readings else log
+    if vitals is None:
+        return load_chart(store, session_id, now)
     return Chart(previous.session, previous.patient, previous.protocol, now, vitals, previous.doses,
                  previous.side_effects, previous.notes, previous.assessments, alerts, log, previous.users,
                  log_without_device_readings=shown, device_readings=device_readings, news2=news2)
