@@ -12,7 +12,12 @@ each second. `--aligned` makes all N send at the same instant, the worst case
   store latency   message sent → its ACK received; the ACK is written after the
                   commit, so this bounds "stored within X ms of arrival" (p50, p95, max);
   event-loop stall  a 10 ms QTimer on the GUI thread records how late it fires:
-                  the longest lateness, and how many were over 50 ms.
+                  the longest lateness, and how many were over 50 ms;
+  gc pauses       the window process's garbage collections over 10 ms (gc.callbacks),
+                  by generation, with the second of the run.
+`--diagnose` also names what the GUI thread was doing in each stall (a watchdog
+thread samples its stack once a stall passes 40 ms) and, with pyinstrument
+installed, writes where the GUI thread's time went to feed-profile.html.
 SQLite in a temporary folder (WAL, synchronous=FULL, as the app runs it).
 """
 from __future__ import annotations
@@ -91,7 +96,48 @@ def monitor(port: int, chair: int, seconds: int, latencies: list[float], failure
             time.sleep(max(0.0, began + t + 1 - time.perf_counter()))
 
 
-def run(chairs: int, seconds: int, aligned: bool = False) -> dict:
+class _Watchdog(threading.Thread):
+    """Samples the GUI thread's stack once per stall (after STALL_SAMPLE_MS without a beat)."""
+
+    STALL_SAMPLE_MS = 40
+
+    def __init__(self, gui_ident: int, last: list[float], began: list[float]):
+        super().__init__(daemon=True, name="feed-bench-watchdog")
+        self.gui_ident, self.last, self.began = gui_ident, last, began
+        self.samples: list[tuple[float, str]] = []
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        import traceback
+
+        sampled_for = None
+        while not self.stopped.wait(0.005):
+            beat = self.last[0]
+            if (time.perf_counter() - beat) * 1000 > self.STALL_SAMPLE_MS and sampled_for != beat:
+                sampled_for = beat
+                frame = sys._current_frames().get(self.gui_ident)
+                if frame is not None:
+                    stack = [f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in traceback.extract_stack(frame)
+                             if "/ketamon/" in f.filename or "site-packages" not in f.filename][-8:]
+                    self.samples.append((round(time.perf_counter() - self.began[0], 1), " < ".join(reversed(stack))))
+
+
+def _threads_cpu() -> dict[str, float]:
+    """CPU seconds used by each thread of this process so far (Linux /proc), by name."""
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    names[threading.main_thread().native_id] = "GUI"
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for task in Path("/proc/self/task").iterdir():
+        fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        name = names.get(int(task.name)) or (task / "comm").read_text().strip()
+        out[name] = round(out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick, 2)
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
+def run(chairs: int, seconds: int, aligned: bool = False, diagnose: bool = False) -> dict:
+    import gc
+
     from PySide6.QtCore import QTimer
 
     from ketamon.core.demo import ensure_demo_users
@@ -126,16 +172,50 @@ def run(chairs: int, seconds: int, aligned: bool = False) -> dict:
     timer.timeout.connect(beat)
     for _ in range(20):
         app.processEvents()
+    gc_pauses: list[tuple[float, int, float]] = []  # (second of the run, generation, ms)
+    gc_started = [0.0]
+
+    def on_gc(phase: str, info: dict) -> None:
+        if phase == "start":
+            gc_started[0] = time.perf_counter()
+        else:
+            ms = (time.perf_counter() - gc_started[0]) * 1000
+            if ms > 10:
+                gc_pauses.append((round(time.perf_counter() - began, 1), info["generation"], round(ms, 1)))
+
+    gc.callbacks.append(on_gc)
+    profiler = watchdog = None
+    if diagnose:
+        watchdog = _Watchdog(threading.get_ident(), last, began_box := [0.0])
+        try:
+            from pyinstrument import Profiler
+            profiler = Profiler(interval=0.001)
+        except ImportError:
+            pass
     spawn = multiprocessing.get_context("spawn")
     out = spawn.Queue()
     sender = spawn.Process(target=monitors, args=(port, chairs, seconds, aligned, out), daemon=True)
     began = last[0] = time.perf_counter()
+    if watchdog is not None:
+        began_box[0] = began
+        watchdog.start()
+    if profiler is not None:
+        profiler.start()
     timer.start()
     sender.start()
     while out.empty():
         app.processEvents()
         time.sleep(0.002)
     timer.stop()
+    gc.callbacks.remove(on_gc)
+    if profiler is not None:
+        profiler.stop()
+        Path("feed-profile.html").write_text(profiler.output_html())
+        profiler.last_session.save("feed-profile.pyisession")  # pyinstrument --load feed-profile.pyisession
+        print(profiler.output_text(unicode=False, color=False, show_all=False))
+    if watchdog is not None:
+        watchdog.stopped.set()
+    threads_cpu = _threads_cpu() if diagnose else {}
     latencies, failures = out.get()
     sender.join()
     window.close()
@@ -150,6 +230,9 @@ def run(chairs: int, seconds: int, aligned: bool = False) -> dict:
         "longest_stall_ms": round(max(lateness), 1) if lateness else None,
         "stalls_over_50ms": len(stalls),
         "stalls": stalls,
+        "gc_pauses_over_10ms": gc_pauses,
+        "stall_stacks": watchdog.samples if watchdog is not None else [],
+        "threads_cpu_s": threads_cpu,
         "load_average": os.getloadavg()[0],
     }
 
@@ -160,8 +243,10 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--aligned", action="store_true", help="every monitor sends at the same instant")
     parser.add_argument("--json", metavar="FILE")
+    parser.add_argument("--diagnose", action="store_true",
+                        help="sample the GUI thread's stack in each stall; profile it (pyinstrument, if installed)")
     args = parser.parse_args()
-    figures = run(args.chairs, args.seconds, args.aligned)
+    figures = run(args.chairs, args.seconds, args.aligned, args.diagnose)
     lat = figures["store_latency_ms"] or {}
     print(f"{figures['chairs']} chairs × {figures['seconds']} s at 1 Hz through the listener, window open: "
           f"{figures['messages']} messages, {figures['refused']} refused"
@@ -173,6 +258,14 @@ def main() -> int:
     if figures["stalls"]:
         print("stalls over 50 ms (second of the run, ms): "
               + ", ".join(f"{at:g} s {ms:g}" for at, ms in figures["stalls"]))
+    if figures["gc_pauses_over_10ms"]:
+        print("garbage collections over 10 ms (second, generation, ms): "
+              + ", ".join(f"{at:g} s gen{gen} {ms:g}" for at, gen, ms in figures["gc_pauses_over_10ms"]))
+    if figures["threads_cpu_s"]:
+        print("CPU seconds by thread of the window's process (start-up included): "
+              + ", ".join(f"{k} {v:g}" for k, v in figures["threads_cpu_s"].items()))
+    for at, stack in figures["stall_stacks"]:
+        print(f"  stall at {at:g} s: {stack}")
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2))
     return 0

@@ -2,6 +2,7 @@
 (pytest-qt's qapp). Every store gets a FakeClock so time is driven, not slept."""
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import uuid
@@ -40,6 +41,14 @@ def sqlite_template(tmp_path_factory) -> str:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(T0)
+
+
+@pytest.fixture(autouse=True)
+def collectable_after_the_test():
+    """A window freezes what it builds out of the garbage collector's walks
+    (ketamon.gui.heap); once its test is over that is garbage to collect."""
+    yield
+    gc.unfreeze()
 
 
 @pytest.fixture

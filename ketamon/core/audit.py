@@ -198,12 +198,39 @@ class PendingAudit:
 _TOUCHED = "ketamon_audit_touched"
 
 
+def touched(db: DbSession, restore: dict[str, set[int]] | None | object = _UNSET) -> dict[str, set[int]] | None:
+    """The clinical rows the transaction wrote that no audit row lists yet (a
+    copy); with `restore`, put back what an earlier call returned (a savepoint
+    rolled back: the rows it wrote are gone and must not be listed)."""
+    if restore is not _UNSET:
+        if restore:
+            db.info[_TOUCHED] = {table: set(ids) for table, ids in restore.items()}
+        else:
+            db.info.pop(_TOUCHED, None)
+        return None
+    now = db.info.get(_TOUCHED)
+    return {table: set(ids) for table, ids in now.items()} if now else None
+
+
 def _touch(db: DbSession, table: str, ids: Iterable[int]) -> None:
     db.info.setdefault(_TOUCHED, {}).setdefault(table, set()).update(i for i in ids if i is not None)
 
 
+#: (number of tables in the metadata, the clinical tables' names): `sorted_tables`
+#: sorts the whole schema on every call, and every flush of every operation asks
+_tracked: list[tuple[int, frozenset[str]]] = []
+
+
+def _tracked_names() -> frozenset[str]:
+    """The names of record_tables(), computed again only when a table is added."""
+    count = len(Base.metadata.tables)
+    if not _tracked or _tracked[0][0] != count:
+        _tracked[:] = [(count, frozenset(t.name for t in record_tables()))]
+    return _tracked[0][1]
+
+
 def _after_flush(db: DbSession, _flush_context: Any) -> None:
-    tracked = {t.name for t in record_tables()}
+    tracked = _tracked_names()
     for obj in list(db.new) + list(db.deleted) + [o for o in db.dirty if db.is_modified(o)]:
         table = getattr(obj, "__table__", None)
         if table is not None and table.name in tracked:
@@ -217,7 +244,7 @@ def _do_orm_execute(state: Any) -> Any:
     if not (state.is_insert or state.is_update or state.is_delete):
         return None
     table = getattr(state.statement, "table", None)
-    if not isinstance(table, Table) or table.name not in {t.name for t in record_tables()}:
+    if not isinstance(table, Table) or table.name not in _tracked_names():
         return None
     db = state.session
     if state.is_insert:

@@ -645,6 +645,53 @@ def load_chart(store: Store, session_id: int, now: datetime | None = None, *, fr
                  artefact_sets=artefact_sets)
 
 
+#: the notice flags after which only a chart's vital signs (and its alerts) can
+#: differ from the chart loaded before: limits, the clinic's settings and prints
+#: or exports are not in a Chart
+VITALS_ONLY_FLAGS = frozenset({"vitals", "alerts", "limits", "settings", "exports"})
+
+
+def refresh_chart(store: Store, previous: Chart, changes=None, now: datetime | None = None) -> Chart:
+    """The chart again after `changes` (an OpChanges; None: anything may have
+    changed, as load_chart). When the notice says only vital signs (and alerts)
+    changed — every 1 Hz monitor set, every Enter in the vitals row — the
+    session, patient, doses, side effects, notes, assessments and users of
+    `previous` are kept, the new sets are read (the kept ones, as load_chart
+    keeps them), and the alerts only when flagged: one or two statements instead
+    of eight. Any other flag reloads the whole chart."""
+    from ketamon.core.rules import news2_carry_minutes
+
+    if changes is None or not changes.flags <= VITALS_ONLY_FLAGS:
+        return load_chart(store, previous.session.id, now)
+    now = now or store.clock.now()
+    session_id = previous.session.id
+    names = {uid: u.display_name for uid, u in previous.users.items()}
+    # what load_chart put beside the vital signs' lines; the folded log holds them all
+    kept = previous.log_without_device_readings
+    others = [line for line in kept if line.kind != "vitals"]
+    with store.read() as db:
+        alerts = list(db.scalars(select(Alert).where(Alert.session_id == session_id).order_by(Alert.raised_at))) \
+            if changes.alerts else previous.alerts
+        cached = _vitals_cache.get(store, session_id, news2_carry_minutes(previous.protocol))
+        with cached.lock:
+            new = cached.read_new(db, session_id)
+            if any(v.entered_by_id not in names for v in new):
+                vitals = None  # entered by someone the chart does not know yet: their name is needed
+            else:
+                cached.add(new, names)
+                vitals = list(cached.in_force)
+                news2 = dict(cached.news2)
+                vital_lines, shown_lines = cached.lines, cached.shown
+                device_readings = len(cached.lines) - len(cached.shown)
+                log = _merge(vital_lines, others)
+                shown = _merge(shown_lines, others) if device_readings else log
+    if vitals is None:
+        return load_chart(store, session_id, now)
+    return Chart(previous.session, previous.patient, previous.protocol, now, vitals, previous.doses,
+                 previous.side_effects, previous.notes, previous.assessments, alerts, log, previous.users,
+                 log_without_device_readings=shown, device_readings=device_readings, news2=news2)
+
+
 def chart_in(db: DbSession, store: Store, session_id: int, now: datetime | None = None) -> Chart:
     """The chart as an operation's own transaction sees it (its flushed rows
     included), for the checks an operation makes (what is missing before a dose,

@@ -213,17 +213,21 @@ class VitalsPlot(pg.GraphicsLayoutWidget):
         self.legend.setPos(0, 1)
         spo2 = colour("plot_spo2")
         dash = Qt.PenStyle.DashLine
+        # The symbols' pens and brushes are made once: pyqtgraph's symbol atlas knows a
+        # symbol by its pen's and brush's identity, so a colour given again with every
+        # setData drew every symbol afresh (and grew the atlas) after each saved set.
+        marks = {name: (pg.mkPen(c), pg.mkBrush(c)) for name, c in (("bp", bp), ("hr", hr), ("spo2", spo2))}
         #: each curve's look for a manual session (symbols, antialiased pens) and for
         #: dense device data (DENSE_STYLE)
         self._styles = {
-            "systolic": dict(pen=pg.mkPen(bp, width=1.5), symbol="t", symbolSize=13, symbolBrush=bp,
-                             symbolPen=bp, antialias=True),
+            "systolic": dict(pen=pg.mkPen(bp, width=1.5), symbol="t", symbolSize=13, symbolBrush=marks["bp"][1],
+                             symbolPen=marks["bp"][0], antialias=True),
             "diastolic": dict(pen=pg.mkPen(bp, width=1.5, style=dash), symbol="t1", symbolSize=13,
-                              symbolBrush=bp, symbolPen=bp, antialias=True),
-            "heart_rate": dict(pen=pg.mkPen(hr, width=2), symbol="o", symbolSize=8, symbolBrush=hr,
-                               symbolPen=hr, antialias=True),
-            "spo2": dict(pen=pg.mkPen(spo2, width=2), symbol="s", symbolSize=7, symbolBrush=spo2,
-                         symbolPen=spo2, antialias=True),
+                              symbolBrush=marks["bp"][1], symbolPen=marks["bp"][0], antialias=True),
+            "heart_rate": dict(pen=pg.mkPen(hr, width=2), symbol="o", symbolSize=8, symbolBrush=marks["hr"][1],
+                               symbolPen=marks["hr"][0], antialias=True),
+            "spo2": dict(pen=pg.mkPen(spo2, width=2), symbol="s", symbolSize=7, symbolBrush=marks["spo2"][1],
+                         symbolPen=marks["spo2"][0], antialias=True),
         }
         self._dense_pens = {"systolic": _dense_pen(bp), "diastolic": _dense_pen(bp, dash),
                             "heart_rate": _dense_pen(hr), "spo2": _dense_pen(spo2)}

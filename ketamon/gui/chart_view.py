@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ketamon.core.chart import Chart, load_chart
+from ketamon.core.chart import Chart, load_chart, refresh_chart
 from ketamon.core.lifecycle import STATE_LABELS
 from ketamon.core.models import CONCOMITANT_MEDICATIONS, CONTRAINDICATIONS
 from ketamon.core.ops.base import Changes
@@ -45,6 +45,7 @@ from ketamon.gui.alerts_panel import SessionAlerts
 from ketamon.gui.chart_plot import VitalsPlot
 from ketamon.gui.dose_panel import DosePanel, dose_panel_for
 from ketamon.gui.elided import ElidedLabel
+from ketamon.gui import heap
 from ketamon.gui.event_log import EventLog
 from ketamon.gui.record_panel import RecordBar
 from ketamon.gui.runner import OpRunner
@@ -308,6 +309,7 @@ class SessionChart(QWidget):
         runner.actor_changed.connect(self.fit_role)
         self.fit_role(runner.actor)
         self._show(self.chart)
+        heap.settle_soon()  # the chart and its sets stay: out of the collector's walks
 
     def fit_role(self, actor) -> None:
         """Show the charting controls only to someone who may chart; what the chart
@@ -341,12 +343,13 @@ class SessionChart(QWidget):
 
     def refresh(self, changes: Changes | None = None) -> None:
         """Reload the chart from the database and redraw every part. Runs after every
-        saved entry, so each part must cost little with 43 200 sets: load_chart reads
-        only new vital signs, the plot appends, the event log folds device readings.
+        saved entry, so each part must cost little with 43 200 sets: a notice of vital
+        signs only reads the new sets (refresh_chart keeps the rest of the chart), the
+        plot appends, the event log folds device readings.
         `changes` (the notice that caused it; None: anything may have changed) is kept
         in `reason` while the parts redraw, so a part may skip what did not change."""
         self._stale_chart = self._stale_alerts = False
-        self.chart = load_chart(self.runner.store, self.session_id)
+        self.chart = refresh_chart(self.runner.store, self.chart, changes)
         self.reason = changes
         try:
             self._show(self.chart)
@@ -368,6 +371,7 @@ class SessionChart(QWidget):
         self.vitals_row.set_now(now)
         self.plot.set_now(now)
         self.ticked.emit(now)
+        heap.settle_if_due()
 
     def share_height(self) -> None:
         """Split the height between the plot (above) and the entry rows and the log

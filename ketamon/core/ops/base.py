@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -48,6 +50,60 @@ from ketamon.core.store import Store
 
 #: the name operations and screens have always used; OpChanges is the notice itself
 Changes = OpChanges
+
+
+# ---------------------------------------------------------------- one commit for several operations
+
+
+class _Joined(threading.local):
+    """This thread's `one_commit` block: its store and its open transaction."""
+
+    store: Store | None = None
+    db: DbSession | None = None
+
+
+_joined = _Joined()
+
+
+@contextmanager
+def one_commit(store: Store) -> Iterator[None]:
+    """Operations this thread runs on `store` inside the block share one
+    transaction, each in a savepoint of its own: a refused or failed one rolls back
+    only its own rows (its refusal audited in a savepoint of its own), and the
+    audit chain runs through them in order. One commit at the end, so one fsync
+    for all of them: the monitor listener stores a burst of messages so.
+
+    Nothing is durable before the block ends: whoever answers for an operation run
+    inside it (an acknowledgement) must answer after it, and answer "not stored"
+    for all of them when it raises (the commit failed: nothing was stored). Only
+    operations (and refusals) join the block: code that opens store.transaction()
+    itself inside it would, on SQLite, wait for the block's own write lock."""
+    if _joined.db is not None:
+        raise RuntimeError("one_commit blocks do not nest")
+    with store.transaction() as db:
+        _joined.store, _joined.db = store, db
+        try:
+            yield
+        finally:
+            _joined.store = _joined.db = None
+
+
+@contextmanager
+def _transaction(store: Store) -> Iterator[DbSession]:
+    """An operation's transaction: store.transaction(), or inside this thread's
+    one_commit block on the same store, a savepoint of the block's."""
+    db = _joined.db
+    if db is None or _joined.store is not store:
+        with store.transaction() as db:
+            yield db
+        return
+    kept = audit.touched(db)
+    try:
+        with db.begin_nested():
+            yield db
+    except BaseException:
+        audit.touched(db, kept)  # the rows the rolled-back savepoint wrote are not to be listed
+        raise
 
 #: How an operation locks the row it checks: FOR NO KEY UPDATE on PostgreSQL, which
 #: two changes of one row cannot both hold, but which does not wait for a transaction
@@ -132,7 +188,7 @@ def printable(text: str) -> str:
 def record_refusal(store: Store, actor: Actor, name: str, message: str, session_id: int | None = None) -> None:
     """Refusals are audited in a transaction of their own (the refused one rolls back).
     The refused input may hold anything a keyboard or a script can send: stored printable."""
-    with store.transaction() as db:
+    with _transaction(store) as db:
         audit.append(db, store.clock.now(), actor.user_id, actor.username,
                      [audit.PendingAudit("refused", entity="operation", session_id=session_id,
                                          detail=printable(f"{name}: {message}"))])
@@ -245,7 +301,7 @@ def operation(permission: Permission | None, what: str | None = None, *, system:
             for attempt in (1, 2):
                 who, op = actor, None
                 try:
-                    with store.transaction() as db:
+                    with _transaction(store) as db:
                         op = Op(db=db, store=store, actor=actor, now=store.clock.now(),
                                 changes=Changes(origin=store.origin))
                         op.actor = who = _acting(op, permission, what, fn.__name__, system=system,
