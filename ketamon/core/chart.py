@@ -678,18 +678,32 @@ def refresh_chart(store: Store, previous: Chart, changes=None, now: datetime | N
             if any(v.entered_by_id not in names for v in new):
                 vitals = None  # entered by someone the chart does not know yet: their name is needed
             else:
+                cached.set_artefacts(artefact_ids(db, session_id))  # a verdict is a vitals notice
                 cached.add(new, names)
                 vitals = list(cached.in_force)
+                artefact_sets = cached.artefact_sets()
                 news2 = dict(cached.news2)
                 vital_lines, shown_lines = cached.lines, cached.shown
-                device_readings = len(cached.lines) - len(cached.shown)
-                log = _merge(vital_lines, others)
-                shown = _merge(shown_lines, others) if device_readings else log
+                device_readings = len(cached.rows) - len(shown_lines)
+                shown = _merge(shown_lines, others)
+                if not device_readings:
+                    log = shown
+                elif vital_lines is not None:
+                    log = _merge(vital_lines, others)
+                else:
+                    # made only if the whole log is asked for, as of this refresh (see load_chart)
+                    as_of = (cached.version, list(cached.ordered), set(cached.superseded), news2, names,
+                             frozenset(cached.artefacts))
+
+                    def log() -> list[LogLine]:
+                        with cached.lock:
+                            return _merge(cached.lines_as_of(*as_of), others)
     if vitals is None:
         return load_chart(store, session_id, now)
     return Chart(previous.session, previous.patient, previous.protocol, now, vitals, previous.doses,
                  previous.side_effects, previous.notes, previous.assessments, alerts, log, previous.users,
-                 log_without_device_readings=shown, device_readings=device_readings, news2=news2)
+                 log_without_device_readings=shown, device_readings=device_readings, news2=news2,
+                 artefact_sets=artefact_sets)
 
 
 def chart_in(db: DbSession, store: Store, session_id: int, now: datetime | None = None) -> Chart:
