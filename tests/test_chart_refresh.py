@@ -120,6 +120,7 @@ ACTIONS = st.lists(st.one_of(
     st.tuples(st.just("set"), st.integers(0, 70), st.booleans(), st.booleans()),
     st.tuples(st.just("correct"), st.integers(0, 50)),
     st.tuples(st.just("retract"), st.integers(0, 50)),
+    st.tuples(st.just("verdict"), st.integers(0, 50), st.booleans()),
     st.tuples(st.just("note"),),
     st.tuples(st.just("wait"), st.integers(1, 40)),
     st.tuples(st.just("refresh"),),
@@ -160,6 +161,15 @@ def test_refreshing_after_each_notice_shows_what_a_fresh_load_shows(sqlite_templ
                 extra = dict(retracted=True) if action[0] == "retract" else dict(heart_rate=99, source=old.source)
                 changes = ops.record_vitals(other, nurse, sid, measured_at=old.measured_at, supersedes_id=old.id,
                                             correction_reason="wrong", **extra)
+            elif action[0] == "verdict":  # the nurse's artefact (out of force) or validation (back in)
+                fresh = from_scratch(store, sid)
+                device = [v for v in fresh.vitals if v.source == "device"] + sorted(
+                    fresh.artefact_sets.values(), key=lambda v: v.id)
+                if not device:
+                    continue
+                vid = device[action[1] % len(device)].id
+                changes = (ops.mark_device_artefact(other, nurse, vid, "patient moving") if action[2]
+                           else ops.validate_device_set(other, nurse, vid))
             elif action[0] == "note":
                 changes = ops.add_note(other, nurse, sid, "A note")
             elif action[0] == "wait":
