@@ -5,12 +5,17 @@ import uuid
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ketamon.core.fhir import BundleBuilder
+from ketamon.core.fhir import BundleBuilder, seed_prefix
 
 
 class _Seeded:
+    """What BundleBuilder.uid reads of its bundle."""
+
+    _uuid = staticmethod(BundleBuilder._uuid)
+
     def __init__(self, seed: str):
         self.seed = seed
+        self._seed_prefix = seed_prefix(seed)
 
 
 @given(st.text(), st.lists(st.one_of(st.text(), st.integers()), max_size=4))

@@ -45,6 +45,11 @@ from ketamon.core.store import Store
 
 _URL_NAMESPACE = uuid.NAMESPACE_URL.bytes
 
+
+def seed_prefix(seed: str) -> bytes:
+    """What uuid5(NAMESPACE_URL, f"{seed}/…") hashes before the parts (kept per bundle)."""
+    return _URL_NAMESPACE + (seed + "/").encode()
+
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 SNOMED = "http://snomed.info/sct"
@@ -140,7 +145,7 @@ class BundleBuilder:
         self.chart = chart
         s = chart.session
         self.seed = f"ketamon:{chart.patient.mrn}:{_t(s.created_at)}:{s.id}"
-        self._seed_prefix = _URL_NAMESPACE + (self.seed + "/").encode()
+        self._seed_prefix = seed_prefix(self.seed)
         self.entries: list[dict] = []
         self.emit = emit or self.entries.append
         if vitals is None:
