@@ -209,3 +209,21 @@ def test_the_polled_screens_never_scan_the_vital_signs(store, actors, clock, ana
                     in " ".join(statement.split())], (statement, plan)
     next_due = [plan for statement, plan in plans if "vital_signs_1.supersedes_id" in statement]
     assert next_due and all(any("ix_vital_signs_superseding" in line for line in plan) for plan in next_due)
+
+
+@pytest.mark.parametrize("model_name", ["VitalSigns", "DoseEvent", "SideEffect", "Note", "Assessment"])
+def test_the_in_force_rule_is_answered_from_an_index_for_every_kind_of_entry(store, model_name):
+    """SQLite's plan for "this session's entries in force" searches indexes only: a
+    table scan inside the rule's NOT EXISTS runs once per candidate row (the Records
+    search's "began at" took 17 s on a 100,000-session clinic that way)."""
+    from ketamon.core import models
+    from ketamon.core.in_force import in_force_clause
+
+    model = getattr(models, model_name)
+    query = select(model.id).where(model.session_id == 1, in_force_clause(model))
+    with store.read() as db:
+        conn = db.connection()
+        compiled = query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
+        plan = [row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}")]
+    scans = [step for step in plan if step.startswith("SCAN")]
+    assert not scans, f"{model_name}: the in-force check scans a table: {plan}"

@@ -261,8 +261,19 @@ DOSE_KINDS = (
 )
 
 
+def _superseding_index(table: str) -> Index:
+    """The in-force rule's "is this entry corrected?" (in_force_clause's NOT EXISTS
+    on supersedes_id) answered from an index of the corrections only (partial, as
+    ix_vital_signs_superseding: a full index of a nearly all-NULL column looks
+    useless to SQLite's planner). Without it the Records search's "began at" walked
+    every dose of the clinic once per dose of the page (17 s on 100,000 sessions)."""
+    return Index(f"ix_{table}_superseding", "supersedes_id", sqlite_where=text("supersedes_id IS NOT NULL"),
+                 postgresql_where=text("supersedes_id IS NOT NULL"))
+
+
 class DoseEvent(_Entry, Base):
     __tablename__ = "dose_events"
+    __table_args__ = (_superseding_index("dose_events"),)
     session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"), index=True)
     at: Mapped[datetime] = mapped_column(index=True)
     entered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -303,6 +314,7 @@ SCALES = {
 
 class SideEffect(_Entry, Base):
     __tablename__ = "side_effects"
+    __table_args__ = (_superseding_index("side_effects"),)
     session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"), index=True)
     observed_at: Mapped[datetime] = mapped_column(index=True)
     entered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -320,6 +332,7 @@ class SideEffect(_Entry, Base):
 
 class Note(_Entry, Base):
     __tablename__ = "notes"
+    __table_args__ = (_superseding_index("notes"),)
     session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"), index=True)
     at: Mapped[datetime]
     entered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -334,6 +347,7 @@ class Assessment(_Entry, Base):
     discharge_checklist, predose_decision. `items` holds the item answers."""
 
     __tablename__ = "assessments"
+    __table_args__ = (_superseding_index("assessments"),)
     session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"), index=True)
     at: Mapped[datetime]
     entered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

@@ -7,4 +7,4 @@ Alembic import. Change it with every new migration: tests/test_startup.py fails
 when it differs from Alembic's own head.
 """
 
-HEAD = "d0b1e5a7e001"
+HEAD = "e4a1c0de5b01"
