@@ -498,6 +498,26 @@ class _SessionVitals:
         self.line_of = {line.entity_id: line for line in self.shown}
         self.lines = None
 
+    def logs(self, others: list[LogLine], news2: dict[int, News2], names: dict[int, str]):
+        """(the folded log, the whole log or the function that makes it, how many
+        routine device readings the whole log has beyond the folded one), with the
+        other entries' lines `others` merged in; `news2` as copied for the chart.
+        The routine device readings' lines are made only if the whole log is asked
+        for, as of now (a list copy of the sets, not 43 200 lines). Under `lock`."""
+        shown = _merge(self.shown, others)
+        device_readings = len(self.rows) - len(self.shown)
+        if not device_readings:
+            return shown, shown, 0
+        if self.lines is not None:
+            return shown, _merge(self.lines, others), device_readings
+        as_of = (self.version, list(self.ordered), set(self.superseded), news2, names, frozenset(self.artefacts))
+
+        def log() -> list[LogLine]:
+            with self.lock:
+                return _merge(self.lines_as_of(*as_of), others)
+
+        return shown, log, device_readings
+
     def lines_as_of(self, version: int, ordered: list, superseded: set[int], news2: dict[int, News2],
                     names: dict[int, str], artefacts: frozenset[int] = frozenset()) -> list[LogLine]:
         """Every set's line as a load saw them (`version` and what it copied). Made
@@ -598,13 +618,6 @@ def load_chart(store: Store, session_id: int, now: datetime | None = None, *, fr
             vitals = list(cached.in_force)
             artefact_sets = cached.artefact_sets()
             news2 = dict(cached.news2)
-            vital_lines, shown_lines = cached.lines, cached.shown
-            device_readings = len(cached.rows) - len(cached.shown)
-            if vital_lines is None and device_readings:
-                # the routine device readings' lines are made only if the log is asked
-                # for whole, as of this load (a list copy of the sets, not 43 200 lines)
-                as_of = (cached.version, list(cached.ordered), set(cached.superseded), news2, names,
-                         frozenset(cached.artefacts))
             doses, ds = split(dose_all)
             ses, ss = split(se_all)
             notes, ns = split(note_all)
@@ -631,15 +644,7 @@ def load_chart(store: Store, session_id: int, now: datetime | None = None, *, fr
                                       describe_assessment(a), "assessment", a.id,
                                       a.id in as_, a.supersedes_id is not None, False, a.correction_reason))
             others.sort(key=_time_key)  # stable: at one time doses, side effects, notes, assessments
-            shown = _merge(shown_lines, others)
-            if not device_readings:
-                log = shown
-            elif vital_lines is not None:
-                log = _merge(vital_lines, others)
-            else:
-                def log() -> list[LogLine]:
-                    with cached.lock:
-                        return _merge(cached.lines_as_of(*as_of), others)
+            shown, log, device_readings = cached.logs(others, news2, names)
     return Chart(s, s.patient, protocol, now, vitals, doses, ses, notes, assessments, alerts, log, users,
                  log_without_device_readings=shown, device_readings=device_readings, news2=news2,
                  artefact_sets=artefact_sets)
@@ -683,21 +688,7 @@ def refresh_chart(store: Store, previous: Chart, changes=None, now: datetime | N
                 vitals = list(cached.in_force)
                 artefact_sets = cached.artefact_sets()
                 news2 = dict(cached.news2)
-                vital_lines, shown_lines = cached.lines, cached.shown
-                device_readings = len(cached.rows) - len(shown_lines)
-                shown = _merge(shown_lines, others)
-                if not device_readings:
-                    log = shown
-                elif vital_lines is not None:
-                    log = _merge(vital_lines, others)
-                else:
-                    # made only if the whole log is asked for, as of this refresh (see load_chart)
-                    as_of = (cached.version, list(cached.ordered), set(cached.superseded), news2, names,
-                             frozenset(cached.artefacts))
-
-                    def log() -> list[LogLine]:
-                        with cached.lock:
-                            return _merge(cached.lines_as_of(*as_of), others)
+                shown, log, device_readings = cached.logs(others, news2, names)
     if vitals is None:
         return load_chart(store, session_id, now)
     return Chart(previous.session, previous.patient, previous.protocol, now, vitals, previous.doses,
