@@ -13,10 +13,9 @@ from ketamon.core import alert_views, ops
 from ketamon.core.alerts import DEVICE_ARTEFACT
 from ketamon.core.chart import load_chart
 from ketamon.core.models import Alert, VitalSigns
-from ketamon.core.permissions import Actor
 from ketamon.core.report import build_report
 from ketamon.core.station import station_tiles
-from tests.conftest import T0
+from tests.conftest import T0, add_user
 from tests.feed_corpus import FULL_SET, message, msa
 
 HIGH_BP = [("150021^MDC_PRESS_BLD_NONINV_SYS^MDC", "212", "266016^MDC_DIM_MMHG^MDC"),
@@ -25,21 +24,10 @@ HIGH_BP = [("150021^MDC_PRESS_BLD_NONINV_SYS^MDC", "212", "266016^MDC_DIM_MMHG^M
 HOT = [("150344^MDC_TEMP^MDC", "39.6", "Cel^^UCUM")]
 
 
-def _user(store, username, role, name) -> Actor:
-    from ketamon.core.models import User
-
-    with store.transaction() as db:
-        u = User(username=username, display_name=name, role=role, password_hash=None, active=True,
-                 failed_attempts=0, created_at=store.clock.now())
-        db.add(u)
-        db.flush()
-        return Actor(u.id, u.username, u.display_name, u.role)
-
-
 @pytest.fixture
 def people(any_store):
-    return {"nurse": _user(any_store, "nurse", "nurse", "Sam Carter RN"),
-            "doctor": _user(any_store, "doctor", "physician", "Dr Priya Shah")}
+    return {"nurse": add_user(any_store, "nurse", "nurse", "Sam Carter RN"),
+            "doctor": add_user(any_store, "doctor", "physician", "Dr Priya Shah")}
 
 
 @pytest.fixture

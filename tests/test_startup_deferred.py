@@ -9,7 +9,9 @@ import textwrap
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def test_the_window_shows_before_pydantic_loads_and_entries_are_still_checked(tmp_path):
+def _demo_made_once(tmp_path):
+    """(the demo database, made by a first start; a function running Python code in
+    a fresh process beside it): the next start is a warm one, as at a clinic."""
     db = tmp_path / "demo.sqlite3"
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "KETAMON_DATA_DIR": str(tmp_path / "data")}
     run = lambda code, **extra: subprocess.run(  # noqa: E731
@@ -20,6 +22,11 @@ def test_the_window_shows_before_pydantic_loads_and_entries_are_still_checked(tm
         raise SystemExit(main(["--demo", "--db", {str(db)!r}, "--screenshot", {str(tmp_path / "s.png")!r}]))
     """)
     assert first.returncode == 0, first.stderr
+    return db, run
+
+
+def test_the_window_shows_before_pydantic_loads_and_entries_are_still_checked(tmp_path):
+    db, run = _demo_made_once(tmp_path)
     warm = run(f"""
         import sys
         from PySide6.QtWidgets import QMainWindow
@@ -69,16 +76,7 @@ def test_a_warm_start_draws_the_window_first_and_its_chart_next(tmp_path):
     imported, and before the alert tick starts; the chart then comes, with the session's
     vital signs plotted. The start-up benchmark's two times ("shown", "chart") come in
     that order."""
-    db = tmp_path / "demo.sqlite3"
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "KETAMON_DATA_DIR": str(tmp_path / "data")}
-    run = lambda code, **extra: subprocess.run(  # noqa: E731
-        [sys.executable, "-c", textwrap.dedent(code)], env={**env, **extra}, cwd=ROOT, capture_output=True,
-        text=True, timeout=300)
-    first = run(f"""
-        from ketamon.cli import main
-        raise SystemExit(main(["--demo", "--db", {str(db)!r}, "--screenshot", {str(tmp_path / "s.png")!r}]))
-    """)
-    assert first.returncode == 0, first.stderr
+    db, run = _demo_made_once(tmp_path)
     warm = run(f"""
         import sys
         from PySide6.QtWidgets import QMainWindow
