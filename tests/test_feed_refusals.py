@@ -13,14 +13,13 @@ from sqlalchemy import select
 from ketamon.core import ops
 from ketamon.core.models import Alert, AuditEntry
 from ketamon.core.ops.device import REFUSAL_AUDIT_SECONDS, FeedService
-from tests.conftest import T0
+from tests.conftest import T0, add_user
 from tests.feed_corpus import message, msa
-from tests.test_device_artefact import _user
 
 
 @pytest.fixture
 def at_chair(any_store) -> int:
-    nurse = _user(any_store, "nurse", "nurse", "Sam Carter RN")
+    nurse = add_user(any_store, "nurse", "nurse", "Sam Carter RN")
     pid = ops.create_patient(any_store, nurse, mrn="MRN-1", family_name="Nguyen", given_name="Lan",
                              birth_date=date(1984, 3, 12), sex="female", weight_kg=61).result
     sid = ops.create_session(any_store, nurse, patient_id=pid, protocol_id="iv-ketamine-0.5").result
@@ -87,7 +86,7 @@ def test_each_sender_and_reason_is_counted_apart(any_store, at_chair, clock):
 
 
 def test_a_resolved_alert_is_raised_again_and_audited_at_once(any_store, at_chair, clock):
-    nurse = _user(any_store, "nurse2", "nurse", "Kim Lee RN")
+    nurse = add_user(any_store, "nurse2", "nurse", "Kim Lee RN")
     for i in range(3):
         ops.receive_device_message(any_store, message(obr=False, control_id=f"N{i}"))
         clock.advance(seconds=1)
