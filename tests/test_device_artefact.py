@@ -151,3 +151,34 @@ def test_the_csv_and_fhir_exports_keep_the_set_marked_artefact(any_store, people
     notes = {n["text"] for e in fhir.session_bundle(any_store, at_chair)["entry"]
              for n in e["resource"].get("note", [])}
     assert any(n.startswith("Device, artefact by Sam Carter RN") and n.endswith("cuff squeezed") for n in notes)
+
+
+def test_fhir_gives_the_set_marked_artefact_as_entered_in_error_in_both_writers(any_store, people, at_chair, clock):
+    """A receiving system must not use the value either: its observations carry
+    status entered-in-error (the others stay final), and the encounter's start
+    is the first set in force, not the artefact before it. The bundle built in
+    memory and the one streamed to a file say the same."""
+    import io
+    import json
+
+    from ketamon.core import fhir
+
+    first = _receive(any_store, HIGH_BP, T0 - timedelta(minutes=10), "1")
+    later = _receive(any_store, FULL_SET, T0 - timedelta(minutes=2), "2")
+    ops.mark_device_artefact(any_store, people["nurse"], first.id, "cuff squeezed")
+    out = io.StringIO()
+    fhir.write_session_bundle(any_store, at_chair, out)
+    for bundle in (fhir.session_bundle(any_store, at_chair), json.loads(out.getvalue())):
+        by_set: dict[str, set[str]] = {}
+        for e in bundle["entry"]:
+            r = e["resource"]
+            if r["resourceType"] == "Observation" and "vital-signs" in json.dumps(r.get("category")):
+                by_set.setdefault(r["effectiveDateTime"], set()).add(r["status"])
+        assert len(by_set) >= 2  # the two sets (and a score at the time of export)
+        first_at = min(by_set)
+        assert by_set[first_at] == {"entered-in-error"}
+        assert all(s == {"final"} for when, s in by_set.items() if when != first_at)
+        enc = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Encounter")
+        assert enc["period"]["start"] > first_at, "the encounter starts with the first set in force"
+        assert enc["period"]["start"] <= max(by_set)
+    assert later.id != first.id

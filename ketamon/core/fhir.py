@@ -151,7 +151,7 @@ class BundleBuilder:
         if vitals is None:
             vitals = report.all_rows.get("vital_signs", [])
             replaced_by = {r.supersedes_id: r for r in vitals if r.supersedes_id is not None}
-            first_vitals_at = min((v.measured_at for v in report.vitals), default=None)
+            first_vitals_at = min((v.measured_at for v in report.clinical_vitals), default=None)
         self.vital_rows = vitals
         self.vitals_replaced = replaced_by or {}
         self.first_vitals_at = first_vitals_at
@@ -286,12 +286,15 @@ class BundleBuilder:
             if v.retracted:
                 continue  # the retraction itself: shown as the original's status
             status, notes = self._status_and_notes(v, replaced_by)
+            verdict = self.verdicts.get(v.id) if v.source == "device" and self.verdicts is not None else None
+            if verdict is not None and verdict.verdict == "artefact" and status != "entered-in-error":
+                # out of every clinical figure in ketamon (in_force): a receiving system must not use it either
+                status = "entered-in-error"
             if v.late:
                 notes.append(f"Entered late (measured {_t(v.measured_at)}, entered {_t(v.entered_at)})")
             if v.comment:
                 notes.append(v.comment)
             if v.source == "device" and self.verdicts is not None:
-                verdict = self.verdicts.get(v.id)
                 notes.append(NOT_VALIDATED if verdict is None else
                              f"Device, {'validated' if verdict.verdict == 'validated' else 'artefact'} by "
                              f"{verdict.by} at {_t(verdict.at)}"
@@ -615,6 +618,7 @@ def write_session_bundle(store: Store, session_id: int, out: IO[str], now: datet
     now = now or store.clock.now()
     report = build_report(store, session_id, now=now, vitals=False)
     replaced_by = vitals_replaced(store, session_id)
+    verdicts = device_verdicts(store, session_id)
     BundleBuilder(report, now, vitals=stored_vitals(store, session_id, by_id=True), replaced_by=replaced_by,
-                  first_vitals_at=first_in_force_vitals_at(store, session_id, replaced_by),
-                  verdicts=device_verdicts(store, session_id)).write(out)
+                  first_vitals_at=first_in_force_vitals_at(store, session_id, replaced_by, verdicts),
+                  verdicts=verdicts).write(out)

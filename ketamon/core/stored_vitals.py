@@ -176,13 +176,16 @@ def vitals_replaced(store: Store, session_id: int) -> dict[int, Any]:
         return {r.supersedes_id: r for r in map(StoredVitalSigns._make, rows)}
 
 
-def first_in_force_vitals_at(store: Store, session_id: int, replaced_by: dict[int, Any]) -> Any:
+def first_in_force_vitals_at(store: Store, session_id: int, replaced_by: dict[int, Any],
+                             verdicts: dict[int, Any] | None = None) -> Any:
     """When the first set in force was measured (None: no set in force). In force:
-    not a retraction and not replaced, as the session report counts them."""
+    not a retraction, not replaced and not a device set marked artefact
+    (`verdicts`: {set id: Verdict}), as the session report counts them."""
+    artefacts = {i for i, v in (verdicts or {}).items() if v.verdict == "artefact"}
     rows = stored_vitals(store, session_id, chunk=200)
     try:
         for v in rows:
-            if not v.retracted and v.id not in replaced_by:
+            if not v.retracted and v.id not in replaced_by and v.id not in artefacts:
                 return v.measured_at
         return None
     finally:
