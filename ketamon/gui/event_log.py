@@ -111,15 +111,28 @@ class EventLogModel(QAbstractTableModel):
         #: id(line) -> (line, its columns as shown); lines outlive a reload (core keeps them)
         self._texts: dict[int, tuple[LogLine, tuple[str, ...]]] = {}
 
-    def set_lines(self, lines: list[LogLine], verdicts: dict[int, Verdict] | None = None) -> None:
+    def set_lines(self, lines: list[LogLine], verdicts: dict[int, Verdict] | None = None) -> bool:
+        """Show `lines`. When they are the lines shown with more after them (an
+        entry saved now: the usual case), only the new rows are inserted; the
+        view keeps its layout and repaints the new rows alone. Anything else
+        (a late entry placed earlier, a correction, another verdict) resets the
+        model. Returns True when the model was reset."""
+        new_verdicts = verdicts is not None and verdicts != self.verdicts
+        old, n = self.lines, len(self.lines)
+        if not new_verdicts and n < len(lines) and all(a is b for a, b in zip(old, lines)):
+            self.beginInsertRows(QModelIndex(), n, len(lines) - 1)
+            self.lines = list(lines)
+            self.endInsertRows()
+            return False
         self.beginResetModel()
         self.lines = list(lines)
-        if verdicts is not None and verdicts != self.verdicts:
+        if new_verdicts:
             self.verdicts = verdicts
             self._texts.clear()
         if len(self._texts) > 2 * len(self.lines) + 2000:
             self._texts.clear()
         self.endResetModel()
+        return True
 
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802
         return 0 if parent.isValid() else len(self.lines)
@@ -311,9 +324,9 @@ class EventLog(QWidget):
         # follow the newest line, unless the nurse has scrolled back to read
         position = bar.value()
         follow = position >= bar.maximum() - 2 or not self.table.isVisible()
-        self.model.set_lines(lines, device_verdicts(self.runner.store, self.session_id)
-                             if chart.device_readings or any(line.device for line in lines) else {})
-        if selected is not None:
+        reset = self.model.set_lines(lines, device_verdicts(self.runner.store, self.session_id)
+                                     if chart.device_readings or any(line.device for line in lines) else {})
+        if reset and selected is not None:
             row = _row_of(lines, selected)
             if row is not None:
                 self.table.selectRow(row)

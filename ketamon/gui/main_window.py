@@ -32,7 +32,6 @@ from PySide6.QtWidgets import (
     QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
-    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -53,6 +52,7 @@ from ketamon.gui.live_bridge import LiveBridge
 from ketamon.gui.runner import OpRunner
 from ketamon.gui.sound import AlarmMonitor
 from ketamon.gui.theme import colour, set_role
+from ketamon.gui.tabs import CalmTabWidget
 from ketamon.gui import shortcuts
 from ketamon.gui.widgets import clear_all_messages, format_elapsed, local_hm
 
@@ -411,7 +411,7 @@ class MainWindow(QMainWindow):
         self.sessions.new_patient_button.clicked.connect(self.new_patient)
         self.sessions.new_session_button.clicked.connect(lambda: self.new_session())
 
-        self.tabs = QTabWidget()
+        self.tabs = CalmTabWidget()  # a label changing in the chart must not repaint all of it
         self.tabs.setDocumentMode(True)
         self.chart_stack = QStackedWidget()
         self.empty_chart = QLabel("Choose a session on the left, or open a new one.")
