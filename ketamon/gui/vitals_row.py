@@ -215,9 +215,11 @@ class VitalsRow(QFrame):
         else:  # air is only known when a saturation was taken
             out["on_oxygen"] = False if out["spo2"] is not None else None
         out["comment"] = self.comment.text().strip() or None
-        try:
-            out["measured_at"] = parse_time_of_day(self.measured_at.text(), self.runner.store.clock.now(),
-                                                   "Measured at", ahead=future_tolerance(self.runner.store))
+        typed = self.measured_at.text()
+        try:  # empty is "now": no need to read the clinic's tolerance (a query) on every Enter
+            out["measured_at"] = parse_time_of_day(typed, self.runner.store.clock.now(), "Measured at",
+                                                   ahead=future_tolerance(self.runner.store)) \
+                if typed.strip() else None
         except ValueError as exc:
             raise _FieldError("measured_at", str(exc)) from None
         return out
