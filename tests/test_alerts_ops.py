@@ -131,6 +131,30 @@ def test_the_clinic_can_switch_the_tone_off_and_the_screen_says_so(store, nurse,
                                                    ({"enabled": False}, {"enabled": True})]
 
 
+def test_a_charts_alert_parts_are_read_together_as_each_is_read_alone(store, nurse, actors, high_bp,
+                                                                        infusion_session):
+    """What the chart's banner, list, limit bands and tone show, read in one
+    transaction, is what the three reads alone give, the clinic's switch included."""
+    from sqlalchemy import event
+
+    ops.set_alarm_sound(store, actors["admin"], False, reason="quiet room")
+    begins = []
+
+    def count(*_args):
+        begins.append(1)
+
+    event.listen(store.engine, "begin", count)
+    try:
+        parts = alert_views.session_alert_parts(store, infusion_session)
+    finally:
+        event.remove(store.engine, "begin", count)
+    assert len(begins) == 1, "one read transaction"
+    assert parts.rows == alert_views.session_alerts(store, infusion_session)
+    assert [r.id for r in parts.rows] == [high_bp.id]
+    assert parts.limits == alert_views.session_limits(store, infusion_session)
+    assert parts.sound_on is False
+
+
 def test_technical_alerts_are_kept_apart_and_raised_once(store, nurse, infusion_session):
     first = ops.report_technical_problem(store, SYSTEM, "feed", "Monitor feed lost", session_id=infusion_session)
     again = ops.report_technical_problem(store, SYSTEM, "feed", "Monitor feed lost", session_id=infusion_session)

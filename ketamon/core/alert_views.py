@@ -124,9 +124,31 @@ URGENCY_ORDER = (
 def session_alerts(store: "Store", session_id: int) -> list[AlertView]:
     """Every alert of a session, active ones first by priority."""
     with store.read() as db:
-        users = _user_names(db)
-        rows = [_view(a, users) for a in db.scalars(select(Alert).where(Alert.session_id == session_id))]
+        return _session_alerts_in(db, session_id)
+
+
+def _session_alerts_in(db: DbSession, session_id: int) -> list[AlertView]:
+    users = _user_names(db)
+    rows = [_view(a, users) for a in db.scalars(select(Alert).where(Alert.session_id == session_id))]
     return sorted(rows, key=order_key)
+
+
+@dataclass(frozen=True)
+class SessionAlertParts:
+    """What a chart's alert parts show: the session's alerts (as `session_alerts`),
+    its limits (as `session_limits`) and whether the clinic's alarm tones are on."""
+
+    rows: list[AlertView]
+    limits: EffectiveLimits
+    sound_on: bool
+
+
+def session_alert_parts(store: "Store", session_id: int) -> SessionAlertParts:
+    """The chart's alert parts in one read: one transaction instead of three (each
+    is two round trips more to a clinic's PostgreSQL server when a chart opens)."""
+    with store.read() as db:
+        return SessionAlertParts(_session_alerts_in(db, session_id), _session_limits_in(db, store, session_id),
+                                 sound_enabled(db)[0])
 
 
 def _queue_where(q, *, unreviewed_only: bool, open_only: bool, priority: str | None, session_id: int | None,
@@ -234,9 +256,13 @@ def session_limits(store: "Store", session_id: int) -> EffectiveLimits:
     """The limits in force for a session (protocol ranges + the patient's overrides),
     e.g. for the plot's limit bands."""
     with store.read() as db:
-        s = db.get(Session, session_id)
-        protocol = store.protocols.get(s.protocol_id, s.protocol_version)
-        return effective_limits(protocol, limit_changes(db, s.patient_id))
+        return _session_limits_in(db, store, session_id)
+
+
+def _session_limits_in(db: DbSession, store: "Store", session_id: int) -> EffectiveLimits:
+    s = db.get(Session, session_id)
+    protocol = store.protocols.get(s.protocol_id, s.protocol_version)
+    return effective_limits(protocol, limit_changes(db, s.patient_id))
 
 
 def patient_limit_history(store: "Store", patient_id: int) -> list[LimitChange]:

@@ -498,10 +498,8 @@ class SessionAlerts(QObject):
     def refresh(self) -> None:
         store = self.runner.store
         now = store.clock.now()
-        self.rows = alerts.session_alerts(store, self.session_id)
-        self.limits = alerts.session_limits(store, self.session_id)
-        with store.read() as db:
-            self.sound_on = alerts.sound_enabled(db)[0]
+        parts = alerts.session_alert_parts(store, self.session_id)
+        self.rows, self.limits, self.sound_on = parts.rows, parts.limits, parts.sound_on
         self.banner.show_alerts(self.rows, now, self.sound_on)
         self.banner.show_due(self.due, now)
         self.list.show_alerts(self.rows, now)
