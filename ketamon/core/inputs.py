@@ -411,7 +411,8 @@ def _session_protocol(op, session_id: Any):
     if op is None or isinstance(session_id, bool) or not isinstance(session_id, int) \
             or not 1 <= session_id <= MAX_ID:
         return None
-    s = op.db.get(Session, session_id)
+    # the row the operation then checks and writes under its lock: read (and locked) once
+    s = op.session_row(session_id) if hasattr(op, "session_row") else op.db.get(Session, session_id)
     if s is None:
         return None
     try:

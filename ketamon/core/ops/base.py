@@ -126,11 +126,25 @@ class Op:
     #: work kept even when the operation is refused and rolled back, run after the
     #: rollback in a transaction of its own (a wrong password counts toward lock-out)
     on_refusal: list[Callable[[Store], None]] = field(default_factory=list)
+    #: sessions read afresh and locked in this transaction (`session_row`), held here:
+    #: the database session's identity map keeps rows only while they are referenced
+    _locked: dict[int, Session] = field(default_factory=dict)
 
     def audit(self, action: str, *, entity: str | None = None, entity_id: int | None = None,
               session_id: int | None = None, before: dict | None = None, after: dict | None = None,
               detail: str | None = None) -> None:
         self._audit.append(audit.PendingAudit(action, entity, entity_id, session_id, before, after, detail))
+
+    def session_row(self, session_id: int) -> Session | None:
+        """The session's row, locked and read afresh the first time in this
+        transaction (see `session`); once locked, no other workstation can change
+        it before this transaction ends, so later calls need no query."""
+        if session_id in self._locked:
+            return self._locked[session_id]
+        s = self.db.get(Session, session_id, with_for_update=ROW_LOCK, populate_existing=True)
+        if s is not None:
+            self._locked[session_id] = s
+        return s
 
     def session(self, session_id: int, *, for_change: bool = True) -> Session:
         """Load a treatment session; refuse changes to a signed (locked) one.
@@ -140,8 +154,7 @@ class Op:
         re-reads it: whatever another workstation committed meanwhile (a signature,
         a correction of the same entry) is seen before this one checks and writes.
         Everything charted into one session is thereby one change at a time."""
-        s = self.db.get(Session, session_id, with_for_update=ROW_LOCK if for_change else None,
-                        populate_existing=for_change)
+        s = self.session_row(session_id) if for_change else self.db.get(Session, session_id)
         if s is None:
             raise NotFound(f"There is no session {session_id}.")
         if for_change and s.locked:
