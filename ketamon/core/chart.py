@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import joinedload
 
 from ketamon.core import dosing, scores
+from ketamon.core.device_sets import artefacts_of, verdicts_in
 from ketamon.core.in_force import artefact_ids, current, split
 from ketamon.core.lifecycle import STATE_LABELS
 from ketamon.core.models import (
@@ -137,6 +138,8 @@ class Chart:
     #: the device sets marked artefact (not superseded), by id: out of `vitals` and
     #: every figure, kept here so the event log can still act on them (validate again)
     artefact_sets: dict[int, VitalSigns] = field(default_factory=dict)
+    #: the nurse's verdict in force on each device set ({set id: Verdict}), read with the sets
+    verdicts: dict = field(default_factory=dict)
 
     @property
     def log(self) -> list[LogLine]:
@@ -611,8 +614,9 @@ def load_chart(store: Store, session_id: int, now: datetime | None = None, *, fr
         names = {uid: u.display_name for uid, u in users.items()}
         cached = _vitals_cache.get(store, session_id, carry) if vitals else _SessionVitals(carry)
         with cached.lock:
+            verdicts = verdicts_in(db, session_id) if vitals else {}
             if vitals:
-                cached.set_artefacts(artefact_ids(db, session_id))
+                cached.set_artefacts(artefacts_of(verdicts))
                 with gc_paused():  # the first load makes 43 200 rows (and their sort keys) at once
                     cached.add(cached.read_new(db, session_id), names)
             vitals = list(cached.in_force)
@@ -647,7 +651,7 @@ def load_chart(store: Store, session_id: int, now: datetime | None = None, *, fr
             shown, log, device_readings = cached.logs(others, news2, names)
     return Chart(s, s.patient, protocol, now, vitals, doses, ses, notes, assessments, alerts, log, users,
                  log_without_device_readings=shown, device_readings=device_readings, news2=news2,
-                 artefact_sets=artefact_sets)
+                 artefact_sets=artefact_sets, verdicts=verdicts)
 
 
 #: the notice flags after which only a chart's vital signs (and its alerts) can
@@ -683,7 +687,8 @@ def refresh_chart(store: Store, previous: Chart, changes=None, now: datetime | N
             if any(v.entered_by_id not in names for v in new):
                 vitals = None  # entered by someone the chart does not know yet: their name is needed
             else:
-                cached.set_artefacts(artefact_ids(db, session_id))  # a verdict is a vitals notice
+                verdicts = verdicts_in(db, session_id)  # a verdict is a vitals notice
+                cached.set_artefacts(artefacts_of(verdicts))
                 cached.add(new, names)
                 vitals = list(cached.in_force)
                 artefact_sets = cached.artefact_sets()
@@ -694,7 +699,7 @@ def refresh_chart(store: Store, previous: Chart, changes=None, now: datetime | N
     return Chart(previous.session, previous.patient, previous.protocol, now, vitals, previous.doses,
                  previous.side_effects, previous.notes, previous.assessments, alerts, log, previous.users,
                  log_without_device_readings=shown, device_readings=device_readings, news2=news2,
-                 artefact_sets=artefact_sets)
+                 artefact_sets=artefact_sets, verdicts=verdicts)
 
 
 def chart_in(db: DbSession, store: Store, session_id: int, now: datetime | None = None) -> Chart:

@@ -10,6 +10,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from ketamon.core.in_force import ARTEFACT
 from ketamon.core.models import DeviceValidation, User
 from ketamon.core.store import Store
 
@@ -33,8 +34,18 @@ NOT_VALIDATED = "Device, not validated"
 def device_verdicts(store: Store, session_id: int) -> dict[int, Verdict]:
     """The verdict in force (the newest) for each device set of a session, by set id."""
     with store.read() as db:
-        rows = db.execute(select(DeviceValidation, User.display_name)
-                          .outerjoin(User, User.id == DeviceValidation.by_id)
-                          .where(DeviceValidation.session_id == session_id).order_by(DeviceValidation.id))
-        return {row.vital_signs_id: Verdict(row.verdict, name or "the system", row.at, row.reason)
-                for row, name in rows}
+        return verdicts_in(db, session_id)
+
+
+def artefacts_of(verdicts: dict[int, Verdict]) -> set[int]:
+    """The sets whose verdict in force is "artefact" (out of every clinical figure)."""
+    return {vid for vid, v in verdicts.items() if v.verdict == ARTEFACT}
+
+
+def verdicts_in(db, session_id: int) -> dict[int, Verdict]:
+    """`device_verdicts` in a transaction of the caller's (one query)."""
+    rows = db.execute(select(DeviceValidation, User.display_name)
+                      .outerjoin(User, User.id == DeviceValidation.by_id)
+                      .where(DeviceValidation.session_id == session_id).order_by(DeviceValidation.id))
+    return {row.vital_signs_id: Verdict(row.verdict, name or "the system", row.at, row.reason)
+            for row, name in rows}

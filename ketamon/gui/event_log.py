@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
 
 from ketamon.core import ops
 from ketamon.core.chart import Chart, LogLine
-from ketamon.core.device_sets import NOT_VALIDATED, Verdict, device_verdicts
+from ketamon.core.device_sets import NOT_VALIDATED, Verdict
 from ketamon.core.models import SCALES, DoseEvent, Note, SideEffect
 from ketamon.core.stored_vitals import is_vital_signs
 from ketamon.gui import prompts
@@ -324,8 +324,7 @@ class EventLog(QWidget):
         # follow the newest line, unless the nurse has scrolled back to read
         position = bar.value()
         follow = position >= bar.maximum() - 2 or not self.table.isVisible()
-        reset = self.model.set_lines(lines, device_verdicts(self.runner.store, self.session_id)
-                                     if chart.device_readings or any(line.device for line in lines) else {})
+        reset = self.model.set_lines(lines, chart.verdicts)  # read with the sets: no query here
         if reset and selected is not None:
             row = _row_of(lines, selected)
             if row is not None:
