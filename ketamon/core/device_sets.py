@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session as DbSession
 
 from ketamon.core.models import DeviceValidation, User
 from ketamon.core.store import Store
@@ -33,8 +34,14 @@ NOT_VALIDATED = "Device, not validated"
 def device_verdicts(store: Store, session_id: int) -> dict[int, Verdict]:
     """The verdict in force (the newest) for each device set of a session, by set id."""
     with store.read() as db:
-        rows = db.execute(select(DeviceValidation, User.display_name)
-                          .outerjoin(User, User.id == DeviceValidation.by_id)
-                          .where(DeviceValidation.session_id == session_id).order_by(DeviceValidation.id))
-        return {row.vital_signs_id: Verdict(row.verdict, name or "the system", row.at, row.reason)
-                for row, name in rows}
+        return verdicts_where(db, DeviceValidation.session_id == session_id)
+
+
+def verdicts_where(db: DbSession, *where) -> dict[int, Verdict]:
+    """The verdict in force for each device set that `where` picks, in a read
+    already open (one query)."""
+    rows = db.execute(select(DeviceValidation, User.display_name)
+                      .outerjoin(User, User.id == DeviceValidation.by_id)
+                      .where(*where).order_by(DeviceValidation.id))
+    return {row.vital_signs_id: Verdict(row.verdict, name or "the system", row.at, row.reason)
+            for row, name in rows}
