@@ -182,3 +182,28 @@ def test_fhir_gives_the_set_marked_artefact_as_entered_in_error_in_both_writers(
         assert enc["period"]["start"] > first_at, "the encounter starts with the first set in force"
         assert enc["period"]["start"] <= max(by_set)
     assert later.id != first.id
+
+
+def test_the_review_context_of_an_alert_closed_as_artefact_shows_the_set_labelled(any_store, people, at_chair, clock):
+    """The physician reviewing the closed alert sees the value that raised it, as
+    an artefact with the nurse's reason, never among the readings in force."""
+    nurse = people["nurse"]
+    normal = _receive(any_store, FULL_SET, T0 - timedelta(seconds=30), "1")
+    spike = _receive(any_store, HIGH_BP, T0 - timedelta(seconds=5), "2")
+    clock.advance(minutes=1)
+    ops.mark_device_artefact(any_store, nurse, spike.id, "cuff squeezed while the patient moved")
+    [closed] = _alerts(any_store, at_chair, "bp_high")
+
+    ctx = alert_views.alert_context(any_store, closed.id)
+    assert [v.id for v in ctx.vitals] == [normal.id]  # the readings in force, as before
+    [shown] = ctx.artefacts
+    assert shown.vitals.id == spike.id == ctx.source.id and shown.vitals.systolic == 212
+    assert shown.verdict.verdict == "artefact" and shown.verdict.by == "Sam Carter RN"
+    assert shown.verdict.reason == "cuff squeezed while the patient moved"
+    assert closed.raised_at > spike.measured_at
+    # the alert's own set even outside the window asked for
+    assert [x.vitals.id for x in alert_views.alert_context(any_store, closed.id, minutes=0).artefacts] == [spike.id]
+
+    ops.validate_device_set(any_store, nurse, spike.id)  # back in force: a reading like the others
+    ctx = alert_views.alert_context(any_store, closed.id)
+    assert ctx.artefacts == [] and [v.id for v in ctx.vitals] == [normal.id, spike.id]

@@ -14,15 +14,16 @@ from types import SimpleNamespace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Iterable
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session as DbSession
 
 from ketamon.core import schedule
 from ketamon.core.alarm_sound import sound_config, sound_enabled  # noqa: F401  (screens read both here)
 from ketamon.core.alerts import _vitals, closed_as_void, doses_in_force, due_facts, limit_changes  # noqa: F401  (screens read closed_as_void here)
-from ketamon.core.in_force import current_rows
+from ketamon.core.device_sets import Verdict, verdicts_where
+from ketamon.core.in_force import artefact_set_clause, current_rows
 from ketamon.core.lifecycle import LIVE, NOTHING_DUE
-from ketamon.core.models import Alert, DoseEvent, Patient, Session, SideEffect, User, VitalSigns
+from ketamon.core.models import Alert, DeviceValidation, DoseEvent, Patient, Session, SideEffect, User, VitalSigns
 from ketamon.core.rules import PRIORITY_LABEL, PRIORITY_MARK, PRIORITY_RANK, EffectiveLimits, LimitChange, effective_limits
 
 if TYPE_CHECKING:
@@ -217,6 +218,15 @@ def count_review_queue(store: "Store", *, unreviewed_only: bool = True, open_onl
 
 
 @dataclass(frozen=True)
+class ArtefactReading:
+    """A device set a nurse marked artefact, shown beside an alert's readings but
+    never as one in force (the value was not the patient's)."""
+
+    vitals: VitalSigns
+    verdict: Verdict
+
+
+@dataclass(frozen=True)
 class AlertContext:
     """An alert with what was happening around it, for the physician's review."""
 
@@ -226,6 +236,10 @@ class AlertContext:
     doses: list[DoseEvent]
     source: VitalSigns | SideEffect | None
     window: tuple[datetime, datetime]
+    #: device sets marked artefact around the alert, and the alert's own set if it
+    #: is one wherever it was measured: out of `vitals` (in_force), but the
+    #: physician reviewing an alert closed as artefact must see what raised it
+    artefacts: list[ArtefactReading] = field(default_factory=list)
 
 
 def alert_context(store: "Store", alert_id: int, minutes: float = 30) -> AlertContext:
@@ -239,17 +253,34 @@ def alert_context(store: "Store", alert_id: int, minutes: float = 30) -> AlertCo
         view = _view(a, _user_names(db), s, p, name)
         start = a.raised_at - timedelta(minutes=minutes)
         end = (a.cleared_at or a.raised_at) + timedelta(minutes=minutes)
-        vitals, ses, doses, source = [], [], [], None
+        vitals, ses, doses, source, artefacts = [], [], [], None, []
         if s is not None:
             vitals = _vitals(db, s.id, VitalSigns.measured_at >= start, VitalSigns.measured_at <= end,
                              newest_first=False, limit=None)
+            artefacts = _artefact_readings(db, s.id, start, end,
+                                           a.source_id if a.source_kind == "vital_signs" else None)
             ses = [e for e in current_rows(db, SideEffect, s.id, SideEffect.observed_at) if start <= e.observed_at <= end]
             doses = current_rows(db, DoseEvent, s.id, DoseEvent.at)
         if a.source_kind == "vital_signs" and a.source_id:
             source = db.get(VitalSigns, a.source_id)
         elif a.source_kind == "side_effect" and a.source_id:
             source = db.get(SideEffect, a.source_id)
-    return AlertContext(view, vitals, ses, doses, source, (start, end))
+    return AlertContext(view, vitals, ses, doses, source, (start, end), artefacts)
+
+
+def _artefact_readings(db: DbSession, session_id: int, start: datetime, end: datetime,
+                       source_id: int | None) -> list[ArtefactReading]:
+    """The session's sets marked artefact measured in the window, and the set
+    `source_id` if it is one (two queries), by measured time."""
+    where = and_(VitalSigns.measured_at >= start, VitalSigns.measured_at <= end)
+    if source_id:
+        where = or_(where, VitalSigns.id == source_id)
+    sets = list(db.scalars(select(VitalSigns).where(VitalSigns.session_id == session_id, artefact_set_clause(), where)
+                           .order_by(VitalSigns.measured_at, VitalSigns.id)))
+    if not sets:
+        return []
+    verdicts = verdicts_where(db, DeviceValidation.vital_signs_id.in_([v.id for v in sets]))
+    return [ArtefactReading(v, verdicts[v.id]) for v in sets]
 
 
 def session_limits(store: "Store", session_id: int) -> EffectiveLimits:

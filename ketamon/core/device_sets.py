@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session as DbSession
 
 from ketamon.core.in_force import ARTEFACT
 from ketamon.core.models import DeviceValidation, User
@@ -42,10 +43,16 @@ def artefacts_of(verdicts: dict[int, Verdict]) -> set[int]:
     return {vid for vid, v in verdicts.items() if v.verdict == ARTEFACT}
 
 
-def verdicts_in(db, session_id: int) -> dict[int, Verdict]:
+def verdicts_in(db: DbSession, session_id: int) -> dict[int, Verdict]:
     """`device_verdicts` in a transaction of the caller's (one query)."""
+    return verdicts_where(db, DeviceValidation.session_id == session_id)
+
+
+def verdicts_where(db: DbSession, *where) -> dict[int, Verdict]:
+    """The verdict in force for each device set that `where` picks, in a read
+    already open (one query)."""
     rows = db.execute(select(DeviceValidation, User.display_name)
                       .outerjoin(User, User.id == DeviceValidation.by_id)
-                      .where(DeviceValidation.session_id == session_id).order_by(DeviceValidation.id))
+                      .where(*where).order_by(DeviceValidation.id))
     return {row.vital_signs_id: Verdict(row.verdict, name or "the system", row.at, row.reason)
             for row, name in rows}

@@ -10,7 +10,8 @@ says "artefact") is out of force too, without being superseded: it stays in the
 record (the event log, the printed table, the exports list it, labelled) but no
 clinical figure uses it (alert rules, NEWS2, baseline, due times, the plot).
 Validating it again puts it back in force. `in_force_clause(VitalSigns)` says so
-in SQL; `artefact_ids` gives the ids for the readers that work in Python.
+in SQL (`artefact_set_clause` picks the labelled ones); `artefact_ids` gives the
+ids for the readers that work in Python.
 
 Every read model (chart, record, alert rules, screens, exports) asks this module;
 never write the rule out again, or print and screen can disagree.
@@ -57,11 +58,17 @@ def in_force_clause(model):
     ~3 ms, and every save asks for it several times."""
     from ketamon.core.models import VitalSigns
 
-    newer = aliased(model)
-    clause = and_(model.retracted.is_(False), ~exists().where(newer.supersedes_id == model.id))
+    clause = _kept_clause(model)
     if model is VitalSigns:
         clause = and_(clause, ~artefact_clause())
     return clause
+
+
+@cache
+def _kept_clause(model):
+    """WHERE clause: `model` rows not retracted and not superseded by another row."""
+    newer = aliased(model)
+    return and_(model.retracted.is_(False), ~exists().where(newer.supersedes_id == model.id))
 
 
 #: the verdict that takes a device set out of force
@@ -78,6 +85,16 @@ def artefact_clause():
     verdict, newer = aliased(DeviceValidation), aliased(DeviceValidation)
     return exists().where(verdict.vital_signs_id == VitalSigns.id, verdict.verdict == ARTEFACT,
                           ~exists().where(newer.vital_signs_id == verdict.vital_signs_id, newer.id > verdict.id))
+
+
+@cache
+def artefact_set_clause():
+    """WHERE clause: a VitalSigns row out of force for its artefact verdict only
+    (not retracted, not superseded): the sets the record still lists, labelled
+    "artefact" (`Chart.artefact_sets`). Never a reading in force."""
+    from ketamon.core.models import VitalSigns
+
+    return and_(_kept_clause(VitalSigns), artefact_clause())
 
 
 def newest_verdicts(rows: Iterable) -> dict[int, str]:

@@ -2,7 +2,8 @@
 
 Filters (unreviewed / open / all, priority, session), a table most urgent first,
 and for the chosen alert its context: the readings around it (table and a small
-plot), then a comment and Review. Several selected alerts can be reviewed with
+plot; a device set marked artefact greyed and labelled, never as in force), then
+a comment and Review. Several selected alerts can be reviewed with
 one comment. "Edit patient limits…" opens the limits dialog; "Open chart" asks
 the main window to show the session.
 
@@ -54,6 +55,8 @@ PAGE = 500
 NOT_A_REVIEWER = "Only a physician can review alerts."
 #: the limit lines drawn on the context plot: (parameter, plotted series)
 PLOTTED_LIMITS = ("systolic", "diastolic", "heart_rate")
+#: the legend of the hollow grey marks of sets marked artefact (alert_views.ArtefactReading)
+ARTEFACT_LEGEND = "Artefact (not in force)"
 
 
 def state_summary(a: alerts.AlertView, now: datetime) -> str:
@@ -73,7 +76,9 @@ def _cell(text: str) -> QTableWidgetItem:
 
 
 class ContextPlot(pg.PlotWidget):
-    """BP and HR around the alert, with a line where it was raised."""
+    """BP and HR around the alert, with a line where it was raised. Device sets
+    marked artefact are hollow grey marks of their own, unjoined, never on the
+    lines of the readings in force."""
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent=parent, axisItems={"bottom": pg.DateAxisItem()})
@@ -90,6 +95,9 @@ class ContextPlot(pg.PlotWidget):
                              symbolSize=10, symbolBrush=bp, symbolPen=bp, name="Diastolic")
         self.hr = self.plot([], [], pen=pg.mkPen(hr, width=1.5), symbol="o", symbolSize=6, symbolBrush=hr,
                             symbolPen=hr, name="Heart rate")
+        # in the legend only while it has marks (most alerts have no artefact around them)
+        self.artefact = self.plot([], [], pen=None, symbol="o", symbolSize=9, symbolBrush=None,
+                                  symbolPen=pg.mkPen(colour("superseded"), width=1.5))
         #: the limit lines in force for the alert's session (abnormal dotted, critical dashed red)
         self.limit_lines: list[pg.InfiniteLine] = []
         self.raised = pg.InfiniteLine(angle=90, pen=pg.mkPen(colour("alert_high"), width=2))
@@ -127,6 +135,7 @@ class ContextPlot(pg.PlotWidget):
         if ctx is None:
             for c in (self.sys, self.dia, self.hr):
                 c.setData([], [])
+            self._show_artefacts([])
             self.raised.hide()
             return
         bp = [v for v in ctx.vitals if v.systolic is not None]
@@ -134,14 +143,25 @@ class ContextPlot(pg.PlotWidget):
         self.sys.setData([v.measured_at.timestamp() for v in bp], [v.systolic for v in bp])
         self.dia.setData([v.measured_at.timestamp() for v in bp], [v.diastolic for v in bp])
         self.hr.setData([v.measured_at.timestamp() for v in hr], [v.heart_rate for v in hr])
+        self._show_artefacts([r.vitals for r in ctx.artefacts])
         self.raised.setPos(ctx.alert.raised_at.timestamp())
         self.raised.show()
         self.setXRange(ctx.window[0].timestamp(), ctx.window[1].timestamp(), padding=0.02)
         # the readings and every limit line in view, with room for the labels above the top line
-        ys = [y for name in ("sys", "dia", "hr") for y in self.series(name)] + \
+        ys = [y for name in ("sys", "dia", "hr", "artefact") for y in self.series(name)] + \
              [line.value() for line in self.limit_lines]
         if ys:
             self.setYRange(min(ys) - 8, max(ys) + 14, padding=0)
+
+    def _show_artefacts(self, sets) -> None:
+        """One hollow mark per plotted value of each set. One symbol for all: the
+        legend's sample cannot draw a list of symbols (pyqtgraph 0.13 crashes)."""
+        points = [(v.measured_at.timestamp(), value) for v in sets
+                  for value in (v.systolic, v.diastolic, v.heart_rate) if value is not None]
+        self.artefact.setData([p[0] for p in points], [p[1] for p in points])
+        self.legend.removeItem(self.artefact)
+        if points:
+            self.legend.addItem(self.artefact, ARTEFACT_LEGEND)
 
     def series(self, name: str) -> list[float]:
         ys = getattr(self, name).getData()[1]
@@ -448,21 +468,29 @@ class ReviewQueue(QWidget):
         from ketamon.core.chart import describe_vitals
 
         ctx = self.context
-        lines: list[tuple[datetime, str, bool]] = []
+        # (time, text, the alert's finding, marked artefact)
+        lines: list[tuple[datetime, str, bool, bool]] = []
         if ctx is not None:
             src_id = ctx.source.id if ctx.source is not None else None
+            found = src_id if a.rule != "technical" and type(ctx.source).__name__ == "VitalSigns" else None
             for v in ctx.vitals:
-                lines.append((v.measured_at, describe_vitals(v), a.rule != "technical" and v.id == src_id
-                              and type(ctx.source).__name__ == "VitalSigns"))
+                lines.append((v.measured_at, describe_vitals(v), v.id == found, False))
+            for x in ctx.artefacts:  # the set that raised an alert closed as artefact among them
+                v, verdict = x.vitals, x.verdict
+                lines.append((v.measured_at, f"Artefact, not in force: {describe_vitals(v)} — {verdict.reason} "
+                              f"(marked by {verdict.by} at {local_hm(verdict.at)})", v.id == found, True))
             for e in ctx.side_effects:
                 lines.append((e.observed_at, describe_side_effect(e), e.id == src_id
-                              and type(ctx.source).__name__ == "SideEffect"))
+                              and type(ctx.source).__name__ == "SideEffect", False))
         lines.sort(key=lambda x: x[0])
         self.readings.setRowCount(len(lines))
-        for r, (at, text, is_source) in enumerate(lines):
-            self.readings.setItem(r, 0, _cell(local_hm(at)))
-            self.readings.setItem(r, 1, _cell(text))
-            self.readings.setItem(r, 2, _cell("◀ finding" if is_source else ""))
+        grey = QColor(colour("superseded"))
+        for r, (at, text, is_source, artefact) in enumerate(lines):
+            cells = (_cell(local_hm(at)), _cell(text), _cell("◀ finding" if is_source else ""))
+            for c, item in enumerate(cells):
+                if artefact:
+                    item.setForeground(grey)
+                self.readings.setItem(r, c, item)
 
     def readings_text(self) -> list[str]:
         return [" ".join(self.readings.item(r, c).text() for c in range(3)).strip()

@@ -287,3 +287,37 @@ def test_an_alert_closed_by_an_artefact_verdict_is_settled_and_says_so(qtbot, qu
     assert q.table.item(row, 4).text().startswith(DEVICE_ARTEFACT)
     q.table.selectRow(row)
     assert f"{DEVICE_ARTEFACT} by Sam Carter RN at" in q.detail_facts.text()
+
+
+def test_the_set_that_raised_an_alert_closed_as_artefact_is_shown_labelled_not_in_force(qtbot, queue, store, nurse,
+                                                                                       clock, infusion_session):
+    """The physician sees the value that raised the alert: a grey row saying
+    artefact and why, and a hollow mark of its own on the plot, off the lines."""
+    from datetime import timedelta
+
+    from ketamon.gui.review_queue import ARTEFACT_LEGEND
+    from ketamon.gui.theme import colour
+
+    ops.record_vitals(store, nurse, infusion_session, systolic=128, diastolic=80, heart_rate=70)
+    spike = ops.record_vitals(store, nurse, infusion_session, systolic=212, diastolic=96, heart_rate=74,
+                              source="device", measured_at=clock.now() + timedelta(seconds=1)).result
+    clock.advance(minutes=1)
+    ops.mark_device_artefact(store, nurse, spike, "cuff squeezed while the patient moved")
+    q = queue()
+    q.show_filter.setCurrentIndex(2)  # all
+    [row] = [r for r in range(q.table.rowCount()) if q.table.item(r, 3).text().startswith("BP 212/96")]
+    q.table.selectRow(row)
+
+    [line] = [t for t in q.readings_text() if "212/96" in t]
+    assert line.startswith(f"{q.readings.item(1, 0).text()} Artefact, not in force: BP 212/96")
+    assert "cuff squeezed while the patient moved (marked by Sam Carter RN at" in line and "◀ finding" in line
+    assert q.readings.item(1, 1).foreground().color().name() == colour("superseded")  # greyed, as in the log
+    assert q.readings.item(0, 1).foreground().style() == Qt.BrushStyle.NoBrush  # the set in force as before
+    # the readings in force as before; the artefact's values only in its own hollow series
+    assert q.plot.series("sys") == [128.0] and q.plot.series("hr") == [70.0]
+    assert sorted(q.plot.series("artefact")) == [74.0, 96.0, 212.0]
+    assert q.plot.artefact.opts["symbolBrush"] is None and q.plot.artefact.opts["pen"] is None
+    assert [label.text for _sample, label in q.plot.legend.items][-1] == ARTEFACT_LEGEND
+    assert q.plot.viewRange()[1][1] > 212  # in view
+    q.table.clearSelection()
+    assert q.plot.series("artefact") == [] and ARTEFACT_LEGEND not in [lab.text for _s, lab in q.plot.legend.items]
