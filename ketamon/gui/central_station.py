@@ -28,7 +28,7 @@ from ketamon.core.station import Tile, station_tiles
 from ketamon.gui.alerts_panel import FLASH_MS
 from ketamon.gui.background import Background
 from ketamon.gui.runner import OpRunner
-from ketamon.gui.theme import set_role
+from ketamon.gui.theme import repolish, set_role
 from ketamon.gui.widgets import format_elapsed
 
 #: the notices after which the tiles are read again
@@ -88,8 +88,7 @@ class TileView(QFrame):
     def set_flash(self, on: bool) -> None:
         if bool(self.property("flash")) != on:
             self.setProperty("flash", on)
-            self.style().unpolish(self)
-            self.style().polish(self)
+            repolish(self)  # a high tile's labels turn white on red in the flash's red phase
 
     def mousePressEvent(self, event) -> None:
         if self.tile is not None and event.button() == Qt.MouseButton.LeftButton:

@@ -57,9 +57,19 @@ def set_role(widget: QWidget, role: str | None) -> None:
     if widget.property("role") == role:
         return
     widget.setProperty("role", role)
-    style = widget.style()
-    style.unpolish(widget)
-    style.polish(widget)
+    repolish(widget)
+
+
+def repolish(widget: QWidget) -> None:
+    """Re-apply the style sheet to `widget` and every widget inside it. A rule may
+    choose a part by a property of the part's container (`QFrame#alertBanner
+    [role="high"] QLabel#alertMessage`: white on red), and Qt re-applies the style
+    sheet only to the widget whose property changed: the high alert's message
+    stayed in the quiet banner's dark text, on red."""
+    for w in (widget, *widget.findChildren(QWidget)):
+        style = w.style()
+        style.unpolish(w)
+        style.polish(w)
     widget.update()
 
 

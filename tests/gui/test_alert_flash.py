@@ -83,3 +83,29 @@ def test_no_flash_switch_keeps_the_banner_steady(qtbot, open_chart, infusion_ses
     b = banner(chart)
     assert b.property("role") == "high" and "(acknowledged)" not in b.message.text()
     assert not b.flashing and b.flash_interval_ms == 0 and b.flash_phase is False
+
+
+def _text_colour(widget) -> str:
+    return widget.palette().color(widget.foregroundRole()).name()
+
+
+def test_the_alert_text_takes_its_priority_colour_in_both_phases(qtbot, open_chart, infusion_session, clock):
+    """White on red, whichever phase the flash is in and whatever the banner showed
+    before: the message kept the quiet banner's dark text on red (a style keyed on
+    the banner's role reached only the banner, not its labels)."""
+    from ketamon.gui.theme import colour
+
+    chart = open_chart(infusion_session)
+    b = banner(chart)
+    assert b.property("role") == "quiet" and _text_colour(b.message) == colour("text_muted")
+    enter_vitals(qtbot, chart, systolic=186, diastolic=92, heart_rate=80)
+    assert b.property("role") == "high"
+    for phase in (b.flash_phase, not b.flash_phase):
+        qtbot.waitUntil(lambda: b.flash_phase == phase, timeout=2000)
+        assert _text_colour(b.message) == _text_colour(b.mark) == colour("alert_high_text")
+    clock.advance(minutes=1)
+    enter_vitals(qtbot, chart, systolic=120, diastolic=80)  # the high condition clears
+    clock.advance(minutes=1)
+    enter_vitals(qtbot, chart, systolic=165, diastolic=85)  # a medium one
+    qtbot.waitUntil(lambda: b.property("role") == "medium")
+    assert _text_colour(b.message) == colour("alert_medium_text")

@@ -90,3 +90,18 @@ def test_a_click_opens_the_chart_and_f11_makes_a_wall_screen(qtbot, runner, infu
         qtbot.mouseClick(big, Qt.MouseButton.LeftButton)
     assert opened.args == [infusion_session]
     qtbot.waitUntil(lambda: station.wall is None)  # and leaves the wall screen
+
+
+def test_a_high_tiles_words_turn_white_in_the_flashs_red_phase(qtbot, runner, infusion_session):
+    """In the red phase the tile is the alarm's red: its words must be the alarm's
+    white, not the dark text of the tinted phase (they stayed dark on red)."""
+    from ketamon.gui.theme import colour
+
+    station = shown_station(qtbot, runner)
+    with qtbot.waitSignal(station.shown, timeout=10_000):
+        runner.run(ops.record_vitals, infusion_session, systolic=186, diastolic=92)
+    high = tile(station, infusion_session)
+    for red in (True, False, True):
+        qtbot.waitUntil(lambda: bool(high.property("flash")) is red, timeout=2000)
+        words = {label.palette().color(label.foregroundRole()).name() for label in (high.title, high.vitals)}
+        assert (words == {colour("alert_high_text")}) is red, words
