@@ -1,5 +1,5 @@
-"""The listener process stores messages that arrive together with one commit
-(ketamon.core.feed_process.BatchWriter, ops.base.one_commit): each message keeps
+"""Both listeners store messages that arrive together with one commit
+(ketamon.core.ops.device.BatchWriter, ops.base.one_commit): each message keeps
 its own answer and its own fate (a refused one stores nothing and the others are
 kept), no answer is sent before the commit, a batch that cannot be committed is
 answered "send it again" and leaves nothing behind, and the audit trail still
@@ -14,10 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from ketamon.core import audit, ops
-from ketamon.core.feed_process import NOT_STORED, BatchWriter
 from ketamon.core.models import Alert, VitalSigns
 from ketamon.core.ops.base import one_commit
-from ketamon.core.ops.device import FeedService
+from ketamon.core.ops.device import NOT_STORED, BatchWriter, FeedService
 from tests.conftest import T0, add_user
 from tests.feed_corpus import FULL_SET, message, msa
 
@@ -49,9 +48,7 @@ def device_sets(feed_store, session_id: int) -> list[VitalSigns]:
 
 @pytest.fixture
 def writer(feed_store):
-    w = BatchWriter(feed_store, FeedService(feed_store), batch=8)
-    yield w
-    w.stop()
+    return BatchWriter(feed_store, FeedService(feed_store), batch=8)
 
 
 def at(seconds: int):

@@ -7,8 +7,10 @@ without the window.
 `listen` signs in as a named account (a `service` account: it may store monitor
 data and nothing clinical besides) and answers every HL7 v2 message over MLLP
 until interrupted; each message is stored (or refused, with a technical alert)
-under that account, and the silence watch runs every 5 seconds. `simulate` is a
-monitor: it needs no database and no account.
+under that account (messages that arrive together with one commit, each answered
+after it, as the app's own listener stores them: `ops.device.feed_listener`), and
+the silence watch runs every 5 seconds. `simulate` is a monitor: it needs no
+database and no account.
 """
 from __future__ import annotations
 
@@ -61,8 +63,7 @@ def register(sub) -> None:
 def cmd_listen(args: argparse.Namespace) -> int:
     from ketamon.commands.common import CommandFailed, open_store
     from ketamon.core import settings
-    from ketamon.core.feed.mllp import Listener
-    from ketamon.core.ops.device import FeedService
+    from ketamon.core.ops.device import FeedService, feed_listener
 
     store = open_store(args)
     try:
@@ -70,7 +71,7 @@ def cmd_listen(args: argparse.Namespace) -> int:
             service = FeedService(store, actor)
             host = args.host or settings.clinic_value(store, "feed_host")
             port = args.port if args.port is not None else settings.clinic_value(store, "feed_port")
-            listener = Listener(service.handle, host, port, on_lost=service.lost, tick=service.tick)
+            listener = feed_listener(service, host, port)
             try:
                 listener.start()
             except OSError as exc:
