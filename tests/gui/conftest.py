@@ -77,3 +77,16 @@ def open_chart(qtbot, runner):
         return chart
 
     return open_
+
+
+@pytest.fixture
+def small_window(qtbot, runner):
+    """The main window, shown at 1366×768 (the smallest screen it is laid out for)."""
+    from ketamon.gui.main_window import MainWindow
+
+    w = MainWindow(runner)
+    qtbot.addWidget(w)
+    w.resize(1366, 768)
+    w.show()
+    qtbot.waitExposed(w)
+    return w

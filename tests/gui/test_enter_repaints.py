@@ -11,7 +11,6 @@ import pytest
 from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtWidgets import QApplication, QPushButton
 
-from ketamon.gui.main_window import MainWindow
 from ketamon.gui.widgets import local_hm
 
 
@@ -39,13 +38,8 @@ class PaintSpy(QObject):
 
 
 @pytest.fixture
-def window(qtbot, runner):
-    w = MainWindow(runner)
-    qtbot.addWidget(w)
-    w.resize(1366, 768)
-    w.show()
-    qtbot.waitExposed(w)
-    return w
+def window(small_window):
+    return small_window
 
 
 def _enter_set(qtbot, chart, sys_: str, dia: str, at: str = "") -> None:

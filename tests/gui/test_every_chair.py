@@ -14,7 +14,6 @@ from PySide6.QtGui import QColor
 
 from ketamon.core import alert_views, ops
 from ketamon.gui import main_window
-from ketamon.gui.main_window import MainWindow
 from ketamon.gui.theme import colour
 
 GUI_THREAD = threading.get_ident()
@@ -34,13 +33,8 @@ def chairs(store, nurse, actors):
 
 
 @pytest.fixture
-def window(qtbot, runner, chairs, monkeypatch):
-    w = MainWindow(runner)
-    qtbot.addWidget(w)
-    w.resize(1366, 768)
-    w.show()
-    qtbot.waitExposed(w)
-    return w
+def window(chairs, monkeypatch, small_window):  # the chairs exist before the window lists them
+    return small_window
 
 
 def names(window) -> list[str]:

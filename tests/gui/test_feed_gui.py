@@ -24,13 +24,8 @@ from tests.feed_corpus import message, msa
 
 
 @pytest.fixture
-def window(qtbot, runner):
-    w = MainWindow(runner)
-    qtbot.addWidget(w)
-    w.resize(1366, 768)
-    w.show()
-    qtbot.waitExposed(w)
-    return w
+def window(small_window):
+    return small_window
 
 
 def chair_of(store, session_id: int) -> str | None:
