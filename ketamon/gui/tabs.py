@@ -6,9 +6,10 @@ setUpLayout ends in update()). A LayoutRequest climbs from any label deep in a
 page whose text changes: every QLayout that is activated asks its widget's
 parent to lay out again, whether or not its size hint changed. So each Enter
 in the vitals row ("✓ Vital signs saved (14:05): …" on the row's message line)
-repainted the whole chart — plot, buttons, event log — once more after the
-parts that did change had painted (about a fifth of the time from Enter to
-drawn; `benchmarks/bench.py`, part entry).
+repainted the whole chart — plot, 28 side-effect buttons, event log — once
+more after the parts that did change had painted (measured with
+`benchmarks/bench.py`'s Enter on a 2-hour session: about 8 % of the median,
+15 % of the p95; `tests/gui/test_enter_repaints.py` counts the paints).
 
 `CalmTabWidget` lets a LayoutRequest through only when what it lays out may
 have moved: its own size, its tab bar's size hint, the current page, or its
