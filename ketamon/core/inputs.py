@@ -406,13 +406,11 @@ def _converted(exc: pydantic.ValidationError) -> ValidationError:
 
 
 def _session_protocol(op, session_id: Any):
-    from ketamon.core.models import Session
-
     if op is None or isinstance(session_id, bool) or not isinstance(session_id, int) \
             or not 1 <= session_id <= MAX_ID:
         return None
     # the row the operation then checks and writes under its lock: read (and locked) once
-    s = op.session_row(session_id) if hasattr(op, "session_row") else op.db.get(Session, session_id)
+    s = op.session_row(session_id)
     if s is None:
         return None
     try:

@@ -78,7 +78,4 @@ def set_invalid(widget: QWidget, invalid: bool) -> None:
     if bool(widget.property("invalid")) == invalid:
         return
     widget.setProperty("invalid", invalid)
-    style = widget.style()
-    style.unpolish(widget)
-    style.polish(widget)
-    widget.update()
+    repolish(widget)
