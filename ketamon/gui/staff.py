@@ -42,6 +42,7 @@ from ketamon.core.record import STATE_FILTERS, RecordRow, find_sessions
 from ketamon.core.rems import FormStatus, form_statuses, forms_to_file
 from ketamon.gui import prompts
 from ketamon.gui.runner import OpRunner
+from ketamon.gui.tables import FittedColumns
 from ketamon.gui.theme import colour
 from ketamon.gui.widgets import MessageLine, local_hm
 
@@ -136,10 +137,11 @@ class RecordsPage(QWidget):
         self.table.setAlternatingRowColors(True)
         self.table.verticalHeader().setVisible(False)
         self.table.setWordWrap(False)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(COLUMNS.index("Protocol"), QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(True)
+        #: the protocol, signature and form share the width the others leave (elided,
+        #: whole on hover): no horizontal scroll bar on a 1366×768 screen
+        self.columns = FittedColumns(self.table, [COLUMNS.index(c) for c in ("Protocol", "Signed",
+                                                                             "Monitoring form")],
+                                     first_extra=COLUMNS.index("Protocol"))
         self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.table.itemSelectionChanged.connect(self._selection_changed)
         self.table.doubleClicked.connect(lambda _index: self.open_record())
@@ -252,7 +254,7 @@ class RecordsPage(QWidget):
                 if COLUMNS[col] == "Monitoring form" and "OVERDUE" in text:
                     item.setForeground(QColor(colour("refusal")))
                 self.table.setItem(i, col, item)
-        self.table.setColumnWidth(COLUMNS.index("Protocol"), 230)
+        self.columns.refit()
         n = len(self.rows)
         self.count.setText(("No sessions found." if n == 0 else f"{n} session{'s' * (n != 1)}")
                            + (f" (the newest {n}; narrow the search to see older ones)" if more else ""))

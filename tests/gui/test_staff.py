@@ -292,3 +292,35 @@ def test_records_show_when_each_session_began_not_only_its_scheduled_time(qtbot,
     assert column(page, "Began") == [local_hm(clock.now())] and local_hm(clock.now()) != local_hm(checked_in)
     search_for(qtbot, page, "Okafor")
     assert column(page, "Began") == ["not begun"]  # cancelled before the checks
+
+
+def test_every_column_shows_without_scrolling_on_a_1366_screen(qtbot, runner, history):
+    """The Records table at the width it has in a 1366×768 window: no horizontal
+    scroll bar, the monitoring form's column on screen, the short columns whole,
+    and a long one elided with its whole text on hover."""
+    from ketamon.gui.staff import COLUMNS
+
+    p = RecordsPage(runner)
+    qtbot.addWidget(p)
+    p.resize(1075, 700)  # the page's width beside the today list at 1366 px
+    p.show()
+    qtbot.waitExposed(p)
+    table = p.table
+    qtbot.waitUntil(lambda: table.horizontalScrollBar().maximum() == 0)
+    header = table.horizontalHeader()
+    widths = [header.sectionSize(c) for c in range(len(COLUMNS))]
+    assert sum(widths) <= table.viewport().width()
+    assert header.sectionViewportPosition(COLUMNS.index("Monitoring form")) + widths[-1] \
+        <= table.viewport().width()
+    for name in ("Scheduled", "Began", "Patient", "MRN", "State"):  # never elided
+        col = COLUMNS.index(name)
+        assert widths[col] >= table.sizeHintForColumn(col)
+    form_col = COLUMNS.index("Monitoring form")
+    row = column(p, "Monitoring form").index(next(t for t in column(p, "Monitoring form") if t))
+    assert table.item(row, form_col).toolTip().startswith(table.item(row, form_col).text())
+
+    p.resize(1900, 700)  # a wide screen: every text whole, the table filled
+    qtbot.waitUntil(lambda: sum(header.sectionSize(c) for c in range(len(COLUMNS)))
+                    == table.viewport().width())
+    for col in range(len(COLUMNS)):
+        assert header.sectionSize(col) >= table.sizeHintForColumn(col)
