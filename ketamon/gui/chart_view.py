@@ -197,7 +197,9 @@ class SessionChart(QWidget):
     #: every second while shown (and whenever tick() is called), with the clock's now
     ticked = Signal(object)
 
-    def __init__(self, runner: OpRunner, session_id: int, parent: QWidget | None = None):
+    def __init__(self, runner: OpRunner, session_id: int, parent: QWidget | None = None,
+                 plot: VitalsPlot | None = None):
+        """`plot`: a VitalsPlot built ahead and never shown (SparePlot), else one is built."""
         super().__init__(parent)
         self.runner = runner
         self.session_id = session_id
@@ -226,7 +228,12 @@ class SessionChart(QWidget):
         upper_layout = QHBoxLayout(upper)
         upper_layout.setContentsMargins(0, 0, 0, 0)
         upper_layout.setSpacing(8)
-        self.plot = VitalsPlot(upper)
+        if plot is None:
+            self.plot = VitalsPlot(upper)
+        else:
+            self.plot = plot
+            plot.setParent(upper)
+            plot.show()  # shown with the chart (it was hidden while it waited)
         self.side_scroll = QScrollArea(upper)
         upper_layout.addWidget(self.plot, 1)
         upper_layout.addWidget(self.side_scroll)

@@ -47,10 +47,12 @@ from ketamon.gui import prompts
 from ketamon.gui.background import Background
 from ketamon.gui.elided import ElidedLabel
 from ketamon.gui.feed_listener import FeedListener
+from ketamon.gui.first_paint import after_first_paint
 from ketamon.gui.lock import AccessControls
 from ketamon.gui.live_bridge import LiveBridge
 from ketamon.gui.runner import OpRunner
 from ketamon.gui.sound import AlarmMonitor
+from ketamon.gui.spare_plot import SparePlot
 from ketamon.gui.theme import colour, set_role
 from ketamon.gui.tabs import CalmTabWidget
 from ketamon.gui import shortcuts
@@ -400,6 +402,8 @@ class MainWindow(QMainWindow):
         self.runner = runner
         self.setWindowTitle("ketamon")
         self.charts: dict[int, SessionChart] = {}
+        #: the plot of the next chart opened, built ahead while the window is idle
+        self.spare_plot = SparePlot(self)
         self.patient_dialog: NewPatientDialog | None = None
         self.session_dialog: NewSessionDialog | None = None
         self._last_patient_id: int | None = None
@@ -612,7 +616,9 @@ class MainWindow(QMainWindow):
 
             # built inside the stack: moving a built chart into the window would
             # restyle its ~300 widgets once more (the clinic's style sheet)
-            chart = SessionChart(self.runner, session_id, self.chart_stack)
+            chart = SessionChart(self.runner, session_id, self.chart_stack, plot=self.spare_plot.take())
+            # the next chart's plot is built on the turn after this one is drawn
+            after_first_paint(chart.plot.viewport(), self.spare_plot.prepare)
             self.charts[session_id] = chart
             self.chart_stack.addWidget(chart)
             self._keep_minimum_to_the_chart()
