@@ -266,7 +266,9 @@ class EventLog(QWidget):
         self.top_bar = top
         top.addWidget(title)
         top.addSpacing(12)
-        top.addWidget(self.note, 1)
+        # the note field keeps half of the line's room beside the messages (two long
+        # messages took two thirds of it, and a nurse typing a note saw 20 letters)
+        top.addWidget(self.note, 2)
         top.addWidget(self.note_button)
         # what the last note, correction or retraction did: on this line, so the
         # table keeps its rows when a message appears

@@ -115,6 +115,9 @@ def test_the_layout_holds_with_a_high_alert_and_long_messages(qtbot, runner, dos
     assert [a.text() for a in menu.actions()][0].startswith(banner.others[0].mark)
     menu.close()
     assert all(a.message in banner.message.toolTip() for a in banner.others)
+    # the note field keeps room to see what is typed beside the log's two messages
+    note_room = log.note.width() + log.message.width() + chart.side_effects.message.width()
+    assert log.note.width() >= note_room // 2 - 1
     # long messages are one line each: the whole text on hover
     assert window.status_message.height() < 2 * window.status_message.fontMetrics().height()
     assert row.message.height() < 2 * row.message.fontMetrics().height()
