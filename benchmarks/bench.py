@@ -377,6 +377,32 @@ def time_entries(store, clock, window, repeats: int) -> dict:
             "points": len(chart.plot.series("heart_rate")[0])}
 
 
+def frozen_garbage(store, clock, window, rounds: int) -> dict:
+    """What the window's heap freeze (ketamon.gui.heap) keeps that it should not:
+    `rounds` times 12 Enters (4 minutes of the bench's clock) then a settle, as the
+    app settles every 5 minutes; then everything is unfrozen and collected, and the
+    cyclic garbage found is what stayed frozen (only freed at exit)."""
+    import gc
+
+    from ketamon.gui import heap
+
+    def rss_mb() -> int:
+        with open("/proc/self/status") as status:
+            return next((round(int(line.split()[1]) / 1024) for line in status if line.startswith("VmRSS:")), 0)
+
+    heap.settle()
+    before, rss_before = gc.get_freeze_count(), rss_mb()
+    for _ in range(rounds):
+        time_entries(store, clock, window, 12)
+        heap.settle()
+    after = gc.get_freeze_count()
+    gc.unfreeze()
+    garbage = gc.collect()
+    gc.freeze()
+    return {"rounds": rounds, "garbage": garbage, "frozen_before": before, "frozen_after": after,
+            "rss_before_mb": rss_before, "rss_after_mb": rss_mb()}
+
+
 def floor_entry(tmp: Path, chart, repeats: int) -> dict:
     """The same work done bare: INSERT+COMMIT (WAL, synchronous=FULL) of one set,
     then setData of the same series (one point more) in a bare PlotWidget with the
@@ -438,6 +464,7 @@ def measure_entry(report: Report, tmp: Path, label: str, path: Path, meta: dict,
         try:
             r = time_entries(store, clock, window, repeats)
             floor = floor_entry(tmp, window.current_chart(), max(repeats, 10))
+            heap = frozen_garbage(store, clock, window, rounds=max(3, repeats // 3))
         finally:
             close_window(window)
         med = lambda xs: round(statistics.median(xs)) if xs else None  # noqa: E731
@@ -447,6 +474,10 @@ def measure_entry(report: Report, tmp: Path, label: str, path: Path, meta: dict,
         report.add(f"Enter → saved + drawn, {label}", r["samples"], floor=floor["total"]["median_ms"], notes=notes,
                    sql_per_save=med(r["statements"]), transactions_per_save=med(r["transactions"]),
                    paints_per_save=med(r["paints"]), floor_parts=floor)
+        report.add(f"  heap: cyclic garbage frozen, {label}", None,
+                   notes=f"{heap['garbage']} objects over {heap['rounds']} settles of 12 Enters each "
+                         f"(frozen {heap['frozen_before']:,} → {heap['frozen_after']:,}; "
+                         f"RSS {heap['rss_before_mb']} → {heap['rss_after_mb']} MB)", **heap)
         report.add(f"  floor: SQLite INSERT+COMMIT (WAL, FULL), {label}", floor["sqlite_commit"], notes="bare sqlite3")
         report.add(f"  floor: setData + viewport repaint, {label}", floor["setdata_repaint"],
                    notes=f"same pens; {floor['paints_min']}+ paints each")
