@@ -216,21 +216,21 @@ def _touch(db: DbSession, table: str, ids: Iterable[int]) -> None:
     db.info.setdefault(_TOUCHED, {}).setdefault(table, set()).update(i for i in ids if i is not None)
 
 
-#: (number of tables in the metadata, the clinical tables' names): `sorted_tables`
-#: sorts the whole schema on every call, and every flush of every operation asks
-_tracked: list[tuple[int, frozenset[str]]] = []
+#: (number of tables in the metadata, the clinical tables by name): `sorted_tables`
+#: sorts the whole schema on every call, and every flush and every audit row asks
+_tracked: list[tuple[int, dict[str, Table]]] = []
 
 
-def _tracked_names() -> frozenset[str]:
-    """The names of record_tables(), computed again only when a table is added."""
+def _tracked_tables() -> dict[str, Table]:
+    """record_tables() by name, computed again only when a table is added."""
     count = len(Base.metadata.tables)
     if not _tracked or _tracked[0][0] != count:
-        _tracked[:] = [(count, frozenset(t.name for t in record_tables()))]
+        _tracked[:] = [(count, {t.name: t for t in record_tables()})]
     return _tracked[0][1]
 
 
 def _after_flush(db: DbSession, _flush_context: Any) -> None:
-    tracked = _tracked_names()
+    tracked = _tracked_tables()
     for obj in list(db.new) + list(db.deleted) + [o for o in db.dirty if db.is_modified(o)]:
         table = getattr(obj, "__table__", None)
         if table is not None and table.name in tracked:
@@ -244,7 +244,7 @@ def _do_orm_execute(state: Any) -> Any:
     if not (state.is_insert or state.is_update or state.is_delete):
         return None
     table = getattr(state.statement, "table", None)
-    if not isinstance(table, Table) or table.name not in _tracked_names():
+    if not isinstance(table, Table) or table.name not in _tracked_tables():
         return None
     db = state.session
     if state.is_insert:
@@ -282,7 +282,7 @@ def track(sessions: Any, now: Any) -> None:
 
 def _record_items(db: DbSession, touched: dict[str, set[int]]) -> list[tuple[str, int, str | None]]:
     """(table, id, digest of the row as now stored, None if gone), sorted: what an audit row lists."""
-    tables = db.info.pop(_AS_STORED, None) or {t.name: t for t in record_tables()}
+    tables = db.info.pop(_AS_STORED, None) or _tracked_tables()
     items: list[tuple[str, int, str | None]] = []
     for name in sorted(touched):
         table = tables[name]
