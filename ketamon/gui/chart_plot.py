@@ -26,7 +26,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QTimer, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPen
-from PySide6.QtWidgets import QGraphicsTextItem, QMenu, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsTextItem, QMenu, QWidget
 
 from ketamon.core.chart import Chart
 from ketamon.core.models import DoseEvent, SideEffect
@@ -279,6 +279,12 @@ class VitalsPlot(pg.GraphicsLayoutWidget):
             p.setMenuEnabled(False)
             p.hideButtons()
             p.getViewBox().setMouseEnabled(x=True, y=False)
+            for name in ("left", "bottom", "right"):
+                # each axis (its ticks, labels and grid lines) is kept as a picture of
+                # the screen's pixels, drawn again only when it changes: replaying the
+                # nine axes' drawings was half of every repaint of the plot (after each
+                # saved set, and each second as the now line moves)
+                p.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
             for name in ("left", "bottom"):
                 ax = p.getAxis(name)
                 ax.setPen(axis_pen)

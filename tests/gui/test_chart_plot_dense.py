@@ -75,3 +75,28 @@ def test_a_short_manual_session_keeps_its_symbols_and_pens(qtbot, plot):
     assert curves["heart_rate"].opts["pen"].widthF() == 2
     assert list(shown(plot, "systolic")) == [120.0 + i for i in range(24)]  # every set, not downsampled
     assert len(plot.bp_bars.getData()[0]) == 48  # each ▼ joined to its ▲
+
+
+def test_the_cached_axes_draw_the_new_times_when_the_clock_moves_the_window(qtbot, plot):
+    """The axes are drawn from a picture kept of the screen's pixels (it halved each
+    repaint); when the time window moves on, the time labels and grid are drawn anew."""
+    from PySide6.QtWidgets import QGraphicsItem
+
+    vitals = [vital_set(i * 300, systolic=120.0, diastolic=80.0, heart_rate=72.0, spo2=98.0) for i in range(6)]
+    plot.show_chart(chart_of(vitals))
+    axis = plot.spo2_plot.getAxis("bottom")
+    assert axis.cacheMode() == QGraphicsItem.CacheMode.DeviceCoordinateCache
+
+    def time_labels():
+        top_left = plot.mapFromScene(axis.mapToScene(axis.boundingRect().topLeft()))
+        return plot.grab().toImage().copy(top_left.x(), top_left.y(), int(axis.width()), int(axis.height()))
+
+    before = time_labels()
+    plot.set_now(START + timedelta(hours=3))  # the clock runs on: the window's right edge moves
+    edge = (START + timedelta(hours=3)).timestamp()
+    qtbot.waitUntil(lambda: plot.events_plot.getViewBox().viewRange()[0][1] > edge)
+    after = time_labels()
+    assert before.size() == after.size() and before != after
+    # and what is drawn is what a fresh drawing of the axis gives
+    axis.setCacheMode(QGraphicsItem.CacheMode.NoCache)
+    assert time_labels() == after
