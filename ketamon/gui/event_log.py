@@ -116,9 +116,14 @@ class EventLogModel(QAbstractTableModel):
         entry saved now: the usual case), only the new rows are inserted; the
         view keeps its layout and repaints the new rows alone. Anything else
         (a late entry placed earlier, a correction, another verdict) resets the
-        model. Returns True when the model was reset."""
+        model; the same lines again change nothing. Returns True when the model was
+        reset."""
         new_verdicts = verdicts is not None and verdicts != self.verdicts
         old, n = self.lines, len(self.lines)
+        if not new_verdicts and n == len(lines) and all(a is b or a == b for a, b in zip(old, lines)):
+            # the same lines (a device reading, hidden here, came in): nothing to lay
+            # out or paint again (a reset repainted the whole table once a second)
+            return False
         if not new_verdicts and n < len(lines) and all(a is b for a, b in zip(old, lines)):
             self.beginInsertRows(QModelIndex(), n, len(lines) - 1)
             self.lines = list(lines)

@@ -115,3 +115,41 @@ def test_the_log_appends_a_saved_set_and_puts_a_late_one_in_its_place(qtbot, win
     _enter_set(qtbot, chart, "135", "85")
     assert "BP 135/85" in log.rows_text()[-1]
     assert log.model.rowCount() == len(log.rows_text())
+
+
+def test_a_device_reading_the_log_does_not_show_leaves_the_log_unpainted(qtbot, window, store, nurse,
+                                                                        esketamine_session, ready_for_dose, clock):
+    """A monitor's set each second refreshes the chart; the log, which folds device
+    readings away, keeps its lines and its selection and is not laid out or
+    painted again (it was reset once a second: with 16 chairs the GUI thread's
+    longest stall came from repainting it)."""
+    from ketamon.core import ops
+
+    ready_for_dose(esketamine_session)
+    chart = window.open_session(esketamine_session)
+    log = chart.event_log
+    _enter_set(qtbot, chart, "128", "80")
+    _settle(qtbot)
+    # the first reading shows the log's "Show device readings" switch: a new layout
+    clock.advance(seconds=1)
+    window.runner.run(ops.record_vitals, esketamine_session, source="device", heart_rate=79, spo2=97)
+    _settle(qtbot)
+    log.table.selectRow(0)
+    _settle(qtbot)
+    lines, selected = list(log.model.lines), log.selected_line()
+    resets = []
+    log.model.modelReset.connect(lambda: resets.append(1))
+    spy = PaintSpy([log.table.viewport(), chart.plot.viewport()])
+    try:
+        for second in range(3):
+            clock.advance(seconds=1)
+            window.runner.run(ops.record_vitals, esketamine_session, source="device", heart_rate=80 + second,
+                              spo2=97)
+            qtbot.waitUntil(lambda: spy.painted(chart.plot.viewport()) > second)
+            _settle(qtbot)
+        assert len(chart.plot.series("heart_rate")[0]) >= 4 + 2  # the readings are drawn
+        assert log.device_toggle.text() == "Show device readings (4)"
+        assert log.model.lines == lines and log.selected_line() is selected
+        assert resets == [] and spy.painted(log.table.viewport()) == 0
+    finally:
+        spy.remove()
