@@ -923,11 +923,15 @@ def build_chairs(path: Path, chairs: int, minutes: float) -> dict:
 
 
 def measure_chairs(report: Report, tmp: Path, chairs: int, minutes: float, seconds: float) -> None:
-    """The window open on chair 1; a feed (a thread, as a device gateway would be)
-    saves a set per chair per second through the operations and hands the window
-    the change notices (queued to the GUI thread, as the runner would emit them).
-    A 10 ms QTimer records how late it fires: the longest lateness is the stall."""
-    from PySide6.QtCore import QObject, QTimer, Signal
+    """The window open on chair 1; a feed saves a set per chair per second through
+    the operations on a store of its own, as the app's monitor listener process
+    does (ketamon.core.feed_process: another origin), and the window hears of them
+    as it hears of that process's: through the database (its LiveBridge, which
+    gathers what it hears for 250 ms). The feed is a thread of this process, not a
+    process: its Python competes with the window's for the interpreter, which the
+    app's listener process does not. A 10 ms QTimer records how late it fires: the
+    longest lateness is the stall."""
+    from PySide6.QtCore import QTimer
 
     from ketamon.core import ops
     from ketamon.core.clock import SystemClock
@@ -941,12 +945,8 @@ def measure_chairs(report: Report, tmp: Path, chairs: int, minutes: float, secon
     ids = meta["session_ids"]
     gap = (datetime.now(timezone.utc) - datetime.fromisoformat(meta["end"])).total_seconds() / 60
     window = assembled_window(store, nurse, ids[0])
-
-    class Relay(QObject):
-        notice = Signal(object)
-
-    relay = Relay()
-    relay.notice.connect(window.runner.changed)  # queued: emitted from the feed thread
+    feed_store = new_store(work, SystemClock())
+    feed_store.origin = f"{store.origin}:monitor-listener"
     stop = threading.Event()
     fed, feed_ms = [0], []
 
@@ -957,9 +957,8 @@ def measure_chairs(report: Report, tmp: Path, chairs: int, minutes: float, secon
             t0 = time.perf_counter()
             for sid in ids:
                 try:
-                    changes = ops.record_vitals(store, nurse, sid, source="device", heart_rate=70 + i % 9,
-                                                spo2=97, resp_rate=14)
-                    relay.notice.emit(changes)
+                    ops.record_vitals(feed_store, nurse, sid, source="device", heart_rate=70 + i % 9,
+                                      spo2=97, resp_rate=14)
                     fed[0] += 1
                 except Exception:
                     traceback.print_exc()
@@ -982,27 +981,38 @@ def measure_chairs(report: Report, tmp: Path, chairs: int, minutes: float, secon
     timer.setInterval(10)
     timer.timeout.connect(beat)
     thread = threading.Thread(target=feed, daemon=True)
+    plot = window.current_chart().plot
+    drawn_before = len(plot.series("heart_rate")[0])
     try:
         last[0] = time.perf_counter()
         timer.start()
         thread.start()
         pump_until(lambda: False, seconds)
+        timer.stop()  # what follows is not measured (the join waits out the feed's sleep)
+        stop.set()
+        thread.join(30)
+        # the last second's sets reach the open chart through the database too
+        pump_until(lambda: len(plot.series("heart_rate")[0]) - drawn_before >= fed[0] // chairs, 5)
+        drawn = len(plot.series("heart_rate")[0]) - drawn_before
     finally:
         stop.set()
         thread.join(30)
         timer.stop()
         close_window(window)
         store.dispose()
+        feed_store.dispose()
     worst = max(lateness) if lateness else None
     over = sum(1 for x in lateness if x > 50)
     report.add(f"event-loop stall, {chairs} chairs × {minutes:g} min 1 Hz + 1 set/s each",
                {"median_ms": round(statistics.median(lateness), 2) if lateness else None,
                 "p95_ms": round(sorted(lateness)[int(len(lateness) * 0.95)], 2) if lateness else None,
                 "n": len(lateness)},
-               notes=f"longest stall {worst:,.0f} ms; {over} stalls > 50 ms in {seconds:g} s; {fed[0]} sets saved; "
+               notes=f"longest stall {worst:,.0f} ms; {over} stalls > 50 ms in {seconds:g} s; {fed[0]} sets saved, "
+                     f"{drawn} drawn in the open chart; "
                      f"feed {statistics.median(feed_ms) if feed_ms else 0:,.0f} ms per round of {chairs}"
                      + (f"; data from cache, ended {gap:,.0f} min before" if cached and gap > 2 else ""),
-               longest_stall_ms=round(worst, 1) if worst is not None else None, stalls_over_50ms=over)
+               longest_stall_ms=round(worst, 1) if worst is not None else None, stalls_over_50ms=over,
+               sets_saved=fed[0], drawn_in_open_chart=drawn)
 
 
 # ---------------------------------------------------------------- documents

@@ -65,6 +65,8 @@ def test_the_stall_probe_runs_with_chairs_fed_through_the_operations(qapp, cache
     (row,) = report.rows
     assert row["longest_stall_ms"] is not None and row["n"] > 10, row["notes"]
     assert "sets saved" in row["notes"] and not row["notes"].startswith("not measured")
+    # the sets reached the open chart through the database, as the listener process's do
+    assert row["sets_saved"] >= 1 and row["drawn_in_open_chart"] == row["sets_saved"]
 
 
 def test_opening_the_long_session_is_timed_first_and_with_its_sets_read_before(qapp, cache):
