@@ -57,6 +57,29 @@ def test_listen_and_simulate_work_against_each_other(sqlite_url, tmp_path):
     store.dispose()
 
 
+def test_a_service_managers_sigterm_stops_the_listener_cleanly(sqlite_url, tmp_path):
+    """Clinic IT runs `feed listen` as a service: SIGTERM stops it as Ctrl-C does,
+    saying so, with exit status 0."""
+    store = Store(sqlite_url, run_migrations=False)
+    with store.transaction() as db:
+        db.add(User(username="feed", display_name="Monitor feed", role="service", active=True, failed_attempts=0,
+                    password_hash=passwords.hash_password("feed-pass-2026"), created_at=store.clock.now()))
+    store.dispose()
+    listen = subprocess.Popen([sys.executable, "-m", "ketamon", "--db", sqlite_url, "feed", "listen", "--port",
+                               str(free_port()), "--user", "feed", "--password-stdin"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=dict(os.environ, KETAMON_DATA_DIR=str(tmp_path)))
+    try:
+        listen.stdin.write("feed-pass-2026\n")
+        listen.stdin.flush()
+        assert listen.stdout.readline().startswith("Listening for monitors")
+    finally:
+        listen.send_signal(signal.SIGTERM)
+        out, err = listen.communicate(timeout=60)
+    assert listen.returncode == 0, err
+    assert "Stopped after 0 message(s)" in out
+
+
 def test_simulate_says_what_is_wrong_with_its_address(capsys):
     from ketamon.cli import main
 

@@ -6,7 +6,7 @@ without the window.
 
 `listen` signs in as a named account (a `service` account: it may store monitor
 data and nothing clinical besides) and answers every HL7 v2 message over MLLP
-until interrupted; each message is stored (or refused, with a technical alert)
+until interrupted (Ctrl-C, or SIGTERM from a service manager); each message is stored (or refused, with a technical alert)
 under that account (messages that arrive together with one commit, each answered
 after it, as the app's own listener stores them: `ops.device.feed_listener`), and
 the silence watch runs every 5 seconds. `simulate` is a monitor: it needs no
@@ -15,7 +15,9 @@ database and no account.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 
 from ketamon.commands.signin import SIGN_IN_HELP, add_sign_in_options, signed_in
 
@@ -78,11 +80,19 @@ def cmd_listen(args: argparse.Namespace) -> int:
                 raise CommandFailed(f"Cannot listen on {host}:{port}: {exc.strerror or exc}.") from None
             print(f"Listening for monitors on {host}:{listener.port} (MLLP) as {actor.display_name}; "
                   "Ctrl-C stops.", flush=True)
+            # Ctrl-C (or a service manager's SIGTERM) asks it to stop: the handler only
+            # sets a flag. A KeyboardInterrupt raised inside a thread join could leave
+            # the joined thread's lock taken, and the stop that followed waited forever.
+            asked = threading.Event()
+            main = threading.current_thread() is threading.main_thread()  # else: stopped by its caller
+            previous = {sig: signal.signal(sig, lambda *_: asked.set())
+                        for sig in (signal.SIGINT, signal.SIGTERM)} if main else {}
             try:
-                listener.wait()
-            except KeyboardInterrupt:
-                pass
+                while listener.running and not asked.wait(0.5):
+                    pass
             finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
                 listener.stop()
             print(f"Stopped after {listener.messages} message(s).")
             return 0

@@ -121,6 +121,11 @@ class Listener:
             self._thread.join(timeout=10)
         self._pool.shutdown(wait=False, cancel_futures=True)
 
+    @property
+    def running(self) -> bool:
+        """Listening (started, and not stopped or failed)."""
+        return self._thread is not None and self._thread.is_alive()
+
     def wait(self) -> None:
         """Block until stopped (the command line's `feed listen`)."""
         if self._thread is not None:
