@@ -55,6 +55,14 @@ def test_the_generated_clinic_is_read_by_the_screens_and_its_audit_chain_holds(t
         bench.screen_alert_tick(store, now)
         bench.screen_review_queue(store, now)
         bench.screen_records_search(store, now, text="")
+        # arbitrary sessions opened in the assembled window, each drawn; the plot the
+        # window builds ahead after each draw is timed too
+        report = bench.Report()
+        sql = bench.SqlCounter(store.engine)
+        bench.measure_open_any(report, store, sql, "tiny", 3)
+        sql.close()
+        opened, built = report.rows
+        assert opened["n"] == 3 and built["n"] == 5 and built["median_ms"] > 0, opened["notes"]
     finally:
         store.dispose()
 
