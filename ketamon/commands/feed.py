@@ -6,11 +6,11 @@ without the window.
 
 `listen` signs in as a named account (a `service` account: it may store monitor
 data and nothing clinical besides) and answers every HL7 v2 message over MLLP
-until interrupted (Ctrl-C, or SIGTERM from a service manager); each message is stored (or refused, with a technical alert)
-under that account (messages that arrive together with one commit, each answered
-after it, as the app's own listener stores them: `ops.device.feed_listener`), and
-the silence watch runs every 5 seconds. `simulate` is a monitor: it needs no
-database and no account.
+until interrupted (Ctrl-C, or SIGTERM from a service manager); each message is
+stored (or refused, with a technical alert) under that account (messages that
+arrive together with one commit, each answered after it, as the app's own
+listener stores them: `ops.device.feed_listener`), and the silence watch runs
+every 5 seconds. `simulate` is a monitor: it needs no database and no account.
 """
 from __future__ import annotations
 
