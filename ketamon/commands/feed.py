@@ -18,6 +18,7 @@ import argparse
 import signal
 import sys
 import threading
+import time
 
 from ketamon.commands.signin import SIGN_IN_HELP, add_sign_in_options, signed_in
 
@@ -78,18 +79,20 @@ def cmd_listen(args: argparse.Namespace) -> int:
                 listener.start()
             except OSError as exc:
                 raise CommandFailed(f"Cannot listen on {host}:{port}: {exc.strerror or exc}.") from None
-            print(f"Listening for monitors on {host}:{listener.port} (MLLP) as {actor.display_name}; "
-                  "Ctrl-C stops.", flush=True)
             # Ctrl-C (or a service manager's SIGTERM) asks it to stop: the handler only
-            # sets a flag. A KeyboardInterrupt raised inside a thread join could leave
-            # the joined thread's lock taken, and the stop that followed waited forever.
-            asked = threading.Event()
+            # sets a flag, which the loop reads between short sleeps. A KeyboardInterrupt
+            # raised inside a thread join could leave the joined thread's lock taken, and
+            # a handler that takes a lock (Event.set) deadlocks when the signal arrives
+            # while the main thread holds that same lock (in Event.wait).
+            asked: list[int] = []
             main = threading.current_thread() is threading.main_thread()  # else: stopped by its caller
-            previous = {sig: signal.signal(sig, lambda *_: asked.set())
+            previous = {sig: signal.signal(sig, lambda signum, _frame: asked.append(signum))
                         for sig in (signal.SIGINT, signal.SIGTERM)} if main else {}
             try:
-                while listener.running and not asked.wait(0.5):
-                    pass
+                print(f"Listening for monitors on {host}:{listener.port} (MLLP) as {actor.display_name}; "
+                      "Ctrl-C stops.", flush=True)
+                while listener.running and not asked:
+                    time.sleep(0.2)
             finally:
                 for sig, handler in previous.items():
                     signal.signal(sig, handler)
