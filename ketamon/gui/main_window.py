@@ -43,6 +43,7 @@ from ketamon.core.errors import KetamonError, PermissionDenied, SessionLocked
 from ketamon.core.lifecycle import AFTER_FIRST_DOSE, BEFORE_DOSE
 from ketamon.core.ops.base import Changes
 from ketamon.core.permissions import Permission
+from ketamon.core.live import is_unreachable
 from ketamon.gui import prompts
 from ketamon.gui.background import Background
 from ketamon.gui.elided import ElidedLabel
@@ -286,7 +287,16 @@ class SessionsPanel(QFrame):
     def reload(self) -> None:
         now = self.runner.store.clock.now()
         current = self.selected_session_id()
-        self.day_rows = sessions_on(self.runner.store, now=now)
+        try:
+            self.day_rows = sessions_on(self.runner.store, now=now)
+        except Exception as exc:
+            if not is_unreachable(exc):
+                raise
+            # the database went away between a notice and this read: the list stays
+            # as it was, the banner says the database cannot be reached, and the
+            # notice that it is back ("every screen is up to date") reloads it
+            self.runner.set_reachable(False)
+            return
         self.rows = most_urgent_first(self.day_rows, self.due.states, now)
         self.title.setText(f"Today, {now.astimezone():%a %d %b}")
         self._fill(current)

@@ -218,3 +218,26 @@ def test_screenshot_of_another_page_and_a_wrong_page_name(tmp_path, capsys):
     wrong = tmp_path / "wrong.png"
     assert main(["--db", f"sqlite:///{db}", "--demo", "--screenshot", str(wrong), "--page", "Nope"]) == 1
     assert "no page 'Nope'" in capsys.readouterr().err and not wrong.exists()
+
+
+def test_the_list_keeps_its_rows_when_the_database_goes_away_during_a_reload(qtbot, window, runner, monkeypatch,
+                                                                              esketamine_session):
+    """A notice arrives as the clinic server goes away: the today list keeps what it
+    showed, the window says the database cannot be reached, and nothing is raised
+    into Qt's event loop (it was: a reload read on the GUI thread without a net)."""
+    import psycopg
+    from sqlalchemy.exc import OperationalError
+
+    from ketamon.gui import main_window
+
+    window.sessions.reload()
+    shown = window.sessions.texts()
+    assert shown and runner.reachable
+
+    def gone(*_a, **_k):
+        raise OperationalError("SELECT …", {}, psycopg.OperationalError("connection refused"))
+
+    monkeypatch.setattr(main_window, "sessions_on", gone)
+    window.sessions.reload()  # as a notice's reload does
+    assert window.sessions.texts() == shown
+    assert not runner.reachable
