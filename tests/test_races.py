@@ -290,7 +290,7 @@ def test_a_database_error_is_logged_without_the_patient_data_in_its_detail(pg_st
     line ("Key (mrn)=(…) already exists") and the bound values stay out."""
     from sqlalchemy.exc import IntegrityError
 
-    from ketamon.gui.runner import _log_failure
+    from ketamon.gui.runner import log_failure
 
     nurse = add_user(pg_store, "nurse", "nurse", "Sam Carter RN")
     ops.create_patient(pg_store, nurse, mrn="MRN-SECRET-1", family_name="Hidden", given_name="Val",
@@ -303,6 +303,6 @@ def test_a_database_error_is_logged_without_the_patient_data_in_its_detail(pg_st
             db.flush()
     assert "MRN-SECRET-1" in str(err.value)  # PostgreSQL does put it there: the log must not
     caplog.set_level(logging.DEBUG)
-    _log_failure("create_patient", err.value)
+    log_failure("create_patient", err.value)
     assert "UniqueViolation" in caplog.text and "duplicate key" in caplog.text
     assert "MRN-SECRET-1" not in caplog.text and "DETAIL" not in caplog.text

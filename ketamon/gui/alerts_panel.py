@@ -40,7 +40,7 @@ from ketamon.core.protocols import PARAMETERS, _fmt
 from ketamon.core.rules import EffectiveLimits
 from ketamon.gui import shortcuts
 from ketamon.gui.elided import ElidedLabel
-from ketamon.gui.runner import OpRunner
+from ketamon.gui.runner import OpRunner, screen_read
 from ketamon.gui.theme import colour, set_role
 from ketamon.gui.widgets import local_hm
 
@@ -495,6 +495,7 @@ class SessionAlerts(QObject):
             return
         self.refresh()
 
+    @screen_read
     def refresh(self) -> None:
         store = self.runner.store
         now = store.clock.now()

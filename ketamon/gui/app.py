@@ -262,6 +262,41 @@ def report_startup(app, window) -> None:
     after_first_paint(window, lambda: None if window.current_chart() is not None else drawn())
 
 
+#: the status line's sentence when showing a screen failed (the traceback is in the log)
+SCREEN_FAILED = ("Something went wrong while showing this screen; what was saved is safe. "
+                 "The details are in the log for the clinic IT.")
+
+
+def error_hook(window):
+    """The running app's `sys.excepthook`: an error raised into Qt's event loop (a
+    slot, a paint, a timer) reaches the person as a sentence on the status line,
+    never as a traceback, and the log keeps the traceback (without patient data).
+    A database that cannot be reached is the banner's, not an error. Saving never
+    comes here: every operation runs through the OpRunner, which refuses in words."""
+    import shiboken6
+
+    from ketamon.core.live import is_unreachable
+    from ketamon.gui.runner import log_failure
+    from ketamon.gui.theme import set_role
+
+    def hook(kind, exc, tb) -> None:
+        if issubclass(kind, (KeyboardInterrupt, SystemExit)):
+            sys.__excepthook__(kind, exc, tb)
+            return
+        if not shiboken6.isValid(window):
+            log_failure("a screen", exc)
+            return
+        if is_unreachable(exc):
+            log.warning("database unreachable: a screen kept what it showed")
+            window.runner.set_reachable(False)
+            return
+        log_failure("a screen", exc)
+        set_role(window.status_message, "refusal")
+        window.status_message.setText(SCREEN_FAILED)
+
+    return hook
+
+
 def run_app(args: argparse.Namespace) -> int:
     from PySide6.QtCore import QTimer
 
@@ -310,7 +345,11 @@ def run_app(args: argparse.Namespace) -> int:
             report_startup(app, window)
         when_drawn(window, lambda: settle(window))
         window.show()
-        code = app.exec()
+        sys.excepthook = error_hook(window)
+        try:
+            code = app.exec()
+        finally:
+            sys.excepthook = sys.__excepthook__
         if window.runner.actor is not None:
             from ketamon.core import ops
             from ketamon.core.errors import KetamonError

@@ -23,6 +23,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
+from ketamon.core.live import is_unreachable
+
 log = logging.getLogger(__name__)
 
 
@@ -96,6 +98,8 @@ class Background(QObject):
             if error is not None:
                 if failed is not None:
                     failed(error)
+                elif is_unreachable(error):  # the banner says so; the next notice or tick reads again
+                    log.warning("background job %s: database unreachable", key)
                 else:
                     log.error("background job %s failed", key, exc_info=error)
             elif done is not None:

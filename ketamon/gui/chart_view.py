@@ -48,7 +48,7 @@ from ketamon.gui.elided import ElidedLabel
 from ketamon.gui import heap
 from ketamon.gui.event_log import EventLog
 from ketamon.gui.record_panel import RecordBar
-from ketamon.gui.runner import OpRunner
+from ketamon.gui.runner import OpRunner, screen_read
 from ketamon.gui.side_effects import SideEffectPanel
 from ketamon.gui.theme import set_role
 from ketamon.gui.vitals_row import VitalsRow
@@ -348,6 +348,7 @@ class SessionChart(QWidget):
             self.alerts.refresh()
             self.record_bar.reload()  # what is left to review before signing
 
+    @screen_read
     def refresh(self, changes: Changes | None = None) -> None:
         """Reload the chart from the database and redraw every part. Runs after every
         saved entry, so each part must cost little with 43 200 sets: a notice of vital

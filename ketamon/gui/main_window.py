@@ -41,9 +41,9 @@ from ketamon.core.auth import AuthPolicy
 from ketamon.core.chart import SessionRow, sessions_on
 from ketamon.core.errors import KetamonError, PermissionDenied, SessionLocked
 from ketamon.core.lifecycle import AFTER_FIRST_DOSE, BEFORE_DOSE
+from ketamon.core.live import is_unreachable
 from ketamon.core.ops.base import Changes
 from ketamon.core.permissions import Permission
-from ketamon.core.live import is_unreachable
 from ketamon.gui import prompts
 from ketamon.gui.background import Background
 from ketamon.gui.elided import ElidedLabel
@@ -51,7 +51,7 @@ from ketamon.gui.feed_listener import FeedListener
 from ketamon.gui.first_paint import after_first_paint
 from ketamon.gui.lock import AccessControls
 from ketamon.gui.live_bridge import LiveBridge
-from ketamon.gui.runner import OpRunner
+from ketamon.gui.runner import OpRunner, screen_read
 from ketamon.gui.sound import AlarmMonitor
 from ketamon.gui.spare_plot import SparePlot
 from ketamon.gui.theme import colour, set_role
@@ -284,19 +284,11 @@ class SessionsPanel(QFrame):
         if chair is not None:
             self.runner.run(ops.place_session, sid, chair.strip() or None, initiator=self)
 
+    @screen_read
     def reload(self) -> None:
         now = self.runner.store.clock.now()
         current = self.selected_session_id()
-        try:
-            self.day_rows = sessions_on(self.runner.store, now=now)
-        except Exception as exc:
-            if not is_unreachable(exc):
-                raise
-            # the database went away between a notice and this read: the list stays
-            # as it was, the banner says the database cannot be reached, and the
-            # notice that it is back ("every screen is up to date") reloads it
-            self.runner.set_reachable(False)
-            return
+        self.day_rows = sessions_on(self.runner.store, now=now)
         self.rows = most_urgent_first(self.day_rows, self.due.states, now)
         self.title.setText(f"Today, {now.astimezone():%a %d %b}")
         self._fill(current)
@@ -618,15 +610,30 @@ class MainWindow(QMainWindow):
     def show_page(self, widget: QWidget) -> None:
         self.tabs.setCurrentWidget(widget)
 
-    def open_session(self, session_id: int) -> SessionChart:
-        """Show a session's chart (built once, then kept, so half-typed values survive switching)."""
+    def open_session(self, session_id: int) -> SessionChart | None:
+        """Show a session's chart (built once, then kept, so half-typed values survive
+        switching). None when the database cannot be reached to read it: the status
+        line says so and the page shown stays."""
         chart = self.charts.get(session_id)
         if chart is None:
             from ketamon.gui.chart_view import SessionChart
 
             # built inside the stack: moving a built chart into the window would
             # restyle its ~300 widgets once more (the clinic's style sheet)
-            chart = SessionChart(self.runner, session_id, self.chart_stack, plot=self.spare_plot.take())
+            try:
+                chart = SessionChart(self.runner, session_id, self.chart_stack, plot=self.spare_plot.take())
+            except Exception as exc:
+                if not is_unreachable(exc):
+                    raise
+                direct = Qt.FindChildOption.FindDirectChildrenOnly
+                for half in self.chart_stack.findChildren(SessionChart, options=direct):
+                    if self.chart_stack.indexOf(half) < 0:  # the one whose first read failed
+                        half.deleteLater()
+                self.runner.set_reachable(False)
+                set_role(self.status_message, "refusal")
+                self.status_message.setText("The chart could not be opened: the database cannot be reached. "
+                                            "Choose the session again once it answers.")
+                return None
             # the next chart's plot is built on the turn after this one is drawn
             after_first_paint(chart.plot.viewport(), self.spare_plot.prepare)
             self.charts[session_id] = chart

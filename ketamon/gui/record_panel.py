@@ -49,7 +49,7 @@ from ketamon.core.record import DISCHARGE_ITEMS, PREDOSE_ITEMS, SessionRecord, f
 from ketamon.core.record import fit_for_discharge, record_around
 from ketamon.gui import prompts
 from ketamon.gui.dialogs import SignDialog
-from ketamon.gui.runner import OpRunner
+from ketamon.gui.runner import OpRunner, screen_read
 from ketamon.gui.theme import set_role
 from ketamon.gui.widgets import MessageLine, format_elapsed, local_hm, parse_time_of_day, run_here
 
@@ -664,6 +664,7 @@ class RecordPanel(QWidget):
         if self.session_id in changes.sessions and changes.any_of(*CHART_FLAGS):
             self.refresh()
 
+    @screen_read
     def refresh(self) -> None:
         self.record = load_record(self.runner.store, self.session_id)
         self.show_record(self.record)
@@ -853,6 +854,7 @@ class RecordBar(QWidget):
         if self.session_id in changes.sessions and changes.any_of(*CHART_FLAGS):
             self.reload()
 
+    @screen_read
     def reload(self) -> None:
         self.record = load_record(self.runner.store, self.session_id)
         self.show_record(self.record)

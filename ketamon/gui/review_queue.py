@@ -41,7 +41,7 @@ from ketamon.core.ops import alerting
 from ketamon.core.ops.base import Changes
 from ketamon.core.permissions import Permission
 from ketamon.gui.alerts_panel import limit_bands
-from ketamon.gui.runner import OpRunner
+from ketamon.gui.runner import OpRunner, screen_read
 from ketamon.gui.theme import colour, set_role
 from ketamon.gui.widgets import local_hm
 
@@ -327,6 +327,7 @@ class ReviewQueue(QWidget):
         self.table.clearSelection()
         self.reload()
 
+    @screen_read
     def reload(self) -> None:
         self._stale = False
         kwargs = self.filters()

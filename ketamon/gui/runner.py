@@ -15,9 +15,15 @@ the screen says "not saved yet"; when the database answers again it is sent
 again automatically with the same key, so an entry whose first commit did go
 through (the connection dropped during it) is stored once (ops.charting's entry
 keys). `settled` tells the screen that sent it how it ended. Pending entries are
-also kept on disk (ketamon.gui.pending_journal) and sent when the next run starts."""
+also kept on disk (ketamon.gui.pending_journal) and sent when the next run starts.
+
+A screen's own reads (a reload on a notice, on being shown, on a timer) go through
+`screen_read`: when the database cannot be reached the screen keeps what it shows,
+the banner says so, and the read is done again once the database answers."""
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import traceback
 import uuid
@@ -25,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from ketamon.core.errors import DatabaseUnreachable, KetamonError
@@ -85,6 +92,9 @@ class OpRunner(QObject):
         self.last_error: BaseException | None = None
         #: False from a failure to reach the database until the connection is back
         self.reachable = True
+        #: screens' reads that met an unreachable database, to do again when it
+        #: answers: (id(screen), method name) → (screen, method, arguments)
+        self._missed: dict[tuple[int, str], tuple[QObject, Callable[..., Any], tuple]] = {}
         #: entries submitted while the database was unreachable, oldest first; those
         #: a previous run left are sent once this one has started
         self._journal = pending_journal.journal_path(store.url)
@@ -130,7 +140,7 @@ class OpRunner(QObject):
             if is_unreachable(exc):
                 self._unreachable(exc)
                 return None
-            _log_failure(getattr(operation, "__name__", operation), exc)
+            log_failure(f"operation {getattr(operation, '__name__', operation)}", exc)
             self.last_refusal, self.last_error = ("Something went wrong and nothing was saved. "
                                                   "The details are in the log; please tell the clinic IT."), exc
             self.refused.emit("Not saved", self.last_refusal)
@@ -198,12 +208,61 @@ class OpRunner(QObject):
             self.connection.emit(reachable, sentence or ("Database reachable" if reachable else UNREACHABLE))
             if reachable and self.pending:
                 QTimer.singleShot(0, self._send_pending)  # after the caller's own work (a save's broadcast)
+            if reachable and self._missed:
+                QTimer.singleShot(0, self._read_missed)
+
+    def read_again(self, owner: QObject, name: str, read: Callable[..., Any], args: tuple) -> None:
+        """A screen's read (`owner`'s method `name`) met an unreachable database: say
+        so, and do it again once the database answers (once per screen and method;
+        the notices it missed meanwhile are merged into one)."""
+        key = (id(owner), name)
+        if key in self._missed and args and isinstance(args[0], Changes) \
+                and isinstance(self._missed[key][2][0], Changes):
+            args = (self._missed[key][2][0].merge(args[0]), *args[1:])
+        self._missed[key] = (owner, read, args)
+        self.set_reachable(False)
+
+    def _read_missed(self) -> None:
+        missed, self._missed = self._missed, {}
+        for key, (owner, read, args) in missed.items():
+            if not shiboken6.isValid(owner):
+                continue  # a screen closed meanwhile
+            if self.reachable:
+                read(owner, *args)  # again through screen_read: if it fails, it is missed again
+            else:
+                self._missed.setdefault(key, (owner, read, args))
 
     def _unreachable(self, exc: BaseException) -> None:
         log.warning("database unreachable: %s", " ".join(safe_error_text(exc).split()[:1]))
         self.last_refusal, self.last_error = UNREACHABLE, DatabaseUnreachable(UNREACHABLE)
         self.set_reachable(False)
         self.refused.emit("Not saved", UNREACHABLE)
+
+
+def screen_read(method: Callable[..., Any]) -> Callable[..., Any]:
+    """For a screen's method that reads the database to show it (its `self.runner`
+    is the window's OpRunner): if the database cannot be reached, the method returns
+    None with the screen as it was, the banner says the database cannot be reached,
+    and the method runs again when it answers. Any other failure is raised."""
+
+    # a Qt signal connected to the method hands it what the signal carries; PySide
+    # drops what the method does not take, and so must its wrapper
+    code = method.__code__
+    takes = None if code.co_flags & inspect.CO_VARARGS else code.co_argcount - 1
+
+    @functools.wraps(method)
+    def read(self, *args: Any) -> Any:
+        args = args[:takes]
+        try:
+            return method(self, *args)
+        except Exception as exc:
+            if not is_unreachable(exc):
+                raise
+            log.warning("database unreachable: %s.%s kept what it showed", type(self).__name__, method.__name__)
+            self.runner.read_again(self, method.__name__, read, args)
+            return None
+
+    return read
 
 
 def send_here(runner: OpRunner, line, operation: Callable[..., Changes], *args: Any, when: str | None = None,
@@ -239,8 +298,8 @@ def _say(line, changes: Changes | None, refusal: str | None) -> None:
         line.show_ok(changes.message or "Saved")
 
 
-def _log_failure(name: object, exc: BaseException) -> None:
-    """Log an unexpected failure for the clinic IT without patient data: a database
+def log_failure(what: str, exc: BaseException) -> None:
+    """Log an unexpected failure of `what` ("operation add_note") for the clinic IT without patient data: a database
     error's text (PostgreSQL's DETAIL line names the key's value, e.g. an MRN) is cut
     to its first line; the traceback keeps its frames, never a message."""
     chain, seen = [], set()
@@ -250,7 +309,7 @@ def _log_failure(name: object, exc: BaseException) -> None:
         chain.append(e)
         e = e.__cause__ or e.__context__
     if not any(is_database_error(e) for e in chain):
-        log.exception("operation %s failed", name)
+        log.error("%s failed", what, exc_info=exc)
         return
     frames = "".join(traceback.format_tb(exc.__traceback__))
-    log.error("operation %s failed: %s\n%s", name, " <- ".join(safe_error_text(e) for e in chain), frames)
+    log.error("%s failed: %s\n%s", what, " <- ".join(safe_error_text(e) for e in chain), frames)

@@ -33,7 +33,7 @@ from ketamon.core.clock import to_local
 from ketamon.core.errors import ValidationError
 from ketamon.core.ops.base import Changes
 from ketamon.core.permissions import Permission
-from ketamon.gui.runner import OpRunner
+from ketamon.gui.runner import OpRunner, screen_read
 from ketamon.gui.theme import set_role
 from ketamon.gui.widgets import MessageLine
 
@@ -181,6 +181,7 @@ class SettingsPage(QWidget):
         actor = self.runner.actor
         self.note.setVisible(actor is None or not actor.can(Permission.MANAGE_SETTINGS))
 
+    @screen_read
     def reload(self) -> None:
         """Show the values in force; a field with an unsaved edit keeps what was typed."""
         for entry in settings.clinic_entries(self.runner.store, list(self.fields)):

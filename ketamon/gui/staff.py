@@ -41,7 +41,7 @@ from ketamon.core.permissions import Permission
 from ketamon.core.record import STATE_FILTERS, RecordRow, find_sessions
 from ketamon.core.rems import FormStatus, form_statuses, forms_to_file
 from ketamon.gui import prompts
-from ketamon.gui.runner import OpRunner
+from ketamon.gui.runner import OpRunner, screen_read
 from ketamon.gui.tables import FittedColumns
 from ketamon.gui.theme import colour
 from ketamon.gui.widgets import MessageLine, local_hm
@@ -225,6 +225,7 @@ class RecordsPage(QWidget):
 
     # ------------------------------------------------------------ search
 
+    @screen_read
     def run_search(self) -> None:
         self._stale = False
         d_from, d_to = self.date_from.date().toPython(), self.date_to.date().toPython()

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 from ketamon.core import ops
 from ketamon.core.changes import OpChanges
 from ketamon.core.ops.device import TechnicalAlert, technical_alerts
-from ketamon.gui.runner import OpRunner
+from ketamon.gui.runner import OpRunner, screen_read
 from ketamon.gui.widgets import MessageLine, local_hm
 
 COLUMNS = ("Raised", "Where", "Problem", "Acknowledged")
@@ -76,6 +76,7 @@ class TechnicalAlertsPage(QWidget):
         if self.isVisible() and changes.any_of("alerts", "vitals"):
             self.reload()
 
+    @screen_read
     def reload(self) -> None:
         self.rows = technical_alerts(self.runner.store)
         self.table.setRowCount(len(self.rows))

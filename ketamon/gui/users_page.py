@@ -30,7 +30,7 @@ from ketamon.core import ops
 from ketamon.core.auth import list_users
 from ketamon.core.ops.base import Changes
 from ketamon.core.permissions import ROLE_LABELS, ROLE_SUMMARIES, ROLES, Permission
-from ketamon.gui.runner import OpRunner
+from ketamon.gui.runner import OpRunner, screen_read
 from ketamon.gui.signin import password_field
 from ketamon.gui.theme import set_role
 from ketamon.gui.widgets import MessageLine
@@ -134,6 +134,7 @@ class UsersPage(QWidget):
 
     # ------------------------------------------------------------ list
 
+    @screen_read
     def reload(self) -> None:
         self._stale = False
         keep = self.selected_username()

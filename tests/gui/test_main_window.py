@@ -241,3 +241,35 @@ def test_the_list_keeps_its_rows_when_the_database_goes_away_during_a_reload(qtb
     window.sessions.reload()  # as a notice's reload does
     assert window.sessions.texts() == shown
     assert not runner.reachable
+
+
+def test_an_error_raised_into_the_event_loop_reaches_the_person_as_a_sentence(qtbot, window, runner, monkeypatch,
+                                                                              caplog):
+    """The running app's excepthook (gui/app.py error_hook): a fault in a slot is a
+    sentence on the status line, the traceback is in the log; a database that
+    cannot be reached is the banner's."""
+    import logging
+    import sys
+
+    from PySide6.QtCore import QTimer
+
+    from ketamon.gui.app import SCREEN_FAILED, error_hook
+    from tests.gui.test_outage_screens import _gone
+
+    def broken_slot():
+        raise ValueError("a fault in a screen")
+
+    caplog.set_level(logging.WARNING)
+    monkeypatch.setattr(sys, "excepthook", error_hook(window))
+    QTimer.singleShot(0, broken_slot)
+    qtbot.waitUntil(lambda: window.status_message.text() == SCREEN_FAILED, timeout=2000)
+    assert "a fault in a screen" in caplog.text and "broken_slot" in caplog.text  # the log has the traceback
+    assert runner.reachable
+
+    def database_gone():
+        raise _gone()
+
+    window.status_message.setText("")
+    QTimer.singleShot(0, database_gone)
+    qtbot.waitUntil(lambda: not runner.reachable, timeout=2000)
+    assert window.status_message.text() == ""  # the banner says it, not an error sentence
