@@ -218,7 +218,8 @@ class OpRunner(QObject):
         key = (id(owner), name)
         if key in self._missed and args and isinstance(args[0], Changes) \
                 and isinstance(self._missed[key][2][0], Changes):
-            args = (self._missed[key][2][0].merge(args[0]), *args[1:])
+            # into a new notice: the ones missed were handed to every screen
+            args = (Changes().merge(self._missed[key][2][0]).merge(args[0]), *args[1:])
         self._missed[key] = (owner, read, args)
         self.set_reachable(False)
 
@@ -299,9 +300,10 @@ def _say(line, changes: Changes | None, refusal: str | None) -> None:
 
 
 def log_failure(what: str, exc: BaseException) -> None:
-    """Log an unexpected failure of `what` ("operation add_note") for the clinic IT without patient data: a database
-    error's text (PostgreSQL's DETAIL line names the key's value, e.g. an MRN) is cut
-    to its first line; the traceback keeps its frames, never a message."""
+    """Log an unexpected failure of `what` ("operation add_note") for the clinic IT
+    without patient data: a database error's text (PostgreSQL's DETAIL line names
+    the key's value, e.g. an MRN) is cut to its first line; the traceback keeps its
+    frames, never a message."""
     chain, seen = [], set()
     e: BaseException | None = exc
     while e is not None and id(e) not in seen:

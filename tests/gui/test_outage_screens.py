@@ -119,6 +119,7 @@ def test_a_read_that_meets_an_unreachable_database_is_done_once_when_it_answers_
     qtbot.wait(20)
     assert len(screen.shown) == 1  # once, not once per notice
     assert screen.shown[0].sessions == {1, 2} and screen.shown[0].vitals and screen.shown[0].doses
+    assert missed[0].sessions == {1} and not missed[0].doses  # the notices every screen was handed are untouched
 
 
 def test_a_read_that_fails_for_another_reason_is_not_hidden_as_an_outage(runner):
