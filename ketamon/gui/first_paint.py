@@ -19,9 +19,11 @@ from PySide6.QtWidgets import QApplication, QWidget
 
 
 class FirstPaint(QObject):
-    """An application-wide event filter until `widget`'s first paint event, then
-    nothing. A child of `widget`: if the widget goes before it is painted, so do
-    the functions."""
+    """An event filter until `widget`'s first paint event, then nothing: on the
+    widget alone when it holds no other widget (a plot's viewport: opening a chart
+    sends some 1,200 events through the application, each of which would pass this
+    Python filter), else application-wide (a window is painted widget by widget).
+    A child of `widget`: if the widget goes before it is painted, so do the functions."""
 
     def __init__(self, widget: QWidget):
         super().__init__(widget)
@@ -33,7 +35,9 @@ class FirstPaint(QObject):
         self.deadline = QTimer(self)
         self.deadline.setSingleShot(True)
         self.deadline.timeout.connect(self._late)
-        QApplication.instance().installEventFilter(self)
+        #: what the filter is installed on
+        self.watched: QObject = widget if widget.findChild(QWidget) is None else QApplication.instance()
+        self.watched.installEventFilter(self)
 
     def add(self, function: Callable[[], object], first: bool, at_latest_ms: int | None) -> None:
         self.waiting.insert(0 if first else len(self.waiting), (function, at_latest_ms))
@@ -54,7 +58,7 @@ class FirstPaint(QObject):
                 obj is self.widget or self.widget.isAncestorOf(obj)):
             self.painted = True
             self.deadline.stop()
-            QApplication.instance().removeEventFilter(self)
+            self.watched.removeEventFilter(self)
             QTimer.singleShot(0, self, self._run)  # once this paint is done and shown
         return False
 
@@ -73,7 +77,7 @@ class FirstPaint(QObject):
         self.waiting = [(function, ms) for function, ms in self.waiting if ms is None]
         if not self.waiting:
             self.done = True
-            QApplication.instance().removeEventFilter(self)
+            self.watched.removeEventFilter(self)
             self.deleteLater()
         for function in late:
             function()

@@ -11,6 +11,7 @@ import functools
 import re
 import tomllib
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWidget
 
 from ketamon.core.resources import resource
@@ -67,6 +68,8 @@ def repolish(widget: QWidget) -> None:
     sheet only to the widget whose property changed: the high alert's message
     stayed in the quiet banner's dark text, on red."""
     for w in (widget, *widget.findChildren(QWidget)):
+        if not w.testAttribute(Qt.WidgetAttribute.WA_WState_Polished):
+            continue  # never styled yet (a chart being built): its first polish reads the property
         style = w.style()
         style.unpolish(w)
         style.polish(w)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ketamon.core import ops
 from ketamon.gui.chart_plot import VitalsPlot
+from ketamon.gui.first_paint import FirstPaint
 from ketamon.gui.main_window import MainWindow
 
 
@@ -19,6 +20,9 @@ def test_the_next_chart_takes_the_plot_built_while_the_window_was_idle(
     qtbot.waitExposed(w)
 
     first = w.open_session(infusion_session)
+    # what waits for its first paint watches its viewport alone, not every event of the application
+    watch = first.plot.viewport().findChild(FirstPaint)
+    assert watch is not None and watch.watched is first.plot.viewport()
     # once the first chart is drawn, a spare plot waits, hidden and outside every layout
     qtbot.waitUntil(lambda: w.spare_plot._plot is not None)
     spare = w.spare_plot._plot
