@@ -18,6 +18,7 @@ from ketamon.core.rems import (
     FormNotApplicable,
     build_form,
     form_status,
+    _versions_in,
     form_statuses,
     forms_to_file,
     load_template,
@@ -171,6 +172,12 @@ def test_form_status_costs_the_same_for_10_or_100_sessions(store, actors):
     statuses = form_statuses(store, hundred)
     assert len(statuses) == 100 and sum(s.state == "printed, not sent" for s in statuses.values()) == 12
     assert count(store, lambda: form_statuses(store, hundred)) == small <= 4
+    # nor the files: the shipped templates' folder is read once, not once per row
+    # (it was a third of a Records search over two years)
+    _versions_in.cache_clear()
+    form_statuses(store, hundred)
+    form_statuses(store, ten)
+    assert _versions_in.cache_info().misses == 1
     assert count(store, lambda: forms_to_file(store)) == small_queue <= 6
     assert len(forms_to_file(store)) == 99  # every dosed session but the one sent
 

@@ -29,6 +29,7 @@ import functools
 import tomllib
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Callable
 
 from sqlalchemy import Select, func, select, tuple_
@@ -91,12 +92,20 @@ class TemplateError(ValueError):
 
 
 def template_versions() -> list[int]:
+    """The monitoring-form template versions shipped (resources/templates), oldest first."""
+    return list(_versions_in(resources_dir() / "templates"))
+
+
+@functools.lru_cache(maxsize=4)
+def _versions_in(folder: Path) -> tuple[int, ...]:
+    """Read once per folder: the templates ship with the app (the Records page asked
+    for every form-required row, a glob of the folder each: a third of a search)."""
     out = []
-    for path in (resources_dir() / "templates").glob(f"{TEMPLATE_PREFIX}*.toml"):
+    for path in folder.glob(f"{TEMPLATE_PREFIX}*.toml"):
         tail = path.stem.removeprefix(TEMPLATE_PREFIX)
         if tail.isdigit():
             out.append(int(tail))
-    return sorted(out)
+    return tuple(sorted(out))
 
 
 def load_template(version: int | None = None) -> FormTemplate:
@@ -710,10 +719,11 @@ def form_statuses(store: Store, session_ids, now: datetime | None = None) -> dic
                                      Patient.family_name, Patient.given_name, Patient.mrn)
                               .join(Patient, Patient.id == Session.patient_id)
                               .where(Session.id.in_(ids))).all()
-        rems = [s.id for s in sessions if store.protocols.get(s.protocol_id, s.protocol_version).rems_form]
-        firsts = dict(db.execute(_current_devices(rems)).all()) if rems else {}
-        filings = db.scalars(select(FormFiling).where(FormFiling.session_id.in_(rems))
+        rems = {s.id for s in sessions if store.protocols.get(s.protocol_id, s.protocol_version).rems_form}
+        firsts = dict(db.execute(_current_devices(sorted(rems))).all()) if rems else {}
+        filings = db.scalars(select(FormFiling).where(FormFiling.session_id.in_(sorted(rems)))
                              .order_by(FormFiling.at, FormFiling.id)).all() if rems else []
+    newest = (template_versions() or [None])[-1] if rems else None
     by_session: dict[int, list[FormFiling]] = {}
     for f in filings:
         by_session.setdefault(f.session_id, []).append(f)
@@ -726,7 +736,7 @@ def form_statuses(store: Store, session_ids, now: datetime | None = None) -> dic
         version = rows[0].template_version if rows else None
         first = firsts.get(s.id)
         treatment = first.astimezone().date() if first else None
-        days = _template_cached(version if version is not None else template_versions()[-1]).deadline_days
+        days = _template_cached(version if version is not None else newest).deadline_days
         printed = [f.at for f in rows if f.action in ("printed", "exported")]
         sent = [f for f in rows if f.action == "sent"]
         out[s.id] = FormStatus(
