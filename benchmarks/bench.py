@@ -828,26 +828,35 @@ def measure_open_any(report: Report, store, sql: SqlCounter, tag: str, repeats: 
                 samples.append((paints.times[0] - t0) * 1000)
                 statements.append(sql.statements)
             # the pause before the next open, as at any human pace: what the window
-            # does on its idle turns after a chart is drawn (builds the next plot)
-            for _ in range(3):
-                QApplication.processEvents()
-        spare = getattr(window, "spare_plot", None)
-        builds = []
-        for _ in range(5 if spare is not None else 0):  # that idle turn's own pause
-            plot = spare.take()
-            if plot is not None:
-                plot.deleteLater()
+            # does on its idle turns after a chart is drawn (builds the next chart)
+            spare = getattr(window, "spare_chart", None)
+            if spare is not None:
+                pump_until(lambda: spare.waiting is not None, 5)
+            else:
+                for _ in range(3):
+                    QApplication.processEvents()
+        spare = getattr(window, "spare_chart", None)
+        plots, charts = [], []
+        for _ in range(5 if spare is not None else 0):  # those idle turns' own pauses
+            waiting = spare.take()
+            if waiting is not None:
+                waiting.deleteLater()
             QApplication.processEvents()
             t0 = time.perf_counter()
             spare.prepare()
-            builds.append((time.perf_counter() - t0) * 1000)
+            t1 = time.perf_counter()
+            spare.finish()
+            plots.append((t1 - t0) * 1000)
+            charts.append((time.perf_counter() - t1) * 1000)
     finally:
         close_window(window)
     report.add(f"open an arbitrary session → drawn [{tag}]", samples,
                notes=f"{round(statistics.median(statements)) if statements else '—'} SQL; in the assembled window")
-    if builds:
-        report.add(f"  its next plot built ahead, after the draw [{tag}]", builds,
-                   notes="a one-off pause on the GUI thread on the turn after a chart is drawn")
+    if plots:
+        report.add(f"  the next chart built ahead: its plot [{tag}]", plots,
+                   notes="a pause on the GUI thread on the turn after a chart is drawn")
+        report.add(f"  the next chart built ahead: its other widgets [{tag}]", charts,
+                   notes="a pause on the GUI thread on the turn after that")
 
 
 #: peak memory as VmHWM (reset by exec; ru_maxrss would carry the forking parent's high-water mark)
@@ -958,11 +967,11 @@ def measure_chairs(report: Report, tmp: Path, chairs: int, minutes: float, secon
     ids = meta["session_ids"]
     gap = (datetime.now(timezone.utc) - datetime.fromisoformat(meta["end"])).total_seconds() / 60
     window = assembled_window(store, nurse, ids[0])
-    # what the window does once after a chart is drawn (it builds the next chart's
-    # plot: a one-off pause, reported by the entry part) is over before the stalls
-    # of the 16 feeds are measured
-    spare = getattr(window, "spare_plot", None)
-    pump_until(lambda: spare is None or spare._plot is not None, 10)
+    # what the window does once after a chart is drawn (it builds the next chart:
+    # two pauses, reported by the clinic part) is over before the stalls of the 16
+    # feeds are measured
+    spare = getattr(window, "spare_chart", None)
+    pump_until(lambda: spare is None or spare.waiting is not None, 10)
     feed_store = new_store(work, SystemClock())
     feed_store.origin = f"{store.origin}:monitor-listener"
     stop = threading.Event()

@@ -461,7 +461,8 @@ class SessionAlerts(QObject):
     def __init__(self, runner: OpRunner, chart: QWidget):
         super().__init__(chart)
         self.runner, self.chart = runner, chart
-        self.session_id: int = chart.session_id
+        #: the chart's session, from `bind` (a chart built ahead has none yet)
+        self.session_id: int | None = chart.session_id
         self.rows: list[alerts.AlertView] = []
         self.limits: EffectiveLimits | None = None
         self.due: schedule.DueItem | None = None
@@ -480,7 +481,13 @@ class SessionAlerts(QObject):
                                        self.acknowledge)
         chart.refreshed.connect(self.on_chart)
         chart.ticked.connect(self.tick)
-        runner.actor_changed.connect(lambda _a: self.refresh())
+        if self.session_id is not None:
+            self.bind()
+
+    def bind(self) -> None:
+        """The chart has its session: follow who is signed in (what they may do here)."""
+        self.session_id = self.chart.session_id
+        self.runner.actor_changed.connect(lambda _a: self.refresh())
 
     # ------------------------------------------------------------ data
 

@@ -197,13 +197,15 @@ class SessionChart(QWidget):
     #: every second while shown (and whenever tick() is called), with the clock's now
     ticked = Signal(object)
 
-    def __init__(self, runner: OpRunner, session_id: int, parent: QWidget | None = None,
+    def __init__(self, runner: OpRunner, session_id: int | None, parent: QWidget | None = None,
                  plot: VitalsPlot | None = None):
-        """`plot`: a VitalsPlot built ahead and never shown (SparePlot), else one is built."""
+        """`plot`: a VitalsPlot built ahead and never shown, else one is built.
+        `session_id` None: the chart's widgets only, built ahead while the window is
+        idle (ketamon.gui.spare_chart), hidden; `bind` gives it its session, once,
+        before it is shown."""
         super().__init__(parent)
         self.runner = runner
-        self.session_id = session_id
-        self.chart: Chart = load_chart(runner.store, session_id)
+        self.session_id: int | None = None
 
         # Built from the outside in, each part made inside its final parent: with the
         # clinic's style sheet, every move of a built part into another parent
@@ -237,48 +239,40 @@ class SessionChart(QWidget):
         self.side_scroll = QScrollArea(upper)
         upper_layout.addWidget(self.plot, 1)
         upper_layout.addWidget(self.side_scroll)
-        side = QWidget(self.side_scroll)
-        side_layout = QVBoxLayout(side)
-        side_layout.setContentsMargins(0, 0, 4, 0)
-        side_layout.setSpacing(8)
-        self.side_scroll.setWidget(side)
+        self.side = QWidget(self.side_scroll)
+        self.side_layout = QVBoxLayout(self.side)
+        self.side_layout.setContentsMargins(0, 0, 4, 0)
+        self.side_layout.setSpacing(8)
+        self.side_scroll.setWidget(self.side)
         self.side_scroll.setWidgetResizable(True)
         self.side_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.side_scroll.setFixedWidth(SIDE_WIDTH)
         self.side_scroll.setMinimumHeight(0)
-        self.dose_panel: DosePanel = dose_panel_for(runner, session_id, self.chart, side)
         lower_layout = QVBoxLayout(lower)
         lower_layout.setContentsMargins(0, 0, 0, 0)
         lower_layout.setSpacing(4)
-        self.vitals_row = VitalsRow(runner, session_id, lower)
-        self.side_effects = SideEffectPanel(runner, session_id, lower)
-        self.event_log = EventLog(runner, session_id, lower)
+        self.vitals_row = VitalsRow(runner, None, lower)
+        self.side_effects = SideEffectPanel(runner, None, lower)
+        self.event_log = EventLog(runner, None, lower)
         #: the alert banner, the session's alert list, its limits (and the plot's limit lines)
         self.alerts = SessionAlerts(runner, self)
-        #: what the record still needs: pre-dose checks, discharge, signing, addenda
-        self.record_bar = RecordBar(runner, session_id, self.header, chart=self.chart)
-        self.refreshed.connect(lambda chart: self.record_bar.show_chart(chart, self.reason))
-        self.ticked.connect(self.record_bar.tick)
 
         self.alert_area.addWidget(self.alerts.banner)
         #: what is due next, beside the session facts (the banner keeps its line for the alert)
         self.header.second_line.addWidget(self.alerts.banner.due)
-        #: beside the header's safety flags: the record bar
+        #: beside the header's safety flags: the record bar (placed by `bind`)
         self.actions_bar = self.header.third_line
-        self.actions_bar.addWidget(self.record_bar)
 
-        side_layout.addWidget(self.dose_panel)
-        #: under the dose panel: the session's alerts and the patient's limits
+        #: under the dose panel (placed first by `bind`): the session's alerts and the patient's limits
         self.side_area = QVBoxLayout()
         self.side_area.setSpacing(8)
         self.side_area.addWidget(self.alerts.list)
         self.side_area.addWidget(self.alerts.limits_box)
-        side_layout.addLayout(self.side_area)
-        side_layout.addStretch(1)
+        self.side_layout.addLayout(self.side_area)
+        self.side_layout.addStretch(1)
 
         # the entry rows keep their height; their messages keep to one line
-        for line in (self.vitals_row.message, self.side_effects.message, self.event_log.message,
-                     self.dose_panel.message):
+        for line in (self.vitals_row.message, self.side_effects.message, self.event_log.message):
             line.set_one_line()
         keep_room_for(self.vitals_row.message)
         self.event_log.add_message_line(self.side_effects.message)  # a line saved for the log's rows
@@ -305,6 +299,27 @@ class SessionChart(QWidget):
         self._was_shown = False  # before the first show, changes are shown at once
         #: the notice being shown by `refresh` (None outside it, or when unknown)
         self.reason: Changes | None = None
+        if session_id is not None:
+            self.bind(session_id)
+
+    def bind(self, session_id: int) -> None:
+        """Give the chart its session (once): read it, add the parts that depend on it
+        (the dose panel of its route, the record bar) and show it in every part."""
+        assert self.session_id is None, "a chart shows one session"
+        runner = self.runner
+        self.chart: Chart = load_chart(runner.store, session_id)
+        self.session_id = session_id
+        for part in (self.vitals_row, self.side_effects, self.event_log, self.alerts):
+            part.session_id = session_id
+        self.dose_panel: DosePanel = dose_panel_for(runner, session_id, self.chart, self.side)
+        self.side_layout.insertWidget(0, self.dose_panel)
+        self.dose_panel.message.set_one_line()
+        #: what the record still needs: pre-dose checks, discharge, signing, addenda
+        self.record_bar = RecordBar(runner, session_id, self.header, chart=self.chart)
+        self.actions_bar.addWidget(self.record_bar)
+        self.refreshed.connect(lambda chart: self.record_bar.show_chart(chart, self.reason))
+        self.ticked.connect(self.record_bar.tick)
+        self.alerts.bind()
         runner.changed.connect(self._on_changed)
         #: what only those who chart see: front desk and administrators view the
         #: chart without them (the operations refuse them anyway)

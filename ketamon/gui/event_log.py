@@ -196,7 +196,7 @@ class EventLog(QWidget):
     #: a correction dialog was opened (tests and screenshots pick it up here)
     correction_opened = Signal(object)
 
-    def __init__(self, runner: OpRunner, session_id: int, parent: QWidget | None = None):
+    def __init__(self, runner: OpRunner, session_id: int | None, parent: QWidget | None = None):
         super().__init__(parent)
         self.runner = runner
         self.session_id = session_id

@@ -53,7 +53,7 @@ from ketamon.gui.lock import AccessControls
 from ketamon.gui.live_bridge import LiveBridge
 from ketamon.gui.runner import OpRunner, screen_read
 from ketamon.gui.sound import AlarmMonitor
-from ketamon.gui.spare_plot import SparePlot
+from ketamon.gui.spare_chart import SpareChart
 from ketamon.gui.theme import colour, set_role
 from ketamon.gui.tabs import CalmTabWidget
 from ketamon.gui import shortcuts
@@ -404,8 +404,6 @@ class MainWindow(QMainWindow):
         self.runner = runner
         self.setWindowTitle("ketamon")
         self.charts: dict[int, SessionChart] = {}
-        #: the plot of the next chart opened, built ahead while the window is idle
-        self.spare_plot = SparePlot(self)
         self.patient_dialog: NewPatientDialog | None = None
         self.session_dialog: NewSessionDialog | None = None
         self._last_patient_id: int | None = None
@@ -420,6 +418,8 @@ class MainWindow(QMainWindow):
         self.tabs = CalmTabWidget()  # a label changing in the chart must not repaint all of it
         self.tabs.setDocumentMode(True)
         self.chart_stack = QStackedWidget()
+        #: the next chart opened, built ahead while the window is idle
+        self.spare_chart = SpareChart(runner, self.chart_stack)
         self.empty_chart = QLabel("Choose a session on the left, or open a new one.")
         self.empty_chart.setObjectName("emptyChart")
         self.empty_chart.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -619,23 +619,31 @@ class MainWindow(QMainWindow):
             from ketamon.gui.chart_view import SessionChart
 
             # built inside the stack: moving a built chart into the window would
-            # restyle its ~300 widgets once more (the clinic's style sheet)
+            # restyle its ~300 widgets once more (the clinic's style sheet); most
+            # often built ahead, when the window was idle, and given its session now
+            chart = self.spare_chart.take()
             try:
-                chart = SessionChart(self.runner, session_id, self.chart_stack, plot=self.spare_plot.take())
+                if chart is not None:
+                    chart.bind(session_id)
+                else:
+                    chart = SessionChart(self.runner, session_id, self.chart_stack,
+                                         plot=self.spare_chart.take_plot())
             except Exception as exc:
+                if chart is not None:
+                    self.spare_chart.give_back(chart)  # not bound: it waits for the next
                 if not is_unreachable(exc):
                     raise
                 direct = Qt.FindChildOption.FindDirectChildrenOnly
                 for half in self.chart_stack.findChildren(SessionChart, options=direct):
-                    if self.chart_stack.indexOf(half) < 0:  # the one whose first read failed
-                        half.deleteLater()
+                    if self.chart_stack.indexOf(half) < 0 and half is not self.spare_chart.waiting:
+                        half.deleteLater()  # one whose first read failed
                 self.runner.set_reachable(False)
                 set_role(self.status_message, "refusal")
                 self.status_message.setText("The chart could not be opened: the database cannot be reached. "
                                             "Choose the session again once it answers.")
                 return None
-            # the next chart's plot is built on the turn after this one is drawn
-            after_first_paint(chart.plot.viewport(), self.spare_plot.prepare)
+            # the next chart is built on the turns after this one is drawn
+            after_first_paint(chart.plot.viewport(), self.spare_chart.prepare)
             self.charts[session_id] = chart
             self.chart_stack.addWidget(chart)
             self._keep_minimum_to_the_chart()

@@ -46,7 +46,7 @@ class SideEffectPanel(QFrame):
                       Vomiting · Dizziness · … · Other [text]
     """
 
-    def __init__(self, runner: OpRunner, session_id: int, parent: QWidget | None = None):
+    def __init__(self, runner: OpRunner, session_id: int | None, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("sideEffects")
         self.runner = runner

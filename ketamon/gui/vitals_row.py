@@ -76,7 +76,7 @@ class VitalsRow(QFrame):
     #: emitted with the new VitalSigns id after a successful save
     saved = Signal(int)
 
-    def __init__(self, runner: OpRunner, session_id: int, parent: QWidget | None = None):
+    def __init__(self, runner: OpRunner, session_id: int | None, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("vitalsRow")
         self.runner = runner

@@ -79,14 +79,19 @@ def open_chart(qtbot, runner):
     return open_
 
 
-@pytest.fixture
-def small_window(qtbot, runner):
-    """The main window, shown at 1366×768 (the smallest screen it is laid out for)."""
+def shown_window(qtbot, runner, size: tuple[int, int] = (1366, 768)):
+    """A main window, shown (at 1366×768: the smallest screen it is laid out for)."""
     from ketamon.gui.main_window import MainWindow
 
     w = MainWindow(runner)
     qtbot.addWidget(w)
-    w.resize(1366, 768)
+    w.resize(*size)
     w.show()
     qtbot.waitExposed(w)
     return w
+
+
+@pytest.fixture
+def small_window(qtbot, runner):
+    """The main window, shown at 1366×768 (the smallest screen it is laid out for)."""
+    return shown_window(qtbot, runner)

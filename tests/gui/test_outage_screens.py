@@ -57,7 +57,8 @@ def test_every_page_meets_an_outage_calmly_and_catches_up_when_the_database_answ
         assert w.open_session(other) is None  # chosen during the outage: it says so, nothing half-built stays
         assert "database cannot be reached" in w.status_message.text()
         assert other not in w.charts
-        qtbot.waitUntil(lambda: len(w.chart_stack.findChildren(type(w.charts[sid]))) == 1, timeout=2000)
+        qtbot.waitUntil(lambda: [c for c in w.chart_stack.findChildren(type(w.charts[sid]))
+                                 if c is not w.spare_chart.waiting] == [w.charts[sid]], timeout=2000)
 
         relay.restore()
         qtbot.waitUntil(lambda: not w.live.banner.isVisible(), timeout=20_000)
