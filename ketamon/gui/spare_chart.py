@@ -5,8 +5,8 @@ items with their axes and curves, then some 300 widgets around them (header, ent
 rows, side effects, log, alert panels), each styled by the clinic's style sheet.
 None of that holds anything of a session until the chart shows its data, so on the
 idle turns after a chart is drawn the main window builds the next one: the plot on
-one turn, the widgets around it (and their styling) on the next, so that each
-pause stays short. The next chart opened takes it, hidden in the chart stack, and
+one turn, the widgets around it on the next, their styling on a third, so that
+each pause stays short. The next chart opened takes it, hidden in the chart stack, and
 reads its session into it (`SessionChart.bind`): the dose panel of its route and
 the record bar are the only parts built then.
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, QTimer
+from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtWidgets import QWidget
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ class SpareChart(QObject):
         QTimer.singleShot(0, self, self.finish)
 
     def finish(self) -> None:
-        """The widgets around the waiting plot, styled now rather than when opened."""
+        """The widgets around the waiting plot; styled on the next turn."""
         if self._chart is not None or self._plot is None:
             return
         from ketamon.gui.chart_view import SessionChart
@@ -58,13 +58,23 @@ class SpareChart(QObject):
         plot, self._plot = self._plot, None
         chart = SessionChart(self.runner, None, self.stack, plot=plot)
         chart.hide()
-        chart.ensurePolished()
         self._chart = chart
+        QTimer.singleShot(0, self, self.style)
+
+    def style(self) -> None:
+        """Style the waiting chart's widgets now rather than when it is opened."""
+        if self._chart is not None:
+            self._chart.ensurePolished()
 
     @property
     def waiting(self) -> SessionChart | None:
         """The chart built ahead, if one waits (not taken)."""
         return self._chart
+
+    @property
+    def ready(self) -> bool:
+        """A chart waits, built and styled."""
+        return self._chart is not None and self._chart.testAttribute(Qt.WidgetAttribute.WA_WState_Polished)
 
     def take(self) -> SessionChart | None:
         """The waiting chart, unbound (the caller binds it and shows it), or None."""

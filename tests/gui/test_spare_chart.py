@@ -21,8 +21,8 @@ def test_the_next_chart_takes_the_chart_built_while_the_window_was_idle(
     # what waits for its first paint watches its viewport alone, not every event of the application
     watch = first.plot.viewport().findChild(FirstPaint)
     assert watch is not None and watch.watched is first.plot.viewport()
-    # once the first chart is drawn, a chart waits: unbound, hidden, outside the stack's pages
-    qtbot.waitUntil(lambda: w.spare_chart.waiting is not None)
+    # once the first chart is drawn, a chart waits: unbound, styled, hidden, outside the stack's pages
+    qtbot.waitUntil(lambda: w.spare_chart.ready)
     spare = w.spare_chart.waiting
     assert isinstance(spare, SessionChart) and spare.session_id is None
     assert not spare.isVisible() and w.chart_stack.indexOf(spare) < 0 and spare.plot is not first.plot
