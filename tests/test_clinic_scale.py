@@ -12,7 +12,7 @@ from sqlalchemy import event, insert, select
 from clinic_data import fill_clinic
 from ketamon.core import alert_views
 from ketamon.core.chart import load_chart, sessions_on
-from ketamon.core.models import Alert, Session
+from ketamon.core.models import Alert, Patient, Session
 from ketamon.core.ops import alerting
 from ketamon.core.record import find_sessions
 
@@ -227,3 +227,28 @@ def test_the_in_force_rule_is_answered_from_an_index_for_every_kind_of_entry(sto
         plan = [row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}")]
     scans = [step for step in plan if step.startswith("SCAN")]
     assert not scans, f"{model_name}: the in-force check scans a table: {plan}"
+
+
+def test_a_search_finds_the_same_sessions_by_patient_or_by_walking_the_days(clinic, monkeypatch):
+    """Records search: a few matching patients' sessions are found by the patient
+    index, many by walking the days newest first; both give the same rows, on
+    SQLite and PostgreSQL (there as one array parameter), form status and all."""
+    from ketamon.core import record
+    from ketamon.core.rems import form_statuses
+
+    store = clinic
+    fill_clinic(store, sessions=60, today=2, seed=5)
+    with store.read() as db:
+        mrn, family = db.execute(select(Patient.mrn, Patient.family_name).order_by(Patient.id)).first()
+    today = store.clock.now().astimezone().date()
+    for text in (mrn, family, family[:2].lower(), f"{family} zz-nobody", ""):
+        by_patient, more = find_sessions(store, text, today - timedelta(days=730), today)
+        monkeypatch.setattr(record, "FEW_PATIENTS", 0)
+        walked, more_walked = find_sessions(store, text, today - timedelta(days=730), today)
+        monkeypatch.undo()
+        assert by_patient == walked and more == more_walked, text
+        assert all(text.lower() in f"{r.patient_name} {r.mrn}".lower() for r in by_patient if " " not in text)
+    one = find_sessions(store, mrn)[0]
+    assert one and {r.mrn for r in one} == {mrn}
+    statuses = form_statuses(store, [r.session_id for r in one], store.clock.now())
+    assert set(statuses) == {r.session_id for r in one}

@@ -47,7 +47,7 @@ from ketamon.core.report import (
     fmt_time,
 )
 from ketamon.core.resources import resource, resources_dir
-from ketamon.core.store import Store
+from ketamon.core.store import Store, ids_in
 
 TEMPLATE_PREFIX = "esketamine-monitoring-form-v"
 MINIMUM_MINUTES = 120
@@ -694,13 +694,14 @@ class FormStatus:
         return text
 
 
-def _current_devices(session_ids) -> Select:
+def _current_devices(sessions) -> Select:
     """First nasal device per session, of entries still in force (not retracted,
-    not superseded by a correction)."""
+    not superseded by a correction); `sessions` says which (a clause on
+    DoseEvent.session_id)."""
     superseded = select(DoseEvent.supersedes_id).where(DoseEvent.supersedes_id.is_not(None))
     return (select(DoseEvent.session_id, func.min(DoseEvent.at).label("first"))
             .where(DoseEvent.kind == "nasal_device", DoseEvent.retracted.is_(False),
-                   DoseEvent.id.not_in(superseded), DoseEvent.session_id.in_(session_ids))
+                   DoseEvent.id.not_in(superseded), sessions)
             .group_by(DoseEvent.session_id))
 
 
@@ -718,10 +719,11 @@ def form_statuses(store: Store, session_ids, now: datetime | None = None) -> dic
         sessions = db.execute(select(Session.id, Session.protocol_id, Session.protocol_version,
                                      Patient.family_name, Patient.given_name, Patient.mrn)
                               .join(Patient, Patient.id == Session.patient_id)
-                              .where(Session.id.in_(ids))).all()
+                              .where(ids_in(db, Session.id, ids))).all()
         rems = {s.id for s in sessions if store.protocols.get(s.protocol_id, s.protocol_version).rems_form}
-        firsts = dict(db.execute(_current_devices(sorted(rems))).all()) if rems else {}
-        filings = db.scalars(select(FormFiling).where(FormFiling.session_id.in_(sorted(rems)))
+        firsts = dict(db.execute(_current_devices(ids_in(db, DoseEvent.session_id, sorted(rems)))).all()) \
+            if rems else {}
+        filings = db.scalars(select(FormFiling).where(ids_in(db, FormFiling.session_id, sorted(rems)))
                              .order_by(FormFiling.at, FormFiling.id)).all() if rems else []
     newest = (template_versions() or [None])[-1] if rems else None
     by_session: dict[int, list[FormFiling]] = {}
@@ -771,8 +773,8 @@ def forms_to_file(store: Store, now: datetime | None = None, limit: int = QUEUE_
     if not rems_keys:
         return []
     with store.read() as db:
-        firsts = _current_devices(select(Session.id).where(
-            tuple_(Session.protocol_id, Session.protocol_version).in_(rems_keys))).subquery()
+        firsts = _current_devices(DoseEvent.session_id.in_(select(Session.id).where(
+            tuple_(Session.protocol_id, Session.protocol_version).in_(rems_keys)))).subquery()
         sent = select(FormFiling.session_id).where(FormFiling.action == "sent")
         ids = db.scalars(select(firsts.c.session_id).where(firsts.c.session_id.not_in(sent))
                          .order_by(firsts.c.first, firsts.c.session_id).limit(limit)).all()
