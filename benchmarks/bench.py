@@ -841,14 +841,14 @@ def measure_open_any(report: Report, store, sql: SqlCounter, tag: str, repeats: 
                 for _ in range(3):
                     QApplication.processEvents()
         spare = getattr(window, "spare_chart", None)
-        turns: list[list[float]] = [[], [], []]
+        turns: list[list[float]] = [[], []]
         for _ in range(5 if spare is not None else 0):  # those idle turns' own pauses
             waiting = spare.take()
             if waiting is not None:
                 waiting.deleteLater()
             QApplication.processEvents()
             times = [time.perf_counter()]
-            for step in (spare.prepare, spare.finish, getattr(spare, "style", lambda: None)):
+            for step in (spare.prepare, spare.finish):
                 step()
                 times.append(time.perf_counter())
             for turn, (a, b) in zip(turns, zip(times, times[1:])):
@@ -857,8 +857,8 @@ def measure_open_any(report: Report, store, sql: SqlCounter, tag: str, repeats: 
         close_window(window)
     report.add(f"open an arbitrary session → drawn [{tag}]", samples,
                notes=f"{round(statistics.median(statements)) if statements else '—'} SQL; in the assembled window")
-    for what, samples_ms, when in zip(("its plot", "its other widgets", "their styling"), turns if spare else [],
-                                      ("the turn after a chart is drawn", "the next turn", "the turn after")):
+    for what, samples_ms, when in zip(("its plot", "its other widgets"), turns if spare else [],
+                                      ("the turn after a chart is drawn", "the next turn")):
         report.add(f"  the next chart built ahead: {what} [{tag}]", samples_ms,
                    notes=f"a pause on the GUI thread on {when}")
 

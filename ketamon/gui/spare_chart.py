@@ -5,8 +5,7 @@ items with their axes and curves, then some 300 widgets around them (header, ent
 rows, side effects, log, alert panels), each styled by the clinic's style sheet.
 None of that holds anything of a session until the chart shows its data, so on the
 idle turns after a chart is drawn the main window builds the next one: the plot on
-one turn, the widgets around it on the next, their styling on a third, so that
-each pause stays short. The next chart opened takes it, hidden in the chart stack, and
+one turn, the widgets around it on the next, so that each pause stays short. The next chart opened takes it, hidden in the chart stack, and
 reads its session into it (`SessionChart.bind`): the dose panel of its route and
 the record bar are the only parts built then.
 
@@ -50,7 +49,8 @@ class SpareChart(QObject):
         QTimer.singleShot(0, self, self.finish)
 
     def finish(self) -> None:
-        """The widgets around the waiting plot; styled on the next turn."""
+        """The widgets around the waiting plot, styled now rather than when opened
+        (most are styled as they are built: what is left takes under a millisecond)."""
         if self._chart is not None or self._plot is None:
             return
         from ketamon.gui.chart_view import SessionChart
@@ -58,13 +58,8 @@ class SpareChart(QObject):
         plot, self._plot = self._plot, None
         chart = SessionChart(self.runner, None, self.stack, plot=plot)
         chart.hide()
+        chart.ensurePolished()
         self._chart = chart
-        QTimer.singleShot(0, self, self.style)
-
-    def style(self) -> None:
-        """Style the waiting chart's widgets now rather than when it is opened."""
-        if self._chart is not None:
-            self._chart.ensurePolished()
 
     @property
     def waiting(self) -> SessionChart | None:
