@@ -11,6 +11,7 @@ rendered at the given size.
 from __future__ import annotations
 
 import sys
+import time
 
 
 def main(out: str, size: str) -> int:
@@ -19,6 +20,7 @@ def main(out: str, size: str) -> int:
     from PySide6.QtWidgets import QApplication
 
     from ketamon.cli import window_size
+    from ketamon.core import ops
     from ketamon.core.auth import active_actor
     from ketamon.core.demo import open_demo
     from ketamon.core.store import default_url
@@ -43,6 +45,13 @@ def main(out: str, size: str) -> int:
     QTest.keyClicks(chart.event_log.note, "Dr Shah informed of BP 186/104 and SpO2 88 %; oxygen 2 l/min by "
                                           "nasal cannula started, repeat set in 5 minutes as agreed")
     QTest.keyClick(chart.event_log.note, Qt.Key.Key_Return)
+    # meanwhile another chair's blood pressure is high: its call at the top of the list
+    other = next(r.session_id for r in window.sessions.rows if r.session_id != chart.session_id and r.chair)
+    ops.record_vitals(store, window.runner.actor, other, systolic=192, diastolic=112, heart_rate=128)
+    window.sessions.reload()
+    deadline = time.monotonic() + 10
+    while not window.other_chairs.isVisible() and time.monotonic() < deadline:
+        QApplication.processEvents()
     row.focus_first()
     QApplication.processEvents()
     ok = save_screenshot(window, out, size=(width, height))

@@ -76,8 +76,8 @@ LIST_FLAGS = ("lifecycle", "patients", "doses", "session_details")
 #: state, an alert raised, acknowledged or cleared): the background fetch runs again
 CHAIR_FLAGS = ("vitals", "doses", "lifecycle", "alerts")
 #: the other-chairs strip, in the alert's colours
-STRIP_STYLE = ("QPushButton#otherChairs {{ background: {background}; color: {text}; font-weight: bold; "
-               "text-align: left; padding: 6px 10px; border: none; border-radius: 0; }}")
+STRIP_STYLE = ("QLabel#otherChairs {{ background: {background}; color: {text}; font-weight: bold; "
+               "padding: 6px 8px; border: none; border-radius: 0; }}")
 #: where a list item keeps the colour role it is drawn in
 ROLE_KEY = Qt.ItemDataRole.UserRole + 1
 #: the shortcut that opens the chair named in the other-chairs strip
@@ -225,6 +225,23 @@ class ChairDelegate(QStyledItemDelegate):
         super().paint(painter, opt, index)
         if selected:
             painter.fillRect(QRect(opt.rect.left(), opt.rect.top(), 6, opt.rect.height()), QColor(colour("accent")))
+
+
+class ChairCall(QLabel):
+    """Another chair's alert, in its colours, in as many lines as it needs; a click
+    (or Ctrl+J) opens that chair's chart."""
+
+    clicked = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setWordWrap(True)
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+
+    def mouseReleaseEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().mouseReleaseEvent(event)
+        if event.button() == Qt.MouseButton.LeftButton and self.rect().contains(event.position().toPoint()):
+            self.clicked.emit()
 
 
 class SessionsPanel(QFrame):
@@ -425,17 +442,20 @@ class MainWindow(QMainWindow):
         self.empty_chart.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.chart_stack.addWidget(self.empty_chart)
         #: other chairs' unacknowledged alerts, above the open chart; a click or Ctrl+J goes there
-        self.other_chairs = QPushButton()
+        #: at the top of the list, on every page: it takes no height from the chart,
+        #: which at 1366×768 has none to give (above the chart it pushed the window
+        #: past the screen's bottom)
+        self.other_chairs = ChairCall()
         self.other_chairs.setObjectName("otherChairs")
         self.other_chairs.setToolTip(f"Open that chair's chart ({JUMP_SHORTCUT})")
         self.other_chairs.clicked.connect(self.jump_to_waiting_chair)
         self.other_chairs.hide()
+        self.sessions.layout().insertWidget(1, self.other_chairs)
         self._waiting_chair: int | None = None
         chart_page = QWidget()
         chart_layout = QVBoxLayout(chart_page)
         chart_layout.setContentsMargins(0, 0, 0, 0)
         chart_layout.setSpacing(0)
-        chart_layout.addWidget(self.other_chairs)
         chart_layout.addWidget(self.chart_stack, 1)
         self.chart_page_index = self.add_page("Session chart", chart_page)
         self.jump_shortcut = QShortcut(QKeySequence(JUMP_SHORTCUT), self)
@@ -662,8 +682,9 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------ other chairs
 
     def show_other_chairs(self) -> None:
-        """The strip above an open chart: the most urgent unacknowledged alert of
-        another chair (and how many more chairs wait), from what the list fetched."""
+        """The call at the top of the list while a chart is open: the most urgent
+        unacknowledged alert of another chair (and how many more chairs wait), from
+        what the list fetched."""
         chart = self.current_chart()
         waiting = waiting_elsewhere(self.sessions.rows, self.sessions.due.states,
                                     chart.session_id if chart is not None else None) if chart is not None else []
@@ -674,8 +695,8 @@ class MainWindow(QMainWindow):
         row, alert = waiting[0]
         more = f"   +{len(waiting) - 1} more chair{'s' * (len(waiting) > 2)}" if len(waiting) > 1 else ""
         self._waiting_chair = row.session_id
-        self.other_chairs.setText(f"{alert.mark} {row.patient_name}: {_clip(alert.message, 90)}{more}"
-                                  f"   — {JUMP_SHORTCUT} to go there")
+        self.other_chairs.setText(f"{alert.mark} {row.patient_name}: {_clip(alert.message, 60)}{more}"
+                                  f"  — {JUMP_SHORTCUT} to go there")
         self.other_chairs.setStyleSheet(STRIP_STYLE.format(background=colour(f"alert_{alert.priority}")
                                                            if alert.priority != "info" else colour("surface"),
                                                            text=colour(f"alert_{alert.priority}_text")

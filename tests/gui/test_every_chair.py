@@ -95,7 +95,7 @@ def test_overdue_vitals_are_marked_and_come_before_calm_chairs(qtbot, window, st
     assert item_of(window, chairs["Chen"]).background().color() == QColor(colour("alert_medium_soft"))
 
 
-def test_another_chairs_unacknowledged_alert_shows_above_the_chart_and_jumps_there(
+def test_another_chairs_unacknowledged_alert_is_called_at_the_top_of_the_list_and_jumps_there(
         qtbot, window, runner, store, chairs):
     window.open_session(chairs["Adams"])
     assert not window.other_chairs.isVisible()

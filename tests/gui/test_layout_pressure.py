@@ -238,3 +238,19 @@ def test_screenshot_at_a_given_size(tmp_path):
     assert main(["--db", f"sqlite:///{db}", "--demo", "--screenshot", str(out), "--size", "1366x768"]) == 0
     image = QImage(str(out))
     assert (image.width(), image.height()) == (1366, 768)
+
+
+def test_another_chairs_high_alert_above_a_chart_under_pressure_keeps_the_window_on_a_1366_by_768_screen(
+        qtbot, runner, store, nurse, dosed_session, infusion_session):
+    """The strip naming another chair's alert takes its line from the chart, never
+    from the screen: the window's minimum stays within 1366×768."""
+    window = open_window(qtbot, runner, dosed_session, (1366, 768))
+    under_pressure(qtbot, window)
+    ops.record_vitals(store, nurse, infusion_session, systolic=190, diastolic=110, heart_rate=130, spo2=86)
+    window.sessions.reload()
+    qtbot.waitUntil(lambda: window.other_chairs.isVisible(), timeout=5000)
+    qtbot.wait(50)  # the layouts settle on the event loop
+    assert window.minimumSizeHint().height() <= 768, window.minimumSizeHint()
+    assert window.size() == QSize(1366, 768)
+    chart = window.current_chart()
+    assert bottom_in(window, chart.event_log) <= window.statusBar().y()
