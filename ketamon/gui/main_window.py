@@ -75,12 +75,12 @@ LIST_FLAGS = ("lifecycle", "patients", "doses", "session_details")
 #: change flags that move a chair's next set due or its alerts (a set, a dose, the
 #: state, an alert raised, acknowledged or cleared): the background fetch runs again
 CHAIR_FLAGS = ("vitals", "doses", "lifecycle", "alerts")
-#: the other-chairs strip, in the alert's colours
+#: the other-chairs call, in the alert's colours
 STRIP_STYLE = ("QLabel#otherChairs {{ background: {background}; color: {text}; font-weight: bold; "
                "padding: 6px 8px; border: none; border-radius: 0; }}")
 #: where a list item keeps the colour role it is drawn in
 ROLE_KEY = Qt.ItemDataRole.UserRole + 1
-#: the shortcut that opens the chair named in the other-chairs strip
+#: the shortcut that opens the chair named in the other-chairs call
 JUMP_SHORTCUT = "Ctrl+J"
 #: how much of an alert's text a list row shows (the tooltip has all of it)
 ROW_ALERT_CHARS = 44
@@ -441,10 +441,10 @@ class MainWindow(QMainWindow):
         self.empty_chart.setObjectName("emptyChart")
         self.empty_chart.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.chart_stack.addWidget(self.empty_chart)
-        #: other chairs' unacknowledged alerts, above the open chart; a click or Ctrl+J goes there
-        #: at the top of the list, on every page: it takes no height from the chart,
-        #: which at 1366×768 has none to give (above the chart it pushed the window
-        #: past the screen's bottom)
+        #: other chairs' unacknowledged alerts (a click or Ctrl+J goes there), at the
+        #: top of the list, on every page: it takes no height from the chart, which at
+        #: 1366×768 has none to give (above the chart it pushed the window past the
+        #: screen's bottom)
         self.other_chairs = ChairCall()
         self.other_chairs.setObjectName("otherChairs")
         self.other_chairs.setToolTip(f"Open that chair's chart ({JUMP_SHORTCUT})")
