@@ -595,8 +595,8 @@ def find_sessions(store: Store, text: str = "", date_from: Any = None, date_to: 
     q = (select(Session.id, Session.scheduled_at, Patient.family_name, Patient.given_name, Patient.mrn,
                 Patient.birth_date, Session.protocol_id, Session.protocol_version, Session.route, Session.state,
                 Session.signed_at, Session.signed_by_id).join(Patient, Patient.id == Session.patient_id))
-    words = [f"%{word}%" for word in text.replace(",", " ").split()]
-    who = [or_(Patient.family_name.ilike(p), Patient.given_name.ilike(p), Patient.mrn.ilike(p)) for p in words]
+    patterns = [f"%{word}%" for word in text.replace(",", " ").split()]
+    who = [or_(Patient.family_name.ilike(p), Patient.given_name.ilike(p), Patient.mrn.ilike(p)) for p in patterns]
     if date_from is not None:
         q = q.where(Session.scheduled_at >= datetime.combine(date_from, datetime.min.time()).astimezone())
     if date_to is not None:
@@ -611,8 +611,8 @@ def find_sessions(store: Store, text: str = "", date_from: Any = None, date_to: 
         # walking two years of sessions newest first, testing each one's patient,
         # took 150-180 ms on SQLite to find one patient. Many (a letter): that walk,
         # which stops at the limit.
-        few = db.scalars(select(Patient.id).where(*who).limit(FEW_PATIENTS + 1)).all() if who else None
-        if few is not None:
+        if who:
+            few = db.scalars(select(Patient.id).where(*who).limit(FEW_PATIENTS + 1)).all()
             q = q.where(ids_in(db, Session.patient_id, few)) if len(few) <= FEW_PATIENTS else q.where(*who)
         sessions = db.execute(q).all()
         users = dict(db.execute(select(User.id, User.display_name)).all())

@@ -283,16 +283,15 @@ def error_hook(window):
         if issubclass(kind, (KeyboardInterrupt, SystemExit)):
             sys.__excepthook__(kind, exc, tb)
             return
-        if not shiboken6.isValid(window):
-            log_failure("a screen", exc)
-            return
-        if is_unreachable(exc):
+        alive = shiboken6.isValid(window)
+        if alive and is_unreachable(exc):
             log.warning("database unreachable: a screen kept what it showed")
             window.runner.set_reachable(False)
             return
         log_failure("a screen", exc)
-        set_role(window.status_message, "refusal")
-        window.status_message.setText(SCREEN_FAILED)
+        if alive:
+            set_role(window.status_message, "refusal")
+            window.status_message.setText(SCREEN_FAILED)
 
     return hook
 

@@ -642,21 +642,14 @@ class MainWindow(QMainWindow):
             # restyle its ~300 widgets once more (the clinic's style sheet); most
             # often built ahead, when the window was idle, and given its session now
             chart = self.spare_chart.take()
+            if chart is None:
+                chart = SessionChart(self.runner, None, self.chart_stack, plot=self.spare_chart.take_plot())
             try:
-                if chart is not None:
-                    chart.bind(session_id)
-                else:
-                    chart = SessionChart(self.runner, session_id, self.chart_stack,
-                                         plot=self.spare_chart.take_plot())
+                chart.bind(session_id)
             except Exception as exc:
-                if chart is not None:
-                    self.spare_chart.give_back(chart)  # not bound: it waits for the next
+                self.spare_chart.give_back(chart)  # unbound (its read failed): it waits for the next
                 if not is_unreachable(exc):
                     raise
-                direct = Qt.FindChildOption.FindDirectChildrenOnly
-                for half in self.chart_stack.findChildren(SessionChart, options=direct):
-                    if self.chart_stack.indexOf(half) < 0 and half is not self.spare_chart.waiting:
-                        half.deleteLater()  # one whose first read failed
                 self.runner.set_reachable(False)
                 set_role(self.status_message, "refusal")
                 self.status_message.setText("The chart could not be opened: the database cannot be reached. "

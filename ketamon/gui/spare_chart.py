@@ -77,7 +77,8 @@ class SpareChart(QObject):
         return chart
 
     def give_back(self, chart: SessionChart) -> None:
-        """A chart taken but not bound (its session could not be read): it waits again."""
+        """A chart taken (or built) but not bound, its session could not be read: it
+        waits for the next, unless one already does."""
         if self._chart is None and chart.session_id is None:
             self._chart = chart
         else:
