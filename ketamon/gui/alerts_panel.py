@@ -487,7 +487,11 @@ class SessionAlerts(QObject):
     def bind(self) -> None:
         """The chart has its session: follow who is signed in (what they may do here)."""
         self.session_id = self.chart.session_id
-        self.runner.actor_changed.connect(lambda _a: self.refresh())
+        # a method, not a lambda: the connection goes with this object when its chart is closed
+        self.runner.actor_changed.connect(self._actor_changed)
+
+    def _actor_changed(self, _actor) -> None:
+        self.refresh()
 
     # ------------------------------------------------------------ data
 

@@ -29,9 +29,12 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
+    QPlainTextEdit,
     QScrollArea,
     QSizePolicy,
     QSplitter,
+    QTextEdit,
     QVBoxLayout,
     QWidget,
 )
@@ -332,6 +335,22 @@ class SessionChart(QWidget):
         self.fit_role(runner.actor)
         self._show(self.chart)
         heap.settle_soon()  # the chart and its sets stay: out of the collector's walks
+
+    def holds_input(self) -> bool:
+        """Whether closing the chart would lose something typed here and not saved: a
+        field edited by hand and not empty (the vitals row, a dose, a note, a lot), an
+        "unsaved" marker shown (checklist ticks), or an entry waiting to be sent while
+        the database cannot be reached. The main window closes only charts without."""
+        for field in self.findChildren(QLineEdit):
+            if field.isModified() and field.text().strip():
+                return True
+        for edit in [*self.findChildren(QPlainTextEdit), *self.findChildren(QTextEdit)]:
+            if not edit.isReadOnly() and edit.document().isModified() and edit.toPlainText().strip():
+                return True
+        if any(label.property("role") == "unsaved" and not label.isHidden() for label in self.findChildren(QLabel)):
+            return True
+        return any(p.owner is self or (isinstance(p.owner, QWidget) and self.isAncestorOf(p.owner))
+                   for p in self.runner.pending)
 
     def fit_role(self, actor) -> None:
         """Show the charting controls only to someone who may chart; what the chart

@@ -44,7 +44,7 @@ from ketamon.core.lifecycle import AFTER_FIRST_DOSE, BEFORE_DOSE
 from ketamon.core.live import is_unreachable
 from ketamon.core.ops.base import Changes
 from ketamon.core.permissions import Permission
-from ketamon.gui import prompts
+from ketamon.gui import heap, prompts
 from ketamon.gui.background import Background
 from ketamon.gui.elided import ElidedLabel
 from ketamon.gui.feed_listener import FeedListener
@@ -64,6 +64,11 @@ if TYPE_CHECKING:  # imported when first used, not to show the window (ketamon.g
     from ketamon.gui.chart_view import SessionChart
     from ketamon.gui.dialogs import NewPatientDialog, NewSessionDialog
 
+#: charts kept built, so that what is half-typed in one survives switching to
+#: another; past this many, the chart opened longest ago that holds nothing typed is
+#: closed (each keeps its session's sets — a 12-hour 1 Hz chart tens of MB — and
+#: opening a chart grew slower with every chart kept: ~25 % with 40)
+KEPT_CHARTS = 8
 ROUTE_LABELS = {"nasal": "Nasal spray", "iv": "IV infusion", "im": "IM injection"}
 #: states of a session in progress (a "current" session)
 IN_PROGRESS = AFTER_FIRST_DOSE
@@ -661,6 +666,8 @@ class MainWindow(QMainWindow):
             self.chart_stack.addWidget(chart)
             self._keep_minimum_to_the_chart()
             self.chart_opened.emit(chart)
+        else:
+            self.charts[session_id] = self.charts.pop(session_id)  # the order kept: the order last opened
         self.chart_stack.setCurrentWidget(chart)
         self.tabs.setCurrentIndex(self.chart_page_index)
         if self.sessions.selected_session_id() != session_id:
@@ -670,7 +677,23 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"ketamon — {chart.chart.patient.display_name}")
         self.show_other_chairs()
         chart.vitals_row.focus_first()
+        self._close_old_charts()
         return chart
+
+    def _close_old_charts(self) -> None:
+        """Keep KEPT_CHARTS charts: close those opened longest ago, but never the one
+        shown nor one holding something typed and not saved (SessionChart.holds_input):
+        with more such charts than KEPT_CHARTS, all of them stay."""
+        current = self.current_chart()
+        for session_id, chart in list(self.charts.items()):  # the one opened longest ago first
+            if len(self.charts) <= KEPT_CHARTS:
+                return
+            if chart is current or chart.holds_input():
+                continue
+            del self.charts[session_id]
+            self.chart_stack.removeWidget(chart)
+            chart.deleteLater()  # its connections to the runner go with it
+            heap.collect_all_soon()
 
     # ------------------------------------------------------------ other chairs
 

@@ -637,9 +637,12 @@ class RecordPanel(QWidget):
                          "3  Sign and addenda")
 
         runner.changed.connect(self._on_changed)
-        runner.actor_changed.connect(lambda _actor: self.show_record(self.record))
+        runner.actor_changed.connect(self._actor_changed)  # a method: it goes with the panel
         self.show_record(self.record)
         self.tabs.setCurrentIndex(TAB_FOR_STATE.get(self.record.state, 0))
+
+    def _actor_changed(self, _actor) -> None:
+        self.show_record(self.record)
 
     @staticmethod
     def _page(*parts) -> QScrollArea:
