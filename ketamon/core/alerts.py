@@ -35,7 +35,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Iterable
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session as DbSession
 
 from ketamon.core import dosing, formats, news2, schedule
@@ -157,7 +157,20 @@ def _vitals(db: DbSession, session_id: int, *where, newest_first: bool = True, l
     return list(db.scalars(q))
 
 
+#: the statements read on every evaluation (each saved entry, each 1 Hz set), built
+#: once: SQLAlchemy then finds their SQL by the cache key kept on each, instead of
+#: building and keying new ones every time
+_SESSION_ID = bindparam("session_id")
+_NEWEST_SET = select(VitalSigns).where(VitalSigns.session_id == _SESSION_ID, _VITALS_IN_FORCE) \
+    .order_by(VitalSigns.measured_at.desc(), VitalSigns.id.desc()).limit(1)
+_ACTIVE_ALERTS = select(Alert).where(Alert.session_id == _SESSION_ID, Alert.cleared_at.is_(None))
+_LIMIT_CHANGES = select(LimitOverride, User.display_name).outerjoin(User, User.id == LimitOverride.set_by_id) \
+    .where(LimitOverride.patient_id == bindparam("patient_id")).order_by(LimitOverride.id)
+
+
 def _newest(db: DbSession, session_id: int, *where) -> VitalSigns | None:
+    if not where:
+        return db.scalar(_NEWEST_SET, {"session_id": session_id})
     rows = _vitals(db, session_id, *where)
     return rows[0] if rows else None
 
@@ -266,8 +279,7 @@ def sessions_to_evaluate(db: DbSession, store: "Store", session_ids: list[int], 
 
 
 def limit_changes(db: DbSession, patient_id: int) -> list[LimitChange]:
-    rows = db.execute(select(LimitOverride, User.display_name).outerjoin(User, User.id == LimitOverride.set_by_id)
-                      .where(LimitOverride.patient_id == patient_id).order_by(LimitOverride.id))
+    rows = db.execute(_LIMIT_CHANGES, {"patient_id": patient_id})
     return [LimitChange(o.parameter, o.tier, o.low, o.high, o.reason, o.set_at, name or "—") for o, name in rows]
 
 
@@ -317,8 +329,7 @@ class Context:
 
 def load_context(db: DbSession, session: Session, protocol: Protocol, now: datetime) -> Context:
     doses = current_rows(db, DoseEvent, session.id, DoseEvent.at)
-    active = {a.condition_key: a for a in db.scalars(
-        select(Alert).where(Alert.session_id == session.id, Alert.cleared_at.is_(None)))}
+    active = {a.condition_key: a for a in db.scalars(_ACTIVE_ALERTS, {"session_id": session.id})}
     return Context(db, session, protocol, rules_for(protocol),
                    effective_limits(protocol, limit_changes(db, session.patient_id)), now, doses,
                    _newest(db, session.id), current_rows(db, SideEffect, session.id, SideEffect.observed_at),

@@ -42,7 +42,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import MetaData, Table, func, insert, literal, select, text, tuple_
+from sqlalchemy import MetaData, Table, bindparam, func, insert, literal, select, text, tuple_
 from sqlalchemy.orm import Session as DbSession
 
 from ketamon.core import settings
@@ -280,22 +280,40 @@ def track(sessions: Any, now: Any) -> None:
     event.listen(sessions, "after_rollback", _clear)
 
 
+_ROWS_BY_ID: dict[Table, Any] = {}
+
+
+def _rows_by_id(table: Table) -> Any:
+    """SELECT a table's rows by a list of ids, built once per table (each operation
+    reads back the rows it wrote: see ketamon.core.in_force._rows_of_session)."""
+    stmt = _ROWS_BY_ID.get(table)
+    if stmt is None:
+        stmt = _ROWS_BY_ID[table] = select(table).where(table.c.id.in_(bindparam("ids", expanding=True)))
+    return stmt
+
+
 def _record_items(db: DbSession, touched: dict[str, set[int]]) -> list[tuple[str, int, str | None]]:
     """(table, id, digest of the row as now stored, None if gone), sorted: what an audit row lists."""
-    tables = db.info.pop(_AS_STORED, None) or _tracked_tables()
+    as_stored = db.info.pop(_AS_STORED, None)  # a migration's reflected tables: used once
+    tables = as_stored or _tracked_tables()
     items: list[tuple[str, int, str | None]] = []
     for name in sorted(touched):
         table = tables[name]
+        stmt = _rows_by_id(table) if as_stored is None else \
+            select(table).where(table.c.id.in_(bindparam("ids", expanding=True)))
         ids = sorted(touched[name])
         for k in range(0, len(ids), 500):
             chunk = ids[k:k + 500]
-            found = {row.id: row_digest(row._mapping)
-                     for row in db.execute(select(table).where(table.c.id.in_(chunk)))}
+            found = {row.id: row_digest(row._mapping) for row in db.execute(stmt, {"ids": chunk})}
             items.extend((name, i, found.get(i)) for i in chunk)
     return items
 
 
 # ---------------------------------------------------------------- appending
+
+
+#: the chain's last row, read by every operation: built once
+_LAST_ROW = select(AuditEntry.id, AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)
 
 
 def append(db: DbSession, at: datetime, user_id: int | None, username: str | None, items: list[PendingAudit],
@@ -313,7 +331,7 @@ def append(db: DbSession, at: datetime, user_id: int | None, username: str | Non
         key = load_key()
     if db.get_bind().dialect.name == "postgresql":
         db.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
-    last = db.execute(select(AuditEntry.id, AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)).first()
+    last = db.execute(_LAST_ROW).first()
     prev = last.hash if last else GENESIS
     next_id = (last.id if last else 0) + 1
     head = db.get(AuditHead, 1)
@@ -345,13 +363,8 @@ def append(db: DbSession, at: datetime, user_id: int | None, username: str | Non
         )
         row.hash = row_hash(row, key if key_from is not None and next_id >= key_from else None)
         db.add(row)
-        db.flush()
         prev = row.hash
         next_id += 1
-    if record:
-        db.execute(insert(AuditRecord.__table__), [
-            dict(audit_id=next_id - 1, seq=seq, table_name=t, row_id=i, digest=d)
-            for seq, (t, i, d) in enumerate(record)])
     if head is None:
         head = AuditHead(id=1, last_id=0, last_hash=GENESIS, rows=0)
         db.add(head)
@@ -361,7 +374,11 @@ def append(db: DbSession, at: datetime, user_id: int | None, username: str | Non
     if key is not None:
         head.key_from, head.key_id = key_from, key_id(key)
         head.seal = head_seal(key, head.last_id, head.last_hash, head.rows, key_from)
-    db.flush()
+    db.flush()  # the rows and the head at once (a flush is most of an audit row's cost)
+    if record:  # after its audit row, which it points at
+        db.execute(insert(AuditRecord.__table__), [
+            dict(audit_id=next_id - 1, seq=seq, table_name=t, row_id=i, digest=d)
+            for seq, (t, i, d) in enumerate(record)])
 
 
 def baseline(db: DbSession, at: datetime, detail: str, batch: int = 2000) -> None:

@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from operator import attrgetter
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import joinedload
 
@@ -294,13 +294,15 @@ class _SessionVitals:
             query = select(table).where(by_session).order_by(table.c.measured_at)
             with gc_paused():
                 return [v for part in vitals_chunks(conn, query, 10_000) for v in part]
-        ids = select(table.c.id).where(by_session)  # ids only: this runs on every refresh
+        # ids only, by a statement built once: this runs on every refresh
         if time.monotonic() - self.checked_all_at > FULL_RECHECK_S:
             self.checked_all_at = time.monotonic()
+            above = 0
         else:
-            ids = ids.where(table.c.id > self.last_id - RECHECK_IDS)
+            above = self.last_id - RECHECK_IDS
         known = self.rows
-        missing = [i for i in conn.execute(ids).scalars() if i not in known]
+        missing = [i for i in conn.execute(_SET_IDS, {"session_id": session_id, "above": above}).scalars()
+                   if i not in known]
         if not missing:
             return []
         if len(missing) > 500:
@@ -534,6 +536,11 @@ class _SessionVitals:
             return self.lines
         return [LogLine.of_vitals(v, names.get(v.entered_by_id, "—"), news2.get(v.id), v.id in superseded,
                                   v.id in artefacts) for v in ordered]
+
+
+#: the ids of a session's sets above an id (0: all), read after every saved entry
+_SET_IDS = select(VitalSigns.__table__.c.id).where(VitalSigns.__table__.c.session_id == bindparam("session_id"),
+                                                   VitalSigns.__table__.c.id > bindparam("above"))
 
 
 class _VitalsCache:

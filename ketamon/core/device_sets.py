@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session as DbSession
 
 from ketamon.core.in_force import ARTEFACT
@@ -43,16 +43,26 @@ def artefacts_of(verdicts: dict[int, Verdict]) -> set[int]:
     return {vid for vid, v in verdicts.items() if v.verdict == ARTEFACT}
 
 
+def _verdicts(*where):
+    return (select(DeviceValidation, User.display_name).outerjoin(User, User.id == DeviceValidation.by_id)
+            .where(*where).order_by(DeviceValidation.id))
+
+
+#: built once (read after every saved set: see in_force._rows_of_session)
+_SESSION_VERDICTS = _verdicts(DeviceValidation.session_id == bindparam("session_id"))
+
+
 def verdicts_in(db: DbSession, session_id: int) -> dict[int, Verdict]:
     """`device_verdicts` in a transaction of the caller's (one query)."""
-    return verdicts_where(db, DeviceValidation.session_id == session_id)
+    return _verdicts_of(db.execute(_SESSION_VERDICTS, {"session_id": session_id}))
 
 
 def verdicts_where(db: DbSession, *where) -> dict[int, Verdict]:
     """The verdict in force for each device set that `where` picks, in a read
     already open (one query)."""
-    rows = db.execute(select(DeviceValidation, User.display_name)
-                      .outerjoin(User, User.id == DeviceValidation.by_id)
-                      .where(*where).order_by(DeviceValidation.id))
+    return _verdicts_of(db.execute(_verdicts(*where)))
+
+
+def _verdicts_of(rows) -> dict[int, Verdict]:
     return {row.vital_signs_id: Verdict(row.verdict, name or "the system", row.at, row.reason)
             for row, name in rows}

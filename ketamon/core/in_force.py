@@ -21,7 +21,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Iterable, TypeVar
 
-from sqlalchemy import and_, exists, select
+from sqlalchemy import and_, bindparam, exists, select
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import aliased
 
@@ -112,7 +112,14 @@ def artefact_ids(db: DbSession, session_id: int) -> set[int]:
     return {vid for vid, verdict in newest_verdicts(rows).items() if verdict == ARTEFACT}
 
 
+@cache
+def _rows_of_session(model, order):
+    """The statement of `current_rows`, built once: SQLAlchemy then finds its SQL by
+    the statement's cache key, kept on it, instead of building and keying a new one
+    on every call (an operation's checks run several per entry saved)."""
+    return select(model).where(model.session_id == bindparam("session_id")).order_by(order, model.id)
+
+
 def current_rows(db: DbSession, model, session_id: int, order) -> list:
     """One session's rows of `model` in force, by `order` then id (one query)."""
-    rows = db.scalars(select(model).where(model.session_id == session_id).order_by(order, model.id))
-    return current(rows)
+    return current(db.scalars(_rows_of_session(model, order), {"session_id": session_id}))

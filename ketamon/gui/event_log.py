@@ -100,6 +100,11 @@ def remarks(line: LogLine, verdict: Verdict | None = None) -> str:
     return " · ".join(parts)
 
 
+#: the roles EventLogModel.data answers (the others are None)
+_ROLES = frozenset({Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.FontRole,
+                    Qt.ItemDataRole.ForegroundRole, Qt.ItemDataRole.UserRole})
+
+
 class EventLogModel(QAbstractTableModel):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -160,7 +165,9 @@ class EventLogModel(QAbstractTableModel):
         return hit[1][column]
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
+        # asked ~7 times per cell each time the table paints (after every saved entry):
+        # the roles the log does not use are answered first, at once
+        if role not in _ROLES or not index.isValid():
             return None
         line = self.lines[index.row()]
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from ketamon.core import alerts, dosing, lifecycle
 from ketamon.core.audit import snapshot
@@ -313,6 +313,10 @@ def _superseded(op: Op, model, supersedes_id: int | None, session_id: int, reaso
     return old
 
 
+#: read on every entry saved with a key: built once (see ketamon.core.in_force._rows_of_session)
+_KEPT_ENTRY = select(EntryKey).where(EntryKey.key == bindparam("key"))
+
+
 def _already_saved(op: Op, entry_key: str | None, operation: str, session_id: int, flag: str) -> int | None:
     """The id of the entry this key already stored, answered as the first time (its
     message, its kind of change), or None when the key is new. A workstation sends an
@@ -320,7 +324,7 @@ def _already_saved(op: Op, entry_key: str | None, operation: str, session_id: in
     went through (the connection dropped during it): the entry is then stored once."""
     if entry_key is None:
         return None
-    kept = op.db.scalar(select(EntryKey).where(EntryKey.key == entry_key.lower()))
+    kept = op.db.scalar(_KEPT_ENTRY, {"key": entry_key.lower()})
     if kept is None:
         return None
     if kept.operation != operation or kept.session_id != session_id:
