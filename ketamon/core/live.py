@@ -249,6 +249,11 @@ class Listener:
 #: PostgreSQL error classes that mean the connection, not the statement, failed:
 #: 08 connection exception; 57P01-03 the server shutting down or starting
 _LOST_CODES = ("08", "57P01", "57P02", "57P03")
+#: SQLite's primary result codes that mean its file cannot be reached (a clinic's
+#: database file on a network share that went away), not a refusal or a fault:
+#: SQLITE_IOERR (10) and SQLITE_CANTOPEN (14). "database is locked" (SQLITE_BUSY)
+#: is not one of them: the file answers, another writer holds it
+_SQLITE_LOST = (10, 14)
 
 UNREACHABLE = "Database unreachable — your entry is kept, not saved; retrying…"
 
@@ -270,11 +275,16 @@ def is_unreachable(exc: BaseException) -> bool:
             if not code and type(e.orig).__module__.startswith("psycopg") and \
                     type(e.orig).__name__ in ("OperationalError", "InterfaceError"):
                 return True
+            sqlite_code = getattr(e.orig, "sqlite_errorcode", None)  # extended: the low byte is the primary
+            if isinstance(sqlite_code, int) and sqlite_code & 0xFF in _SQLITE_LOST:
+                return True
         e = e.__cause__ or e.__context__
     return False
 
 
 def ping(store: Store) -> None:
-    """One round trip to the database (raises when it cannot be reached)."""
+    """One round trip to the database (raises when it cannot be reached). On SQLite
+    it reads the file itself (its schema's version): a connection left open to a
+    file on a share that went away answers a bare SELECT 1 from memory."""
     with store.read() as db:
-        db.execute(text("SELECT 1"))
+        db.execute(text("PRAGMA schema_version" if store.engine.dialect.name == "sqlite" else "SELECT 1"))
