@@ -276,7 +276,7 @@ def is_unreachable(exc: BaseException) -> bool:
                     type(e.orig).__name__ in ("OperationalError", "InterfaceError"):
                 return True
             sqlite_code = getattr(e.orig, "sqlite_errorcode", None)  # extended: the low byte is the primary
-            if isinstance(sqlite_code, int) and sqlite_code & 0xFF in _SQLITE_LOST:
+            if isinstance(sqlite_code, int) and (sqlite_code & 0xFF) in _SQLITE_LOST:
                 return True
         e = e.__cause__ or e.__context__
     return False

@@ -349,8 +349,15 @@ class SessionChart(QWidget):
                 return True
         if any(label.property("role") == "unsaved" and not label.isHidden() for label in self.findChildren(QLabel)):
             return True
-        return any(p.owner is self or (isinstance(p.owner, QWidget) and self.isAncestorOf(p.owner))
-                   for p in self.runner.pending)
+        return any(self._owns(p.owner) for p in self.runner.pending)
+
+    def _owns(self, widget) -> bool:
+        if widget is self:
+            return True
+        try:
+            return isinstance(widget, QWidget) and self.isAncestorOf(widget)
+        except RuntimeError:  # a widget already deleted (a closed dialog's): not this chart's
+            return False
 
     def fit_role(self, actor) -> None:
         """Show the charting controls only to someone who may chart; what the chart

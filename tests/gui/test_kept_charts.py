@@ -83,3 +83,24 @@ def test_a_closed_chart_is_freed_though_its_widgets_were_frozen(qtbot, runner, s
     w.open_session(s2)
     qtbot.waitUntil(lambda: gone() is None, timeout=3000)
     assert gc.get_freeze_count() > 0  # what is alive is frozen again
+
+
+def test_a_chart_with_an_entry_waiting_for_the_database_holds_it(qtbot, runner, sessions):
+    """A side effect clicked during an outage leaves no typed field behind, only the
+    entry waiting to be sent: its chart is not closed either."""
+    from PySide6.QtWidgets import QWidget
+
+    from ketamon.gui.runner import Pending
+
+    (s1,) = sessions(1)
+    w = shown_window(qtbot, runner)
+    chart = w.open_session(s1)
+    assert not chart.holds_input()
+    gone = QWidget()
+    gone.deleteLater()
+    qtbot.waitUntil(lambda: not shiboken6.isValid(gone), timeout=2000)
+    runner.pending.append(Pending(ops.record_side_effect, (s1, "nausea"), {}, owner=gone))
+    assert not chart.holds_input()  # another screen's, now closed: not this chart's
+    runner.pending.append(Pending(ops.record_side_effect, (s1, "nausea"), {}, owner=chart.side_effects))
+    assert chart.holds_input()
+    runner.pending.clear()
