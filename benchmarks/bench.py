@@ -360,7 +360,7 @@ def time_entries(store, clock, window, repeats: int, pause_s: float = 0.0) -> di
     started = time.perf_counter()
     try:
         for i in range(repeats):
-            if len(samples) >= MIN_SAMPLES and time.perf_counter() - started > BUDGET_S + repeats * pause_s:
+            if enough(samples, started, extra_s=repeats * pause_s):
                 break
             if pause_s:
                 idle(pause_s)
@@ -674,8 +674,9 @@ BUDGET_S = 20.0
 MIN_SAMPLES = 3
 
 
-def enough(samples: list, started: float) -> bool:
-    return len(samples) >= MIN_SAMPLES and time.perf_counter() - started > BUDGET_S
+def enough(samples: list, started: float, extra_s: float = 0.0) -> bool:
+    """The measure has its samples and its time (BUDGET_S, plus `extra_s` it idles on purpose)."""
+    return len(samples) >= MIN_SAMPLES and time.perf_counter() - started > BUDGET_S + extra_s
 
 
 def repeat_ms(fn, repeats: int, sql: SqlCounter | None = None) -> tuple[list[float], float | None]:

@@ -148,21 +148,22 @@ def alert_rank(a: Alert) -> tuple[int, int]:
 _VITALS_IN_FORCE = in_force_clause(VitalSigns)
 
 
-def _vitals(db: DbSession, session_id: int, *where, newest_first: bool = True, limit: int | None = 1):
+def _vitals_query(session_id, *where, newest_first: bool = True, limit: int | None = 1):
     q = select(VitalSigns).where(VitalSigns.session_id == session_id, _VITALS_IN_FORCE, *where)
     order = (VitalSigns.measured_at.desc(), VitalSigns.id.desc()) if newest_first else (VitalSigns.measured_at,)
     q = q.order_by(*order)
-    if limit:
-        q = q.limit(limit)
-    return list(db.scalars(q))
+    return q.limit(limit) if limit else q
+
+
+def _vitals(db: DbSession, session_id: int, *where, newest_first: bool = True, limit: int | None = 1):
+    return list(db.scalars(_vitals_query(session_id, *where, newest_first=newest_first, limit=limit)))
 
 
 #: the statements read on every evaluation (each saved entry, each 1 Hz set), built
 #: once: SQLAlchemy then finds their SQL by the cache key kept on each, instead of
 #: building and keying new ones every time
 _SESSION_ID = bindparam("session_id")
-_NEWEST_SET = select(VitalSigns).where(VitalSigns.session_id == _SESSION_ID, _VITALS_IN_FORCE) \
-    .order_by(VitalSigns.measured_at.desc(), VitalSigns.id.desc()).limit(1)
+_NEWEST_SET = _vitals_query(_SESSION_ID)
 _ACTIVE_ALERTS = select(Alert).where(Alert.session_id == _SESSION_ID, Alert.cleared_at.is_(None))
 _LIMIT_CHANGES = select(LimitOverride, User.display_name).outerjoin(User, User.id == LimitOverride.set_by_id) \
     .where(LimitOverride.patient_id == bindparam("patient_id")).order_by(LimitOverride.id)

@@ -283,12 +283,15 @@ def track(sessions: Any, now: Any) -> None:
 _ROWS_BY_ID: dict[Table, Any] = {}
 
 
-def _rows_by_id(table: Table) -> Any:
-    """SELECT a table's rows by a list of ids, built once per table (each operation
-    reads back the rows it wrote: see ketamon.core.in_force._rows_of_session)."""
+def _rows_by_id(table: Table, keep: bool = True) -> Any:
+    """SELECT a table's rows by a list of ids (bound as "ids"), built once per table of
+    the models (each operation reads back the rows it wrote: see
+    ketamon.core.in_force._rows_of_session); `keep=False` for a migration's reflected tables."""
     stmt = _ROWS_BY_ID.get(table)
     if stmt is None:
-        stmt = _ROWS_BY_ID[table] = select(table).where(table.c.id.in_(bindparam("ids", expanding=True)))
+        stmt = select(table).where(table.c.id.in_(bindparam("ids", expanding=True)))
+        if keep:
+            _ROWS_BY_ID[table] = stmt
     return stmt
 
 
@@ -299,8 +302,7 @@ def _record_items(db: DbSession, touched: dict[str, set[int]]) -> list[tuple[str
     items: list[tuple[str, int, str | None]] = []
     for name in sorted(touched):
         table = tables[name]
-        stmt = _rows_by_id(table) if as_stored is None else \
-            select(table).where(table.c.id.in_(bindparam("ids", expanding=True)))
+        stmt = _rows_by_id(table, keep=as_stored is None)
         ids = sorted(touched[name])
         for k in range(0, len(ids), 500):
             chunk = ids[k:k + 500]
