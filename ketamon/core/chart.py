@@ -12,14 +12,14 @@ from datetime import date, datetime, timedelta
 from operator import attrgetter
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import joinedload
 
 from ketamon.core import dosing, scores
 from ketamon.core.device_sets import artefacts_of, verdicts_in
 from ketamon.core.in_force import artefact_ids, current, split
-from ketamon.core.lifecycle import STATE_LABELS
+from ketamon.core.lifecycle import IN_PROGRESS, STATE_LABELS
 from ketamon.core.models import (
     SIDE_EFFECT_KINDS,
     Alert,
@@ -845,14 +845,19 @@ class SessionRow:
 
 
 def sessions_on(store: Store, day: date | None = None, now: datetime | None = None) -> list[SessionRow]:
-    """Sessions scheduled on a local calendar day (default today)."""
+    """Sessions scheduled on a local calendar day (default today), and those of the
+    day before still in progress: a session begun before midnight stays on the list
+    (and its chair watched) until it ends."""
     now = now or store.clock.now()
     day = day or now.astimezone().date()
     start = datetime.combine(day, datetime.min.time()).astimezone()
     end = start + timedelta(days=1)
     with store.read() as db:
         sessions = list(db.scalars(select(Session).options(joinedload(Session.patient))
-                                   .where(Session.scheduled_at >= start, Session.scheduled_at < end)
+                                   .where(or_(and_(Session.scheduled_at >= start, Session.scheduled_at < end),
+                                              and_(Session.scheduled_at >= start - timedelta(days=1),
+                                                   Session.scheduled_at < start,
+                                                   Session.state.in_(sorted(IN_PROGRESS)))))
                                    .order_by(Session.scheduled_at)))
         ids = [s.id for s in sessions]
         firsts: dict[int, datetime] = {}

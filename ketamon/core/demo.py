@@ -130,14 +130,18 @@ def seed(store: Store, now: datetime | None = None) -> dict[str, int]:
         t.at(start + timedelta(minutes=20))
         ops.record_side_effect(store, nurse, s2, "dizziness", text="mild, when turning head")
 
-        # 3. IM ketamine, later this morning; the prescriber's dose entered.
+        # 3. IM ketamine, later this morning; the prescriber's dose entered. The day's
+        # later sessions stay on today's list however late the demo is made (not past midnight).
+        last = datetime.combine(now.astimezone().date() + timedelta(days=1), datetime.min.time()).astimezone() \
+            - timedelta(minutes=1)
         t.at(now - timedelta(minutes=5))
         ids["im"] = ops.create_session(store, nurse, patient_id=p["maria"], protocol_id="im-ketamine",
-                                       scheduled_at=now + timedelta(minutes=40), planned_dose_mg=30,
+                                       scheduled_at=min(now + timedelta(minutes=40), last), planned_dose_mg=30,
                                        physician_id=doctor.user_id).result
         # 4. Esketamine 84 mg this afternoon.
         ids["planned"] = ops.create_session(store, nurse, patient_id=p["tom"], protocol_id="esketamine-84",
-                                            scheduled_at=now + timedelta(hours=2), physician_id=doctor.user_id).result
+                                            scheduled_at=min(now + timedelta(hours=2), last),
+                                            physician_id=doctor.user_id).result
         # 5. Last week: a finished, signed record with an addendum (for the records screen).
         ids["signed"] = demo_record.seed_signed_session(t, store, nurse, doctor, p["lan"],
                                                         now - timedelta(days=7, hours=1), demo_password("doctor"))
