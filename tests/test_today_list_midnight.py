@@ -44,3 +44,20 @@ def test_the_demo_made_late_in_the_evening_lists_all_of_its_day(tmp_path):
         assert len(sessions_on(store)) == 2
     finally:
         store.dispose()
+
+
+def test_the_central_station_lists_the_same_sessions_across_midnight(store, nurse, patient_id, actors, clock,
+                                                                     ready_for_dose):
+    from ketamon.core.station import station_tiles
+
+    midnight = datetime.combine(clock.now().astimezone().date() + timedelta(days=1),
+                                datetime.min.time()).astimezone()
+    clock.set(midnight - timedelta(minutes=40))
+    begun = ops.create_session(store, nurse, patient_id=patient_id, protocol_id="esketamine-56",
+                               lot_number="LOT-1", physician_id=actors["physician"].user_id).result
+    ready_for_dose(begun)
+    ops.record_dose(store, nurse, begun, "nasal_device")
+    ops.create_session(store, nurse, patient_id=patient_id, protocol_id="iv-ketamine-0.5",
+                       physician_id=actors["physician"].user_id)
+    clock.set(midnight + timedelta(minutes=20))
+    assert [t.session_id for t in station_tiles(store)] == [r.session_id for r in sessions_on(store)] == [begun]

@@ -844,21 +844,24 @@ class SessionRow:
     chair: str | None = None
 
 
+def of_the_day(day: date):
+    """WHERE clause: the sessions of a local calendar day's list — those scheduled on
+    it, and those of the day before still in progress: a session begun before
+    midnight stays on the list (and its chair watched) until it ends. The sessions
+    list and the central station both list so."""
+    start = datetime.combine(day, datetime.min.time()).astimezone()
+    return or_(and_(Session.scheduled_at >= start, Session.scheduled_at < start + timedelta(days=1)),
+               and_(Session.scheduled_at >= start - timedelta(days=1), Session.scheduled_at < start,
+                    Session.state.in_(sorted(IN_PROGRESS))))
+
+
 def sessions_on(store: Store, day: date | None = None, now: datetime | None = None) -> list[SessionRow]:
-    """Sessions scheduled on a local calendar day (default today), and those of the
-    day before still in progress: a session begun before midnight stays on the list
-    (and its chair watched) until it ends."""
+    """The sessions of a local calendar day's list (default today: `of_the_day`)."""
     now = now or store.clock.now()
     day = day or now.astimezone().date()
-    start = datetime.combine(day, datetime.min.time()).astimezone()
-    end = start + timedelta(days=1)
     with store.read() as db:
         sessions = list(db.scalars(select(Session).options(joinedload(Session.patient))
-                                   .where(or_(and_(Session.scheduled_at >= start, Session.scheduled_at < end),
-                                              and_(Session.scheduled_at >= start - timedelta(days=1),
-                                                   Session.scheduled_at < start,
-                                                   Session.state.in_(sorted(IN_PROGRESS)))))
-                                   .order_by(Session.scheduled_at)))
+                                   .where(of_the_day(day)).order_by(Session.scheduled_at)))
         ids = [s.id for s in sessions]
         firsts: dict[int, datetime] = {}
         if ids:

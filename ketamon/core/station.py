@@ -11,13 +11,14 @@ however many chairs there are.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import case, null, select
 
 from ketamon.core import formats, schedule
 from ketamon.core.alert_views import next_due_for_sessions
+from ketamon.core.chart import of_the_day
 from ketamon.core.in_force import in_force_clause
 from ketamon.core.lifecycle import STATE_LABELS
 from ketamon.core.models import Alert, DoseEvent, Patient, Session, VitalSigns
@@ -90,10 +91,9 @@ def _highest_alert(*columns):
 
 
 def station_tiles(store: "Store", day: date | None = None, now: datetime | None = None) -> list[Tile]:
-    """Every session scheduled on a local calendar day (default today), by chair then time."""
+    """Every session of a local calendar day's list (default today: chart.of_the_day), by chair then time."""
     now = now or store.clock.now()
     day = day or now.astimezone().date()
-    start = datetime.combine(day, datetime.min.time()).astimezone()
     v = VitalSigns
     chair = getattr(Session, "chair", None)  # sessions gain a chair with the device feed
     first_dose = (select(DoseEvent.at).where(DoseEvent.session_id == Session.id,
@@ -108,9 +108,7 @@ def station_tiles(store: "Store", day: date | None = None, now: datetime | None 
         *_newest_vital(v.heart_rate, v.measured_at, where=v.heart_rate.is_not(None)),
         *_newest_vital(v.spo2, v.measured_at, where=v.spo2.is_not(None)),
         *_highest_alert(Alert.priority, Alert.message, Alert.acknowledged_at),
-    ).join(Patient, Patient.id == Session.patient_id).where(
-        Session.scheduled_at >= start, Session.scheduled_at < start + timedelta(days=1)
-    ).order_by(Session.scheduled_at, Session.id)
+    ).join(Patient, Patient.id == Session.patient_id).where(of_the_day(day)).order_by(Session.scheduled_at, Session.id)
     with store.read() as db:
         rows = db.execute(query).all()
     due = next_due_for_sessions(store, [r[0] for r in rows], now)
